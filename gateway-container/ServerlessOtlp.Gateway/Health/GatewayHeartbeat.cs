@@ -1,0 +1,81 @@
+using Microsoft.Extensions.Options;
+using ServerlessOtlp.Gateway.Ingest;
+using ServerlessOtlp.Gateway.Telemetry;
+using ServerlessOtlp.Storage;
+
+namespace ServerlessOtlp.Gateway.Health;
+
+/// <summary>Writes this gateway's heartbeat to the nodes table and keeps /readyz honest about storage.</summary>
+internal sealed class GatewayHeartbeat(
+    NodeStore? nodes,
+    Readiness readiness,
+    GatewayOptions options,
+    GatewayMetrics metrics,
+    IngestService ingest,
+    ILogger<GatewayHeartbeat> logger) : BackgroundService
+{
+    private static readonly string Version = typeof(GatewayHeartbeat).Assembly.GetName().Version?.ToString() ?? "0";
+    private readonly DateTimeOffset _started = DateTimeOffset.UtcNow;
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        using var timer = new PeriodicTimer(options.HeartbeatInterval);
+        do
+        {
+            await BeatAsync("alive", stoppingToken);
+        }
+        while (await WaitAsync(timer, stoppingToken));
+    }
+
+    public override async Task StopAsync(CancellationToken cancellationToken)
+    {
+        await base.StopAsync(cancellationToken);
+        await BeatAsync("stopped", cancellationToken);
+    }
+
+    private static async Task<bool> WaitAsync(PeriodicTimer timer, CancellationToken token)
+    {
+        try
+        {
+            return await timer.WaitForNextTickAsync(token);
+        }
+        catch (OperationCanceledException)
+        {
+            return false;
+        }
+    }
+
+    private async Task BeatAsync(string status, CancellationToken cancellationToken)
+    {
+        if (nodes == null)
+        {
+            readiness.SetReady();
+            return;
+        }
+
+        try
+        {
+            await nodes.HeartbeatAsync(
+                new NodeHeartbeat(
+                    NodeRoles.Gateway,
+                    options.NodeId,
+                    Version,
+                    Environment.MachineName,
+                    _started,
+                    status,
+                    new Dictionary<string, long>
+                    {
+                        ["accepted"] = metrics.AcceptedTotal,
+                        ["refused"] = metrics.RefusedTotal,
+                        ["inFlightBytes"] = ingest.Budget.Used,
+                    }),
+                cancellationToken);
+            readiness.SetReady();
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            readiness.SetNotReady("storage unreachable: " + ex.Message);
+            logger.LogWarning(ex, "Heartbeat failed");
+        }
+    }
+}

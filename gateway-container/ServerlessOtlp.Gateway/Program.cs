@@ -1,0 +1,28 @@
+using ServerlessOtlp.Gateway;
+using ServerlessOtlp.Hosting;
+using ServerlessOtlp.Log;
+using ServerlessOtlp.Storage;
+using ServerlessOtlp.Tenants;
+
+// The container entry point: settings from configuration (appsettings.json, ServerlessOtlp__* environment variables).
+var configuration = new ConfigurationBuilder()
+    .AddJsonFile("appsettings.json", optional: true)
+    .AddEnvironmentVariables()
+    .AddCommandLine(args)
+    .Build();
+
+var options = configuration.GetSection(GatewayOptions.Section).Get<GatewayOptions>() ?? new GatewayOptions();
+var storageOptions = configuration.GetSection(StorageOptions.Section).Get<StorageOptions>() ?? new StorageOptions();
+var logOptions = configuration.GetSection(LogOptions.Section).Get<LogOptions>() ?? new LogOptions();
+
+using var loggers = LoggerFactory.Create(b => b.AddConfiguration(configuration.GetSection("Logging")).AddSimpleConsole(o => o.SingleLine = true));
+var storage = new StorageClients(storageOptions);
+var log = PartitionedLogFactory.Create(logOptions, storage, loggers);
+await log.OpenAsync();
+var tenantStore = new TenantStore(storage.Tables, configBlobs: storage.Blobs.GetBlobContainerClient(StorageNames.DefaultTenants));
+var directory = new TenantDirectory(tenantStore);
+var nodes = new NodeStore(storage.Tables);
+
+var app = GatewayHost.Build(options, new GatewayDependencies(log, directory, nodes), args);
+await app.RunAsync();
+await log.DisposeAsync();

@@ -1,0 +1,264 @@
+using System.Buffers;
+using System.IO.Compression;
+using Google.Protobuf;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.Extensions.Primitives;
+using Microsoft.Net.Http.Headers;
+using OpenTelemetry.Proto.Collector.Logs.V1;
+using OpenTelemetry.Proto.Collector.Metrics.V1;
+using OpenTelemetry.Proto.Collector.Trace.V1;
+using ServerlessOtlp.Gateway.Ingest;
+using ServerlessOtlp.Gateway.Telemetry;
+using ServerlessOtlp.Otlp;
+using ServerlessOtlp.Otlp.Json;
+using ServerlessOtlp.Tenants;
+
+namespace ServerlessOtlp.Gateway.Protocol;
+
+/// <summary>
+/// OTLP/HTTP: <c>POST /v1/traces|metrics|logs</c>, protobuf or JSON, optionally gzip; the answer
+/// is in the request's encoding, and every 4xx/5xx carries a <c>google.rpc.Status</c>.
+/// </summary>
+public sealed class OtlpHttpEndpoints(IngestService ingest, ITenantDirectory tenants, GatewayOptions options, GatewayMetrics metrics, TimeProvider time)
+{
+    private const string Protobuf = "application/x-protobuf";
+    private const string Json = "application/json";
+
+    private static readonly JsonFormatter ResponseJson = new(JsonFormatter.Settings.Default.WithFormatDefaultValues(false));
+
+    public async Task HandleAsync(HttpContext http)
+    {
+        long start = time.GetTimestamp();
+        bool json = IsJson(http.Request.ContentType);
+        string? name = http.Request.RouteValues["signal"] as string;
+        if (!SignalNames.TryParse(name, out var signal))
+        {
+            await WriteFailure(http, json, IngestResult.Fail(IngestOutcome.NotFound, $"unknown path {http.Request.Path}; OTLP/HTTP serves /v1/traces, /v1/metrics and /v1/logs"));
+            return;
+        }
+
+        if (!HttpMethods.IsPost(http.Request.Method))
+        {
+            http.Response.Headers.Allow = "POST";
+            await WriteFailure(http, json, IngestResult.Fail(IngestOutcome.MethodNotAllowed, $"{http.Request.Method} is not allowed; use POST"));
+            return;
+        }
+
+        var result = await HandleExportAsync(http, signal, json);
+        metrics.RecordRequest(time.GetElapsedTime(start), "http");
+        if (result.Outcome != IngestOutcome.Ok)
+        {
+            await WriteFailure(http, json, result);
+            return;
+        }
+
+        http.Response.StatusCode = 200;
+        http.Response.ContentType = json ? Json : Protobuf;
+        var body = OtlpGrpcService.Response(signal, result);
+        if (json)
+        {
+            await http.Response.WriteAsync(body.Length == 0 ? "{}" : ResponseJson.Format(ParseResponse(signal, body)));
+        }
+        else
+        {
+            await http.Response.Body.WriteAsync(body);
+        }
+    }
+
+    private async Task<IngestResult> HandleExportAsync(HttpContext http, Signal signal, bool json)
+    {
+        var mediaType = MediaType(http.Request.ContentType);
+        if (!mediaType.Equals(Protobuf, StringComparison.OrdinalIgnoreCase) && !mediaType.Equals(Json, StringComparison.OrdinalIgnoreCase))
+        {
+            return IngestResult.Fail(IngestOutcome.UnsupportedMediaType, $"unsupported content type \"{http.Request.ContentType}\"; use {Protobuf} or {Json}");
+        }
+
+        var key = ApiKeys.FromHeaders(http.Request.Headers[ApiKeys.ApiKeyHeader], http.Request.Headers.Authorization);
+        var tenant = key == null ? null : await tenants.AuthenticateAsync(key, http.RequestAborted);
+        if (tenant == null)
+        {
+            metrics.Refused(null, signal, "unauthenticated", 0);
+            return IngestResult.Fail(IngestOutcome.Unauthenticated, key == null ? "missing API key: send x-api-key or Authorization: Bearer" : "unknown API key");
+        }
+
+        StringValues encoding = http.Request.Headers.ContentEncoding;
+        bool gzip = false;
+        if (!StringValues.IsNullOrEmpty(encoding))
+        {
+            string e = encoding.ToString().Trim();
+            if (e.Equals("gzip", StringComparison.OrdinalIgnoreCase))
+            {
+                gzip = true;
+            }
+            else if (!e.Equals("identity", StringComparison.OrdinalIgnoreCase))
+            {
+                return IngestResult.Fail(IngestOutcome.UnsupportedMediaType, $"unsupported content encoding \"{e}\"; use gzip or none");
+            }
+        }
+
+        if (http.Request.ContentLength > options.MaxRequestBytes)
+        {
+            return IngestResult.Fail(IngestOutcome.TooLarge, $"request body of {http.Request.ContentLength} bytes exceeds the limit of {options.MaxRequestBytes}");
+        }
+
+        byte[]? buffer = null;
+        try
+        {
+            int length;
+            try
+            {
+                (buffer, length) = await ReadBodyAsync(http, gzip);
+            }
+            catch (BodyTooLargeException ex)
+            {
+                return IngestResult.Fail(IngestOutcome.TooLarge, ex.Message);
+            }
+            catch (BadHttpRequestException ex) when (ex.StatusCode == StatusCodes.Status413PayloadTooLarge)
+            {
+                return IngestResult.Fail(IngestOutcome.TooLarge, $"request body exceeds the limit of {options.MaxRequestBytes} bytes");
+            }
+            catch (InvalidDataException ex)
+            {
+                return IngestResult.Fail(IngestOutcome.InvalidArgument, "body is not valid gzip: " + ex.Message);
+            }
+
+            ReadOnlyMemory<byte> protobuf = buffer.AsMemory(0, length);
+            if (json)
+            {
+                try
+                {
+                    protobuf = OtlpJson.JsonToProtobuf(signal, protobuf.Span);
+                }
+                catch (OtlpJsonException ex)
+                {
+                    metrics.Refused(tenant.Id, signal, "invalid", 1);
+                    return IngestResult.Fail(IngestOutcome.InvalidArgument, "invalid OTLP/JSON: " + ex.Message);
+                }
+            }
+
+            return await ingest.IngestAsync(tenant.Id, tenant.Limits?.ItemsPerSecond, signal, protobuf);
+        }
+        finally
+        {
+            if (buffer != null)
+            {
+                ArrayPool<byte>.Shared.Return(buffer);
+            }
+        }
+    }
+
+    private async Task<(byte[] Buffer, int Length)> ReadBodyAsync(HttpContext http, bool gzip)
+    {
+        var sizeFeature = http.Features.Get<IHttpMaxRequestBodySizeFeature>();
+        if (sizeFeature is { IsReadOnly: false })
+        {
+            sizeFeature.MaxRequestBodySize = options.MaxRequestBytes;
+        }
+
+        Stream body = http.Request.Body;
+        long limit = options.MaxRequestBytes;
+        if (gzip)
+        {
+            limit = options.MaxDecompressedBytes;
+            body = new LimitedReadStream(new GZipStream(body, CompressionMode.Decompress, leaveOpen: true), limit,
+                () => new BodyTooLargeException($"decompressed request body exceeds the limit of {options.MaxDecompressedBytes} bytes"));
+        }
+
+        int initial = (int)Math.Clamp(http.Request.ContentLength ?? 16 * 1024, 1024, 4 * 1024 * 1024);
+        if (gzip)
+        {
+            initial = Math.Min(initial * 4, 16 * 1024 * 1024);
+        }
+
+        var buffer = ArrayPool<byte>.Shared.Rent(initial);
+        int length = 0;
+        try
+        {
+            while (true)
+            {
+                if (length == buffer.Length)
+                {
+                    if (buffer.Length >= limit)
+                    {
+                        // The buffer is full at the limit; one more byte means too large.
+                        var probe = new byte[1];
+                        if (await body.ReadAsync(probe, http.RequestAborted) > 0)
+                        {
+                            throw new BodyTooLargeException($"request body exceeds the limit of {limit} bytes");
+                        }
+
+                        break;
+                    }
+
+                    var bigger = ArrayPool<byte>.Shared.Rent((int)Math.Min(limit, (long)buffer.Length * 2));
+                    buffer.AsSpan(0, length).CopyTo(bigger);
+                    ArrayPool<byte>.Shared.Return(buffer);
+                    buffer = bigger;
+                }
+
+                int n = await body.ReadAsync(buffer.AsMemory(length, (int)Math.Min(buffer.Length - length, limit - length + 1 > int.MaxValue ? int.MaxValue : limit - length + 1)), http.RequestAborted);
+                if (n == 0)
+                {
+                    break;
+                }
+
+                length += n;
+                if (length > limit)
+                {
+                    throw new BodyTooLargeException($"request body exceeds the limit of {limit} bytes");
+                }
+            }
+
+            return (buffer, length);
+        }
+        catch
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+            throw;
+        }
+        finally
+        {
+            if (gzip)
+            {
+                await body.DisposeAsync();
+            }
+        }
+    }
+
+    /// <summary>Writes a failure: the status code, Retry-After when retrying helps, and a google.rpc.Status body.</summary>
+    public static async Task WriteFailure(HttpContext http, bool json, IngestResult result)
+    {
+        var answer = OtlpAnswers.For(result.Outcome);
+        http.Response.StatusCode = answer.HttpStatus;
+        if (answer.Retryable)
+        {
+            http.Response.Headers.RetryAfter = OtlpAnswers.RetryAfterSeconds(result).ToString(System.Globalization.CultureInfo.InvariantCulture);
+        }
+
+        var status = OtlpAnswers.ToStatus(result);
+        if (json)
+        {
+            http.Response.ContentType = Json;
+            await http.Response.WriteAsync(OtlpAnswers.StatusJson.Format(status));
+        }
+        else
+        {
+            http.Response.ContentType = Protobuf;
+            await http.Response.Body.WriteAsync(status.ToByteArray());
+        }
+    }
+
+    public static bool IsJson(string? contentType) => MediaType(contentType).Equals(Json, StringComparison.OrdinalIgnoreCase);
+
+    private static string MediaType(string? contentType) =>
+        contentType != null && MediaTypeHeaderValue.TryParse(contentType, out var parsed) ? parsed.MediaType.Value ?? "" : "";
+
+    private static IMessage ParseResponse(Signal signal, byte[] body) => signal switch
+    {
+        Signal.Traces => ExportTraceServiceResponse.Parser.ParseFrom(body),
+        Signal.Metrics => ExportMetricsServiceResponse.Parser.ParseFrom(body),
+        _ => ExportLogsServiceResponse.Parser.ParseFrom(body),
+    };
+
+    private sealed class BodyTooLargeException(string message) : Exception(message);
+}

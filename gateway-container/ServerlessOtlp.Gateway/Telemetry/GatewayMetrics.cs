@@ -1,0 +1,60 @@
+using System.Diagnostics;
+using System.Diagnostics.Metrics;
+using ServerlessOtlp.Otlp;
+
+namespace ServerlessOtlp.Gateway.Telemetry;
+
+/// <summary>The gateway's self-metrics (System.Diagnostics.Metrics), scraped at /metrics.</summary>
+public sealed class GatewayMetrics : IDisposable
+{
+    public const string MeterName = "ServerlessOtlp.Gateway";
+
+    private readonly Meter _meter;
+    private readonly Counter<long> _received;
+    private readonly Counter<long> _refused;
+    private readonly Histogram<double> _requestDuration;
+    private readonly Histogram<double> _appendDuration;
+    private readonly Counter<long> _appendedEvents;
+    private long _acceptedTotal;
+    private long _refusedTotal;
+
+    public GatewayMetrics(IMeterFactory? factory = null)
+    {
+        _meter = factory?.Create(MeterName) ?? new Meter(MeterName);
+        _received = _meter.CreateCounter<long>("otlp_gateway_items_accepted", "{item}", "Items made durable in the log");
+        _refused = _meter.CreateCounter<long>("otlp_gateway_items_refused", "{item}", "Items refused, by reason");
+        _requestDuration = _meter.CreateHistogram<double>("otlp_gateway_request_duration", "s", "Time from request to answer");
+        _appendDuration = _meter.CreateHistogram<double>("otlp_gateway_append_duration", "s", "Time of one log append");
+        _appendedEvents = _meter.CreateCounter<long>("otlp_gateway_events_appended", "{event}", "Events appended to the log");
+    }
+
+    public long AcceptedTotal => Interlocked.Read(ref _acceptedTotal);
+
+    public long RefusedTotal => Interlocked.Read(ref _refusedTotal);
+
+    public void Accepted(string tenant, Signal signal, int items)
+    {
+        Interlocked.Add(ref _acceptedTotal, items);
+        _received.Add(items, new TagList { { "tenant", tenant }, { "signal", signal.ToName() } });
+    }
+
+    public void Refused(string? tenant, Signal signal, string reason, int items)
+    {
+        Interlocked.Add(ref _refusedTotal, items);
+        _refused.Add(items, new TagList { { "tenant", tenant ?? "" }, { "signal", signal.ToName() }, { "reason", reason } });
+    }
+
+    public void RecordRequest(TimeSpan elapsed, string protocol) =>
+        _requestDuration.Record(elapsed.TotalSeconds, new KeyValuePair<string, object?>("protocol", protocol));
+
+    public void RecordAppend(TimeSpan elapsed, int events, bool ok)
+    {
+        _appendDuration.Record(elapsed.TotalSeconds, new KeyValuePair<string, object?>("ok", ok));
+        if (ok)
+        {
+            _appendedEvents.Add(events);
+        }
+    }
+
+    public void Dispose() => _meter.Dispose();
+}

@@ -1,0 +1,47 @@
+# azd postprovision hook (Windows / PowerShell): create the first tenant and print its API
+# key once. Same behaviour as postprovision.sh.
+$ErrorActionPreference = 'Stop'
+
+$root = Resolve-Path (Join-Path $PSScriptRoot '../..')
+$tenant = if ($env:SERVERLESSOTLP_FIRST_TENANT_ID) { $env:SERVERLESSOTLP_FIRST_TENANT_ID } else { 'first' }
+$account = $env:AZURE_STORAGE_ACCOUNT_NAME
+
+if (-not $account) {
+    Write-Error 'postprovision: AZURE_STORAGE_ACCOUNT_NAME is not set (run through azd, after provisioning).'
+}
+
+if ($env:SERVERLESSOTLP_FIRST_TENANT -eq 'created') {
+    Write-Host "postprovision: tenant '$tenant' was created earlier; nothing to do."
+    Write-Host "  New key:      dotnet run --project tools/otlpctl -- tenants rotate-key $tenant --storage-account $account"
+    Write-Host "  More tenants: dotnet run --project tools/otlpctl -- tenants add ID --storage-account $account"
+    exit 0
+}
+
+Write-Host 'postprovision: building otlpctl'
+dotnet build (Join-Path $root 'tools/otlpctl') --nologo --verbosity quiet
+if ($LASTEXITCODE -ne 0) { exit $LASTEXITCODE }
+
+Write-Host ''
+Write-Host '=================================================================================='
+Write-Host " Creating tenant '$tenant'. Its API key is printed ONCE below: store it now"
+Write-Host " (only a SHA-256 hash is kept; 'otlpctl tenants rotate-key $tenant' issues a new one)."
+Write-Host '=================================================================================='
+$maxAttempts = 8
+for ($attempt = 1; ; $attempt++) {
+    dotnet run --no-build --project (Join-Path $root 'tools/otlpctl') -- tenants add $tenant --storage-account $account
+    if ($LASTEXITCODE -eq 0) { break }
+    if ($attempt -ge $maxAttempts) {
+        Write-Error "postprovision: could not create tenant '$tenant'. Once your role assignment is effective, run: dotnet run --project tools/otlpctl -- tenants add $tenant --storage-account $account"
+    }
+    Write-Warning "postprovision: attempt $attempt failed; waiting for role assignments to propagate (30 s)..."
+    Start-Sleep -Seconds 30
+}
+Write-Host '=================================================================================='
+
+azd env set SERVERLESSOTLP_FIRST_TENANT created | Out-Null
+
+$endpoint = if ($env:GATEWAY_ENDPOINT) { $env:GATEWAY_ENDPOINT } else { 'https://<gateway fqdn>' }
+Write-Host ''
+Write-Host "Send OTLP to the gateway (after 'azd deploy' / the deploy step of 'azd up'):"
+Write-Host "  `$env:OTEL_EXPORTER_OTLP_ENDPOINT = '$endpoint'"
+Write-Host "  `$env:OTEL_EXPORTER_OTLP_HEADERS = 'x-api-key=<the key above>'"

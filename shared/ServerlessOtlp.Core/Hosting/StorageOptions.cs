@@ -1,0 +1,48 @@
+namespace ServerlessOtlp.Hosting;
+
+/// <summary>Where the tables, queues and blobs live (<c>ServerlessOtlp:Storage</c>).</summary>
+public sealed class StorageOptions
+{
+    public const string Section = "ServerlessOtlp:Storage";
+
+    /// <summary>A connection string (Azurite locally). Never set in Azure, where identities are used.</summary>
+    public string? ConnectionString { get; set; }
+
+    /// <summary>The storage account name in Azure; reached with DefaultAzureCredential (AZURE_CLIENT_ID picks the identity).</summary>
+    public string? AccountName { get; set; }
+
+    /// <summary>Endpoint suffix, for sovereign clouds.</summary>
+    public string EndpointSuffix { get; set; } = "core.windows.net";
+
+    /// <summary>The connection string of the Azurite emulator on its default local ports.</summary>
+    public const string AzuriteDefault = "UseDevelopmentStorage=true";
+}
+
+/// <summary>The log to use (<c>ServerlessOtlp:Log</c>).</summary>
+public sealed class LogOptions
+{
+    public const string Section = "ServerlessOtlp:Log";
+
+    /// <summary><c>blob</c> (default; local and small deployments), <c>eventhubs</c>, or <c>memory</c> (benchmarks only).</summary>
+    public string Kind { get; set; } = "blob";
+
+    /// <summary>Partitions of a blob log this process creates; an existing log's recorded count wins.</summary>
+    public int Partitions { get; set; } = 8;
+
+    /// <summary>Blob log name (folder in the <c>otlp-log</c> container).</summary>
+    public string Name { get; set; } = "otlp";
+
+    public EventHubsLogOptions EventHubs { get; set; } = new();
+}
+
+public sealed class EventHubsLogOptions
+{
+    /// <summary><c>NAMESPACE.servicebus.windows.net</c>, reached with DefaultAzureCredential.</summary>
+    public string? FullyQualifiedNamespace { get; set; }
+
+    public string? ConnectionString { get; set; }
+
+    public string EventHubName { get; set; } = "otlp";
+
+    public string ConsumerGroup { get; set; } = "$Default";
+}

@@ -1,0 +1,200 @@
+using System.Collections.Concurrent;
+using Azure.Identity;
+using Azure.Messaging.EventHubs;
+using Azure.Messaging.EventHubs.Consumer;
+using Azure.Messaging.EventHubs.Primitives;
+using Azure.Messaging.EventHubs.Producer;
+using ServerlessOtlp.Hosting;
+using ServerlessOtlp.Otlp;
+
+namespace ServerlessOtlp.Log;
+
+/// <summary>
+/// The partitioned log on Azure Event Hubs. Appends go to an explicit partition in one
+/// <see cref="EventDataBatch"/> per call (the buffered producer acknowledges before data is
+/// durable, so it does not fit); a call completes only when every batch was sent. Reads use a
+/// <see cref="PartitionReceiver"/> from a sequence number, opened with the reader's lease epoch as
+/// its owner level so that a stale reader is disconnected by the service.
+/// </summary>
+public sealed class EventHubsLog : IPartitionedLog
+{
+    private readonly EventHubProducerClient _producer;
+    private readonly Func<string, EventPosition, long, PartitionReceiver> _receiverFactory;
+    private readonly ConcurrentDictionary<int, ReceiverState> _receivers = new();
+    private string[] _partitionIds = [];
+
+    public EventHubsLog(EventHubProducerClient producer, Func<string, EventPosition, long, PartitionReceiver> receiverFactory)
+    {
+        _producer = producer;
+        _receiverFactory = receiverFactory;
+    }
+
+    public static EventHubsLog Create(EventHubsLogOptions options)
+    {
+        var clientOptions = new EventHubProducerClientOptions();
+        if (!string.IsNullOrWhiteSpace(options.ConnectionString))
+        {
+            var producer = new EventHubProducerClient(options.ConnectionString, options.EventHubName, clientOptions);
+            return new EventHubsLog(producer, (id, position, ownerLevel) => new PartitionReceiver(
+                options.ConsumerGroup, id, position, options.ConnectionString, options.EventHubName, new PartitionReceiverOptions { OwnerLevel = ownerLevel > 0 ? ownerLevel : null }));
+        }
+
+        if (string.IsNullOrWhiteSpace(options.FullyQualifiedNamespace))
+        {
+            throw new InvalidOperationException("Event Hubs log: set ServerlessOtlp:Log:EventHubs:FullyQualifiedNamespace (or ConnectionString)");
+        }
+
+        var credential = new DefaultAzureCredential();
+        var p = new EventHubProducerClient(options.FullyQualifiedNamespace, options.EventHubName, credential, clientOptions);
+        return new EventHubsLog(p, (id, position, ownerLevel) => new PartitionReceiver(
+            options.ConsumerGroup, id, position, options.FullyQualifiedNamespace, options.EventHubName, credential, new PartitionReceiverOptions { OwnerLevel = ownerLevel > 0 ? ownerLevel : null }));
+    }
+
+    public string Name => $"eventhubs:{_producer.FullyQualifiedNamespace}/{_producer.EventHubName}";
+
+    public int PartitionCount => _partitionIds.Length > 0 ? _partitionIds.Length : throw new InvalidOperationException("call OpenAsync first");
+
+    public async Task OpenAsync(CancellationToken cancellationToken = default)
+    {
+        var ids = await _producer.GetPartitionIdsAsync(cancellationToken);
+        // Partition ids are "0".."n-1"; order them numerically so index i is partition "i".
+        _partitionIds = ids.OrderBy(id => int.TryParse(id, out int n) ? n : int.MaxValue).ThenBy(id => id, StringComparer.Ordinal).ToArray();
+    }
+
+    public async Task AppendAsync(int partition, IReadOnlyList<LogEvent> events, CancellationToken cancellationToken = default)
+    {
+        string id = _partitionIds[partition];
+        int i = 0;
+        while (i < events.Count)
+        {
+            using var batch = await _producer.CreateBatchAsync(new CreateBatchOptions { PartitionId = id }, cancellationToken);
+            while (i < events.Count && batch.TryAdd(ToEventData(events[i])))
+            {
+                i++;
+            }
+
+            if (batch.Count == 0)
+            {
+                throw new InvalidOperationException($"event of {events[i].Body.Length} bytes does not fit an Event Hubs batch ({batch.MaximumSizeInBytes} bytes)");
+            }
+
+            await _producer.SendAsync(batch, cancellationToken);
+        }
+    }
+
+    internal static EventData ToEventData(in LogEvent e)
+    {
+        var p = e.Properties;
+        var data = new EventData(e.Body);
+        data.Properties[EventProperties.TenantKey] = p.Tenant;
+        data.Properties[EventProperties.SignalKey] = (int)p.Signal;
+        data.Properties[EventProperties.CodecKey] = (int)p.Codec;
+        data.Properties[EventProperties.ItemCountKey] = p.ItemCount;
+        data.Properties[EventProperties.ReceivedAtKey] = p.ReceivedAt.ToUnixTimeMilliseconds();
+        data.Properties[EventProperties.GatewayKey] = p.GatewayId;
+        data.Properties[EventProperties.FormatVersionKey] = p.FormatVersion;
+        return data;
+    }
+
+    /// <summary>Reads the properties back; null when they are missing or malformed (the event is then dead-lettered).</summary>
+    internal static EventProperties? FromEventData(EventData data, out string? reason)
+    {
+        reason = null;
+        try
+        {
+            var props = data.Properties;
+            var p = new EventProperties(
+                (string)props[EventProperties.TenantKey],
+                (Signal)Convert.ToInt32(props[EventProperties.SignalKey], System.Globalization.CultureInfo.InvariantCulture),
+                (BodyCodec)Convert.ToInt32(props[EventProperties.CodecKey], System.Globalization.CultureInfo.InvariantCulture),
+                Convert.ToInt32(props[EventProperties.ItemCountKey], System.Globalization.CultureInfo.InvariantCulture),
+                DateTimeOffset.FromUnixTimeMilliseconds(Convert.ToInt64(props[EventProperties.ReceivedAtKey], System.Globalization.CultureInfo.InvariantCulture)),
+                (string)props[EventProperties.GatewayKey],
+                Convert.ToInt32(props[EventProperties.FormatVersionKey], System.Globalization.CultureInfo.InvariantCulture));
+            if (p.Signal is < Signal.Traces or > Signal.Logs || p.Codec != BodyCodec.Protobuf)
+            {
+                reason = "unknown signal or codec";
+                return null;
+            }
+
+            return p;
+        }
+        catch (Exception ex) when (ex is KeyNotFoundException or InvalidCastException or FormatException or OverflowException)
+        {
+            reason = "missing or malformed event properties: " + ex.Message;
+            return null;
+        }
+    }
+
+    public async Task<ReadBatch> ReadAsync(int partition, LogPosition from, int maxEvents, int maxBytes, long ownerLevel, CancellationToken cancellationToken = default)
+    {
+        var state = _receivers.GetOrAdd(partition, _ => new ReceiverState());
+        if (state.Receiver == null || state.Expected != from || state.OwnerLevel != ownerLevel)
+        {
+            if (state.Receiver != null)
+            {
+                await state.Receiver.CloseAsync(cancellationToken);
+            }
+
+            var position = from.IsStart ? EventPosition.Earliest : EventPosition.FromSequenceNumber(from.Value, isInclusive: true);
+            state.Receiver = _receiverFactory(_partitionIds[partition], position, ownerLevel);
+            state.OwnerLevel = ownerLevel;
+        }
+
+        var received = await state.Receiver.ReceiveBatchAsync(maxEvents, TimeSpan.FromSeconds(1), cancellationToken);
+        var events = new List<ReadEvent>();
+        var next = from;
+        int bytes = 0;
+        foreach (var data in received)
+        {
+            var props = FromEventData(data, out string? reason);
+            var pos = new LogPosition(data.SequenceNumber);
+            next = new LogPosition(data.SequenceNumber + 1);
+            events.Add(new ReadEvent(pos, next, props, data.EventBody.ToMemory(), props == null ? reason : null, data.OffsetString));
+            bytes += data.EventBody.ToMemory().Length;
+        }
+
+        state.Expected = next;
+        return new ReadBatch(events, next);
+    }
+
+    public async Task<LogPosition> GetEndAsync(int partition, CancellationToken cancellationToken = default)
+    {
+        var props = await _producer.GetPartitionPropertiesAsync(_partitionIds[partition], cancellationToken);
+        return props.IsEmpty ? new LogPosition(props.BeginningSequenceNumber) : new LogPosition(props.LastEnqueuedSequenceNumber + 1);
+    }
+
+    public long Lag(LogPosition checkpoint, LogPosition end) => Math.Max(0, end.Value - Math.Max(0, checkpoint.Value));
+
+    public async Task<LogPosition> FindPositionAsync(int partition, DateTimeOffset time, CancellationToken cancellationToken = default)
+    {
+        await using var receiver = _receiverFactory(_partitionIds[partition], EventPosition.FromEnqueuedTime(time), 0);
+        var batch = await receiver.ReceiveBatchAsync(1, TimeSpan.FromSeconds(5), cancellationToken);
+        foreach (var data in batch)
+        {
+            return new LogPosition(data.SequenceNumber);
+        }
+
+        return await GetEndAsync(partition, cancellationToken);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var state in _receivers.Values)
+        {
+            if (state.Receiver != null)
+            {
+                await state.Receiver.DisposeAsync();
+            }
+        }
+
+        await _producer.DisposeAsync();
+    }
+
+    private sealed class ReceiverState
+    {
+        public PartitionReceiver? Receiver;
+        public LogPosition Expected = new(long.MinValue);
+        public long OwnerLevel;
+    }
+}

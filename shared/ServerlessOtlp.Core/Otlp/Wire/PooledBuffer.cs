@@ -1,0 +1,62 @@
+using System.Buffers;
+
+namespace ServerlessOtlp.Otlp.Wire;
+
+/// <summary>A growable byte buffer rented from the shared pool; return it with <see cref="Dispose"/>.</summary>
+public sealed class PooledBuffer : IDisposable
+{
+    private byte[] _array;
+    private int _length;
+
+    public PooledBuffer(int initialCapacity = 4096)
+    {
+        _array = ArrayPool<byte>.Shared.Rent(Math.Max(initialCapacity, 256));
+    }
+
+    public int Length => _length;
+
+    public ReadOnlySpan<byte> WrittenSpan => _array.AsSpan(0, _length);
+
+    public ReadOnlyMemory<byte> WrittenMemory => _array.AsMemory(0, _length);
+
+    /// <summary>Returns a span of at least <paramref name="size"/> bytes at the end of the written data.</summary>
+    public Span<byte> GetSpan(int size)
+    {
+        if (_array.Length - _length < size)
+        {
+            Grow(size);
+        }
+
+        return _array.AsSpan(_length);
+    }
+
+    public void Advance(int count) => _length += count;
+
+    public void Write(ReadOnlySpan<byte> bytes)
+    {
+        bytes.CopyTo(GetSpan(bytes.Length));
+        _length += bytes.Length;
+    }
+
+    public void Clear() => _length = 0;
+
+    private void Grow(int size)
+    {
+        int newSize = (int)Math.Min(Array.MaxLength, Math.Max((long)_array.Length * 2, (long)_length + size));
+        var bigger = ArrayPool<byte>.Shared.Rent(newSize);
+        _array.AsSpan(0, _length).CopyTo(bigger);
+        ArrayPool<byte>.Shared.Return(_array);
+        _array = bigger;
+    }
+
+    public void Dispose()
+    {
+        var a = _array;
+        _array = [];
+        _length = 0;
+        if (a.Length > 0)
+        {
+            ArrayPool<byte>.Shared.Return(a);
+        }
+    }
+}

@@ -1,0 +1,46 @@
+namespace ServerlessOtlp.Tenants;
+
+/// <summary>
+/// <see cref="ITenantDirectory"/> from a <see cref="TenantFile"/> held in memory, for unit tests and
+/// benchmarks. Hashes keys like the store does. <see cref="Replace"/> swaps the whole file atomically.
+/// </summary>
+public sealed class InMemoryTenantDirectory : ITenantDirectory
+{
+    private volatile Snapshot _snapshot;
+
+    public InMemoryTenantDirectory(TenantFile file)
+    {
+        _snapshot = new Snapshot(file);
+    }
+
+    public ValueTask<TenantConfig?> AuthenticateAsync(string apiKey, CancellationToken cancellationToken = default)
+    {
+        var snapshot = _snapshot;
+        TenantConfig? config = apiKey.Length is > 0 and <= ApiKeys.MaxLength && snapshot.ByKey.TryGetValue(KeyDigest.Of(apiKey), out var found) ? found : null;
+        return ValueTask.FromResult(config);
+    }
+
+    public ValueTask<TenantConfig?> GetAsync(string tenantId, CancellationToken cancellationToken = default) =>
+        ValueTask.FromResult(_snapshot.ById.GetValueOrDefault(tenantId));
+
+    public void Replace(TenantFile file) => _snapshot = new Snapshot(file);
+
+    private sealed class Snapshot
+    {
+        public Snapshot(TenantFile file)
+        {
+            foreach (var tenant in file.Tenants)
+            {
+                ById[tenant.Id] = tenant;
+                foreach (string key in tenant.ApiKeys ?? [])
+                {
+                    ByKey[KeyDigest.Of(key)] = tenant;
+                }
+            }
+        }
+
+        public Dictionary<string, TenantConfig> ById { get; } = new(StringComparer.Ordinal);
+
+        public Dictionary<KeyDigest, TenantConfig> ByKey { get; } = [];
+    }
+}

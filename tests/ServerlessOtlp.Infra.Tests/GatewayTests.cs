@@ -1,0 +1,89 @@
+namespace ServerlessOtlp.Infra.Tests;
+
+/// <summary>The gateway Container App: HTTP/2 ingress, probes on the management port, settings the code reads.</summary>
+public sealed class GatewayTests
+{
+    private const int SinglePort = 8080;
+    private const int ManagementPort = 13133;
+
+    private static readonly CompiledTemplate Template = CompiledTemplate.Instance;
+    private static readonly (CompiledTemplate.Deployment Deployment, JsonObject Resource) App =
+        Assert.Single(Template.Resources("Microsoft.App/containerApps"));
+
+    private static JsonNode Properties => App.Resource["properties"]!;
+    private static JsonObject Container => Assert.Single(Properties["template"]!["containers"]!.AsArray())!.AsObject();
+
+    private static Dictionary<string, JsonObject> Env() =>
+        Container["env"]!.AsArray().Select(e => e!.AsObject()).ToDictionary(e => (string)e["name"]!);
+
+    private static string? EnvValue(string name) => App.Deployment.ResolveString(Env()[name]["value"]);
+
+    [Fact]
+    public void Ingress_speaks_http2_to_the_single_port()
+    {
+        var ingress = Properties["configuration"]!["ingress"]!;
+        Assert.Equal("http2", (string?)ingress["transport"]);
+        Assert.Equal(SinglePort.ToString(), App.Deployment.ResolveString(ingress["targetPort"]));
+        Assert.Equal("true", ingress["external"]?.ToString());
+        Assert.Equal("false", ingress["allowInsecure"]?.ToString());
+        Assert.Null(ingress["additionalPortMappings"]);
+    }
+
+    [Theory]
+    [InlineData("Liveness", "/healthz")]
+    [InlineData("Readiness", "/readyz")]
+    [InlineData("Startup", "/healthz")]
+    public void Probes_use_the_management_port(string type, string path)
+    {
+        var probe = Assert.Single(Container["probes"]!.AsArray(), p => (string?)p!["type"] == type)!;
+        Assert.Equal(path, (string?)probe["httpGet"]!["path"]);
+        Assert.Equal(ManagementPort.ToString(), App.Deployment.ResolveString(probe["httpGet"]!["port"]));
+        Assert.Equal("HTTP", (string?)probe["httpGet"]!["scheme"]);
+    }
+
+    [Fact]
+    public void Container_settings_are_the_ones_the_gateway_reads()
+    {
+        Assert.Equal("eventhubs", EnvValue("ServerlessOtlp__Log__Kind"));
+        Assert.Equal(SinglePort.ToString(), EnvValue("ServerlessOtlp__Gateway__SinglePort"));
+        Assert.Equal(ManagementPort.ToString(), EnvValue("ServerlessOtlp__Gateway__ManagementPort"));
+        Assert.Contains("fullyQualifiedNamespace", EnvValue("ServerlessOtlp__Log__EventHubs__FullyQualifiedNamespace"), StringComparison.Ordinal);
+        Assert.NotNull(EnvValue("ServerlessOtlp__Log__EventHubs__EventHubName"));
+        Assert.NotNull(EnvValue("ServerlessOtlp__Storage__AccountName"));
+        Assert.Equal("[parameters('identityClientId')]", Env()["AZURE_CLIENT_ID"]["value"]?.ToString());
+    }
+
+    [Fact]
+    public void No_connection_string_reaches_the_container_except_App_Insights_as_a_secret()
+    {
+        var env = Env();
+        Assert.DoesNotContain(env.Keys, k => k.Contains("ConnectionString", StringComparison.OrdinalIgnoreCase) && k != "APPLICATIONINSIGHTS_CONNECTION_STRING");
+        Assert.Null(env["APPLICATIONINSIGHTS_CONNECTION_STRING"]["value"]);
+        Assert.NotNull(env["APPLICATIONINSIGHTS_CONNECTION_STRING"]["secretRef"]);
+        Assert.DoesNotContain("AccountKey", Properties.ToJsonString(), StringComparison.OrdinalIgnoreCase);
+    }
+
+    [Fact]
+    public void Image_is_pulled_with_the_user_assigned_identity()
+    {
+        var registry = Assert.Single(Properties["configuration"]!["registries"]!.AsArray())!;
+        Assert.Equal("[parameters('identityId')]", registry["identity"]?.ToString());
+        Assert.Null(registry["passwordSecretRef"]);
+        Assert.Equal("UserAssigned", (string?)App.Resource["identity"]!["type"]);
+    }
+
+    [Fact]
+    public void Scales_between_min_and_max_replicas_on_http_concurrency()
+    {
+        var scale = Properties["template"]!["scale"]!;
+        Assert.NotNull(scale["minReplicas"]);
+        Assert.NotNull(scale["maxReplicas"]);
+        Assert.Contains(scale["rules"]!.AsArray(), r => r!["http"] is not null);
+    }
+
+    [Fact]
+    public void Carries_the_azd_service_tag()
+    {
+        Assert.Contains("'azd-service-name', 'gateway'", App.Resource["tags"]?.ToString(), StringComparison.Ordinal);
+    }
+}

@@ -1,0 +1,95 @@
+using ServerlessOtlp.Storage;
+using ServerlessOtlp.Tests.Infrastructure;
+
+namespace ServerlessOtlp.Tests.Storage;
+
+[Collection(AzuriteCollection.Name)]
+public sealed class NodeStoreTests
+{
+    private readonly AzuriteFixture _fixture;
+
+    public NodeStoreTests(AzuriteFixture fixture)
+    {
+        _fixture = fixture;
+    }
+
+    private async Task<NodeStore> NewStoreAsync()
+    {
+        var store = new NodeStore(TableTestContext.Service(_fixture.ConnectionString), TableTestContext.UniqueTableName());
+        await store.EnsureCreatedAsync();
+        return store;
+    }
+
+    private static NodeHeartbeat Beat(string role, string id, long spans = 0) =>
+        new(role, id, "1.2.3", "host-" + id, new DateTimeOffset(2025, 1, 2, 3, 4, 5, TimeSpan.Zero), NodeStatus.Alive,
+            new Dictionary<string, long> { ["spans"] = spans, ["batches"] = 2 });
+
+    [Fact]
+    public async Task Heartbeats_are_listed_with_service_last_seen_and_counters()
+    {
+        var store = await NewStoreAsync();
+        await store.HeartbeatAsync(Beat(NodeRoles.Gateway, "gw-1", spans: 10));
+        await store.HeartbeatAsync(Beat(NodeRoles.Runner, "run-1"));
+        await store.HeartbeatAsync(Beat(NodeRoles.Gateway, "gw-1", spans: 42)); // upsert
+
+        var all = await store.ListAsync();
+        var gateways = await store.ListAsync(NodeRoles.Gateway);
+
+        Assert.Equal(2, all.Count);
+        var gw = Assert.Single(gateways);
+        Assert.Equal(("gateway", "gw-1", "1.2.3", "host-gw-1", NodeStatus.Alive), (gw.Role, gw.Id, gw.Version, gw.Host, gw.Status));
+        Assert.Equal(new DateTimeOffset(2025, 1, 2, 3, 4, 5, TimeSpan.Zero), gw.StartedAt);
+        Assert.Equal(42, gw.Counters["spans"]);
+        Assert.Equal(2, gw.Counters["batches"]);
+        Assert.InRange(gw.Age, TimeSpan.Zero, TimeSpan.FromSeconds(10));
+    }
+
+    [Fact]
+    public async Task Age_grows_by_service_time_without_heartbeats()
+    {
+        var store = await NewStoreAsync();
+        await store.HeartbeatAsync(Beat(NodeRoles.Runner, "run-1"));
+
+        await Task.Delay(TimeSpan.FromSeconds(2.2));
+        var node = Assert.Single(await store.ListAsync());
+
+        Assert.True(node.Age >= TimeSpan.FromSeconds(1), $"age {node.Age}");
+    }
+
+    [Fact]
+    public async Task Mark_is_conditional_and_keeps_the_heartbeat_time()
+    {
+        var store = await NewStoreAsync();
+        await store.HeartbeatAsync(Beat(NodeRoles.Runner, "run-1"));
+        var seen = Assert.Single(await store.ListAsync());
+
+        Assert.True(await store.MarkAsync(NodeRoles.Runner, "run-1", NodeStatus.Suspect, seen.ETag));
+        Assert.False(await store.MarkAsync(NodeRoles.Runner, "run-1", NodeStatus.Dead, seen.ETag)); // stale ETag
+
+        var suspect = Assert.Single(await store.ListAsync());
+        Assert.Equal(NodeStatus.Suspect, suspect.Status);
+        Assert.Equal(seen.LastSeen, suspect.LastSeen); // marking is not a sign of life
+        Assert.True(await store.MarkAsync(NodeRoles.Runner, "run-1", NodeStatus.Dead, suspect.ETag));
+        Assert.Equal(seen.LastSeen, Assert.Single(await store.ListAsync()).LastSeen);
+
+        // A node judged dead that heartbeats again is alive, and its mark can no longer land.
+        var dead = Assert.Single(await store.ListAsync());
+        await store.HeartbeatAsync(Beat(NodeRoles.Runner, "run-1"));
+        Assert.False(await store.MarkAsync(NodeRoles.Runner, "run-1", NodeStatus.Dead, dead.ETag));
+        var back = Assert.Single(await store.ListAsync());
+        Assert.Equal(NodeStatus.Alive, back.Status);
+        Assert.True(back.LastSeen >= seen.LastSeen);
+    }
+
+    [Fact]
+    public async Task Remove_deletes_the_row_and_tolerates_a_missing_one()
+    {
+        var store = await NewStoreAsync();
+        await store.HeartbeatAsync(Beat(NodeRoles.Functions, "fn-1"));
+        var node = Assert.Single(await store.ListAsync());
+
+        Assert.True(await store.RemoveAsync(NodeRoles.Functions, "fn-1", node.ETag));
+        Assert.False(await store.RemoveAsync(NodeRoles.Functions, "fn-1"));
+        Assert.Empty(await store.ListAsync());
+    }
+}
