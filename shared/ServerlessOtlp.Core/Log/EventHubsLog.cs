@@ -50,7 +50,8 @@ public sealed class EventHubsLog : IPartitionedLog
             options.ConsumerGroup, id, position, options.FullyQualifiedNamespace, options.EventHubName, credential, new PartitionReceiverOptions { OwnerLevel = ownerLevel > 0 ? ownerLevel : null }));
     }
 
-    public string Name => $"eventhubs:{_producer.FullyQualifiedNamespace}/{_producer.EventHubName}";
+    // Table keys cannot hold "/", so the name joins namespace and hub with ":".
+    public string Name => $"eventhubs:{_producer.FullyQualifiedNamespace}:{_producer.EventHubName}";
 
     public int PartitionCount => _partitionIds.Length > 0 ? _partitionIds.Length : throw new InvalidOperationException("call OpenAsync first");
 

@@ -156,16 +156,9 @@ public class TenantStore
     {
         TenantIds.ThrowIfInvalid(id);
         await ReplaceKeysAsync(id, [], cancellationToken);
-        bool existed;
-        try
-        {
-            await _table.DeleteEntityAsync(TenantPartition, id, ETag.All, cancellationToken);
-            existed = true;
-        }
-        catch (RequestFailedException ex) when (ex.Status == TableKeys.NotFound)
-        {
-            existed = false;
-        }
+        // DeleteEntity answers a missing row with its 404 response rather than an exception.
+        var deleted = await _table.DeleteEntityAsync(TenantPartition, id, ETag.All, cancellationToken);
+        bool existed = deleted.Status != TableKeys.NotFound;
 
         if (_blobs is not null)
         {
@@ -349,8 +342,8 @@ public class TenantStore
             try
             {
                 // Conditional: a key that moved to another tenant meanwhile is not ours to delete.
-                await _table.DeleteEntityAsync(KeyPartition, hash, etag, cancellationToken);
-                removed++;
+                var deleted = await _table.DeleteEntityAsync(KeyPartition, hash, etag, cancellationToken);
+                removed += deleted.Status == TableKeys.NotFound ? 0 : 1;
             }
             catch (RequestFailedException ex) when (ex.Status is TableKeys.NotFound or TableKeys.PreconditionFailed)
             {

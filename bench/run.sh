@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Reproduces the figures in BENCHMARKS.md. Usage: bench/run.sh [extra BenchmarkDotNet args]
+#   QUICK=1 bench/run.sh   -> BenchmarkDotNet's short job (fewer iterations, wider error bars)
+#   BENCH_FILTER='*Split*' -> which benchmarks to run (default: the splitter set)
+#   BENCH_CPU=1            -> the core the benchmark process is pinned to (taskset)
+set -euo pipefail
+
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+project="$repo/bench/ServerlessOtlp.Benchmarks"
+artifacts="$repo/BenchmarkDotNet.Artifacts"
+filter="${BENCH_FILTER:-*Split*}"
+cpu="${BENCH_CPU:-1}"
+
+cd "$repo"
+
+# Several builds share this tree on the dev machine; the lock serializes them (a no-op elsewhere).
+build=(dotnet build -c Release "$project" -nologo -v quiet)
+if command -v flock >/dev/null 2>&1; then
+  flock /tmp/serverlessotlp-build.lock "${build[@]}"
+else
+  "${build[@]}"
+fi
+
+# --inProcess measures the binaries just built, without BenchmarkDotNet building a second copy
+# of the tree (which could race other builds or pick up half-edited sources).
+args=(--filter "$filter" --exporters github --inProcess --artifacts "$artifacts")
+if [[ "${QUICK:-0}" == "1" ]]; then
+  args+=(--job short)
+fi
+
+run=(dotnet run -c Release --no-build --project "$project" -- "${args[@]}" "$@")
+if command -v taskset >/dev/null 2>&1; then
+  run=(taskset -c "$cpu" "${run[@]}")
+else
+  echo "taskset not found: running unpinned" >&2
+fi
+
+echo "machine: $(nproc) cores, $(lscpu 2>/dev/null | sed -n 's/^Model name:[[:space:]]*//p' | head -1), dotnet $(dotnet --version)"
+echo "running: ${run[*]}"
+"${run[@]}"
+
+echo
+echo "results: $artifacts/results/"
+ls -1 "$artifacts"/results/*-report-github.md 2>/dev/null || true

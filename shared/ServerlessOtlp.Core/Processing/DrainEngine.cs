@@ -1,0 +1,283 @@
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using ServerlessOtlp.Log;
+using ServerlessOtlp.Storage;
+
+namespace ServerlessOtlp.Processing;
+
+/// <summary>How a drain job ended.</summary>
+public enum DrainEnd
+{
+    /// <summary>Another instance holds the lease.</summary>
+    NotClaimed,
+
+    /// <summary>Nothing new for the idle timeout: caught up.</summary>
+    Idle,
+
+    /// <summary>The time budget ran out while data remained: the caller continues the job.</summary>
+    BudgetExhausted,
+
+    /// <summary>A destination failed transiently; the partition is retried later from its checkpoint.</summary>
+    RetryLater,
+
+    /// <summary>Another instance took the lease (or an operator replayed): stopped without writing.</summary>
+    LeaseLost,
+
+    /// <summary>The host is stopping.</summary>
+    Cancelled,
+}
+
+public sealed record DrainResult(int Partition, DrainEnd End, long Events, long Items, long DeadLettered, LogPosition Checkpoint)
+{
+    /// <summary>True when data is known to remain and the job should be continued at once.</summary>
+    public bool LagRemains => End == DrainEnd.BudgetExhausted;
+}
+
+/// <summary>
+/// Drains one partition: claim its lease → fence its checkpoint → read after the checkpoint in
+/// batches → process each event → checkpoint → repeat until idle or out of budget → release.
+/// At-least-once: the checkpoint moves only past events that were delivered or dead-lettered.
+/// The lease is renewed on its own loop; when it is lost the drain stops without another write
+/// (every checkpoint update is conditional on the row's ETag, so a stalled drainer cannot write).
+/// </summary>
+public sealed class DrainEngine
+{
+    private readonly IPartitionedLog _log;
+    private readonly CheckpointStore _checkpoints;
+    private readonly LeaseStore _leases;
+    private readonly IEventProcessor _processor;
+    private readonly DeadLetterStore _deadLetters;
+    private readonly DrainOptions _options;
+    private readonly ILogger _logger;
+    private readonly TimeProvider _time;
+    private long _eventsTotal;
+    private long _itemsTotal;
+    private long _deadLetteredTotal;
+
+    public DrainEngine(IPartitionedLog log, CheckpointStore checkpoints, LeaseStore leases, IEventProcessor processor, DeadLetterStore deadLetters, DrainOptions options, ILogger<DrainEngine>? logger = null, TimeProvider? time = null)
+    {
+        options.Validate();
+        _log = log;
+        _checkpoints = checkpoints;
+        _leases = leases;
+        _processor = processor;
+        _deadLetters = deadLetters;
+        _options = options;
+        _logger = (ILogger?)logger ?? NullLogger.Instance;
+        _time = time ?? TimeProvider.System;
+    }
+
+    public DrainOptions Options => _options;
+
+    public IPartitionedLog Log => _log;
+
+    public long EventsTotal => Interlocked.Read(ref _eventsTotal);
+
+    public long ItemsTotal => Interlocked.Read(ref _itemsTotal);
+
+    public long DeadLetteredTotal => Interlocked.Read(ref _deadLetteredTotal);
+
+    /// <summary>Runs one drain job for <paramref name="partition"/>.</summary>
+    /// <param name="keepAlive">When true (the local runner), the job does not end on its time budget while data keeps arriving.</param>
+    public async Task<DrainResult> DrainAsync(int partition, bool keepAlive = false, CancellationToken cancellationToken = default)
+    {
+        string logName = _log.Name, group = _options.ConsumerGroup, owner = _options.OwnerId;
+        var claim = await _leases.TryClaimAsync(logName, group, partition, owner, _options.LeaseTtl, cancellationToken);
+        if (!claim.Claimed || claim.Lease == null)
+        {
+            return new DrainResult(partition, DrainEnd.NotClaimed, 0, 0, 0, LogPosition.Start);
+        }
+
+        var lease = claim.Lease;
+        FencedCheckpoint fenced;
+        try
+        {
+            fenced = await _checkpoints.FenceAsync(logName, group, partition, owner, lease.Epoch, cancellationToken);
+        }
+        catch (LeaseLostException)
+        {
+            return new DrainResult(partition, DrainEnd.LeaseLost, 0, 0, 0, LogPosition.Start);
+        }
+
+        using var lost = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var renewal = RenewLoopAsync(lease, lost);
+        long events = 0, items = 0, deadLettered = 0;
+        var position = new LogPosition(fenced.Position);
+        var end = DrainEnd.Idle;
+        long started = _time.GetTimestamp();
+        long lastData = started;
+        try
+        {
+            while (true)
+            {
+                lost.Token.ThrowIfCancellationRequested();
+                var batch = await _log.ReadAsync(partition, position, _options.BatchMaxEvents, _options.BatchMaxBytes, lease.Epoch, lost.Token);
+                if (batch.Events.Count == 0)
+                {
+                    if (batch.Next != position)
+                    {
+                        // Moved over an empty region (a sealed segment's end): record it.
+                        await _checkpoints.UpdateAsync(fenced, batch.Next.Value, null, lost.Token);
+                        position = batch.Next;
+                    }
+
+                    if (_time.GetElapsedTime(lastData) >= _options.IdleTimeout)
+                    {
+                        end = DrainEnd.Idle;
+                        break;
+                    }
+
+                    await Task.Delay(_options.PollInterval, _time, lost.Token);
+                    continue;
+                }
+
+                lastData = _time.GetTimestamp();
+                var (processed, fate) = await ProcessBatchAsync(partition, batch, lost.Token);
+                var checkpointTo = processed;
+                foreach (var e in batch.Events)
+                {
+                    if (e.Position >= processed)
+                    {
+                        break;
+                    }
+
+                    events++;
+                    items += e.Properties?.ItemCount ?? 0;
+                    if (e.IsCorrupt)
+                    {
+                        deadLettered++;
+                    }
+                }
+
+                deadLettered += fate.DeadLettered;
+                if (checkpointTo > position)
+                {
+                    await _checkpoints.UpdateAsync(fenced, checkpointTo.Value, null, lost.Token);
+                    position = checkpointTo;
+                }
+
+                if (fate.StopForRetry)
+                {
+                    end = DrainEnd.RetryLater;
+                    break;
+                }
+
+                if (!keepAlive && _time.GetElapsedTime(started) >= _options.TimeBudget)
+                {
+                    end = DrainEnd.BudgetExhausted;
+                    break;
+                }
+            }
+        }
+        catch (LeaseLostException)
+        {
+            end = DrainEnd.LeaseLost;
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            end = DrainEnd.LeaseLost; // the renewal loop cancelled us
+        }
+        catch (OperationCanceledException)
+        {
+            end = DrainEnd.Cancelled;
+        }
+        finally
+        {
+            await lost.CancelAsync();
+            await renewal;
+            Interlocked.Add(ref _eventsTotal, events);
+            Interlocked.Add(ref _itemsTotal, items);
+            Interlocked.Add(ref _deadLetteredTotal, deadLettered);
+        }
+
+        if (end != DrainEnd.LeaseLost)
+        {
+            try
+            {
+                await _leases.ReleaseAsync(lease, CancellationToken.None);
+            }
+            catch (Exception ex)
+            {
+                _logger.LogWarning(ex, "Partition {Partition}: releasing the lease failed; it will expire", partition);
+            }
+        }
+        else
+        {
+            _logger.LogWarning("Partition {Partition}: lease lost; stopped at {Position} without further writes", partition, position);
+        }
+
+        return new DrainResult(partition, end, events, items, deadLettered, position);
+    }
+
+    private readonly record struct BatchFate(int DeadLettered, bool StopForRetry);
+
+    /// <summary>Processes events in order; returns the position up to which everything is settled.</summary>
+    private async Task<(LogPosition Settled, BatchFate Fate)> ProcessBatchAsync(int partition, ReadBatch batch, CancellationToken cancellationToken)
+    {
+        int deadLettered = 0;
+        foreach (var e in batch.Events)
+        {
+            if (e.IsCorrupt)
+            {
+                await _deadLetters.WriteAsync(null, null, null, partition, e.Position.Value, e.CorruptReason!, e.Body, cancellationToken);
+                _logger.LogWarning("Partition {Partition}: corrupt record at {Position} dead-lettered: {Reason}", partition, e.Position, e.CorruptReason);
+                continue;
+            }
+
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            timeout.CancelAfter(_options.ExportTimeout);
+            EventFate fate;
+            try
+            {
+                fate = await _processor.ProcessAsync(partition, e, timeout.Token);
+            }
+            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+            {
+                fate = EventFate.RetryLater; // the export cap, not the lease, ran out
+            }
+
+            switch (fate)
+            {
+                case EventFate.DeadLettered:
+                    deadLettered++;
+                    break;
+                case EventFate.RetryLater:
+                    return (e.Position, new BatchFate(deadLettered, true));
+            }
+        }
+
+        return (batch.Next, new BatchFate(deadLettered, false));
+    }
+
+    private async Task RenewLoopAsync(Lease lease, CancellationTokenSource lost)
+    {
+        var period = _options.LeaseTtl / 3;
+        try
+        {
+            while (!lost.IsCancellationRequested)
+            {
+                await Task.Delay(period, _time, lost.Token);
+                bool renewed;
+                try
+                {
+                    renewed = await _leases.RenewAsync(lease, lost.Token);
+                }
+                catch (Exception ex) when (ex is not OperationCanceledException)
+                {
+                    // A failed renewal is not yet a lost lease; the next try may succeed within the TTL.
+                    _logger.LogWarning(ex, "Partition {Partition}: lease renewal failed", lease.Partition);
+                    continue;
+                }
+
+                if (!renewed)
+                {
+                    await lost.CancelAsync();
+                    return;
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+}

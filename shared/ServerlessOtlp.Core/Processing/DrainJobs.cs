@@ -1,0 +1,118 @@
+using System.Collections.Concurrent;
+using System.Globalization;
+using System.Text.Json;
+using System.Threading.Channels;
+using Azure;
+using Azure.Data.Tables;
+using Azure.Storage.Queues;
+using ServerlessOtlp.Storage;
+
+namespace ServerlessOtlp.Processing;
+
+/// <summary>A request to drain one partition (the <c>drain-jobs</c> queue message).</summary>
+public sealed record DrainJob(int Partition, string? Reason = null, string? ParentOwner = null)
+{
+    public string ToJson() => JsonSerializer.Serialize(this, JsonOptions);
+
+    public static DrainJob FromJson(string json) =>
+        JsonSerializer.Deserialize<DrainJob>(json, JsonOptions) ?? throw new FormatException("empty drain job");
+
+    private static readonly JsonSerializerOptions JsonOptions = new(JsonSerializerDefaults.Web);
+}
+
+/// <summary>Where drain jobs go. At most one pending job per partition.</summary>
+public interface IDrainJobQueue
+{
+    /// <summary>Enqueues a job unless one is already pending for the partition; returns whether it did.</summary>
+    Task<bool> TryEnqueueAsync(DrainJob job, CancellationToken cancellationToken = default);
+
+    /// <summary>Called when a job starts, so that the next one may be enqueued.</summary>
+    Task StartedAsync(int partition, CancellationToken cancellationToken = default);
+}
+
+/// <summary>
+/// Drain jobs on a Storage queue (the Functions' trigger). The pending marker is a row in the
+/// leases table written before the message; it expires, so a lost message cannot block its
+/// partition for longer than <see cref="MarkerTtl"/>.
+/// </summary>
+public sealed class StorageQueueDrainJobs : IDrainJobQueue
+{
+    private readonly QueueClient _queue;
+    private readonly TableClient _markers;
+    private readonly string _partitionKey;
+
+    public StorageQueueDrainJobs(QueueClient queue, TableClient leasesTable, string logName, string consumerGroup)
+    {
+        _queue = queue;
+        _markers = leasesTable;
+        _partitionKey = $"pending|{logName}|{consumerGroup}";
+    }
+
+    public TimeSpan MarkerTtl { get; init; } = TimeSpan.FromMinutes(2);
+
+    public async Task<bool> TryEnqueueAsync(DrainJob job, CancellationToken cancellationToken = default)
+    {
+        string rowKey = job.Partition.ToString("D5", CultureInfo.InvariantCulture);
+        try
+        {
+            var existing = await _markers.GetEntityIfExistsAsync<TableEntity>(_partitionKey, rowKey, cancellationToken: cancellationToken);
+            if (existing.HasValue && existing.Value is { } marker)
+            {
+                var now = ServiceClock.Now(existing.GetRawResponse());
+                if (marker.Timestamp is { } written && now - written < MarkerTtl)
+                {
+                    return false;
+                }
+
+                await _markers.UpdateEntityAsync(new TableEntity(_partitionKey, rowKey), marker.ETag, TableUpdateMode.Replace, cancellationToken);
+            }
+            else
+            {
+                await _markers.AddEntityAsync(new TableEntity(_partitionKey, rowKey), cancellationToken);
+            }
+        }
+        catch (RequestFailedException ex) when (ex.Status is 409 or 412)
+        {
+            return false; // another dispatcher enqueued it
+        }
+
+        await _queue.SendMessageAsync(job.ToJson(), cancellationToken);
+        return true;
+    }
+
+    public async Task StartedAsync(int partition, CancellationToken cancellationToken = default)
+    {
+        try
+        {
+            await _markers.DeleteEntityAsync(_partitionKey, partition.ToString("D5", CultureInfo.InvariantCulture), ETag.All, cancellationToken);
+        }
+        catch (RequestFailedException ex) when (ex.Status == 404)
+        {
+        }
+    }
+}
+
+/// <summary>Drain jobs in process, for the local runner.</summary>
+public sealed class InProcessDrainJobs : IDrainJobQueue
+{
+    private readonly Channel<DrainJob> _channel = Channel.CreateUnbounded<DrainJob>();
+    private readonly ConcurrentDictionary<int, bool> _pending = new();
+
+    public ChannelReader<DrainJob> Reader => _channel.Reader;
+
+    public Task<bool> TryEnqueueAsync(DrainJob job, CancellationToken cancellationToken = default)
+    {
+        if (!_pending.TryAdd(job.Partition, true))
+        {
+            return Task.FromResult(false);
+        }
+
+        return Task.FromResult(_channel.Writer.TryWrite(job));
+    }
+
+    public Task StartedAsync(int partition, CancellationToken cancellationToken = default)
+    {
+        _pending.TryRemove(partition, out _);
+        return Task.CompletedTask;
+    }
+}

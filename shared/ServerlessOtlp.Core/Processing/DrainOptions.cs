@@ -1,0 +1,50 @@
+namespace ServerlessOtlp.Processing;
+
+/// <summary>Settings of the drain engine (<c>ServerlessOtlp:Drain</c>).</summary>
+public sealed class DrainOptions
+{
+    public const string Section = "ServerlessOtlp:Drain";
+
+    /// <summary>Consumer group that keys checkpoints and leases (and the Event Hubs receiver).</summary>
+    public string ConsumerGroup { get; set; } = "$Default";
+
+    /// <summary>A lease not renewed for this long may be taken by another instance.</summary>
+    public TimeSpan LeaseTtl { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Events per read.</summary>
+    public int BatchMaxEvents { get; set; } = 256;
+
+    /// <summary>Bytes per read.</summary>
+    public int BatchMaxBytes { get; set; } = 8 * 1024 * 1024;
+
+    /// <summary>How long one drain job may run before it hands over (Functions have a time limit).</summary>
+    public TimeSpan TimeBudget { get; set; } = TimeSpan.FromMinutes(4);
+
+    /// <summary>A drain with nothing new to read for this long ends and releases its lease.</summary>
+    public TimeSpan IdleTimeout { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>Pause between reads of a partition that had nothing new.</summary>
+    public TimeSpan PollInterval { get; set; } = TimeSpan.FromMilliseconds(200);
+
+    /// <summary>
+    /// Cap on the export time of one batch. Kept below half the lease TTL so that a slow export
+    /// cannot outlive the lease it runs under.
+    /// </summary>
+    public TimeSpan ExportTimeout { get; set; } = TimeSpan.FromSeconds(12);
+
+    /// <summary>This instance's id: the lease owner and the heartbeat row.</summary>
+    public string OwnerId { get; set; } = $"drain-{Environment.MachineName}-{Environment.ProcessId}-{Guid.NewGuid().ToString("N")[..6]}";
+
+    public void Validate()
+    {
+        if (ExportTimeout >= LeaseTtl / 2)
+        {
+            throw new InvalidOperationException($"Drain:ExportTimeout ({ExportTimeout}) must be below half the lease TTL ({LeaseTtl})");
+        }
+
+        if (BatchMaxEvents < 1 || BatchMaxBytes < 1024)
+        {
+            throw new InvalidOperationException("Drain:BatchMaxEvents must be ≥ 1 and BatchMaxBytes ≥ 1024");
+        }
+    }
+}

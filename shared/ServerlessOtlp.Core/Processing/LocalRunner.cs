@@ -1,0 +1,154 @@
+using Microsoft.Extensions.Logging;
+using ServerlessOtlp.Storage;
+
+namespace ServerlessOtlp.Processing;
+
+public sealed class LocalRunnerOptions
+{
+    public TimeSpan DispatchInterval { get; set; } = TimeSpan.FromSeconds(1);
+
+    public TimeSpan HealthInterval { get; set; } = TimeSpan.FromSeconds(5);
+
+    public TimeSpan HeartbeatInterval { get; set; } = TimeSpan.FromSeconds(5);
+
+    public TimeSpan RetentionInterval { get; set; } = TimeSpan.FromMinutes(1);
+
+    /// <summary>Fully checkpointed blob-log segments older than this are deleted.</summary>
+    public TimeSpan Retention { get; set; } = TimeSpan.FromHours(24);
+
+    /// <summary>Partitions drained at once by this process.</summary>
+    public int MaxConcurrentDrains { get; set; } = 8;
+
+    public HealthOptions Health { get; set; } = new();
+}
+
+/// <summary>
+/// Runs the Functions' timers and queue worker in one process (Dispatch every second, Drain,
+/// HealthSweep, Retention), through the same classes the Functions call. A drain keeps its
+/// partition while data flows, so data moves continuously under load.
+/// </summary>
+public sealed class LocalRunner
+{
+    private static readonly string Version = typeof(LocalRunner).Assembly.GetName().Version?.ToString() ?? "0";
+    private readonly ProcessingServices _services;
+    private readonly LocalRunnerOptions _options;
+    private readonly ILogger _logger;
+    private readonly InProcessDrainJobs _jobs = new();
+    private readonly DateTimeOffset _started = DateTimeOffset.UtcNow;
+    private int _activeDrains;
+
+    public LocalRunner(ProcessingServices services, LocalRunnerOptions options)
+    {
+        _services = services;
+        _options = options;
+        _logger = services.Loggers.CreateLogger<LocalRunner>();
+    }
+
+    public int ActiveDrains => Volatile.Read(ref _activeDrains);
+
+    public string NodeId => _services.Drain.OwnerId;
+
+    public async Task RunAsync(CancellationToken cancellationToken)
+    {
+        var dispatcher = _services.CreateDispatcher(_jobs);
+        var health = _services.CreateHealthSweep(_options.Health);
+        var retention = new RetentionSweep(_services.Log, _services.Checkpoints, _services.Drain, _options.Retention);
+        var workers = Enumerable.Range(0, Math.Max(1, _options.MaxConcurrentDrains)).Select(_ => WorkerAsync(cancellationToken)).ToList();
+        var loops = new[]
+        {
+            EveryAsync(_options.DispatchInterval, "dispatch", ct => dispatcher.DispatchAsync(ct), cancellationToken),
+            EveryAsync(_options.HealthInterval, "health sweep", ct => health.SweepAsync(ct), cancellationToken),
+            EveryAsync(_options.RetentionInterval, "retention", ct => retention.SweepAsync(ct), cancellationToken),
+            EveryAsync(_options.HeartbeatInterval, "heartbeat", ct => HeartbeatAsync(NodeStatus.Alive, ct), cancellationToken),
+        };
+        await Task.WhenAll(loops.Concat(workers));
+        try
+        {
+            await HeartbeatAsync(NodeStatus.Stopped, CancellationToken.None);
+        }
+        catch (Exception ex)
+        {
+            _logger.LogWarning(ex, "Final heartbeat failed");
+        }
+    }
+
+    private async Task WorkerAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            await foreach (var job in _jobs.Reader.ReadAllAsync(cancellationToken))
+            {
+                await _jobs.StartedAsync(job.Partition, cancellationToken);
+                Interlocked.Increment(ref _activeDrains);
+                try
+                {
+                    var result = await _services.Engine.DrainAsync(job.Partition, keepAlive: true, cancellationToken);
+                    if (result.Events > 0 || result.End is DrainEnd.RetryLater or DrainEnd.LeaseLost)
+                    {
+                        _logger.LogDebug("Partition {Partition}: {End} after {Events} events ({Items} items), checkpoint {Checkpoint}", result.Partition, result.End, result.Events, result.Items, result.Checkpoint);
+                    }
+                }
+                catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+                {
+                    return;
+                }
+                catch (Exception ex)
+                {
+                    _logger.LogWarning(ex, "Drain of partition {Partition} failed; the dispatcher retries", job.Partition);
+                }
+                finally
+                {
+                    Interlocked.Decrement(ref _activeDrains);
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
+    private async Task EveryAsync<T>(TimeSpan period, string what, Func<CancellationToken, Task<T>> action, CancellationToken cancellationToken)
+    {
+        using var timer = new PeriodicTimer(period);
+        try
+        {
+            do
+            {
+                try
+                {
+                    await action(cancellationToken);
+                }
+                catch (Exception ex) when (ex is not OperationCanceledException)
+                {
+                    _logger.LogWarning("{What} failed: {Message}", what, ex.Message);
+                }
+            }
+            while (await timer.WaitForNextTickAsync(cancellationToken));
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
+    private async Task<bool> HeartbeatAsync(string status, CancellationToken cancellationToken)
+    {
+        var engine = _services.Engine;
+        await _services.Nodes.HeartbeatAsync(
+            new NodeHeartbeat(
+                NodeRoles.Runner,
+                _services.Drain.OwnerId,
+                Version,
+                Environment.MachineName,
+                _started,
+                status,
+                new Dictionary<string, long>
+                {
+                    ["events"] = engine.EventsTotal,
+                    ["items"] = engine.ItemsTotal,
+                    ["deadLettered"] = engine.DeadLetteredTotal,
+                    ["activeDrains"] = ActiveDrains,
+                }),
+            cancellationToken);
+        return true;
+    }
+}

@@ -1,0 +1,28 @@
+using ServerlessOtlp.Log;
+using ServerlessOtlp.Storage;
+
+namespace ServerlessOtlp.Processing;
+
+/// <summary>
+/// The Retention timer's logic for the blob log: deletes sealed segments that lie wholly before
+/// the partition's checkpoint and are older than the retention. (Event Hubs expires data itself.)
+/// </summary>
+public sealed class RetentionSweep(IPartitionedLog log, CheckpointStore checkpoints, DrainOptions drain, TimeSpan retention)
+{
+    public async Task<int> SweepAsync(CancellationToken cancellationToken = default)
+    {
+        if (log is not BlobLog blobLog)
+        {
+            return 0;
+        }
+
+        int deleted = 0;
+        var cutoff = DateTimeOffset.UtcNow - retention;
+        foreach (var checkpoint in await checkpoints.ListAsync(log.Name, drain.ConsumerGroup, cancellationToken))
+        {
+            deleted += await blobLog.DeleteSegmentsBeforeAsync(checkpoint.Partition, new LogPosition(checkpoint.Position), cutoff, cancellationToken);
+        }
+
+        return deleted;
+    }
+}
