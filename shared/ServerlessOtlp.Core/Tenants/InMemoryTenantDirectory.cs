@@ -16,7 +16,7 @@ public sealed class InMemoryTenantDirectory : ITenantDirectory
     public ValueTask<TenantConfig?> AuthenticateAsync(string apiKey, CancellationToken cancellationToken = default)
     {
         var snapshot = _snapshot;
-        TenantConfig? config = apiKey.Length is > 0 and <= ApiKeys.MaxLength && snapshot.ByKey.TryGetValue(KeyDigest.Of(apiKey), out var found) ? found : null;
+        TenantConfig? config = apiKey.Length is > 0 and <= ApiKey.MaxLength && snapshot.ByKey.TryGetValue(KeyDigest.Of(apiKey), out var found) ? found : null;
         return ValueTask.FromResult(config);
     }
 

@@ -214,9 +214,9 @@ internal sealed class JsonShape(JsonSerializerOptions options, Action<string, st
         }
         else if (type == typeof(TimeSpan))
         {
-            if (Expect(element, JsonValueKind.String, path, "a duration string") && !Duration.TryParse(element.GetString(), out _))
+            if (Expect(element, JsonValueKind.String, path, "a duration string") && !ConfigDuration.TryParse(element.GetString(), out _))
             {
-                error(path, $"invalid duration \"{element.GetString()}\"; {Duration.Expected}");
+                error(path, $"invalid duration \"{element.GetString()}\"; {ConfigDuration.Expected}");
             }
         }
         else if (type.IsEnum)

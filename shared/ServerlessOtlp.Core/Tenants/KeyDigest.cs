@@ -9,11 +9,11 @@ internal readonly record struct KeyDigest(UInt128 High, UInt128 Low)
     public static KeyDigest Of(ReadOnlySpan<char> apiKey)
     {
         Span<byte> hash = stackalloc byte[SHA256.HashSizeInBytes];
-        ApiKeys.HashInto(apiKey, hash);
+        ApiKey.HashInto(apiKey, hash);
         return new KeyDigest(BinaryPrimitives.ReadUInt128BigEndian(hash), BinaryPrimitives.ReadUInt128BigEndian(hash[16..]));
     }
 
-    /// <summary>The same text as <see cref="ApiKeys.Hash"/>: the key row's RowKey.</summary>
+    /// <summary>The same text as <see cref="ApiKey.Hash"/>: the key row's RowKey.</summary>
     public string ToHex()
     {
         Span<byte> hash = stackalloc byte[SHA256.HashSizeInBytes];

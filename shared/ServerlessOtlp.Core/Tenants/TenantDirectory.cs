@@ -34,7 +34,7 @@ public sealed class TenantDirectory : ITenantDirectory
 
     public ValueTask<TenantConfig?> AuthenticateAsync(string apiKey, CancellationToken cancellationToken = default)
     {
-        if (apiKey.Length is 0 or > ApiKeys.MaxLength)
+        if (apiKey.Length is 0 or > ApiKey.MaxLength)
         {
             return ValueTask.FromResult<TenantConfig?>(null);
         }

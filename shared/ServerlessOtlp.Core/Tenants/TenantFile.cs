@@ -304,7 +304,7 @@ public sealed record DestinationConfig
 
     public BatchConfig? Batch { get; init; }
 
-    public Compression? Compression { get; init; }
+    public DestinationCompression? Compression { get; init; }
 
     /// <summary>Resource attributes that become Loki stream labels (kind loki only).</summary>
     public IReadOnlyList<string> LokiLabels { get; init; } = [];
@@ -328,7 +328,7 @@ public enum DestinationKind
     File,
 }
 
-public enum Compression
+public enum DestinationCompression
 {
     [JsonStringEnumMemberName("none")]
     None,

@@ -178,13 +178,13 @@ public static partial class TenantFileParser
                 // Never echo a key: messages end up in terminals, logs and CI output.
                 string key = tenant.ApiKeys[k];
                 string path = JsonPaths.Index(tenantPath + ".apiKeys", k);
-                if (key.Length < ApiKeys.MinLength)
+                if (key.Length < ApiKey.MinLength)
                 {
-                    error(path, $"an API key must have at least {ApiKeys.MinLength} characters (this one has {key.Length}); `otlpctl tenants add` generates good ones");
+                    error(path, $"an API key must have at least {ApiKey.MinLength} characters (this one has {key.Length}); `otlpctl tenants add` generates good ones");
                 }
-                else if (key.Length > ApiKeys.MaxLength)
+                else if (key.Length > ApiKey.MaxLength)
                 {
-                    error(path, $"an API key must have at most {ApiKeys.MaxLength} characters");
+                    error(path, $"an API key must have at most {ApiKey.MaxLength} characters");
                 }
                 else if (key.AsSpan().IndexOfAnyExceptInRange(' ', '~') >= 0 || key[0] == ' ' || key[^1] == ' ')
                 {

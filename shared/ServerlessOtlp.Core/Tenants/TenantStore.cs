@@ -101,7 +101,7 @@ public class TenantStore
         var hashes = new List<string[]?>(file.Tenants.Count);
         foreach (var tenant in file.Tenants)
         {
-            hashes.Add(tenant.ApiKeys?.Select(k => ApiKeys.Hash(k)).ToArray());
+            hashes.Add(tenant.ApiKeys?.Select(k => ApiKey.Hash(k)).ToArray());
         }
 
         await CheckKeyOwnersAsync(file, hashes, cancellationToken);
@@ -128,8 +128,8 @@ public class TenantStore
     {
         TenantIds.ThrowIfInvalid(id);
         await WriteConfigAsync(new TenantConfig { Id = id }, mustBeNew: true, cancellationToken);
-        string key = ApiKeys.Generate();
-        await _table.AddEntityAsync(KeyRow(ApiKeys.Hash(key), id), cancellationToken);
+        string key = ApiKey.Generate();
+        await _table.AddEntityAsync(KeyRow(ApiKey.Hash(key), id), cancellationToken);
         return key;
     }
 
@@ -146,8 +146,8 @@ public class TenantStore
             throw new KeyNotFoundException($"no tenant \"{id}\"");
         }
 
-        string key = ApiKeys.Generate();
-        await ReplaceKeysAsync(id, [ApiKeys.Hash(key)], cancellationToken);
+        string key = ApiKey.Generate();
+        await ReplaceKeysAsync(id, [ApiKey.Hash(key)], cancellationToken);
         return key;
     }
 
@@ -261,11 +261,11 @@ public class TenantStore
 
     /// <summary>The id of the tenant that holds <paramref name="plainKey"/>, or null. One point read, by hash.</summary>
     public virtual Task<string?> FindTenantByKeyAsync(string plainKey, CancellationToken cancellationToken = default) =>
-        plainKey.Length is 0 or > ApiKeys.MaxLength
+        plainKey.Length is 0 or > ApiKey.MaxLength
             ? Task.FromResult<string?>(null)
-            : FindTenantByKeyHashAsync(ApiKeys.Hash(plainKey), cancellationToken);
+            : FindTenantByKeyHashAsync(ApiKey.Hash(plainKey), cancellationToken);
 
-    /// <summary>The id of the tenant that holds the key with this <see cref="ApiKeys.Hash"/>, or null.</summary>
+    /// <summary>The id of the tenant that holds the key with this <see cref="ApiKey.Hash"/>, or null.</summary>
     public virtual async Task<string?> FindTenantByKeyHashAsync(string keyHash, CancellationToken cancellationToken = default)
     {
         var row = await _table.GetEntityIfExistsAsync<TableEntity>(KeyPartition, keyHash, [TenantIdColumn], cancellationToken);

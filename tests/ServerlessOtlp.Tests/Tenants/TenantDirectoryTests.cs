@@ -12,7 +12,7 @@ public sealed class TenantDirectoryTests
 
     public TenantDirectoryTests()
     {
-        _store.Keys[ApiKeys.Hash(Key)] = "acme";
+        _store.Keys[ApiKey.Hash(Key)] = "acme";
         _store.Configs["acme"] = new TenantConfig { Id = "acme", Version = 1 };
     }
 
@@ -45,7 +45,7 @@ public sealed class TenantDirectoryTests
         var directory = new TenantDirectory(_store, timeProvider: _time);
 
         Assert.Null(await directory.AuthenticateAsync(""));
-        Assert.Null(await directory.AuthenticateAsync(new string('k', ApiKeys.MaxLength + 1)));
+        Assert.Null(await directory.AuthenticateAsync(new string('k', ApiKey.MaxLength + 1)));
         Assert.Equal(0, _store.KeyReads);
     }
 
@@ -92,6 +92,22 @@ public sealed class TenantDirectoryTests
         Assert.Equal(4, _store.KeyReads);
         await directory.AuthenticateAsync(Key); // the oldest: evicted
         Assert.Equal(5, _store.KeyReads);
+    }
+
+    [Fact]
+    public async Task A_cache_hit_does_not_allocate()
+    {
+        var directory = new TenantDirectory(_store, timeProvider: _time);
+        Assert.NotNull(await directory.AuthenticateAsync(Key));
+
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        for (int i = 0; i < 1000; i++)
+        {
+            var hit = directory.AuthenticateAsync(Key);
+            Assert.True(hit.IsCompletedSuccessfully);
+        }
+
+        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
     }
 
     [Fact]

@@ -116,7 +116,7 @@ public sealed class TenantFileParserTests
         Assert.Equal(TimeSpan.FromSeconds(5), tempo.Timeout);
         Assert.Equal(TimeSpan.FromSeconds(90), tempo.Retry!.MaxElapsed);
         Assert.Equal(8192, tempo.Batch!.MaxItems);
-        Assert.Equal(Compression.Gzip, tempo.Compression);
+        Assert.Equal(DestinationCompression.Gzip, tempo.Compression);
         Assert.Equal([Signal.Logs], tenant.Destinations[1].Signals);
         Assert.Equal(["service.name", "deployment.environment"], tenant.Destinations[1].LokiLabels);
     }
@@ -370,9 +370,9 @@ public sealed class TenantFileParserTests
     [InlineData("250us", 0.25)]
     public void Durations_parse_like_go(string text, double milliseconds)
     {
-        Assert.True(Duration.TryParse(text, out var value));
+        Assert.True(ConfigDuration.TryParse(text, out var value));
         Assert.Equal(TimeSpan.FromMilliseconds(milliseconds), value);
-        Assert.Equal(value, Duration.Parse(Duration.Format(value)));
+        Assert.Equal(value, ConfigDuration.Parse(ConfigDuration.Format(value)));
     }
 
     [Theory]
@@ -383,27 +383,27 @@ public sealed class TenantFileParserTests
     [InlineData("10 s")]
     [InlineData("1d")]
     [InlineData("1.2.3s")]
-    public void Bad_durations_are_refused(string text) => Assert.False(Duration.TryParse(text, out _));
+    public void Bad_durations_are_refused(string text) => Assert.False(ConfigDuration.TryParse(text, out _));
 
     [Fact]
     public void Durations_format_in_the_largest_exact_unit()
     {
-        Assert.Equal("10s", Duration.Format(TimeSpan.FromSeconds(10)));
-        Assert.Equal("90s", Duration.Format(TimeSpan.FromSeconds(90)));
-        Assert.Equal("2m", Duration.Format(TimeSpan.FromMinutes(2)));
-        Assert.Equal("1500ms", Duration.Format(TimeSpan.FromMilliseconds(1500)));
-        Assert.Equal("0s", Duration.Format(TimeSpan.Zero));
+        Assert.Equal("10s", ConfigDuration.Format(TimeSpan.FromSeconds(10)));
+        Assert.Equal("90s", ConfigDuration.Format(TimeSpan.FromSeconds(90)));
+        Assert.Equal("2m", ConfigDuration.Format(TimeSpan.FromMinutes(2)));
+        Assert.Equal("1500ms", ConfigDuration.Format(TimeSpan.FromMilliseconds(1500)));
+        Assert.Equal("0s", ConfigDuration.Format(TimeSpan.Zero));
     }
 
     [Fact]
     public void Api_key_hashes_are_lowercase_hex_sha256_and_generated_keys_are_base64url()
     {
         // echo -n 'abc' | sha256sum
-        Assert.Equal("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad", ApiKeys.Hash("abc"));
-        string key = ApiKeys.Generate();
+        Assert.Equal("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad", ApiKey.Hash("abc"));
+        string key = ApiKey.Generate();
         Assert.Equal(43, key.Length);
         Assert.Matches("^[A-Za-z0-9_-]{43}$", key);
-        Assert.NotEqual(key, ApiKeys.Generate());
+        Assert.NotEqual(key, ApiKey.Generate());
     }
 
     private sealed class RecordingValidator : IOttlValidator

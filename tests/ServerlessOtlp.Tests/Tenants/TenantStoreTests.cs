@@ -197,7 +197,7 @@ public sealed class TenantStoreTests
         }
 
         Assert.Equal(
-            new[] { AcmeKey1, AcmeKey2, added, rotated }.Select(k => ApiKeys.Hash(k)).Order(StringComparer.Ordinal),
+            new[] { AcmeKey1, AcmeKey2, added, rotated }.Select(k => ApiKey.Hash(k)).Order(StringComparer.Ordinal),
             keyRows.Order(StringComparer.Ordinal));
         Assert.All(keyRows, h => Assert.Matches("^[0-9a-f]{64}$", h));
     }

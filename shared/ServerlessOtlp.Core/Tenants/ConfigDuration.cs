@@ -10,7 +10,7 @@ namespace ServerlessOtlp.Tenants;
 /// <c>µs</c>, <c>ms</c>, <c>s</c>, <c>m</c>, <c>h</c>): "10s", "500ms", "2m", "1m30s", "1.5s".
 /// Negative durations are refused; "0" is zero.
 /// </summary>
-public static class Duration
+public static class ConfigDuration
 {
     public const string Expected = "expected a number with a unit ns, us, ms, s, m or h (e.g. \"10s\", \"500ms\", \"1m30s\")";
 
@@ -101,19 +101,19 @@ public static class Duration
     }
 }
 
-/// <summary>Reads and writes <see cref="TimeSpan"/> as a <see cref="Duration"/> string.</summary>
+/// <summary>Reads and writes <see cref="TimeSpan"/> as a <see cref="ConfigDuration"/> string.</summary>
 public sealed class DurationJsonConverter : JsonConverter<TimeSpan>
 {
     public override TimeSpan Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options)
     {
-        if (reader.TokenType != JsonTokenType.String || !Duration.TryParse(reader.GetString(), out var value))
+        if (reader.TokenType != JsonTokenType.String || !ConfigDuration.TryParse(reader.GetString(), out var value))
         {
-            throw new JsonException($"invalid duration; {Duration.Expected}");
+            throw new JsonException($"invalid duration; {ConfigDuration.Expected}");
         }
 
         return value;
     }
 
     public override void Write(Utf8JsonWriter writer, TimeSpan value, JsonSerializerOptions options) =>
-        writer.WriteStringValue(Duration.Format(value));
+        writer.WriteStringValue(ConfigDuration.Format(value));
 }
