@@ -16,9 +16,18 @@ public enum ExportStatus
     Permanent,
 }
 
-public readonly record struct ExportOutcome(ExportStatus Status, string? Message = null, long RejectedItems = 0)
+/// <summary>
+/// What one export attempt came to. <paramref name="RejectedItems"/> counts items the backend
+/// refused in a partial success (never retried); <paramref name="RetryAfter"/> is the backend's
+/// own wait (gRPC <c>RetryInfo</c>, HTTP <c>Retry-After</c>) for a transient failure.
+/// </summary>
+public readonly record struct ExportOutcome(ExportStatus Status, string? Message = null, long RejectedItems = 0, TimeSpan? RetryAfter = null)
 {
     public static ExportOutcome Ok { get; } = new(ExportStatus.Success);
+
+    public static ExportOutcome Transient(string message, TimeSpan? retryAfter = null) => new(ExportStatus.Transient, message, RetryAfter: retryAfter);
+
+    public static ExportOutcome Permanent(string message) => new(ExportStatus.Permanent, message);
 }
 
 /// <summary>One tenant's data for one destination: the decoded request and its protobuf bytes.</summary>

@@ -5,13 +5,13 @@ namespace ServerlessOtlp.Processing;
 /// <summary>What happened to one event.</summary>
 public enum EventFate
 {
-    /// <summary>Every destination took it (or it had nothing to deliver).</summary>
+    /// <summary>Every destination took it, or parked it in the retry store (or it had nothing to deliver).</summary>
     Delivered,
 
     /// <summary>It cannot be delivered, ever (bad data, unknown tenant, permanent refusal); it is in the dead-letter store.</summary>
     DeadLettered,
 
-    /// <summary>A destination failed transiently: the drain stops before this event and retries later.</summary>
+    /// <summary>A destination failed transiently and the batch could not be parked: the drain stops before this event and retries later.</summary>
     RetryLater,
 }
 

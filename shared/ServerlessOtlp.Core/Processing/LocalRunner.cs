@@ -13,6 +13,9 @@ public sealed class LocalRunnerOptions
 
     public TimeSpan RetentionInterval { get; set; } = TimeSpan.FromMinutes(1);
 
+    /// <summary>How often the retry store is re-sent.</summary>
+    public TimeSpan RetryStoreInterval { get; set; } = TimeSpan.FromSeconds(5);
+
     /// <summary>Fully checkpointed blob-log segments older than this are deleted.</summary>
     public TimeSpan Retention { get; set; } = TimeSpan.FromHours(24);
 
@@ -59,6 +62,7 @@ public sealed class LocalRunner
             EveryAsync(_options.DispatchInterval, "dispatch", ct => dispatcher.DispatchAsync(ct), cancellationToken),
             EveryAsync(_options.HealthInterval, "health sweep", ct => health.SweepAsync(ct), cancellationToken),
             EveryAsync(_options.RetentionInterval, "retention", ct => retention.SweepAsync(ct), cancellationToken),
+            EveryAsync(_options.RetryStoreInterval, "retry store", ct => _services.RetryDrainer.DrainOnceAsync(ct), cancellationToken),
             EveryAsync(_options.HeartbeatInterval, "heartbeat", ct => HeartbeatAsync(NodeStatus.Alive, ct), cancellationToken),
         };
         await Task.WhenAll(loops.Concat(workers));

@@ -13,7 +13,7 @@ namespace ServerlessOtlp.Processing;
 /// </summary>
 public sealed class ProcessingServices
 {
-    private ProcessingServices(IPartitionedLog log, StorageClients storage, ITenantDirectory tenants, DrainOptions drain, ILoggerFactory loggers)
+    private ProcessingServices(IPartitionedLog log, StorageClients storage, ITenantDirectory tenants, DrainOptions drain, ILoggerFactory loggers, ExportSettings export)
     {
         Log = log;
         Storage = storage;
@@ -23,12 +23,27 @@ public sealed class ProcessingServices
         Leases = new LeaseStore(storage.Tables);
         Nodes = new NodeStore(storage.Tables);
         DeadLetters = new DeadLetterStore(storage.Blobs.GetBlobContainerClient(StorageNames.DefaultDeadLetterContainer));
-        Processor = new TenantEventProcessor(tenants, [new FileExporter()], DeadLetters, loggers.CreateLogger<TenantEventProcessor>());
-        Engine = new DrainEngine(log, Checkpoints, Leases, Processor, DeadLetters, drain, loggers.CreateLogger<DrainEngine>());
         Loggers = loggers;
+        ExportSettings = export;
+        RetryStore = new RetryStore(storage.Blobs.GetBlobContainerClient(StorageNames.DefaultRetryContainer));
+        Exporter = new ResilientExporter(DefaultExporters(export.Secrets), export.Resilience, logger: loggers.CreateLogger<ResilientExporter>());
+        RetryDrainer = new RetryStoreDrainer(RetryStore, Exporter, tenants, DeadLetters, export.RetryStore, logger: loggers.CreateLogger<RetryStoreDrainer>());
+        Processor = CreateProcessor(tenants);
+        Engine = new DrainEngine(log, Checkpoints, Leases, Processor, DeadLetters, drain, loggers.CreateLogger<DrainEngine>());
     }
 
     public IPartitionedLog Log { get; }
+
+    public ExportSettings ExportSettings { get; }
+
+    /// <summary>The exporters behind their per-(tenant, destination) resilience pipelines, shared by the drain, the retry drainer and redrive.</summary>
+    public ResilientExporter Exporter { get; }
+
+    /// <summary>Batches parked after the inline retry budget (container <c>retry</c>).</summary>
+    public RetryStore RetryStore { get; }
+
+    /// <summary>Re-sends the retry store; the local runner and a Functions timer call <see cref="RetryStoreDrainer.DrainOnceAsync"/>.</summary>
+    public RetryStoreDrainer RetryDrainer { get; }
 
     public StorageClients Storage { get; }
 
@@ -51,16 +66,35 @@ public sealed class ProcessingServices
     public ILoggerFactory Loggers { get; }
 
     /// <summary>Creates the services and the tables and containers they use.</summary>
-    public static async Task<ProcessingServices> CreateAsync(IPartitionedLog log, StorageClients storage, ITenantDirectory tenants, DrainOptions drain, ILoggerFactory loggers, CancellationToken cancellationToken = default)
+    public static Task<ProcessingServices> CreateAsync(IPartitionedLog log, StorageClients storage, ITenantDirectory tenants, DrainOptions drain, ILoggerFactory loggers, CancellationToken cancellationToken = default) =>
+        CreateAsync(log, storage, tenants, drain, loggers, new ExportSettings(), cancellationToken);
+
+    /// <summary>Creates the services and the tables and containers they use, with export settings (resilience, retry store, secrets).</summary>
+    public static async Task<ProcessingServices> CreateAsync(IPartitionedLog log, StorageClients storage, ITenantDirectory tenants, DrainOptions drain, ILoggerFactory loggers, ExportSettings export, CancellationToken cancellationToken = default)
     {
-        var services = new ProcessingServices(log, storage, tenants, drain, loggers);
+        var services = new ProcessingServices(log, storage, tenants, drain, loggers, export);
         await Task.WhenAll(
             services.Checkpoints.EnsureCreatedAsync(cancellationToken),
             services.Leases.EnsureCreatedAsync(cancellationToken),
             services.Nodes.EnsureCreatedAsync(cancellationToken),
-            services.DeadLetters.EnsureCreatedAsync(cancellationToken));
+            services.DeadLetters.EnsureCreatedAsync(cancellationToken),
+            services.RetryStore.EnsureCreatedAsync(cancellationToken));
         return services;
     }
+
+    /// <summary>The tenant pipeline over a given view of the tenants (otlpctl's redrive narrows it to one destination).</summary>
+    public IEventProcessor CreateProcessor(ITenantDirectory tenants) =>
+        new TenantEventProcessor(tenants, Exporter, DeadLetters, RetryStore, Loggers.CreateLogger<TenantEventProcessor>());
+
+    /// <summary>Every destination kind this build exports to. Add an exporter here and nowhere else.</summary>
+    public static IReadOnlyList<IDestinationExporter> DefaultExporters(ISecretResolver? secrets = null) =>
+    [
+        new FileExporter(),
+        new OtlpGrpcExporter(secrets),
+        new OtlpHttpExporter(secrets),
+        new Export.PrometheusRemoteWrite.PrometheusRemoteWriteExporter(secrets: secrets),
+        new Export.Loki.LokiExporter(secrets: secrets),
+    ];
 
     public Dispatcher CreateDispatcher(IDrainJobQueue jobs) =>
         new(Log, Checkpoints, Leases, jobs, Drain, Loggers.CreateLogger<Dispatcher>());
@@ -79,4 +113,14 @@ public sealed class ProcessingServices
             : throw new ArgumentException("give a time or a position");
         return await Checkpoints.ReplayAsync(Log.Name, Drain.ConsumerGroup, partition, target.Value, by, cancellationToken);
     }
+}
+
+/// <summary>How the processing side exports: resilience defaults, the retry store, and where <c>secret:NAME</c> headers come from.</summary>
+public sealed record ExportSettings
+{
+    public ExportResilienceOptions Resilience { get; init; } = new();
+
+    public RetryStoreOptions RetryStore { get; init; } = new();
+
+    public ISecretResolver? Secrets { get; init; }
 }

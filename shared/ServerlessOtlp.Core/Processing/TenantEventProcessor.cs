@@ -14,24 +14,46 @@ namespace ServerlessOtlp.Processing;
 
 /// <summary>
 /// The per-tenant pipeline behind the drain: decode the event, then deliver it to each of the
-/// tenant's destinations for its signal. Undecodable data and permanent refusals go to the
-/// dead-letter store; a transient failure asks the drain to retry from this event later.
-/// (Sampling, transforms and routing conditions come with the pipeline issue.)
+/// tenant's destinations for its signal, all at once (a slow or failing destination never delays
+/// the others). Each export runs through its destination's resilience pipeline; what still fails
+/// transiently after the short inline budget is parked in the retry store and counts as settled,
+/// so one tenant's outage never stalls the partition. Undecodable data and permanent refusals go
+/// to the dead-letter store. Only when parking itself fails (or there is no retry store) does the
+/// drain retry from this event later. (Sampling, transforms and routing conditions come with the
+/// pipeline issue.)
 /// </summary>
 public sealed class TenantEventProcessor : IEventProcessor
 {
     private readonly ITenantDirectory _tenants;
-    private readonly IReadOnlyDictionary<DestinationKind, IDestinationExporter> _exporters;
+    private readonly ResilientExporter _exporter;
     private readonly DeadLetterStore _deadLetters;
+    private readonly RetryStore? _retryStore;
+    private readonly TimeProvider _time;
     private readonly ILogger _logger;
+    private long _parked;
+    private long _rejectedItems;
 
+    /// <summary>Without a retry store: a transient failure after the inline budget makes the drain retry later.</summary>
     public TenantEventProcessor(ITenantDirectory tenants, IEnumerable<IDestinationExporter> exporters, DeadLetterStore deadLetters, ILogger<TenantEventProcessor>? logger = null)
+        : this(tenants, new ResilientExporter(exporters), deadLetters, null, logger)
+    {
+    }
+
+    public TenantEventProcessor(ITenantDirectory tenants, ResilientExporter exporter, DeadLetterStore deadLetters, RetryStore? retryStore, ILogger<TenantEventProcessor>? logger = null, TimeProvider? time = null)
     {
         _tenants = tenants;
-        _exporters = exporters.ToDictionary(e => e.Kind);
+        _exporter = exporter;
         _deadLetters = deadLetters;
+        _retryStore = retryStore;
+        _time = time ?? TimeProvider.System;
         _logger = (ILogger?)logger ?? NullLogger.Instance;
     }
+
+    /// <summary>Batches parked in the retry store by this processor.</summary>
+    public long ParkedTotal => Interlocked.Read(ref _parked);
+
+    /// <summary>Items refused by backends in partial successes (counted, never retried).</summary>
+    public long RejectedItemsTotal => Interlocked.Read(ref _rejectedItems);
 
     public async Task<EventFate> ProcessAsync(int partition, ReadEvent logEvent, CancellationToken cancellationToken = default)
     {
@@ -49,48 +71,76 @@ public sealed class TenantEventProcessor : IEventProcessor
             return fate;
         }
 
-        var result = fate;
+        var deliveries = new List<Task<EventFate>>(tenant.Destinations.Count);
         foreach (var destination in tenant.Destinations)
         {
-            if (!destination.Signals.Contains(props.Signal))
+            if (destination.Signals.Contains(props.Signal))
             {
-                continue;
+                deliveries.Add(DeliverAsync(tenant, destination, partition, logEvent, message, bytes, cancellationToken));
             }
+        }
 
-            if (!_exporters.TryGetValue(destination.Kind, out var exporter))
+        var result = fate;
+        foreach (var destinationFate in await Task.WhenAll(deliveries))
+        {
+            if (destinationFate == EventFate.RetryLater)
             {
-                await DeadLetterAsync(props, destination.Name, partition, logEvent, $"destination kind {destination.Kind} is not available in this build", bytes, cancellationToken);
+                result = EventFate.RetryLater;
+            }
+            else if (destinationFate == EventFate.DeadLettered && result != EventFate.RetryLater)
+            {
                 result = EventFate.DeadLettered;
-                continue;
-            }
-
-            ExportOutcome outcome;
-            try
-            {
-                outcome = await exporter.ExportAsync(new ExportRequest(tenant, destination, props.Signal, message, bytes), cancellationToken);
-            }
-            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
-            {
-                outcome = new ExportOutcome(ExportStatus.Transient, "timed out");
-            }
-            catch (Exception ex) when (ex is not OperationCanceledException)
-            {
-                outcome = new ExportOutcome(ExportStatus.Transient, ex.Message);
-            }
-
-            switch (outcome.Status)
-            {
-                case ExportStatus.Permanent:
-                    await DeadLetterAsync(props, destination.Name, partition, logEvent, outcome.Message ?? "refused", bytes, cancellationToken);
-                    result = EventFate.DeadLettered;
-                    break;
-                case ExportStatus.Transient:
-                    _logger.LogWarning("Tenant {Tenant} destination {Destination}: {Message}; partition {Partition} retries later", tenant.Id, destination.Name, outcome.Message, partition);
-                    return EventFate.RetryLater;
             }
         }
 
         return result;
+    }
+
+    /// <summary>One destination: export, then settle the outcome (delivered, dead-lettered or parked).</summary>
+    private async Task<EventFate> DeliverAsync(TenantConfig tenant, DestinationConfig destination, int partition, ReadEvent logEvent, IMessage message, ReadOnlyMemory<byte> bytes, CancellationToken cancellationToken)
+    {
+        var props = logEvent.Properties!;
+        if (!_exporter.Supports(destination.Kind))
+        {
+            await DeadLetterAsync(props, destination.Name, partition, logEvent, $"destination kind {destination.Kind} is not available in this build", bytes, cancellationToken);
+            return EventFate.DeadLettered;
+        }
+
+        var started = _time.GetUtcNow();
+        var outcome = await _exporter.ExportAsync(new ExportRequest(tenant, destination, props.Signal, message, bytes), cancellationToken);
+        switch (outcome.Status)
+        {
+            case ExportStatus.Success:
+                if (outcome.RejectedItems > 0)
+                {
+                    Interlocked.Add(ref _rejectedItems, outcome.RejectedItems);
+                    _logger.LogWarning("Tenant {Tenant} destination {Destination}: {Message}", tenant.Id, destination.Name, outcome.Message);
+                }
+
+                return EventFate.Delivered;
+            case ExportStatus.Permanent:
+                await DeadLetterAsync(props, destination.Name, partition, logEvent, outcome.Message ?? "refused", bytes, cancellationToken);
+                return EventFate.DeadLettered;
+        }
+
+        if (_retryStore == null)
+        {
+            _logger.LogWarning("Tenant {Tenant} destination {Destination}: {Message}; partition {Partition} retries later", tenant.Id, destination.Name, outcome.Message, partition);
+            return EventFate.RetryLater;
+        }
+
+        try
+        {
+            await _retryStore.WriteAsync(tenant.Id, destination.Name, props.Signal, bytes, started, 1, outcome.Message ?? "failed", cancellationToken);
+            Interlocked.Increment(ref _parked);
+            _logger.LogWarning("Tenant {Tenant} destination {Destination}: {Message}; parked in the retry store", tenant.Id, destination.Name, outcome.Message);
+            return EventFate.Delivered;
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            _logger.LogWarning(ex, "Tenant {Tenant} destination {Destination}: parking in the retry store failed; partition {Partition} retries later", tenant.Id, destination.Name, partition);
+            return EventFate.RetryLater;
+        }
     }
 
     /// <summary>Decodes the body; when it does not parse, salvages the records that do and dead-letters the rest.</summary>

@@ -306,6 +306,9 @@ public sealed record DestinationConfig
 
     public DestinationCompression? Compression { get; init; }
 
+    /// <summary>Body encoding of an <c>otlphttp</c> destination (<c>protobuf</c> or <c>json</c>); null means protobuf.</summary>
+    public DestinationEncoding? Encoding { get; init; }
+
     /// <summary>Resource attributes that become Loki stream labels (kind loki only).</summary>
     public IReadOnlyList<string> LokiLabels { get; init; } = [];
 }
@@ -335,6 +338,15 @@ public enum DestinationCompression
 
     [JsonStringEnumMemberName("gzip")]
     Gzip,
+}
+
+public enum DestinationEncoding
+{
+    [JsonStringEnumMemberName("protobuf")]
+    Protobuf,
+
+    [JsonStringEnumMemberName("json")]
+    Json,
 }
 
 public sealed record RetryConfig

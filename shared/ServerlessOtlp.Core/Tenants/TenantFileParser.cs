@@ -40,7 +40,7 @@ public static partial class TenantFileParser
     public static TenantFile Parse(string json, string fileName, IOttlValidator? ottl = null)
     {
         var errors = new List<TenantConfigError>();
-        byte[] utf8 = Encoding.UTF8.GetBytes(json);
+        byte[] utf8 = Encoding.UTF8.GetBytes(json.StartsWith('\uFEFF') ? json[1..] : json);
         JsonLineMap lines;
         try
         {
@@ -94,7 +94,8 @@ public static partial class TenantFileParser
         _ => [Signal.Traces, Signal.Metrics, Signal.Logs],
     };
 
-    private static TenantFile Normalize(TenantFile file)
+    /// <summary>Fills defaults: a destination without <c>signals</c> gets <see cref="SignalsOf"/> its kind.</summary>
+    internal static TenantFile Normalize(TenantFile file)
     {
         bool changed = false;
         var tenants = new List<TenantConfig>(file.Tenants.Count);

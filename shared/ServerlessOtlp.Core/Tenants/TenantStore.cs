@@ -98,6 +98,8 @@ public class TenantStore
             throw new TenantConfigException(invalid);
         }
 
+        file = TenantFileParser.Normalize(file);
+
         var hashes = new List<string[]?>(file.Tenants.Count);
         foreach (var tenant in file.Tenants)
         {

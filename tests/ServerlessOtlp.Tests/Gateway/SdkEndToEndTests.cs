@@ -14,7 +14,6 @@ using OpenTelemetry.Resources;
 using OpenTelemetry.Trace;
 using ServerlessOtlp.Otlp;
 using ServerlessOtlp.Otlp.Wire;
-using Xunit.Abstractions;
 
 namespace ServerlessOtlp.Tests.Gateway;
 
@@ -24,7 +23,7 @@ namespace ServerlessOtlp.Tests.Gateway;
 /// must be found in the log, in the partition the partition function names, with the tenant of
 /// the key (never of an X-Scope-OrgID header or a "tenant" resource attribute).
 /// </summary>
-public sealed class SdkEndToEndTests(GatewayFixture fixture, ITestOutputHelper output) : IClassFixture<GatewayFixture>
+public sealed class SdkEndToEndTests(GatewayFixture fixture) : IClassFixture<GatewayFixture>
 {
     private const int Partitions = 8;
 

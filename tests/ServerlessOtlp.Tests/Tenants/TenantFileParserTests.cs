@@ -355,6 +355,7 @@ public sealed class TenantFileParserTests
     {
         Assert.Empty(TenantFileParser.Parse("""{ "tenants": [] }""", "empty.json").Tenants);
         Assert.Empty(TenantFileParser.Parse("{}", "empty.json").Tenants);
+        Assert.Empty(TenantFileParser.Parse("\uFEFF{}", "bom.json").Tenants);
         var ex = Assert.Throws<TenantConfigException>(() => TenantFileParser.Parse("[]", "list.json"));
         Assert.Equal("list.json:1: expected an object, got a list", Assert.Single(ex.Errors).ToString());
     }

@@ -129,7 +129,13 @@ public sealed class TenantStoreTests
     {
         var (store, table, blobs) = await NewStoreAsync();
         var statements = Enumerable.Range(0, 1500).Select(i => $"set(span.attributes[\"attribute.number.{i}\"], \"a value long enough to matter\")").ToList();
-        var tenant = new TenantConfig { Id = "big", ApiKeys = [AcmeKey1], Transforms = new OttlStatements { Traces = statements } };
+        var tenant = new TenantConfig
+        {
+            Id = "big",
+            ApiKeys = [AcmeKey1],
+            Transforms = new OttlStatements { Traces = statements },
+            Destinations = [new DestinationConfig { Name = "loki", Kind = DestinationKind.Loki, Endpoint = "http://loki:3100/loki/api/v1/push" }],
+        };
         Assert.True(TenantJson.SerializeForStore(tenant).Length > TenantStore.MaxInlineConfigChars);
 
         var first = await store.ApplyAsync(new TenantFile { Tenants = [tenant] });
@@ -144,6 +150,7 @@ public sealed class TenantStoreTests
         var read = await store.GetAsync("big");
         Assert.Equal(statements, read!.Transforms!.Traces);
         Assert.Equal(2, read.Version);
+        Assert.Equal([ServerlessOtlp.Otlp.Signal.Logs], read.Destinations[0].Signals); // defaulted from the kind by ApplyAsync
 
         // Back under the limit: inline again, and the blob is gone.
         await store.ApplyAsync(new TenantFile { Tenants = [tenant with { Transforms = null }] });

@@ -13,11 +13,12 @@ public sealed class SplitResult : IDisposable
 {
     private SplitRecord[] _records = ArrayPool<SplitRecord>.Shared.Rent(16);
 
-    internal SplitResult()
+    internal SplitResult(int initialCapacity)
     {
+        Buffer = new PooledBuffer(initialCapacity);
     }
 
-    public PooledBuffer Buffer { get; } = new(8192);
+    public PooledBuffer Buffer { get; }
 
     public int RecordCount { get; private set; }
 
@@ -77,6 +78,10 @@ public static class OtlpSplitter
     private const int SpanTraceIdField = 1;
     private const int LogRecordTraceIdField = 9;
 
+    // The output is the input plus one copy of the resource and scope prefixes per record; sizing
+    // the buffer for that up front saves the grow-and-copy steps (six of them for a 400 KB request).
+    private const int OutputSlackBytes = 4096;
+
     [ThreadStatic]
     private static Scratch? t_scratch;
 
@@ -84,24 +89,21 @@ public static class OtlpSplitter
     public static SplitResult Split(Signal signal, ReadOnlySpan<byte> request, int partitionCount, int maxRecordBytes = 900 * 1024)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(partitionCount, 1);
-        var result = new SplitResult();
+        var result = new SplitResult((int)Math.Min(Array.MaxLength, request.Length + (request.Length / 8L) + OutputSlackBytes));
         var scratch = t_scratch ??= new Scratch();
         try
         {
             int pos = 0;
-            while (ProtoWire.TryReadTag(request, ref pos, out int field, out int wireType))
+            while (pos < request.Length)
             {
-                if (field == RequestResourceField && wireType == ProtoWire.WireLengthDelimited)
+                var f = ProtoWire.ReadField(request, pos);
+                if (f.Number == RequestResourceField && f.WireType == ProtoWire.WireLengthDelimited)
                 {
-                    int len = ProtoWire.ReadLength(request, ref pos);
-                    SplitResource(signal, request.Slice(pos, len), partitionCount, maxRecordBytes, scratch, result);
-                    pos += len;
+                    SplitResource(signal, request[f.ValueStart..f.End], partitionCount, maxRecordBytes, scratch, result);
                 }
-                else
-                {
-                    // Unknown top-level fields have no partition to go to; they carry no telemetry.
-                    ProtoWire.SkipValue(request, ref pos, wireType);
-                }
+
+                // Any other top-level field has no partition to go to; it carries no telemetry.
+                pos = f.End;
             }
 
             if (result.RejectedItems > 0)
@@ -127,35 +129,25 @@ public static class OtlpSplitter
         s.Reset();
         int resourceStart = -1, resourceLength = 0;
         int pos = 0;
-        while (true)
+        while (pos < res.Length)
         {
-            int tagStart = pos;
-            if (!ProtoWire.TryReadTag(res, ref pos, out int field, out int wireType))
+            var f = ProtoWire.ReadField(res, pos);
+            if (f.Number == ResourceScopeField && f.WireType == ProtoWire.WireLengthDelimited)
             {
-                break;
-            }
-
-            if (field == ResourceScopeField && wireType == ProtoWire.WireLengthDelimited)
-            {
-                int len = ProtoWire.ReadLength(res, ref pos);
-                ParseScope(signal, res, pos, len, s, result);
-                pos += len;
-                continue;
-            }
-
-            if (field == ResourceField && wireType == ProtoWire.WireLengthDelimited)
-            {
-                int len = ProtoWire.ReadLength(res, ref pos);
-                resourceStart = pos;
-                resourceLength = len;
-                pos += len;
+                ParseScope(signal, res, f.ValueStart, f.ValueLength, s, result);
             }
             else
             {
-                ProtoWire.SkipValue(res, ref pos, wireType);
+                if (f.Number == ResourceField && f.WireType == ProtoWire.WireLengthDelimited)
+                {
+                    resourceStart = f.ValueStart;
+                    resourceLength = f.ValueLength;
+                }
+
+                s.AddResourceRange(pos, f.End - pos);
             }
 
-            s.AddResourceRange(tagStart, pos - tagStart);
+            pos = f.End;
         }
 
         int resPrefixLength = 0;
@@ -213,26 +205,20 @@ public static class OtlpSplitter
         s.Scopes[scopeIndex].PrefixFirst = s.RangeCount;
         var scope = res.Slice(start, length);
         int pos = 0;
-        while (true)
+        while (pos < scope.Length)
         {
-            int tagStart = pos;
-            if (!ProtoWire.TryReadTag(scope, ref pos, out int field, out int wireType))
+            var f = ProtoWire.ReadField(scope, pos);
+            if (f.Number == ScopeItemField && f.WireType == ProtoWire.WireLengthDelimited)
             {
-                break;
-            }
-
-            if (field == ScopeItemField && wireType == ProtoWire.WireLengthDelimited)
-            {
-                int len = ProtoWire.ReadLength(scope, ref pos);
-                ClassifyItem(signal, res, start + pos, len, scopeIndex, s, result);
-                pos += len;
+                ClassifyItem(signal, res, start + f.ValueStart, f.ValueLength, scopeIndex, s, result);
             }
             else
             {
-                ProtoWire.SkipValue(scope, ref pos, wireType);
-                s.AddRange(start + tagStart, pos - tagStart);
-                s.Scopes[scopeIndex].PrefixLength += pos - tagStart;
+                s.AddRange(start + pos, f.End - pos);
+                s.Scopes[scopeIndex].PrefixLength += f.End - pos;
             }
+
+            pos = f.End;
         }
 
         s.Scopes[scopeIndex].PrefixCount = s.RangeCount - s.Scopes[scopeIndex].PrefixFirst;
@@ -300,25 +286,22 @@ public static class OtlpSplitter
     /// <summary>Walks a message's top-level fields (validating them) and returns the last value of a bytes field.</summary>
     private static ReadOnlySpan<byte> FindBytesField(ReadOnlySpan<byte> message, int wanted, out int offset)
     {
-        offset = 0;
-        ReadOnlySpan<byte> found = default;
+        int foundStart = 0, foundLength = 0;
         int pos = 0;
-        while (ProtoWire.TryReadTag(message, ref pos, out int field, out int wireType))
+        while (pos < message.Length)
         {
-            if (field == wanted && wireType == ProtoWire.WireLengthDelimited)
+            var f = ProtoWire.ReadField(message, pos);
+            if (f.Number == wanted && f.WireType == ProtoWire.WireLengthDelimited)
             {
-                int len = ProtoWire.ReadLength(message, ref pos);
-                found = message.Slice(pos, len);
-                offset = pos;
-                pos += len;
+                foundStart = f.ValueStart;
+                foundLength = f.ValueLength;
             }
-            else
-            {
-                ProtoWire.SkipValue(message, ref pos, wireType);
-            }
+
+            pos = f.End;
         }
 
-        return found;
+        offset = foundStart;
+        return message.Slice(foundStart, foundLength);
     }
 
     /// <summary>Writes one record for partition <paramref name="p"/> starting at item <paramref name="first"/>; returns the next item or -1.</summary>

@@ -40,6 +40,16 @@ public sealed class PooledBuffer : IDisposable
 
     public void Clear() => _length = 0;
 
+    /// <summary>The whole written region, writable (for back-patching lengths).</summary>
+    internal Span<byte> RawSpan => _array.AsSpan(0, _length);
+
+    /// <summary>Drops everything written after <paramref name="length"/>.</summary>
+    internal void Truncate(int length)
+    {
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(length, _length);
+        _length = length;
+    }
+
     private void Grow(int size)
     {
         int newSize = (int)Math.Min(Array.MaxLength, Math.Max((long)_array.Length * 2, (long)_length + size));

@@ -1,0 +1,120 @@
+using System.Net;
+using System.Text.Json;
+using Microsoft.Azure.Functions.Worker;
+using Microsoft.Azure.Functions.Worker.Http;
+using ServerlessOtlp.Processing;
+
+namespace ServerlessOtlp.Functions;
+
+/// <summary>Per partition: where the log ends, the checkpoint, the lag and who holds the lease.</summary>
+public sealed record PartitionView(int Partition, long End, long Checkpoint, long Lag, string? LeaseOwner, DateTimeOffset? LeaseExpiresAt, DateTimeOffset? CheckpointUpdatedAt);
+
+public sealed record NodeView(string Role, string Id, string? Version, string? Host, DateTimeOffset? StartedAt, string Status, DateTimeOffset LastSeen, double AgeSeconds, IReadOnlyDictionary<string, long> Counters);
+
+public sealed record AdminStatus(string Log, string ConsumerGroup, IReadOnlyList<PartitionView> Partitions, IReadOnlyList<NodeView> Nodes, IReadOnlyDictionary<string, int> DeadLetters);
+
+/// <summary>The body of <c>POST admin/replay</c>: one partition or all, from a time or a position.</summary>
+public sealed record ReplayRequest(int? Partition = null, bool All = false, DateTimeOffset? From = null, long? Position = null, string? Tenant = null);
+
+public sealed record ReplayView(int Partition, string By, DateTimeOffset At, long From, long To, long Count);
+
+/// <summary>HTTP admin (function keys): status and replay.</summary>
+public sealed class AdminFunctions(ProcessingHost host)
+{
+    /// <summary>Recorded in the checkpoint row's audit columns.</summary>
+    public const string ReplayedBy = "admin-http";
+
+    /// <summary>The JSON shape of every admin response (web defaults: camelCase).</summary>
+    public static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web) { WriteIndented = true };
+
+    [Function("AdminStatus")]
+    public async Task<HttpResponseData> StatusAsync(
+        [HttpTrigger(AuthorizationLevel.Function, "get", Route = "admin/status")] HttpRequestData request,
+        CancellationToken cancellationToken) =>
+        await RespondAsync(request, HttpStatusCode.OK, await GetStatusAsync(cancellationToken));
+
+    [Function("AdminReplay")]
+    public async Task<HttpResponseData> ReplayAsync(
+        [HttpTrigger(AuthorizationLevel.Function, "post", Route = "admin/replay")] HttpRequestData request,
+        CancellationToken cancellationToken)
+    {
+        ReplayRequest? body;
+        try
+        {
+            body = await JsonSerializer.DeserializeAsync<ReplayRequest>(request.Body, Json, cancellationToken);
+        }
+        catch (JsonException ex)
+        {
+            return await RespondAsync(request, HttpStatusCode.BadRequest, new { error = "body is not a replay request: " + ex.Message });
+        }
+
+        var (status, result) = await ReplayAsync(body ?? new ReplayRequest(), cancellationToken);
+        return await RespondAsync(request, status, result);
+    }
+
+    public async Task<AdminStatus> GetStatusAsync(CancellationToken cancellationToken = default)
+    {
+        var runtime = await host.GetAsync(cancellationToken);
+        var services = runtime.Services;
+        var partitions = await runtime.Dispatcher.GetStatusAsync(cancellationToken);
+        var nodes = await services.Nodes.ListAsync(cancellationToken: cancellationToken);
+        var deadLetters = await services.DeadLetters.ListAsync(cancellationToken: cancellationToken);
+        return new AdminStatus(
+            services.Log.Name,
+            services.Drain.ConsumerGroup,
+            partitions.Select(p => new PartitionView(p.Partition, p.End.Value, p.Checkpoint.Value, p.Lag, p.LeaseOwner, p.LeaseExpiresAt, p.CheckpointUpdatedAt)).ToList(),
+            nodes.Select(n => new NodeView(n.Role, n.Id, n.Version, n.Host, n.StartedAt, n.Status, n.LastSeen, n.Age.TotalSeconds, n.Counters)).ToList(),
+            deadLetters.GroupBy(d => d.Tenant, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.Count(), StringComparer.Ordinal));
+    }
+
+    /// <summary>Validates and applies a replay; returns the HTTP status and the response body.</summary>
+    public async Task<(HttpStatusCode Status, object Body)> ReplayAsync(ReplayRequest request, CancellationToken cancellationToken = default)
+    {
+        if (request.Tenant != null)
+        {
+            return (HttpStatusCode.NotImplemented, new { error = "per-tenant replay (a separate replay cursor for one tenant) is not built yet; replay a whole partition, or all, instead" });
+        }
+
+        if ((request.From == null) == (request.Position == null))
+        {
+            return (HttpStatusCode.BadRequest, new { error = "give exactly one of \"from\" (an ISO 8601 time) or \"position\"" });
+        }
+
+        if ((request.Partition == null) == !request.All)
+        {
+            return (HttpStatusCode.BadRequest, new { error = "give exactly one of \"partition\" or \"all\": true" });
+        }
+
+        if (request.All && request.Position != null)
+        {
+            return (HttpStatusCode.BadRequest, new { error = "a position belongs to one partition; replay all partitions from a time" });
+        }
+
+        var runtime = await host.GetAsync(cancellationToken);
+        var services = runtime.Services;
+        int count = services.Log.PartitionCount;
+        if (request.Partition is int one && (one < 0 || one >= count))
+        {
+            return (HttpStatusCode.BadRequest, new { error = $"partition {one} does not exist; the log has {count}" });
+        }
+
+        var partitions = request.Partition is int p ? [p] : Enumerable.Range(0, count);
+        var audits = new List<ReplayView>();
+        foreach (int partition in partitions)
+        {
+            var audit = await services.ReplayAsync(partition, request.From, request.Position, ReplayedBy, cancellationToken);
+            audits.Add(new ReplayView(partition, audit.By, audit.At, audit.From, audit.To, audit.Count));
+        }
+
+        return (HttpStatusCode.OK, new { replayed = audits });
+    }
+
+    private static async Task<HttpResponseData> RespondAsync(HttpRequestData request, HttpStatusCode status, object body)
+    {
+        var response = request.CreateResponse(status);
+        response.Headers.Add("Content-Type", "application/json; charset=utf-8");
+        // Serialized here, not through the worker's ObjectSerializer, so the shape is the same in tests.
+        await response.WriteStringAsync(JsonSerializer.Serialize(body, body.GetType(), Json));
+        return response;
+    }
+}

@@ -1,0 +1,236 @@
+using System.Buffers;
+using OpenTelemetry;
+using OpenTelemetry.Exporter;
+
+namespace ServerlessOtlp.Client.Implementation;
+
+/// <summary>
+/// Exports to several gateway endpoints, each through the SDK's own OTLP exporter: healthy and
+/// fastest first, a share of probes to the others, the next endpoint when one fails, and a
+/// bounded buffer for what failed everywhere (sent again, oldest first, with the next export).
+/// </summary>
+internal sealed class FailoverExporter<T> : BaseExporter<T>
+    where T : class
+{
+    private readonly GatewayEndpoint<T>[] _endpoints;
+    private readonly Func<T, T>? _keep;
+    private readonly RetryBuffer<T>? _buffer;
+    private readonly ClientMetrics _metrics;
+    private readonly double _probeShare;
+    private BaseProvider? _parent;
+    private long _failovers;
+    private long _notBuffered;
+
+    /// <param name="signal">traces, metrics or logs, for the self-metrics.</param>
+    /// <param name="keep">
+    /// Makes an item safe to hold past the batch (identity for spans, a copy for pooled log
+    /// records). Null: items cannot be held, so each export goes once to the preferred endpoint.
+    /// </param>
+    /// <param name="bufferable">Whether failed items may be sent again later (not metrics: their objects are reused by the next collection).</param>
+    public FailoverExporter(string signal, ServerlessOtlpExporterOptions options, Func<OtlpExporterOptions, BaseExporter<T>> createExporter, Func<T, T>? keep, bool bufferable, TimeProvider? timeProvider = null)
+    {
+        if (options.Endpoints.Count == 0)
+        {
+            throw new ArgumentException($"no endpoint configured: set {ServerlessOtlpExporterOptions.Section}:Endpoints or ServerlessOtlpExporterOptions.Endpoints", nameof(options));
+        }
+
+        if (options.ProbeShare is < 0 or > 1 || options.LatencyEwmaAlpha is <= 0 or > 1)
+        {
+            throw new ArgumentOutOfRangeException(nameof(options), "ProbeShare must be within [0, 1] and LatencyEwmaAlpha within (0, 1]");
+        }
+
+        Signal = signal;
+        _probeShare = options.ProbeShare;
+        _keep = keep;
+        _endpoints = options.Endpoints.Select(u => new GatewayEndpoint<T>(u, options, createExporter, timeProvider ?? TimeProvider.System)).ToArray();
+        _buffer = bufferable && keep != null && options.BufferCapacity > 0 ? new RetryBuffer<T>(options.BufferCapacity) : null;
+        _metrics = new ClientMetrics(signal, () => _buffer?.Count ?? 0, () => _endpoints.Select(e => (e.Name, e.Health)));
+    }
+
+    public string Signal { get; }
+
+    internal IReadOnlyList<GatewayEndpoint<T>> Endpoints => _endpoints;
+
+    internal int BufferedItems => _buffer?.Count ?? 0;
+
+    /// <summary>Items given up so far: pushed out of a full buffer, or failed and not bufferable.</summary>
+    internal long DroppedItems => (_buffer?.Dropped ?? 0) + Interlocked.Read(ref _notBuffered);
+
+    internal long Failovers => Interlocked.Read(ref _failovers);
+
+    public override ExportResult Export(in Batch<T> batch)
+    {
+        HandDownParentProvider();
+        if (_keep == null)
+        {
+            return ExportOnce(batch);
+        }
+
+        // Copy the batch: it can be enumerated once, and a pooled log record goes back to its
+        // pool as the enumeration moves past it. Buffered items go first, oldest first.
+        int buffered = _buffer?.Count ?? 0;
+        var items = ArrayPool<T>.Shared.Rent(Math.Max(1, buffered + (int)batch.Count));
+        int count = 0;
+        try
+        {
+            count = _buffer?.Drain(items.AsSpan(0, buffered)) ?? 0;
+            foreach (var item in batch)
+            {
+                if (count == items.Length)
+                {
+                    var larger = ArrayPool<T>.Shared.Rent(items.Length * 2);
+                    items.AsSpan(0, count).CopyTo(larger);
+                    ArrayPool<T>.Shared.Return(items, clearArray: true);
+                    items = larger;
+                }
+
+                items[count++] = _keep(item);
+            }
+
+            return ExportOrBuffer(items, count);
+        }
+        finally
+        {
+            ArrayPool<T>.Shared.Return(items, clearArray: true);
+        }
+    }
+
+    protected override bool OnForceFlush(int timeoutMilliseconds) => SendBuffer();
+
+    protected override bool OnShutdown(int timeoutMilliseconds)
+    {
+        bool flushed = SendBuffer();
+        bool all = true;
+        foreach (var endpoint in _endpoints)
+        {
+            all &= endpoint.Exporter.Shutdown(timeoutMilliseconds);
+        }
+
+        return flushed && all;
+    }
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing)
+        {
+            foreach (var endpoint in _endpoints)
+            {
+                endpoint.Dispose();
+            }
+
+            _metrics.Dispose();
+        }
+
+        base.Dispose(disposing);
+    }
+
+    /// <summary>Sends what the buffer holds; true when it is empty afterwards.</summary>
+    private bool SendBuffer()
+    {
+        if (_buffer == null || _buffer.Count == 0)
+        {
+            return true;
+        }
+
+        HandDownParentProvider();
+        var items = ArrayPool<T>.Shared.Rent(_buffer.Capacity);
+        try
+        {
+            int count = _buffer.Drain(items.AsSpan(0, _buffer.Capacity));
+            return ExportOrBuffer(items, count) == ExportResult.Success;
+        }
+        finally
+        {
+            ArrayPool<T>.Shared.Return(items, clearArray: true);
+        }
+    }
+
+    private ExportResult ExportOrBuffer(T[] items, int count)
+    {
+        if (count == 0 || TryEndpoints(items, count))
+        {
+            return ExportResult.Success;
+        }
+
+        if (_buffer != null)
+        {
+            _metrics.Dropped(_buffer.Add(items.AsSpan(0, count)), "buffer_full");
+        }
+        else
+        {
+            Interlocked.Add(ref _notBuffered, count);
+            _metrics.Dropped(count, "not_buffered");
+        }
+
+        return ExportResult.Failure;
+    }
+
+    private bool TryEndpoints(T[] items, int count)
+    {
+        Span<int> order = stackalloc int[_endpoints.Length];
+        Order(order);
+        for (int i = 0; i < order.Length; i++)
+        {
+            var endpoint = _endpoints[order[i]];
+            var outcome = endpoint.Export(items, count, out double durationMs);
+            _metrics.Export(endpoint.Name, outcome switch
+            {
+                AttemptOutcome.Success => "success",
+                AttemptOutcome.Refused => "circuit_open",
+                _ => "failure",
+            });
+            if (outcome == AttemptOutcome.Success)
+            {
+                _metrics.Latency(endpoint.Name, durationMs);
+                return true;
+            }
+
+            if (i + 1 < order.Length)
+            {
+                Interlocked.Increment(ref _failovers);
+                _metrics.Failover();
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>Without a way to hold items: one attempt, on the preferred endpoint, with the batch as it came.</summary>
+    private ExportResult ExportOnce(in Batch<T> batch)
+    {
+        Span<int> order = stackalloc int[_endpoints.Length];
+        Order(order);
+        var endpoint = _endpoints[order[0]];
+        var result = endpoint.Exporter.Export(batch);
+        _metrics.Export(endpoint.Name, result == ExportResult.Success ? "success" : "failure");
+        return result;
+    }
+
+    private void Order(Span<int> order)
+    {
+        int n = _endpoints.Length;
+        Span<EndpointHealth> health = stackalloc EndpointHealth[n];
+        Span<double> latency = stackalloc double[n];
+        for (int i = 0; i < n; i++)
+        {
+            health[i] = _endpoints[i].Health;
+            latency[i] = _endpoints[i].LatencyMs;
+        }
+
+        EndpointOrder.Fill(order, health, latency, _probeShare, Random.Shared.NextDouble(), Random.Shared.Next());
+    }
+
+    private void HandDownParentProvider()
+    {
+        var parent = ParentProvider;
+        if (parent != null && !ReferenceEquals(parent, _parent))
+        {
+            foreach (var endpoint in _endpoints)
+            {
+                SdkInternals.TrySetParentProvider(endpoint.Exporter, parent);
+            }
+
+            _parent = parent;
+        }
+    }
+}

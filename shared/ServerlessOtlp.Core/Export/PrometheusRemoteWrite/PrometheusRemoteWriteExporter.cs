@@ -1,0 +1,267 @@
+using System.Net.Http.Headers;
+using Google.Protobuf;
+using OpenTelemetry.Proto.Collector.Metrics.V1;
+using ServerlessOtlp.Export.PrometheusRemoteWrite.Prompb;
+using ServerlessOtlp.Tenants;
+using Snappier;
+
+namespace ServerlessOtlp.Export.PrometheusRemoteWrite;
+
+/// <summary>
+/// The <c>prometheusremotewrite</c> destination: remote write 1.0 (protobuf <c>WriteRequest</c>,
+/// snappy block format) to Prometheus, Mimir, Cortex or anything that speaks it. Metrics are
+/// converted by <see cref="RemoteWriteConverter"/>; delta series are accumulated in memory, keyed by
+/// tenant, destination and series (<see cref="SnapshotState"/> / <see cref="RestoreState"/> carry it
+/// across a partition handoff). Samples the backend refuses as out of order or duplicate are
+/// dropped and counted, never dead-lettered: re-sending them can never succeed.
+/// </summary>
+public sealed class PrometheusRemoteWriteExporter : IDestinationExporter
+{
+    /// <summary>Used when the endpoint has no path (Prometheus's receiver path).</summary>
+    public const string DefaultPath = "/api/v1/write";
+
+    /// <summary>The remote write 1.0 specification's version header value.</summary>
+    public const string ProtocolVersion = "0.1.0";
+
+    /// <summary>Used when the destination has no timeout (Prometheus's <c>remote_timeout</c> default).</summary>
+    public static readonly TimeSpan DefaultTimeout = TimeSpan.FromSeconds(30);
+
+    private static readonly ProductInfoHeaderValue UserAgent = new("ServerlessOtlp", typeof(PrometheusRemoteWriteExporter).Assembly.GetName().Version?.ToString(3) ?? "0");
+
+    private readonly HttpClient _http;
+    private readonly ISecretResolver? _secrets;
+    private readonly RemoteWriteConverter _converter;
+    private readonly PrometheusRemoteWriteOptions _options;
+    private readonly SeriesStateStore _state;
+    private readonly TimeProvider _time;
+
+    public PrometheusRemoteWriteExporter(HttpClient? http = null, ISecretResolver? secrets = null, PrometheusRemoteWriteOptions? options = null, TimeProvider? time = null)
+    {
+        _http = http ?? new HttpClient { Timeout = Timeout.InfiniteTimeSpan };
+        _secrets = secrets;
+        _options = options ?? new PrometheusRemoteWriteOptions();
+        _time = time ?? TimeProvider.System;
+        _converter = new RemoteWriteConverter(_options, _time);
+        _state = new SeriesStateStore();
+    }
+
+    public DestinationKind Kind => DestinationKind.PrometheusRemoteWrite;
+
+    /// <summary>Series whose last sample time is tracked (for replays and delta accumulation).</summary>
+    public int TrackedSeries => _state.SeriesCount;
+
+    /// <summary>The per-series state (last sample times, delta totals) as JSON; null when empty.</summary>
+    public string? SnapshotState() => _state.Snapshot();
+
+    /// <summary>Merges a <see cref="SnapshotState"/> taken elsewhere (a previous owner of the partition).</summary>
+    public void RestoreState(string snapshot) => _state.Restore(snapshot);
+
+    public async Task<ExportOutcome> ExportAsync(ExportRequest request, CancellationToken cancellationToken = default)
+    {
+        if (request.Message is not ExportMetricsServiceRequest metrics)
+        {
+            return ExportOutcome.Permanent($"prometheusremotewrite carries metrics only, not {request.Signal.ToString().ToLowerInvariant()}");
+        }
+
+        if (!TryEndpoint(request.Destination.Endpoint, DefaultPath, out var endpoint))
+        {
+            return ExportOutcome.Permanent("prometheusremotewrite destination has no valid http(s) endpoint");
+        }
+
+        List<KeyValuePair<string, string>> headers;
+        try
+        {
+            headers = [.. DestinationHeaders.Resolve(request.Destination, _secrets)];
+        }
+        catch (InvalidOperationException ex)
+        {
+            return ExportOutcome.Permanent(ex.Message);
+        }
+
+        string scope = request.Tenant.Id + "\x1f" + request.Destination.Name;
+        var batch = _converter.Convert(metrics, scope, _state.Begin());
+        long dropped = 0;
+        var droppedPoints = new HashSet<int>(batch.DroppedPoints);
+
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(request.Destination.Timeout ?? DefaultTimeout);
+        foreach (var chunk in Chunks(batch.Series, _options.MaxSamplesPerRequest))
+        {
+            var (outcome, refused) = await SendAsync(endpoint, headers, chunk, batch.Metadata, timeout.Token, cancellationToken);
+            if (outcome.Status != ExportStatus.Success)
+            {
+                // Nothing is committed: a retry of this batch converts it again from the same state.
+                return outcome;
+            }
+
+            foreach (var s in refused)
+            {
+                dropped += s.Samples;
+                droppedPoints.UnionWith(s.Points);
+            }
+        }
+
+        batch.State.Commit();
+        if (droppedPoints.Count == 0)
+        {
+            return ExportOutcome.Ok;
+        }
+
+        return new ExportOutcome(ExportStatus.Success, $"{droppedPoints.Count} of {batch.DataPoints} data points dropped ({dropped} samples refused as out of order or duplicate, the rest replays of what the series already has)", RejectedItems: droppedPoints.Count);
+    }
+
+    /// <summary>
+    /// Sends series; on a refusal as out of order or duplicate (Prometheus rolls the whole request
+    /// back) sends the halves separately until the refused series are found, and returns them.
+    /// </summary>
+    private async Task<(ExportOutcome Outcome, List<ConvertedSeries> Refused)> SendAsync(Uri endpoint, List<KeyValuePair<string, string>> headers, List<ConvertedSeries> series, List<Prompb.MetricMetadata> metadata, CancellationToken timeout, CancellationToken caller)
+    {
+        var write = new WriteRequest();
+        foreach (var s in series)
+        {
+            write.Timeseries.Add(s.Series);
+        }
+
+        write.Metadata.Add(metadata);
+        var (outcome, answer) = await PostAsync(endpoint, headers, write, timeout, caller);
+        if (answer != RemoteWriteAnswer.Refused)
+        {
+            return (outcome, []);
+        }
+
+        if (series.Count == 1)
+        {
+            return (ExportOutcome.Ok, series);
+        }
+
+        int half = series.Count / 2;
+        var refused = new List<ConvertedSeries>();
+        foreach (var part in new[] { series[..half], series[half..] })
+        {
+            var (partOutcome, partRefused) = await SendAsync(endpoint, headers, part, [], timeout, caller);
+            if (partOutcome.Status != ExportStatus.Success)
+            {
+                return (partOutcome, []);
+            }
+
+            refused.AddRange(partRefused);
+        }
+
+        return (ExportOutcome.Ok, refused);
+    }
+
+    private async Task<(ExportOutcome Outcome, RemoteWriteAnswer Answer)> PostAsync(Uri endpoint, List<KeyValuePair<string, string>> headers, WriteRequest write, CancellationToken timeout, CancellationToken caller)
+    {
+        byte[] body = Snappy.CompressToArray(write.ToByteArray());
+        using var message = new HttpRequestMessage(HttpMethod.Post, endpoint) { Content = new ByteArrayContent(body) };
+        message.Content.Headers.ContentType = new MediaTypeHeaderValue("application/x-protobuf");
+        message.Content.Headers.ContentEncoding.Add("snappy");
+        message.Headers.Add("X-Prometheus-Remote-Write-Version", ProtocolVersion);
+        message.Headers.UserAgent.Add(UserAgent);
+        foreach (var (name, value) in headers)
+        {
+            if (!message.Headers.TryAddWithoutValidation(name, value))
+            {
+                message.Content.Headers.TryAddWithoutValidation(name, value);
+            }
+        }
+
+        try
+        {
+            using var response = await _http.SendAsync(message, HttpCompletionOption.ResponseContentRead, timeout);
+            string text = await response.Content.ReadAsStringAsync(timeout);
+            var answer = Classify((int)response.StatusCode, text);
+            string detail = $"remote write answered {(int)response.StatusCode}: {Trim(text)}";
+            return answer switch
+            {
+                RemoteWriteAnswer.Success => (ExportOutcome.Ok, answer),
+                RemoteWriteAnswer.Refused => (ExportOutcome.Ok, answer),
+                RemoteWriteAnswer.Transient => (ExportOutcome.Transient(detail, OtlpRetryRules.RetryAfter(response.Headers.RetryAfter, _time.GetUtcNow())), answer),
+                _ => (ExportOutcome.Permanent(detail), answer),
+            };
+        }
+        catch (OperationCanceledException) when (!caller.IsCancellationRequested)
+        {
+            return (ExportOutcome.Transient("remote write timed out"), RemoteWriteAnswer.Transient);
+        }
+        catch (HttpRequestException ex)
+        {
+            return (ExportOutcome.Transient("remote write failed: " + ex.Message), RemoteWriteAnswer.Transient);
+        }
+    }
+
+    /// <summary>
+    /// What an answer means: 2xx taken; 400 naming out-of-order, duplicate or too-old samples
+    /// (Prometheus, Mimir and Cortex wordings) refused for good but not worth a dead letter;
+    /// 429 and 5xx worth retrying (the remote write specification); any other 4xx permanent.
+    /// </summary>
+    internal static RemoteWriteAnswer Classify(int status, string body) => status switch
+    {
+        >= 200 and < 300 => RemoteWriteAnswer.Success,
+        400 when IsOutOfOrderOrDuplicate(body) => RemoteWriteAnswer.Refused,
+        429 or >= 500 => RemoteWriteAnswer.Transient,
+        _ => RemoteWriteAnswer.Permanent,
+    };
+
+    internal static bool IsOutOfOrderOrDuplicate(string body) =>
+        body.Contains("out of order", StringComparison.OrdinalIgnoreCase)
+        || body.Contains("out-of-order", StringComparison.OrdinalIgnoreCase)
+        || body.Contains("duplicate sample", StringComparison.OrdinalIgnoreCase)
+        || body.Contains("sample-duplicate", StringComparison.OrdinalIgnoreCase)
+        || body.Contains("out of bounds", StringComparison.OrdinalIgnoreCase)
+        || body.Contains("too old", StringComparison.OrdinalIgnoreCase);
+
+    /// <summary>The endpoint as given, or with <paramref name="defaultPath"/> when it has none.</summary>
+    internal static bool TryEndpoint(string? endpoint, string defaultPath, out Uri uri)
+    {
+        if (!Uri.TryCreate(endpoint, UriKind.Absolute, out uri!) || (uri.Scheme != Uri.UriSchemeHttp && uri.Scheme != Uri.UriSchemeHttps))
+        {
+            return false;
+        }
+
+        if (uri.AbsolutePath is "" or "/")
+        {
+            uri = new UriBuilder(uri) { Path = defaultPath }.Uri;
+        }
+
+        return true;
+    }
+
+    private static IEnumerable<List<ConvertedSeries>> Chunks(List<ConvertedSeries> series, int maxSamples)
+    {
+        var chunk = new List<ConvertedSeries>();
+        int samples = 0;
+        foreach (var s in series)
+        {
+            if (chunk.Count > 0 && samples + s.Samples > maxSamples)
+            {
+                yield return chunk;
+                chunk = [];
+                samples = 0;
+            }
+
+            chunk.Add(s);
+            samples += s.Samples;
+        }
+
+        if (chunk.Count > 0)
+        {
+            yield return chunk;
+        }
+    }
+
+    private static string Trim(string text) => text.Length <= 512 ? text.Trim() : text[..512].Trim() + "…";
+}
+
+/// <summary>How a remote-write backend answered.</summary>
+internal enum RemoteWriteAnswer
+{
+    Success,
+
+    /// <summary>Samples refused as out of order, duplicate or too old: drop and count them.</summary>
+    Refused,
+
+    Transient,
+
+    Permanent,
+}

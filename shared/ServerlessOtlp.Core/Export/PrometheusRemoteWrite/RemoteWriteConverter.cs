@@ -1,0 +1,705 @@
+using System.Text;
+using Google.Protobuf.Collections;
+using OpenTelemetry.Proto.Collector.Metrics.V1;
+using OpenTelemetry.Proto.Common.V1;
+using OpenTelemetry.Proto.Metrics.V1;
+using ServerlessOtlp.Export.PrometheusRemoteWrite.Prompb;
+using PromExemplar = ServerlessOtlp.Export.PrometheusRemoteWrite.Prompb.Exemplar;
+using PromHistogram = ServerlessOtlp.Export.PrometheusRemoteWrite.Prompb.Histogram;
+
+namespace ServerlessOtlp.Export.PrometheusRemoteWrite;
+
+/// <summary>How OTLP metrics become Prometheus series.</summary>
+public sealed record PrometheusRemoteWriteOptions
+{
+    /// <summary>Prometheus's remote-write client default (<c>queue_config.max_samples_per_send</c>).</summary>
+    public const int DefaultMaxSamplesPerRequest = 2000;
+
+    /// <summary>
+    /// Exponential histograms as Prometheus native histograms (Prometheus needs
+    /// <c>--enable-feature=native-histograms</c>) instead of explicit <c>_bucket{le}</c> series.
+    /// </summary>
+    public bool NativeHistograms { get; init; }
+
+    /// <summary>Send a <c>MetricMetadata</c> (type, help, unit) per metric family.</summary>
+    public bool SendMetadata { get; init; } = true;
+
+    /// <summary>Send each resource's other attributes as a <c>target_info</c> series.</summary>
+    public bool TargetInfo { get; init; } = true;
+
+    /// <summary>Add <c>otel_scope_name</c> / <c>otel_scope_version</c> labels.</summary>
+    public bool ScopeLabels { get; init; } = true;
+
+    public int MaxSamplesPerRequest { get; init; } = DefaultMaxSamplesPerRequest;
+}
+
+/// <summary>One Prometheus series of a batch and the data points (indexes in the request) its samples came from.</summary>
+internal readonly record struct ConvertedSeries(TimeSeries Series, int[] Points, int Samples);
+
+/// <summary>A request converted for remote write; its state changes wait in <see cref="State"/> until sent.</summary>
+internal sealed class RemoteWriteBatch
+{
+    public List<ConvertedSeries> Series { get; } = [];
+
+    public List<MetricMetadata> Metadata { get; } = [];
+
+    /// <summary>Points dropped before sending: replays (older than what the series already has) and invalid points.</summary>
+    public HashSet<int> DroppedPoints { get; } = [];
+
+    public int DataPoints { get; set; }
+
+    public int Samples { get; set; }
+
+    public required SeriesStateTransaction State { get; init; }
+}
+
+/// <summary>
+/// OTLP metrics → Prometheus remote write 1.0 series, per the OpenTelemetry specification's
+/// "Prometheus and OpenMetrics compatibility": gauges; monotonic sums as counters (<c>_total</c>),
+/// others as gauges; histograms as <c>_bucket{le}</c> / <c>_sum</c> / <c>_count</c>; summaries with
+/// <c>quantile</c>; exponential histograms as explicit buckets (or native histograms); <c>job</c>,
+/// <c>instance</c>, scope labels and <c>target_info</c>. Delta sums and histograms are accumulated
+/// into cumulative series with <see cref="SeriesStateStore"/>.
+/// </summary>
+internal sealed class RemoteWriteConverter
+{
+    /// <summary>Native histogram schemas Prometheus accepts (<c>-4 ≤ schema ≤ 8</c>).</summary>
+    public const int MaxNativeSchema = 8;
+
+    public const int MinNativeSchema = -4;
+
+    /// <summary>
+    /// An exponential histogram turned into explicit buckets is downscaled until it has at most this
+    /// many (the Collector's default native-histogram bucket limit), to bound the series it makes.
+    /// </summary>
+    public const int MaxBucketsFromExponential = 160;
+
+    /// <summary>Prometheus's staleness marker (value.StaleNaN), sent for points flagged "no recorded value".</summary>
+    public static readonly double StaleNaN = BitConverter.Int64BitsToDouble(0x7ff0000000000002);
+
+    private const string MetricNameLabel = "__name__";
+    private const char KeySeparator = '\xff';
+
+    private readonly PrometheusRemoteWriteOptions _options;
+    private readonly TimeProvider _time;
+
+    public RemoteWriteConverter(PrometheusRemoteWriteOptions options, TimeProvider? time = null)
+    {
+        _options = options;
+        _time = time ?? TimeProvider.System;
+    }
+
+    /// <param name="stateScope">Prefix of the state keys: tenant and destination.</param>
+    public RemoteWriteBatch Convert(ExportMetricsServiceRequest request, string stateScope, SeriesStateTransaction state)
+    {
+        var batch = new RemoteWriteBatch { State = state };
+        var run = new Run(this, batch, stateScope);
+        foreach (var rm in request.ResourceMetrics)
+        {
+            run.Resource(rm);
+        }
+
+        run.Finish();
+        return batch;
+    }
+
+    private readonly record struct LabelPair(string Name, string Value);
+
+    private readonly record struct Entry(long TimestampMs, double Value, PromHistogram? Histogram, int Point);
+
+    private sealed class SeriesBuffer(string key, LabelPair[] labels)
+    {
+        public string Key { get; } = key;
+
+        public LabelPair[] Labels { get; } = labels;
+
+        public List<Entry> Entries { get; } = new(1);
+
+        public List<PromExemplar>? Exemplars { get; set; }
+    }
+
+    /// <summary>One conversion: the series built so far, by label set.</summary>
+    private sealed class Run(RemoteWriteConverter owner, RemoteWriteBatch batch, string stateScope)
+    {
+        private readonly Dictionary<string, SeriesBuffer> _series = new(StringComparer.Ordinal);
+        private readonly HashSet<string> _families = new(StringComparer.Ordinal);
+        private readonly StringBuilder _key = new(256);
+        private readonly List<LabelPair> _labels = new(16);
+        private int _point;
+
+        private PrometheusRemoteWriteOptions Options => owner._options;
+
+        public void Resource(ResourceMetrics rm)
+        {
+            string? serviceName = null, serviceNamespace = null, instance = null;
+            bool hasOther = false;
+            var resourceAttributes = rm.Resource?.Attributes ?? [];
+            foreach (var kv in resourceAttributes)
+            {
+                switch (kv.Key)
+                {
+                    case "service.name": serviceName = AnyValueText.ToText(kv.Value); break;
+                    case "service.namespace": serviceNamespace = AnyValueText.ToText(kv.Value); break;
+                    case "service.instance.id": instance = AnyValueText.ToText(kv.Value); break;
+                    default: hasOther = true; break;
+                }
+            }
+
+            // job = service.namespace/service.name (or service.name); instance = service.instance.id.
+            string? job = serviceName == null ? null
+                : string.IsNullOrEmpty(serviceNamespace) ? serviceName
+                : serviceNamespace + "/" + serviceName;
+            var resourceLabels = new List<LabelPair>(2);
+            if (!string.IsNullOrEmpty(job))
+            {
+                resourceLabels.Add(new("job", job));
+            }
+
+            if (!string.IsNullOrEmpty(instance))
+            {
+                resourceLabels.Add(new("instance", instance));
+            }
+
+            long latestMs = 0;
+            foreach (var sm in rm.ScopeMetrics)
+            {
+                var scopeLabels = new List<LabelPair>(resourceLabels.Count + 2);
+                if (Options.ScopeLabels && !string.IsNullOrEmpty(sm.Scope?.Name))
+                {
+                    scopeLabels.Add(new("otel_scope_name", sm.Scope.Name));
+                    if (!string.IsNullOrEmpty(sm.Scope.Version))
+                    {
+                        scopeLabels.Add(new("otel_scope_version", sm.Scope.Version));
+                    }
+                }
+
+                // The resource's job and instance win over the scope's and the points' labels.
+                scopeLabels.AddRange(resourceLabels);
+                foreach (var metric in sm.Metrics)
+                {
+                    latestMs = Math.Max(latestMs, Metric(metric, scopeLabels));
+                }
+            }
+
+            if (Options.TargetInfo && hasOther && latestMs > 0)
+            {
+                var labels = BaseLabels(resourceAttributes, resourceLabels, skipServiceIdentity: true);
+                Add(labels, "target_info", null, null, latestMs, 1, point: -1);
+                Family("target_info", MetricMetadata.Types.MetricType.Gauge, "Target metadata", "");
+            }
+        }
+
+        /// <summary>Converts one metric; returns its latest sample time (ms).</summary>
+        private long Metric(Metric metric, List<LabelPair> extra)
+        {
+            long latest = 0;
+            switch (metric.DataCase)
+            {
+                case OpenTelemetry.Proto.Metrics.V1.Metric.DataOneofCase.Gauge:
+                {
+                    string name = PrometheusNaming.MetricName(metric.Name, metric.Unit, PrometheusMetricType.Gauge);
+                    Family(name, MetricMetadata.Types.MetricType.Gauge, metric.Description, metric.Unit);
+                    foreach (var p in metric.Gauge.DataPoints)
+                    {
+                        int point = _point++;
+                        long ts = Timestamp(p.TimeUnixNano);
+                        latest = Math.Max(latest, ts);
+                        var labels = BaseLabels(p.Attributes, extra, false);
+                        Add(labels, name, null, null, ts, Value(p), point);
+                    }
+
+                    break;
+                }
+
+                case OpenTelemetry.Proto.Metrics.V1.Metric.DataOneofCase.Sum:
+                {
+                    var sum = metric.Sum;
+                    var type = sum.IsMonotonic ? PrometheusMetricType.Counter : PrometheusMetricType.Gauge;
+                    string name = PrometheusNaming.MetricName(metric.Name, metric.Unit, type);
+                    Family(name, sum.IsMonotonic ? MetricMetadata.Types.MetricType.Counter : MetricMetadata.Types.MetricType.Gauge, metric.Description, metric.Unit);
+                    bool delta = sum.AggregationTemporality == AggregationTemporality.Delta;
+                    foreach (var p in sum.DataPoints)
+                    {
+                        int point = _point++;
+                        long ts = Timestamp(p.TimeUnixNano);
+                        latest = Math.Max(latest, ts);
+                        var labels = BaseLabels(p.Attributes, extra, false);
+                        double value = Value(p);
+                        if (delta && !IsNoRecordedValue(p.Flags))
+                        {
+                            var acc = batch.State.Accumulator(AccumulatorKey(name, labels), out bool existed);
+                            if (existed && p.TimeUnixNano <= acc.LastTimeUnixNano)
+                            {
+                                batch.DroppedPoints.Add(point);
+                                continue;
+                            }
+
+                            acc.Value += value;
+                            acc.LastTimeUnixNano = p.TimeUnixNano;
+                            value = acc.Value;
+                        }
+
+                        var series = Add(labels, name, null, null, ts, value, point);
+                        AddExemplars(series, p.Exemplars);
+                    }
+
+                    break;
+                }
+
+                case OpenTelemetry.Proto.Metrics.V1.Metric.DataOneofCase.Histogram:
+                {
+                    string name = PrometheusNaming.MetricName(metric.Name, metric.Unit, PrometheusMetricType.Histogram);
+                    Family(name, MetricMetadata.Types.MetricType.Histogram, metric.Description, metric.Unit);
+                    bool delta = metric.Histogram.AggregationTemporality == AggregationTemporality.Delta;
+                    foreach (var p in metric.Histogram.DataPoints)
+                    {
+                        int point = _point++;
+                        long ts = Timestamp(p.TimeUnixNano);
+                        latest = Math.Max(latest, ts);
+                        var labels = BaseLabels(p.Attributes, extra, false);
+                        if (IsNoRecordedValue(p.Flags))
+                        {
+                            ExplicitHistogram(labels, name, ts, point, p.ExplicitBounds, p.BucketCounts, StaleNaN, true, 0, stale: true, p.Exemplars);
+                            continue;
+                        }
+
+                        if (p.BucketCounts.Count != 0 && p.BucketCounts.Count != p.ExplicitBounds.Count + 1)
+                        {
+                            batch.DroppedPoints.Add(point); // malformed: counts must be bounds + 1
+                            continue;
+                        }
+
+                        if (!delta)
+                        {
+                            ExplicitHistogram(labels, name, ts, point, p.ExplicitBounds, p.BucketCounts, p.Sum, p.HasSum, p.Count, stale: false, p.Exemplars);
+                            continue;
+                        }
+
+                        var acc = batch.State.Accumulator(AccumulatorKey(name, labels), out bool existed);
+                        if (existed && p.TimeUnixNano <= acc.LastTimeUnixNano)
+                        {
+                            batch.DroppedPoints.Add(point);
+                            continue;
+                        }
+
+                        if (acc.Bounds == null || !acc.Bounds.AsSpan().SequenceEqual(p.ExplicitBounds.ToArray()))
+                        {
+                            // New series, or its bounds changed: start over (a reset to Prometheus).
+                            acc.Bounds = [.. p.ExplicitBounds];
+                            acc.BucketCounts = new ulong[acc.Bounds.Length + 1];
+                            acc.Sum = 0;
+                            acc.Count = 0;
+                        }
+
+                        for (int i = 0; i < p.BucketCounts.Count; i++)
+                        {
+                            acc.BucketCounts![i] += p.BucketCounts[i];
+                        }
+
+                        acc.Sum += p.Sum;
+                        acc.Count += p.Count;
+                        acc.LastTimeUnixNano = p.TimeUnixNano;
+                        ExplicitHistogram(labels, name, ts, point, acc.Bounds, acc.BucketCounts!, acc.Sum, p.HasSum, acc.Count, stale: false, p.Exemplars);
+                    }
+
+                    break;
+                }
+
+                case OpenTelemetry.Proto.Metrics.V1.Metric.DataOneofCase.ExponentialHistogram:
+                {
+                    string name = PrometheusNaming.MetricName(metric.Name, metric.Unit, PrometheusMetricType.Histogram);
+                    Family(name, MetricMetadata.Types.MetricType.Histogram, metric.Description, metric.Unit);
+                    bool delta = metric.ExponentialHistogram.AggregationTemporality == AggregationTemporality.Delta;
+                    foreach (var p in metric.ExponentialHistogram.DataPoints)
+                    {
+                        int point = _point++;
+                        long ts = Timestamp(p.TimeUnixNano);
+                        latest = Math.Max(latest, ts);
+                        var labels = BaseLabels(p.Attributes, extra, false);
+                        var view = ExponentialView.Of(p);
+                        if (delta && !IsNoRecordedValue(p.Flags))
+                        {
+                            var acc = batch.State.Accumulator(AccumulatorKey(name, labels), out bool existed);
+                            if (existed && p.TimeUnixNano <= acc.LastTimeUnixNano)
+                            {
+                                batch.DroppedPoints.Add(point);
+                                continue;
+                            }
+
+                            view = ExponentialView.Accumulate(acc, view, existed, p.TimeUnixNano);
+                        }
+
+                        Exponential(labels, name, ts, point, view, IsNoRecordedValue(p.Flags));
+                    }
+
+                    break;
+                }
+
+                case OpenTelemetry.Proto.Metrics.V1.Metric.DataOneofCase.Summary:
+                {
+                    string name = PrometheusNaming.MetricName(metric.Name, metric.Unit, PrometheusMetricType.Summary);
+                    Family(name, MetricMetadata.Types.MetricType.Summary, metric.Description, metric.Unit);
+                    foreach (var p in metric.Summary.DataPoints)
+                    {
+                        int point = _point++;
+                        long ts = Timestamp(p.TimeUnixNano);
+                        latest = Math.Max(latest, ts);
+                        var labels = BaseLabels(p.Attributes, extra, false);
+                        bool stale = IsNoRecordedValue(p.Flags);
+                        foreach (var q in p.QuantileValues)
+                        {
+                            Add(labels, name, "quantile", PrometheusNaming.FormatFloat(q.Quantile), ts, stale ? StaleNaN : q.Value, point);
+                        }
+
+                        Add(labels, name + "_sum", null, null, ts, stale ? StaleNaN : p.Sum, point);
+                        Add(labels, name + "_count", null, null, ts, stale ? StaleNaN : p.Count, point);
+                    }
+
+                    break;
+                }
+
+                default:
+                    // A metric without data: nothing to send.
+                    break;
+            }
+
+            batch.DataPoints = _point;
+            return latest;
+        }
+
+        private void ExplicitHistogram(LabelPair[] labels, string name, long ts, int point, IReadOnlyList<double> bounds, IReadOnlyList<ulong> counts, double sum, bool hasSum, ulong count, bool stale, RepeatedField<OpenTelemetry.Proto.Metrics.V1.Exemplar> exemplars)
+        {
+            string bucket = name + "_bucket";
+            ulong cumulative = 0;
+            var bucketSeries = new SeriesBuffer[bounds.Count + 1];
+            for (int i = 0; i < bounds.Count; i++)
+            {
+                cumulative += i < counts.Count ? counts[i] : 0;
+                bucketSeries[i] = Add(labels, bucket, "le", PrometheusNaming.FormatFloat(bounds[i]), ts, stale ? StaleNaN : cumulative, point);
+            }
+
+            bucketSeries[^1] = Add(labels, bucket, "le", "+Inf", ts, stale ? StaleNaN : count, point);
+            if (hasSum)
+            {
+                Add(labels, name + "_sum", null, null, ts, stale ? StaleNaN : sum, point);
+            }
+
+            Add(labels, name + "_count", null, null, ts, stale ? StaleNaN : count, point);
+
+            // An exemplar goes with the first bucket whose bound holds its value.
+            foreach (var e in exemplars)
+            {
+                double value = ExemplarValue(e);
+                int i = 0;
+                while (i < bounds.Count && value > bounds[i])
+                {
+                    i++;
+                }
+
+                AddExemplars(bucketSeries[i], [e]);
+            }
+        }
+
+        private void Exponential(LabelPair[] labels, string name, long ts, int point, ExponentialView view, bool stale)
+        {
+            if (Options.NativeHistograms && view.Scale >= MinNativeSchema)
+            {
+                var native = view.ToNative(ts, MaxNativeSchema);
+                if (stale)
+                {
+                    native.Sum = StaleNaN;
+                }
+
+                Add(labels, name, null, null, ts, 0, point, native);
+                return;
+            }
+
+            view = view.DownscaleTo(MaxBucketsFromExponential);
+            string bucket = name + "_bucket";
+            ulong cumulative = 0;
+            for (int i = view.Negative.Count - 1; i >= 0; i--)
+            {
+                cumulative += view.Negative[i];
+                double le = -view.LowerBoundary(view.NegativeOffset + i);
+                Add(labels, bucket, "le", PrometheusNaming.FormatFloat(le), ts, stale ? StaleNaN : cumulative, point);
+            }
+
+            if (view.ZeroCount > 0 || view.Negative.Count > 0)
+            {
+                cumulative += view.ZeroCount;
+                Add(labels, bucket, "le", PrometheusNaming.FormatFloat(view.ZeroThreshold), ts, stale ? StaleNaN : cumulative, point);
+            }
+
+            for (int i = 0; i < view.Positive.Count; i++)
+            {
+                cumulative += view.Positive[i];
+                double le = view.LowerBoundary(view.PositiveOffset + i + 1);
+                Add(labels, bucket, "le", PrometheusNaming.FormatFloat(le), ts, stale ? StaleNaN : cumulative, point);
+            }
+
+            Add(labels, bucket, "le", "+Inf", ts, stale ? StaleNaN : view.Count, point);
+            if (view.HasSum)
+            {
+                Add(labels, name + "_sum", null, null, ts, stale ? StaleNaN : view.Sum, point);
+            }
+
+            Add(labels, name + "_count", null, null, ts, stale ? StaleNaN : view.Count, point);
+        }
+
+        /// <summary>
+        /// The point's labels, sorted by name: attributes sanitized (values of names that collide
+        /// after sanitization joined with <c>;</c> in key order), then <paramref name="extra"/>
+        /// (scope labels, job, instance) overriding them.
+        /// </summary>
+        private LabelPair[] BaseLabels(RepeatedField<KeyValue> attributes, List<LabelPair> extra, bool skipServiceIdentity)
+        {
+            _labels.Clear();
+            KeyValue[]? sorted = null;
+            if (attributes.Count > 1)
+            {
+                sorted = [.. attributes];
+                Array.Sort(sorted, static (a, b) => string.CompareOrdinal(a.Key, b.Key));
+            }
+
+            for (int i = 0; i < attributes.Count; i++)
+            {
+                var kv = sorted != null ? sorted[i] : attributes[i];
+                if (skipServiceIdentity && kv.Key is "service.name" or "service.namespace" or "service.instance.id")
+                {
+                    continue;
+                }
+
+                string name = PrometheusNaming.LabelName(kv.Key);
+                string value = AnyValueText.ToText(kv.Value);
+                if (name.Length == 0 || value.Length == 0)
+                {
+                    continue; // Prometheus treats an empty value as an absent label.
+                }
+
+                int at = Find(name);
+                if (at >= 0)
+                {
+                    _labels[at] = new(name, _labels[at].Value + ";" + value);
+                }
+                else
+                {
+                    _labels.Add(new(name, value));
+                }
+            }
+
+            foreach (var label in extra)
+            {
+                int at = Find(label.Name);
+                if (at >= 0)
+                {
+                    _labels[at] = label;
+                }
+                else
+                {
+                    _labels.Add(label);
+                }
+            }
+
+            var result = _labels.ToArray();
+            Array.Sort(result, static (a, b) => string.CompareOrdinal(a.Name, b.Name));
+            return result;
+        }
+
+        private int Find(string name)
+        {
+            for (int i = 0; i < _labels.Count; i++)
+            {
+                if (_labels[i].Name == name)
+                {
+                    return i;
+                }
+            }
+
+            return -1;
+        }
+
+        private SeriesBuffer Add(LabelPair[] baseLabels, string name, string? extraName, string? extraValue, long ts, double value, int point, PromHistogram? histogram = null)
+        {
+            _key.Clear();
+            _key.Append(name).Append(KeySeparator);
+            if (extraName != null)
+            {
+                _key.Append(extraName).Append(KeySeparator).Append(extraValue).Append(KeySeparator);
+            }
+
+            foreach (var l in baseLabels)
+            {
+                _key.Append(l.Name).Append(KeySeparator).Append(l.Value).Append(KeySeparator);
+            }
+
+            string key = _key.ToString();
+            if (!_series.TryGetValue(key, out var series))
+            {
+                series = new SeriesBuffer(key, Merge(baseLabels, name, extraName, extraValue));
+                _series.Add(key, series);
+            }
+
+            series.Entries.Add(new Entry(ts, value, histogram, point));
+            return series;
+        }
+
+        // Inserts __name__ and le/quantile into the sorted base labels (they win over attributes of the same name).
+        private static LabelPair[] Merge(LabelPair[] baseLabels, string name, string? extraName, string? extraValue)
+        {
+            var result = new List<LabelPair>(baseLabels.Length + 2) { new(MetricNameLabel, name) };
+            if (extraName != null)
+            {
+                result.Add(new(extraName, extraValue!));
+            }
+
+            foreach (var l in baseLabels)
+            {
+                if (l.Name != MetricNameLabel && l.Name != extraName)
+                {
+                    result.Add(l);
+                }
+            }
+
+            var array = result.ToArray();
+            Array.Sort(array, static (a, b) => string.CompareOrdinal(a.Name, b.Name));
+            return array;
+        }
+
+        private void AddExemplars(SeriesBuffer series, IEnumerable<OpenTelemetry.Proto.Metrics.V1.Exemplar> exemplars)
+        {
+            foreach (var e in exemplars)
+            {
+                // Without a trace there is nothing to link to; Prometheus caps exemplar labels at 128 runes, ids fit.
+                if (e.TraceId.Length != 16)
+                {
+                    continue;
+                }
+
+                var exemplar = new PromExemplar { Value = ExemplarValue(e), Timestamp = Timestamp(e.TimeUnixNano) };
+                exemplar.Labels.Add(new Label { Name = "trace_id", Value = System.Convert.ToHexStringLower(e.TraceId.Span) });
+                if (e.SpanId.Length == 8)
+                {
+                    exemplar.Labels.Add(new Label { Name = "span_id", Value = System.Convert.ToHexStringLower(e.SpanId.Span) });
+                }
+
+                (series.Exemplars ??= []).Add(exemplar);
+            }
+        }
+
+        private void Family(string name, MetricMetadata.Types.MetricType type, string help, string unit)
+        {
+            if (Options.SendMetadata && _families.Add(name))
+            {
+                batch.Metadata.Add(new MetricMetadata { MetricFamilyName = name, Type = type, Help = help, Unit = PrometheusNaming.UnitName(unit) });
+            }
+        }
+
+        private string AccumulatorKey(string name, LabelPair[] labels)
+        {
+            _key.Clear();
+            _key.Append(stateScope).Append(KeySeparator).Append('Δ').Append(name).Append(KeySeparator);
+            foreach (var l in labels)
+            {
+                _key.Append(l.Name).Append(KeySeparator).Append(l.Value).Append(KeySeparator);
+            }
+
+            return _key.ToString();
+        }
+
+        /// <summary>
+        /// Orders each series' samples by time (a later duplicate time wins), drops those not newer
+        /// than what the series already has, and records each series' newest time in the state.
+        /// </summary>
+        public void Finish()
+        {
+            batch.DataPoints = _point;
+            foreach (var series in _series.Values)
+            {
+                var entries = series.Entries;
+                if (entries.Count > 1)
+                {
+                    // Stable by time: the later of two equal times is the newer value.
+                    var ordered = entries.Select((e, i) => (e, i)).OrderBy(x => x.e.TimestampMs).ThenBy(x => x.i).Select(x => x.e).ToList();
+                    entries.Clear();
+                    entries.AddRange(ordered);
+                }
+
+                string stateKey = stateScope + KeySeparator + series.Key;
+                long last = batch.State.LastTimestamp(stateKey) ?? long.MinValue;
+                var ts = new TimeSeries();
+                var points = new List<int>(entries.Count);
+                for (int i = 0; i < entries.Count; i++)
+                {
+                    var e = entries[i];
+                    if (e.TimestampMs <= last || (i + 1 < entries.Count && entries[i + 1].TimestampMs == e.TimestampMs))
+                    {
+                        if (e.Point >= 0)
+                        {
+                            batch.DroppedPoints.Add(e.Point);
+                        }
+
+                        continue;
+                    }
+
+                    if (e.Histogram != null)
+                    {
+                        ts.Histograms.Add(e.Histogram);
+                    }
+                    else
+                    {
+                        ts.Samples.Add(new Sample { Timestamp = e.TimestampMs, Value = e.Value });
+                    }
+
+                    if (e.Point >= 0)
+                    {
+                        points.Add(e.Point);
+                    }
+
+                    last = e.TimestampMs;
+                }
+
+                int samples = ts.Samples.Count + ts.Histograms.Count;
+                if (samples == 0)
+                {
+                    continue;
+                }
+
+                foreach (var l in series.Labels)
+                {
+                    ts.Labels.Add(new Label { Name = l.Name, Value = l.Value });
+                }
+
+                if (series.Exemplars != null)
+                {
+                    ts.Exemplars.AddRange(series.Exemplars);
+                }
+
+                batch.State.SetLastTimestamp(stateKey, last);
+                batch.Series.Add(new ConvertedSeries(ts, [.. points.Distinct()], samples));
+                batch.Samples += samples;
+            }
+
+            // A point is dropped only if none of its samples is sent.
+            foreach (var s in batch.Series)
+            {
+                foreach (int p in s.Points)
+                {
+                    batch.DroppedPoints.Remove(p);
+                }
+            }
+        }
+
+        private long Timestamp(ulong timeUnixNano) =>
+            timeUnixNano == 0 ? owner._time.GetUtcNow().ToUnixTimeMilliseconds() : (long)(timeUnixNano / 1_000_000);
+
+        private static bool IsNoRecordedValue(uint flags) => (flags & (uint)DataPointFlags.NoRecordedValueMask) != 0;
+
+        private static double Value(NumberDataPoint p) =>
+            IsNoRecordedValue(p.Flags) ? StaleNaN
+            : p.ValueCase == NumberDataPoint.ValueOneofCase.AsInt ? p.AsInt
+            : p.AsDouble;
+
+        private static double ExemplarValue(OpenTelemetry.Proto.Metrics.V1.Exemplar e) =>
+            e.ValueCase == OpenTelemetry.Proto.Metrics.V1.Exemplar.ValueOneofCase.AsInt ? e.AsInt : e.AsDouble;
+    }
+}

@@ -1,0 +1,253 @@
+using System.Text;
+using ServerlessOtlp.Otlp.Wire;
+
+namespace ServerlessOtlp.Pipeline.Sampling;
+
+/// <summary>
+/// Applies a <see cref="TraceSampler"/> to an encoded ExportTraceServiceRequest without decoding
+/// it: each span's trace_id and trace_state are read on the wire, dropped spans are skipped as
+/// bytes, kept spans are copied (with trace_state rewritten to carry <c>ot=th</c>), and resources
+/// or scopes left empty are removed. Unknown fields are preserved.
+/// </summary>
+public static class WireSampler
+{
+    private const int ResourceSpansField = 1;
+    private const int ScopeSpansField = 2;
+    private const int SpansField = 2;
+    private const int TraceIdField = 1;
+    private const int TraceStateField = 3;
+
+    public readonly record struct Counts(int Kept, int Dropped);
+
+    /// <summary>Samples <paramref name="request"/> into <paramref name="output"/>.</summary>
+    public static Counts SampleTraces(ReadOnlySpan<byte> request, TraceSampler sampler, PooledBuffer output)
+    {
+        int kept = 0, dropped = 0;
+        int pos = 0;
+        while (true)
+        {
+            int tagStart = pos;
+            if (!ProtoWire.TryReadTag(request, ref pos, out int field, out int wireType))
+            {
+                break;
+            }
+
+            if (field == ResourceSpansField && wireType == ProtoWire.WireLengthDelimited)
+            {
+                int len = ProtoWire.ReadLength(request, ref pos);
+                var rs = request.Slice(pos, len);
+                pos += len;
+                int mark = BeginMessage(output, ResourceSpansField);
+                int before = kept;
+                WriteResource(rs, sampler, output, ref kept, ref dropped);
+                if (kept == before)
+                {
+                    Abandon(output, mark);
+                }
+                else
+                {
+                    EndMessage(output, mark);
+                }
+            }
+            else
+            {
+                ProtoWire.SkipValue(request, ref pos, wireType);
+                output.Write(request[tagStart..pos]);
+            }
+        }
+
+        return new Counts(kept, dropped);
+    }
+
+    private static void WriteResource(ReadOnlySpan<byte> rs, TraceSampler sampler, PooledBuffer output, ref int kept, ref int dropped)
+    {
+        int pos = 0;
+        while (true)
+        {
+            int tagStart = pos;
+            if (!ProtoWire.TryReadTag(rs, ref pos, out int field, out int wireType))
+            {
+                return;
+            }
+
+            if (field == ScopeSpansField && wireType == ProtoWire.WireLengthDelimited)
+            {
+                int len = ProtoWire.ReadLength(rs, ref pos);
+                var ss = rs.Slice(pos, len);
+                pos += len;
+                int mark = BeginMessage(output, ScopeSpansField);
+                int before = kept;
+                WriteScope(ss, sampler, output, ref kept, ref dropped);
+                if (kept == before)
+                {
+                    Abandon(output, mark);
+                }
+                else
+                {
+                    EndMessage(output, mark);
+                }
+            }
+            else
+            {
+                ProtoWire.SkipValue(rs, ref pos, wireType);
+                output.Write(rs[tagStart..pos]);
+            }
+        }
+    }
+
+    private static void WriteScope(ReadOnlySpan<byte> ss, TraceSampler sampler, PooledBuffer output, ref int kept, ref int dropped)
+    {
+        int pos = 0;
+        while (true)
+        {
+            int tagStart = pos;
+            if (!ProtoWire.TryReadTag(ss, ref pos, out int field, out int wireType))
+            {
+                return;
+            }
+
+            if (field == SpansField && wireType == ProtoWire.WireLengthDelimited)
+            {
+                int len = ProtoWire.ReadLength(ss, ref pos);
+                var span = ss.Slice(pos, len);
+                pos += len;
+                if (WriteSpanIfKept(span, sampler, output))
+                {
+                    kept++;
+                }
+                else
+                {
+                    dropped++;
+                }
+            }
+            else
+            {
+                ProtoWire.SkipValue(ss, ref pos, wireType);
+                output.Write(ss[tagStart..pos]);
+            }
+        }
+    }
+
+    private static bool WriteSpanIfKept(ReadOnlySpan<byte> span, TraceSampler sampler, PooledBuffer output)
+    {
+        ReadOnlySpan<byte> traceId = default;
+        ReadOnlySpan<byte> traceState = default;
+        int traceStateFieldStart = -1, traceStateFieldEnd = -1;
+        int pos = 0;
+        while (true)
+        {
+            int tagStart = pos;
+            if (!ProtoWire.TryReadTag(span, ref pos, out int field, out int wireType))
+            {
+                break;
+            }
+
+            if (wireType == ProtoWire.WireLengthDelimited && (field == TraceIdField || field == TraceStateField))
+            {
+                int len = ProtoWire.ReadLength(span, ref pos);
+                if (field == TraceIdField)
+                {
+                    traceId = span.Slice(pos, len);
+                }
+                else
+                {
+                    traceState = span.Slice(pos, len);
+                    traceStateFieldStart = tagStart;
+                    traceStateFieldEnd = pos + len;
+                }
+
+                pos += len;
+            }
+            else
+            {
+                ProtoWire.SkipValue(span, ref pos, wireType);
+            }
+        }
+
+        if (traceId.Length != 16)
+        {
+            WriteField(output, SpansField, span); // cannot be sampled consistently; the gateway rejects these anyway
+            return true;
+        }
+
+        string? state = traceState.IsEmpty ? null : Encoding.UTF8.GetString(traceState);
+        var decision = sampler.Decide(traceId, state);
+        if (!decision.Keep)
+        {
+            return false;
+        }
+
+        string newState = OtelTraceState.WithThreshold(state, decision.Threshold);
+        if (newState == (state ?? ""))
+        {
+            WriteField(output, SpansField, span);
+            return true;
+        }
+
+        // Rewrite: every field but trace_state as it was, then the new trace_state.
+        int newStateBytes = Encoding.UTF8.GetByteCount(newState);
+        int without = traceStateFieldStart < 0 ? span.Length : span.Length - (traceStateFieldEnd - traceStateFieldStart);
+        int total = without + (newStateBytes == 0 ? 0 : ProtoWire.FieldSize(newStateBytes));
+        var dest = output.GetSpan(ProtoWire.FieldSize(total));
+        int w = ProtoWire.WriteLengthDelimitedHeader(dest, SpansField, total);
+        if (traceStateFieldStart < 0)
+        {
+            span.CopyTo(dest[w..]);
+            w += span.Length;
+        }
+        else
+        {
+            span[..traceStateFieldStart].CopyTo(dest[w..]);
+            w += traceStateFieldStart;
+            span[traceStateFieldEnd..].CopyTo(dest[w..]);
+            w += span.Length - traceStateFieldEnd;
+        }
+
+        if (newStateBytes > 0)
+        {
+            w += ProtoWire.WriteLengthDelimitedHeader(dest[w..], TraceStateField, newStateBytes);
+            w += Encoding.UTF8.GetBytes(newState, dest[w..]);
+        }
+
+        output.Advance(w);
+        return true;
+    }
+
+    private static void WriteField(PooledBuffer output, int field, ReadOnlySpan<byte> payload)
+    {
+        var dest = output.GetSpan(ProtoWire.FieldSize(payload.Length));
+        int w = ProtoWire.WriteLengthDelimitedHeader(dest, field, payload.Length);
+        payload.CopyTo(dest[w..]);
+        output.Advance(w + payload.Length);
+    }
+
+    // Nested messages are written with a 5-byte length placeholder that EndMessage shrinks to the
+    // varint's real size (one memmove per resource and scope, never per span).
+    private const int Placeholder = 5;
+
+    private static int BeginMessage(PooledBuffer output, int field)
+    {
+        int mark = output.Length;
+        var dest = output.GetSpan(1 + Placeholder);
+        dest[0] = (byte)((field << 3) | ProtoWire.WireLengthDelimited);
+        output.Advance(1 + Placeholder);
+        return mark;
+    }
+
+    private static void EndMessage(PooledBuffer output, int mark)
+    {
+        int contentStart = mark + 1 + Placeholder;
+        int contentLength = output.Length - contentStart;
+        int varintSize = ProtoWire.VarintSize((ulong)contentLength);
+        var all = output.RawSpan;
+        ProtoWire.WriteVarint(all[(mark + 1)..], (ulong)contentLength);
+        int shift = Placeholder - varintSize;
+        if (shift > 0)
+        {
+            all.Slice(contentStart, contentLength).CopyTo(all[(mark + 1 + varintSize)..]);
+            output.Truncate(output.Length - shift);
+        }
+    }
+
+    private static void Abandon(PooledBuffer output, int mark) => output.Truncate(mark);
+}

@@ -1,0 +1,275 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using OpenTelemetry;
+using OpenTelemetry.Logs;
+using OpenTelemetry.Proto.Collector.Logs.V1;
+using OpenTelemetry.Resources;
+using OpenTelemetry.Trace;
+using ServerlessOtlp.Client;
+using ServerlessOtlp.Client.Implementation;
+using ServerlessOtlp.Otlp;
+using Xunit.Abstractions;
+
+namespace ServerlessOtlp.Tests.Client;
+
+/// <summary>
+/// The failover exporter against two real gateways on loopback: every span carries a unique
+/// "uid", and the gateways' logs are read back to count where each one landed.
+/// </summary>
+public sealed class FailoverExporterTests(ITestOutputHelper output)
+{
+    private static ServerlessOtlpExporterOptions Options(params LoopbackGateway[] gateways)
+    {
+        var options = new ServerlessOtlpExporterOptions { ApiKey = LoopbackGateway.Key, AttemptTimeout = TimeSpan.FromSeconds(5) };
+        options.Endpoints.AddRange(gateways.Select(g => g.GrpcUri));
+        options.Retry.Delay = TimeSpan.FromMilliseconds(20);
+        options.CircuitBreaker.BreakDuration = TimeSpan.FromSeconds(1);
+        return options;
+    }
+
+    [Fact]
+    public async Task Stopping_the_preferred_gateway_moves_traffic_to_the_survivor_and_restarting_it_brings_it_back()
+    {
+        await using var first = await LoopbackGateway.StartNewAsync();
+        await using var second = await LoopbackGateway.StartNewAsync();
+        var exporter = ServerlessOtlpExporterExtensions.CreateTraceExporter(Options(first, second));
+        using var run = new SpanRun(exporter); // disposes the exporter
+        using var producing = new CancellationTokenSource();
+        var producer = run.ProduceAsync(producing.Token);
+
+        await Task.Delay(1000);
+        run.Flush();
+        var (preferred, survivor) = first.SpanUids().Count >= second.SpanUids().Count ? (first, second) : (second, first);
+        int preferredBefore = preferred.SpanUids().Count;
+        Assert.True(preferredBefore > 0);
+
+        // Stop the gateway that carries the traffic while spans keep coming.
+        await preferred.StopAsync();
+        int stoppedAt = run.Sent;
+        await Task.Delay(1500);
+        int checkedUpTo = run.Sent; // the flush covers what was emitted before it began
+        run.Flush();
+        var afterStop = Enumerable.Range(stoppedAt, checkedUpTo - stoppedAt).Select(run.Uid).ToList();
+        Assert.NotEmpty(afterStop);
+        Assert.Equal(preferredBefore, preferred.SpanUids().Count);
+        var onSurvivor = survivor.SpanUids().ToHashSet();
+        Assert.All(afterStop, uid => Assert.Contains(uid, onSurvivor));
+        Assert.True(exporter.Failovers > 0, "the stopped gateway was never tried first");
+        Assert.Equal(EndpointHealth.Broken, exporter.Endpoints.Single(e => e.Uri == preferred.GrpcUri).Health);
+
+        // Start it again on the same ports: probes find it and traffic comes back.
+        await preferred.StartAsync();
+        var deadline = Stopwatch.StartNew();
+        int back = 0;
+        while (back == 0 && deadline.Elapsed < TimeSpan.FromSeconds(30))
+        {
+            await Task.Delay(250);
+            back = preferred.SpanUids().Count - preferredBefore;
+        }
+
+        output.WriteLine($"after restart the gateway took {back} spans in {deadline.ElapsedMilliseconds} ms");
+        Assert.True(back > 0, "no traffic came back to the restarted gateway");
+
+        await producing.CancelAsync();
+        await producer;
+        run.Flush();
+
+        // Nothing lost: every span is in one of the logs (at least once; a request cut by the stop may be sent twice).
+        var all = first.SpanUids(out var services).Concat(second.SpanUids()).ToHashSet();
+        var missing = Enumerable.Range(0, run.Sent).Select(run.Uid).Where(u => !all.Contains(u)).ToList();
+        Assert.True(missing.Count == 0, $"{missing.Count} of {run.Sent} spans lost, e.g. {string.Join(", ", missing.Take(5))}");
+        Assert.Equal(0, exporter.DroppedItems);
+        Assert.Equal(0, exporter.BufferedItems);
+        // The resource reaches the gateways although the SDK exporters are not attached to the provider.
+        Assert.All(services, s => Assert.Equal(run.ServiceName, s));
+    }
+
+    [Fact]
+    public async Task With_a_delay_on_one_endpoint_most_exports_go_to_the_faster_one()
+    {
+        await using var slow = await LoopbackGateway.StartNewAsync();
+        await using var fast = await LoopbackGateway.StartNewAsync();
+        // Endpoints and key from configuration, as an application sets them; the delay from code.
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["ServerlessOtlp:Endpoints:0"] = slow.GrpcUri.ToString(),
+            ["ServerlessOtlp:Endpoints:1"] = fast.GrpcUri.ToString(),
+            ["ServerlessOtlp:ApiKey"] = LoopbackGateway.Key,
+        }).Build();
+        string name = "client-latency-" + Guid.NewGuid().ToString("N");
+        using var source = new ActivitySource(name);
+        using var provider = Sdk.CreateTracerProviderBuilder()
+            .ConfigureServices(s => s.AddSingleton<IConfiguration>(configuration))
+            .AddSource(name)
+            .SetSampler(new AlwaysOnSampler())
+            .AddServerlessOtlpExporter(o =>
+            {
+                o.InjectedLatency[slow.GrpcUri.ToString()] = TimeSpan.FromMilliseconds(100);
+                o.ScheduledDelay = TimeSpan.FromMinutes(10);
+            })
+            .Build();
+
+        const int exports = 60, spansPerExport = 5;
+        for (int e = 0; e < exports; e++)
+        {
+            for (int s = 0; s < spansPerExport; s++)
+            {
+                using var activity = source.StartActivity("op", ActivityKind.Internal, parentContext: default)!;
+                activity.SetTag("uid", $"{e}-{s}");
+            }
+
+            Assert.True(provider.ForceFlush(10_000));
+        }
+
+        int onSlow = slow.SpanUids().Count, onFast = fast.SpanUids().Count;
+        output.WriteLine($"slow {onSlow}, fast {onFast}");
+        Assert.Equal(exports * spansPerExport, onSlow + onFast);
+        Assert.True(onFast >= 0.8 * exports * spansPerExport, $"the fast endpoint took only {onFast} of {exports * spansPerExport} spans");
+        Assert.True(onSlow > 0, "the slow endpoint was never measured or probed");
+    }
+
+    [Fact]
+    public async Task When_every_endpoint_is_down_the_buffer_keeps_the_newest_items_counts_the_rest_and_sends_them_later()
+    {
+        var first = new LoopbackGateway();
+        await using var second = new LoopbackGateway();
+        var options = Options(first, second);
+        options.BufferCapacity = 30;
+        options.Retry.MaxRetryAttempts = 0;
+        var exporter = ServerlessOtlpExporterExtensions.CreateTraceExporter(options);
+        using var run = new SpanRun(exporter); // disposes the exporter
+        for (int i = 0; i < 10; i++)
+        {
+            run.Emit(10);
+            run.Flush();
+        }
+
+        Assert.Equal(70, exporter.DroppedItems);
+        Assert.Equal(30, exporter.BufferedItems);
+
+        await second.StartAsync();
+        var deadline = Stopwatch.StartNew();
+        while (exporter.BufferedItems > 0 && deadline.Elapsed < TimeSpan.FromSeconds(20))
+        {
+            exporter.ForceFlush(5_000);
+            await Task.Delay(100);
+        }
+
+        var received = second.SpanUids();
+        Assert.Equal(Enumerable.Range(70, 30).Select(run.Uid).Order(), received.Order());
+        Assert.Equal(70, exporter.DroppedItems);
+    }
+
+    [Fact]
+    public async Task Log_records_fail_over_with_their_content()
+    {
+        var down = new LoopbackGateway();
+        await using var up = await LoopbackGateway.StartNewAsync();
+        var services = new ServiceCollection();
+        services.AddLogging(b => b.AddOpenTelemetry(o =>
+        {
+            o.SetResourceBuilder(ResourceBuilder.CreateEmpty().AddService("client-logs"));
+            o.AddServerlessOtlpExporter(x =>
+            {
+                x.Endpoints.AddRange([down.GrpcUri, up.GrpcUri]);
+                x.ApiKey = LoopbackGateway.Key;
+                x.ProbeShare = 0;
+                x.Retry.MaxRetryAttempts = 0;
+            });
+        }));
+        const int records = 20;
+        using (var sp = services.BuildServiceProvider())
+        {
+            var logger = sp.GetRequiredService<ILoggerFactory>().CreateLogger("client");
+            for (int i = 0; i < records; i++)
+            {
+                logger.LogWarning("record {Uid}", i);
+            }
+
+            Assert.True(sp.GetRequiredService<LoggerProvider>().ForceFlush(15_000));
+        }
+
+        var uids = new List<long>();
+        for (int p = 0; p < up.Log.PartitionCount; p++)
+        {
+            foreach (var (props, body) in up.Log.Snapshot(p))
+            {
+                if (props.Signal != Signal.Logs)
+                {
+                    continue;
+                }
+
+                foreach (var rl in ExportLogsServiceRequest.Parser.ParseFrom(body).ResourceLogs)
+                {
+                    Assert.Contains(rl.Resource.Attributes, a => a.Key == "service.name" && a.Value.StringValue == "client-logs");
+                    foreach (var record in rl.ScopeLogs.SelectMany(s => s.LogRecords))
+                    {
+                        Assert.Equal(OpenTelemetry.Proto.Logs.V1.SeverityNumber.Warn, record.SeverityNumber);
+                        uids.Add(record.Attributes.Single(a => a.Key == "Uid").Value.IntValue);
+                    }
+                }
+            }
+        }
+
+        Assert.Equal(Enumerable.Range(0, records).Select(i => (long)i), uids.Order());
+    }
+
+    /// <summary>Spans with uids <c>{run}-{n}</c> through a batch processor over the exporter.</summary>
+    private sealed class SpanRun : IDisposable
+    {
+        private readonly ActivitySource _source;
+        private readonly TracerProvider _provider;
+        private readonly string _run = Guid.NewGuid().ToString("N")[..8];
+        private int _sent;
+
+        public SpanRun(BaseExporter<Activity> exporter)
+        {
+            ServiceName = "client-test-" + _run;
+            _source = new ActivitySource(ServiceName);
+            _provider = Sdk.CreateTracerProviderBuilder()
+                .AddSource(_source.Name)
+                .SetSampler(new AlwaysOnSampler())
+                .SetResourceBuilder(ResourceBuilder.CreateEmpty().AddService(ServiceName))
+                .AddProcessor(new BatchActivityExportProcessor(exporter, maxQueueSize: 100_000, scheduledDelayMilliseconds: 20, exporterTimeoutMilliseconds: 30_000, maxExportBatchSize: 512))
+                .Build()!;
+        }
+
+        public string ServiceName { get; }
+
+        /// <summary>Spans emitted so far; uids 0 to Sent - 1.</summary>
+        public int Sent => Volatile.Read(ref _sent);
+
+        public string Uid(int n) => $"{_run}-{n}";
+
+        public void Emit(int spans)
+        {
+            for (int i = 0; i < spans; i++)
+            {
+                using var activity = _source.StartActivity("op", ActivityKind.Internal, parentContext: default)!;
+                activity.SetTag("uid", Uid(_sent));
+                Interlocked.Increment(ref _sent);
+            }
+        }
+
+        public async Task ProduceAsync(CancellationToken cancellationToken)
+        {
+            await Task.Yield();
+            while (!cancellationToken.IsCancellationRequested)
+            {
+                Emit(10);
+                await Task.Delay(10, CancellationToken.None);
+            }
+        }
+
+        public void Flush() => Assert.True(_provider.ForceFlush(30_000), "ForceFlush timed out");
+
+        public void Dispose()
+        {
+            _provider.Dispose();
+            _source.Dispose();
+        }
+    }
+}

@@ -1,0 +1,236 @@
+using System.Diagnostics;
+using Azure.Storage.Blobs.Specialized;
+using Microsoft.Extensions.Time.Testing;
+using ServerlessOtlp.Log;
+using ServerlessOtlp.Processing;
+using ServerlessOtlp.Storage;
+using ServerlessOtlp.Tests.Infrastructure;
+
+namespace ServerlessOtlp.Tests.Processing;
+
+[Collection(AzuriteCollection.Name)]
+public sealed class DrainEngineTests(AzuriteFixture azurite)
+{
+    [Fact]
+    public async Task Drain_delivers_every_event_checkpoints_at_the_end_and_releases_the_lease()
+    {
+        using var ctx = await DrainTestContext.CreateAsync(azurite.ConnectionString);
+        await ctx.AppendSpansAsync(0, 0, 45);
+        var engine = await ctx.EngineAsync(DrainTestContext.Options("drainer-a"));
+
+        var result = await engine.DrainAsync(0);
+
+        Assert.Equal(DrainEnd.Idle, result.End);
+        Assert.Equal(45, result.Events);
+        Assert.Equal(Enumerable.Range(0, 45), ctx.Delivered().Order());
+        var end = await ctx.Log.GetEndAsync(0);
+        Assert.Equal(end.Value, (await ctx.Checkpoints.ReadAsync(ctx.Log.Name, "$Default", 0)).Position);
+        Assert.Equal(end, result.Checkpoint);
+        var lease = await ctx.Leases.ReadAsync(ctx.Log.Name, "$Default", 0);
+        Assert.True(lease.IsClaimable);
+        Assert.Null(lease.Owner);
+    }
+
+    [Fact]
+    public async Task Two_drainers_never_process_a_partition_at_once_and_together_deliver_everything()
+    {
+        using var ctx = await DrainTestContext.CreateAsync(azurite.ConnectionString);
+        const int count = 120;
+        await ctx.AppendSpansAsync(0, 0, count);
+        var probe = new ProbeProcessor(ctx.FileProcessor()) { Delay = TimeSpan.FromMilliseconds(2) };
+        // A short budget makes the two hand the partition back and forth many times.
+        var engines = new[]
+        {
+            await ctx.EngineAsync(DrainTestContext.Options("drainer-a", o => o.TimeBudget = TimeSpan.FromMilliseconds(150)), probe),
+            await ctx.EngineAsync(DrainTestContext.Options("drainer-b", o => o.TimeBudget = TimeSpan.FromMilliseconds(150)), probe),
+        };
+        var claims = new int[2];
+        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(15));
+
+        async Task RunAsync(int i)
+        {
+            while (ctx.Delivered().Distinct().Count() < count && !deadline.IsCancellationRequested)
+            {
+                var result = await engines[i].DrainAsync(0, cancellationToken: deadline.Token);
+                if (result.End != DrainEnd.NotClaimed)
+                {
+                    Interlocked.Increment(ref claims[i]);
+                }
+            }
+        }
+
+        await Task.WhenAll(RunAsync(0), RunAsync(1));
+
+        Assert.Equal(1, probe.MaxConcurrent);
+        Assert.Equal(Enumerable.Range(0, count), ctx.Delivered().Distinct().Order());
+        Assert.All(claims, c => Assert.True(c > 0, "both drainers should have held the partition at some point"));
+    }
+
+    [Fact]
+    public async Task A_frozen_drainer_is_taken_over_within_the_lease_ttl_and_nothing_is_lost()
+    {
+        using var ctx = await DrainTestContext.CreateAsync(azurite.ConnectionString);
+        const int count = 40, batch = 10;
+        var ttl = TimeSpan.FromSeconds(3);
+        await ctx.AppendSpansAsync(0, 0, count);
+        // The frozen drainer's clock stands still, so its renewal loop stops with it.
+        var frozen = new FreezingProcessor(ctx.FileProcessor(), freezeAtSpan: 15);
+        var a = await ctx.EngineAsync(DrainTestContext.Options("drainer-a", o => { o.LeaseTtl = ttl; o.ExportTimeout = TimeSpan.FromSeconds(1); o.BatchMaxEvents = batch; }), frozen, new FakeTimeProvider(DateTimeOffset.UtcNow));
+        var b = await ctx.EngineAsync(DrainTestContext.Options("drainer-b", o => { o.LeaseTtl = ttl; o.ExportTimeout = TimeSpan.FromSeconds(1); o.BatchMaxEvents = batch; }));
+        var crashed = a.DrainAsync(0);
+        try
+        {
+            await frozen.Frozen.WaitAsync(TimeSpan.FromSeconds(10));
+            var frozenAt = Stopwatch.StartNew();
+            DrainResult result;
+            do
+            {
+                result = await b.DrainAsync(0);
+                if (result.End == DrainEnd.NotClaimed)
+                {
+                    await Task.Delay(200);
+                }
+            }
+            while (result.End == DrainEnd.NotClaimed && frozenAt.Elapsed < TimeSpan.FromSeconds(10));
+
+            Assert.NotEqual(DrainEnd.NotClaimed, result.End);
+            Assert.True(frozenAt.Elapsed < ttl + TimeSpan.FromSeconds(3), $"took over after {frozenAt.Elapsed}");
+            var delivered = ctx.Delivered();
+            Assert.Equal(Enumerable.Range(0, count), delivered.Distinct().Order());
+            int duplicates = delivered.Count - count;
+            Assert.InRange(duplicates, 0, batch);
+            Assert.Equal((await ctx.Log.GetEndAsync(0)).Value, (await ctx.Checkpoints.ReadAsync(ctx.Log.Name, "$Default", 0)).Position);
+        }
+        finally
+        {
+            frozen.Thaw();
+            await crashed.WaitAsync(TimeSpan.FromSeconds(10));
+        }
+    }
+
+    [Fact]
+    public async Task A_stalled_drainer_that_lost_its_lease_stops_without_writing_its_checkpoint()
+    {
+        using var ctx = await DrainTestContext.CreateAsync(azurite.ConnectionString);
+        await ctx.AppendSpansAsync(0, 0, 30);
+        var frozen = new FreezingProcessor(ctx.FileProcessor(), freezeAtSpan: 12);
+        var a = await ctx.EngineAsync(DrainTestContext.Options("drainer-a", o => { o.LeaseTtl = TimeSpan.FromSeconds(2); o.ExportTimeout = TimeSpan.FromMilliseconds(500); }), frozen, new FakeTimeProvider(DateTimeOffset.UtcNow));
+        var stalled = a.DrainAsync(0);
+        await frozen.Frozen.WaitAsync(TimeSpan.FromSeconds(10));
+        var afterFirstBatch = await ctx.Checkpoints.ReadAsync(ctx.Log.Name, "$Default", 0);
+        Assert.Equal("drainer-a", afterFirstBatch.UpdatedBy);
+
+        // Another owner claims once the lease expires, fences the row and drains to the end.
+        var b = await ctx.EngineAsync(DrainTestContext.Options("drainer-b"));
+        await Task.Delay(TimeSpan.FromSeconds(2.2));
+        var taken = await b.DrainAsync(0);
+        Assert.Equal(DrainEnd.Idle, taken.End);
+        var fencedByB = await ctx.Checkpoints.ReadAsync(ctx.Log.Name, "$Default", 0);
+
+        frozen.Thaw();
+        var result = await stalled.WaitAsync(TimeSpan.FromSeconds(10));
+
+        Assert.Equal(DrainEnd.LeaseLost, result.End);
+        var after = await ctx.Checkpoints.ReadAsync(ctx.Log.Name, "$Default", 0);
+        Assert.Equal(fencedByB.Position, after.Position);
+        Assert.Equal("drainer-b", after.Owner);
+        Assert.Equal(fencedByB.ETag, after.ETag);
+        // The stalled drainer did not release the lease it no longer holds.
+        Assert.Equal(fencedByB.Epoch, (await ctx.Leases.ReadAsync(ctx.Log.Name, "$Default", 0)).Epoch);
+    }
+
+    [Fact]
+    public async Task The_failure_detector_expires_a_dead_nodes_leases_and_another_drainer_resumes()
+    {
+        using var ctx = await DrainTestContext.CreateAsync(azurite.ConnectionString);
+        await ctx.AppendSpansAsync(0, 0, 20);
+        var health = new HealthOptions { SuspectAfter = TimeSpan.FromSeconds(1), DeadAfter = TimeSpan.FromSeconds(2) };
+        var drain = DrainTestContext.Options("drainer-b");
+        var sweep = new HealthSweep(ctx.Nodes, ctx.Leases, ctx.Log, drain, health);
+        // Node A heartbeats once, takes the partition with a long lease, then goes silent.
+        await ctx.Nodes.HeartbeatAsync(new NodeHeartbeat(NodeRoles.Runner, "drainer-a", "1", "host-a", DateTimeOffset.UtcNow));
+        Assert.True((await ctx.Leases.TryClaimAsync(ctx.Log.Name, "$Default", 0, "drainer-a", TimeSpan.FromMinutes(5))).Claimed);
+        var b = await ctx.EngineAsync(drain);
+        Assert.Equal(DrainEnd.NotClaimed, (await b.DrainAsync(0)).End);
+
+        await Task.Delay(TimeSpan.FromSeconds(1.2));
+        Assert.Equal(1, (await sweep.SweepAsync()).Suspect);
+        Assert.Equal(NodeStatus.Suspect, (await ctx.Nodes.ListAsync()).Single().Status);
+
+        await Task.Delay(TimeSpan.FromSeconds(1));
+        var swept = await sweep.SweepAsync();
+        Assert.Equal(1, swept.Dead);
+        Assert.Equal(1, swept.LeasesExpired);
+        Assert.Equal(NodeStatus.Dead, (await ctx.Nodes.ListAsync()).Single().Status);
+
+        var result = await b.DrainAsync(0);
+        Assert.Equal(DrainEnd.Idle, result.End);
+        Assert.Equal(Enumerable.Range(0, 20), ctx.Delivered().Order());
+    }
+
+    [Fact]
+    public async Task Moving_a_checkpoint_back_redelivers_exactly_the_events_after_that_position()
+    {
+        using var ctx = await DrainTestContext.CreateAsync(azurite.ConnectionString);
+        await ctx.AppendSpansAsync(0, 0, 25);
+        var engine = await ctx.EngineAsync(DrainTestContext.Options("drainer-a"));
+        Assert.Equal(25, (await engine.DrainAsync(0)).Events);
+        var events = await ctx.ReadAllAsync(0);
+        Assert.Equal(25, events.Count);
+
+        var audit = await ctx.Checkpoints.ReplayAsync(ctx.Log.Name, "$Default", 0, events[17].Position.Value, "test");
+        Assert.Equal(events[17].Position.Value, audit.To);
+        Assert.Equal((await ctx.Log.GetEndAsync(0)).Value, audit.From);
+        var replayed = await engine.DrainAsync(0);
+
+        Assert.Equal(8, replayed.Events);
+        var delivered = ctx.Delivered();
+        Assert.Equal(Enumerable.Range(0, 25).Concat(Enumerable.Range(17, 8)), delivered);
+        Assert.Equal("test", (await ctx.Checkpoints.ReadAsync(ctx.Log.Name, "$Default", 0)).LastReplay?.By);
+    }
+
+    [Fact]
+    public async Task A_corrupt_record_is_dead_lettered_with_its_reason_and_the_partition_continues()
+    {
+        using var ctx = await DrainTestContext.CreateAsync(azurite.ConnectionString);
+        await ctx.AppendSpansAsync(0, 0, 5);
+        // Damage that no writer would produce: raw bytes between two good records.
+        int segment = (await ctx.Log.ListSegmentsAsync(0)).Single();
+        var blob = ctx.LogContainer.GetAppendBlobClient($"{ctx.LogOptions.Name}/p00000/{segment:D10}");
+        var garbage = Enumerable.Repeat((byte)0xEE, 100).ToArray();
+        await blob.AppendBlockAsync(new MemoryStream(garbage));
+        await ctx.AppendSpansAsync(0, 5, 5);
+        var engine = await ctx.EngineAsync(DrainTestContext.Options("drainer-a"));
+
+        var result = await engine.DrainAsync(0);
+
+        Assert.Equal(DrainEnd.Idle, result.End);
+        Assert.Equal(1, result.DeadLettered);
+        Assert.Equal(Enumerable.Range(0, 10), ctx.Delivered().Order());
+        var letter = Assert.Single(await ctx.DeadLetters.ListAsync());
+        Assert.Equal("_unknown", letter.Tenant);
+        Assert.False(string.IsNullOrWhiteSpace(letter.Reason));
+        Assert.Equal(garbage.Length, letter.Bytes);
+        Assert.Equal((await ctx.Log.GetEndAsync(0)).Value, (await ctx.Checkpoints.ReadAsync(ctx.Log.Name, "$Default", 0)).Position);
+    }
+
+    [Fact]
+    public async Task An_undecodable_body_is_dead_lettered_for_its_tenant_while_good_events_are_delivered()
+    {
+        using var ctx = await DrainTestContext.CreateAsync(azurite.ConnectionString);
+        await ctx.AppendSpansAsync(0, 0, 3);
+        await ctx.Log.AppendAsync(0, [DrainTestContext.Event([0x0A, 0xFF, 0xFF, 0xFF, 0xFF, 0x0F, 0x01])]);
+        await ctx.AppendSpansAsync(0, 3, 3);
+        var engine = await ctx.EngineAsync(DrainTestContext.Options("drainer-a"));
+
+        var result = await engine.DrainAsync(0);
+
+        Assert.Equal(DrainEnd.Idle, result.End);
+        Assert.Equal(7, result.Events);
+        Assert.Equal(1, result.DeadLettered);
+        Assert.Equal(Enumerable.Range(0, 6), ctx.Delivered().Order());
+        var letter = Assert.Single(await ctx.DeadLetters.ListAsync(DrainTestContext.Tenant));
+        Assert.Contains("undecodable", letter.Reason, StringComparison.Ordinal);
+        Assert.Equal("traces", letter.Signal);
+    }
+}

@@ -1,0 +1,91 @@
+using System.CommandLine;
+using System.Globalization;
+using ServerlessOtlp.Cli.Connection;
+using ServerlessOtlp.Cli.Terminal;
+using ServerlessOtlp.Storage;
+using ServerlessOtlp.Tenants;
+using Spectre.Console;
+
+namespace ServerlessOtlp.Cli.Commands;
+
+/// <summary><c>otlpctl replay --partition P|--all (--from TIME | --position N) [--tenant T]</c>.</summary>
+public static class ReplayCommand
+{
+    public static Command Create()
+    {
+        var command = new Command("replay", "Move partition checkpoints back (or forward) to a time or a position; the drains re-deliver from there");
+        var partition = new Option<int?>("--partition") { Description = "The partition to move" };
+        var all = new Option<bool>("--all") { Description = "Move every partition" };
+        var from = new Option<string?>("--from") { Description = "A time (ISO 8601, e.g. 2025-01-31T10:00:00Z) or an age (e.g. 15m, 2h): replay what was received since" };
+        var position = new Option<long?>("--position") { Description = "A log position (see `otlpctl status`)" };
+        var tenant = new Option<string?>("--tenant") { Description = "Re-deliver only this tenant's data (separate replay cursor)" };
+        command.Options.Add(partition);
+        command.Options.Add(all);
+        command.Options.Add(from);
+        command.Options.Add(position);
+        command.Options.Add(tenant);
+        var selection = new StorageSelection().AddTo(command, withLog: true);
+        command.SetAction(async (parse, ct) =>
+        {
+            int? p = parse.GetValue(partition);
+            bool everything = parse.GetValue(all);
+            string? fromText = parse.GetValue(from);
+            long? pos = parse.GetValue(position);
+            if (p is null == !everything)
+            {
+                throw new CliException("give either --partition P or --all", ExitCodes.Usage);
+            }
+
+            if (fromText is null == pos is null)
+            {
+                throw new CliException("give either --from TIME or --position N", ExitCodes.Usage);
+            }
+
+            if (parse.GetValue(tenant) is { } t)
+            {
+                throw new CliException(
+                    $"not supported yet: per-tenant replay cursor (replay --tenant {t}). Without --tenant the partition's checkpoint moves back and every tenant's data is re-delivered.",
+                    ExitCodes.Usage);
+            }
+
+            DateTimeOffset? time = fromText is null ? null : ParseTime(fromText);
+            await using var connection = await ProcessingConnection.OpenAsync(selection, parse, ct);
+            int count = connection.Log.PartitionCount;
+            if (p is int one && (one < 0 || one >= count))
+            {
+                throw new CliException($"--partition {one}: the log has partitions 0-{count - 1}", ExitCodes.Usage);
+            }
+
+            string by = $"{Environment.UserName}@{Environment.MachineName}";
+            var table = new Table().AddColumns("partition", "from", "to", "replays");
+            foreach (int part in p is int single ? [single] : Enumerable.Range(0, count))
+            {
+                var audit = await connection.Services.ReplayAsync(part, time, pos, by, ct);
+                table.AddRow(part.ToString(), Show(audit.From), Show(audit.To), audit.Count.ToString());
+            }
+
+            Output.Write(table);
+            Output.Info($"Checkpoints moved by {Markup.Escape(by)}; running drains pick the new position up on their next checkpoint (they are fenced).");
+            return ExitCodes.Ok;
+        });
+        return command;
+    }
+
+    /// <summary>An ISO time, or an age such as <c>15m</c> meaning that long ago.</summary>
+    public static DateTimeOffset ParseTime(string text)
+    {
+        if (DateTimeOffset.TryParse(text, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var time))
+        {
+            return time;
+        }
+
+        if (ConfigDuration.TryParse(text, out var age))
+        {
+            return DateTimeOffset.UtcNow - age;
+        }
+
+        throw new CliException($"--from \"{text}\": expected a time (2025-01-31T10:00:00Z) or an age (15m, 2h)", ExitCodes.Usage);
+    }
+
+    private static string Show(long position) => position == Checkpoint.StartOfLog ? "start" : position.ToString(CultureInfo.InvariantCulture);
+}

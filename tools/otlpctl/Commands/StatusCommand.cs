@@ -1,0 +1,111 @@
+using System.CommandLine;
+using ServerlessOtlp.Cli.Connection;
+using ServerlessOtlp.Cli.Terminal;
+using ServerlessOtlp.Processing;
+using Spectre.Console;
+using Spectre.Console.Rendering;
+
+namespace ServerlessOtlp.Cli.Commands;
+
+/// <summary><c>otlpctl status [--watch]</c>: partitions, nodes and dead letters, from the tables.</summary>
+public static class StatusCommand
+{
+    private static readonly TimeSpan WatchInterval = TimeSpan.FromSeconds(2);
+
+    public static Command Create()
+    {
+        var command = new Command("status", "Where each partition stands (end, checkpoint, lag, lease), the nodes, dead letters per tenant");
+        var watch = new Option<bool>("--watch") { Description = "Refresh every 2 seconds until Ctrl+C" };
+        command.Options.Add(watch);
+        var selection = new StorageSelection().AddTo(command, withLog: true);
+        command.SetAction(async (parse, _) =>
+        {
+            using var shutdown = new ShutdownSignal();
+            var ct = shutdown.Token;
+            await using var connection = await ProcessingConnection.OpenAsync(selection, parse, ct);
+            if (!parse.GetValue(watch))
+            {
+                Output.Write(await RenderAsync(connection, ct));
+                return ExitCodes.Ok;
+            }
+
+            try
+            {
+                if (Output.Interactive)
+                {
+                    await AnsiConsole.Live(await RenderAsync(connection, ct)).StartAsync(async live =>
+                    {
+                        while (true)
+                        {
+                            await Task.Delay(WatchInterval, ct);
+                            live.UpdateTarget(await RenderAsync(connection, ct));
+                        }
+                    });
+                }
+                else
+                {
+                    while (true)
+                    {
+                        Output.Write(await RenderAsync(connection, ct));
+                        await Task.Delay(WatchInterval, ct);
+                    }
+                }
+            }
+            catch (OperationCanceledException)
+            {
+            }
+
+            return ExitCodes.Ok;
+        });
+        return command;
+    }
+
+    public static async Task<IRenderable> RenderAsync(ProcessingConnection connection, CancellationToken ct)
+    {
+        var services = connection.Services;
+        var partitions = await services.CreateDispatcher(new InProcessDrainJobs()).GetStatusAsync(ct);
+        var nodes = await services.Nodes.ListAsync(cancellationToken: ct);
+        var deadLetters = await services.DeadLetters.ListAsync(cancellationToken: ct);
+
+        var partitionTable = new Table().Title($"log {Markup.Escape(connection.Log.Name)}")
+            .AddColumns("partition", "end", "checkpoint", "lag", "lease owner", "lease expires");
+        foreach (var p in partitions)
+        {
+            partitionTable.AddRow(
+                p.Partition.ToString(),
+                p.End.ToString(),
+                p.Checkpoint.IsStart ? "start" : p.Checkpoint.ToString(),
+                p.Lag.ToString("N0"),
+                Markup.Escape(p.LeaseOwner ?? "-"),
+                p.LeaseExpiresAt is { } e ? $"in {Output.Age(e - DateTimeOffset.UtcNow)}" : "-");
+        }
+
+        partitionTable.AddRow("[bold]total[/]", "", "", $"[bold]{partitions.Sum(p => p.Lag):N0}[/]", "", "");
+
+        var nodeTable = new Table().Title("nodes").AddColumns("role", "id", "status", "last seen");
+        foreach (var n in nodes.OrderBy(n => n.Role, StringComparer.Ordinal).ThenBy(n => n.Id, StringComparer.Ordinal))
+        {
+            string status = n.Status switch
+            {
+                "alive" => "[green]alive[/]",
+                "dead" => "[red]dead[/]",
+                "suspect" => "[yellow]suspect[/]",
+                _ => Markup.Escape(n.Status),
+            };
+            nodeTable.AddRow(Markup.Escape(n.Role), Markup.Escape(n.Id), status, $"{Output.Age(n.Age)} ago");
+        }
+
+        var deadTable = new Table().Title("dead letters").AddColumns("tenant", "count");
+        foreach (var group in deadLetters.GroupBy(d => d.Tenant, StringComparer.Ordinal).OrderBy(g => g.Key, StringComparer.Ordinal))
+        {
+            deadTable.AddRow(Markup.Escape(group.Key), group.Count().ToString("N0"));
+        }
+
+        if (deadLetters.Count == 0)
+        {
+            deadTable.AddRow("[grey](none)[/]", "0");
+        }
+
+        return new Rows(partitionTable, nodeTable, deadTable);
+    }
+}

@@ -1,0 +1,153 @@
+using System.CommandLine;
+using ServerlessOtlp.Cli.Connection;
+using ServerlessOtlp.Cli.Terminal;
+using ServerlessOtlp.Tenants;
+using Spectre.Console;
+
+namespace ServerlessOtlp.Cli.Commands;
+
+/// <summary><c>otlpctl tenants apply -f FILE | list | add ID | rotate-key ID | remove ID</c>.</summary>
+public static class TenantsCommand
+{
+    public static Command Create()
+    {
+        var command = new Command("tenants", "Manage tenants and their API keys");
+
+        var apply = new Command("apply", "Create or update the tenants of a tenant file (CONTRACTS.md, \"Tenant file\")");
+        var file = new Option<FileInfo>("--file", "-f") { Description = "The tenant file (JSON)", Required = true };
+        apply.Options.Add(file);
+        var applyStorage = new StorageSelection().AddTo(apply, withLog: false);
+        apply.SetAction(async (parse, ct) =>
+        {
+            var tenantFile = Parse(parse.GetValue(file)!);
+            var store = await OpenAsync(applyStorage, parse, ct);
+            var result = await store.ApplyAsync(tenantFile, ct);
+            foreach (var t in result.Tenants)
+            {
+                Output.Info($"{(t.Created ? "created" : "updated")} tenant [bold]{Markup.Escape(t.Id)}[/] (version {t.Version}; keys +{t.KeysAdded} -{t.KeysRemoved})");
+            }
+
+            Output.Info("[grey]Gateways and drains see the change within their cache TTL (10 s).[/]");
+            return ExitCodes.Ok;
+        });
+
+        var list = new Command("list", "List tenants: id, version, keys, destinations");
+        var listStorage = new StorageSelection().AddTo(list, withLog: false);
+        list.SetAction(async (parse, ct) =>
+        {
+            var store = await OpenAsync(listStorage, parse, ct);
+            var tenants = await store.ListAsync(ct);
+            if (tenants.Count == 0)
+            {
+                Output.Info("No tenants. Add one with `otlpctl tenants add ID` or `otlpctl tenants apply -f FILE`.");
+                return ExitCodes.Ok;
+            }
+
+            var table = new Table().AddColumns("id", "version", "keys", "destinations", "updated");
+            foreach (var t in tenants)
+            {
+                table.AddRow(Markup.Escape(t.Id), t.Version.ToString(), t.KeyCount.ToString(), t.DestinationCount.ToString(), t.UpdatedAt?.ToString("u") ?? "");
+            }
+
+            Output.Write(table);
+            return ExitCodes.Ok;
+        });
+
+        var add = new Command("add", "Create a tenant with a new API key (printed once)");
+        var addId = new Argument<string>("ID");
+        add.Arguments.Add(addId);
+        var addStorage = new StorageSelection().AddTo(add, withLog: false);
+        add.SetAction(async (parse, ct) =>
+        {
+            string id = CheckId(parse.GetValue(addId)!);
+            var store = await OpenAsync(addStorage, parse, ct);
+            string key;
+            try
+            {
+                key = await store.AddAsync(id, ct);
+            }
+            catch (InvalidOperationException ex)
+            {
+                throw new CliException(ex.Message, ExitCodes.Usage, ex);
+            }
+
+            PrintKey(id, key, "created");
+            return ExitCodes.Ok;
+        });
+
+        var rotate = new Command("rotate-key", "Give a tenant a new API key (printed once); its other keys stop working");
+        var rotateId = new Argument<string>("ID");
+        rotate.Arguments.Add(rotateId);
+        var rotateStorage = new StorageSelection().AddTo(rotate, withLog: false);
+        rotate.SetAction(async (parse, ct) =>
+        {
+            string id = CheckId(parse.GetValue(rotateId)!);
+            var store = await OpenAsync(rotateStorage, parse, ct);
+            string key;
+            try
+            {
+                key = await store.RotateKeyAsync(id, ct);
+            }
+            catch (KeyNotFoundException ex)
+            {
+                throw new CliException($"{ex.Message}; `otlpctl tenants list` shows the tenants", ExitCodes.Usage, ex);
+            }
+
+            PrintKey(id, key, "rotated the key of");
+            Output.Info("[grey]The old keys are refused once the gateways' cache expires (10 s).[/]");
+            return ExitCodes.Ok;
+        });
+
+        var remove = new Command("remove", "Delete a tenant and its keys");
+        var removeId = new Argument<string>("ID");
+        remove.Arguments.Add(removeId);
+        var removeStorage = new StorageSelection().AddTo(remove, withLog: false);
+        remove.SetAction(async (parse, ct) =>
+        {
+            string id = CheckId(parse.GetValue(removeId)!);
+            var store = await OpenAsync(removeStorage, parse, ct);
+            if (!await store.RemoveAsync(id, ct))
+            {
+                throw new CliException($"no tenant \"{id}\"; `otlpctl tenants list` shows the tenants", ExitCodes.Usage);
+            }
+
+            Output.Info($"removed tenant [bold]{Markup.Escape(id)}[/]");
+            return ExitCodes.Ok;
+        });
+
+        command.Subcommands.Add(apply);
+        command.Subcommands.Add(list);
+        command.Subcommands.Add(add);
+        command.Subcommands.Add(rotate);
+        command.Subcommands.Add(remove);
+        return command;
+    }
+
+    /// <summary>Parses and validates a tenant file; on errors prints each as <c>file:line: path: message</c> (exit 2).</summary>
+    public static TenantFile Parse(FileInfo file)
+    {
+        if (!file.Exists)
+        {
+            throw new CliException($"tenant file {file.FullName} does not exist", ExitCodes.Usage);
+        }
+
+        return TenantFileParser.ParseFile(file.ToString());
+    }
+
+    internal static async Task<TenantStore> OpenAsync(StorageSelection selection, ParseResult parse, CancellationToken cancellationToken)
+    {
+        var storage = selection.CreateStorage(parse);
+        var store = StorageSelection.CreateTenantStore(storage);
+        await store.EnsureCreatedAsync(cancellationToken);
+        return store;
+    }
+
+    private static string CheckId(string id) =>
+        TenantIds.IsValid(id) ? id : throw new CliException($"\"{id}\" is not a valid tenant id", ExitCodes.Usage);
+
+    private static void PrintKey(string id, string key, string what)
+    {
+        Output.Info($"{what} tenant [bold]{Markup.Escape(id)}[/]. Its API key (shown only now; keep it safe):");
+        Output.Plain(key);
+    }
+}

@@ -1,0 +1,167 @@
+using System.CommandLine;
+using Azure.Storage.Blobs;
+using Microsoft.Extensions.Logging;
+using ServerlessOtlp.Hosting;
+using ServerlessOtlp.Log;
+using ServerlessOtlp.Processing;
+using ServerlessOtlp.Storage;
+using ServerlessOtlp.Tenants;
+
+namespace ServerlessOtlp.Cli.Connection;
+
+/// <summary>
+/// The flags every command that touches storage or the log shares (<c>--storage</c>,
+/// <c>--storage-account</c>, <c>--log</c>, <c>--partitions</c>, <c>--event-hubs-namespace</c>), and
+/// what they build: storage clients, the opened log, the tenant store, the processing services.
+/// </summary>
+public sealed class StorageSelection
+{
+    public static readonly string[] LogKinds = ["blob", "eventhubs", "memory"];
+
+    public Option<string?> Storage { get; } = new("--storage")
+    {
+        Description = "Storage connection string (default: Azurite's development storage, UseDevelopmentStorage=true)",
+    };
+
+    public Option<string?> StorageAccount { get; } = new("--storage-account")
+    {
+        Description = "Azure storage account name, reached with DefaultAzureCredential (az login, managed identity, …)",
+    };
+
+    public Option<string?> EventHubsNamespace { get; } = new("--event-hubs-namespace")
+    {
+        Description = "Event Hubs namespace NAME (NAME.servicebus.windows.net) for --log eventhubs, with DefaultAzureCredential",
+    };
+
+    public Option<string> LogKind { get; } = new("--log")
+    {
+        Description = "The partitioned log: blob (on the storage), eventhubs or memory",
+        DefaultValueFactory = _ => "blob",
+    };
+
+    public Option<int> Partitions { get; } = new("--partitions")
+    {
+        Description = "Partitions of a new blob log (an existing log keeps its recorded count)",
+        DefaultValueFactory = _ => 8,
+    };
+
+    /// <summary>The storage last opened by a command, for error messages.</summary>
+    internal static string? CurrentDescription { get; private set; }
+
+    internal static bool CurrentIsAzurite { get; private set; } = true;
+
+    public StorageSelection AddTo(Command command, bool withLog)
+    {
+        command.Options.Add(Storage);
+        command.Options.Add(StorageAccount);
+        if (withLog)
+        {
+            LogKind.AcceptOnlyFromAmong(LogKinds);
+            command.Options.Add(LogKind);
+            command.Options.Add(Partitions);
+            command.Options.Add(EventHubsNamespace);
+        }
+
+        return this;
+    }
+
+    /// <summary>True when the user named a storage (so <c>dev</c> must not start Azurite).</summary>
+    public bool IsExplicit(ParseResult parse) =>
+        !string.IsNullOrWhiteSpace(parse.GetValue(Storage)) || !string.IsNullOrWhiteSpace(parse.GetValue(StorageAccount));
+
+    public StorageOptions StorageOptionsFrom(ParseResult parse)
+    {
+        string? connection = parse.GetValue(Storage);
+        string? account = parse.GetValue(StorageAccount);
+        if (!string.IsNullOrWhiteSpace(connection) && !string.IsNullOrWhiteSpace(account))
+        {
+            throw new Terminal.CliException("give either --storage or --storage-account, not both", Terminal.ExitCodes.Usage);
+        }
+
+        return new StorageOptions
+        {
+            ConnectionString = string.IsNullOrWhiteSpace(account) ? (string.IsNullOrWhiteSpace(connection) ? StorageOptions.AzuriteDefault : connection) : null,
+            AccountName = string.IsNullOrWhiteSpace(account) ? null : account,
+        };
+    }
+
+    public StorageClients CreateStorage(ParseResult parse)
+    {
+        var options = StorageOptionsFrom(parse);
+        StorageClients clients;
+        try
+        {
+            clients = new StorageClients(options);
+        }
+        catch (FormatException ex)
+        {
+            throw new Terminal.CliException($"--storage is not a valid connection string: {ex.Message}", Terminal.ExitCodes.Usage, ex);
+        }
+
+        CurrentDescription = clients.Description;
+        CurrentIsAzurite = options.AccountName is null;
+        return clients;
+    }
+
+    public LogOptions LogOptionsFrom(ParseResult parse)
+    {
+        string kind = parse.GetValue(LogKind) ?? "blob";
+        var options = new LogOptions { Kind = kind, Partitions = parse.GetValue(Partitions) };
+        if (options.Partitions is < 1 or > 1024)
+        {
+            throw new Terminal.CliException("--partitions must be between 1 and 1024", Terminal.ExitCodes.Usage);
+        }
+
+        if (kind == "eventhubs")
+        {
+            string? ns = parse.GetValue(EventHubsNamespace);
+            if (string.IsNullOrWhiteSpace(ns))
+            {
+                throw new Terminal.CliException("--log eventhubs needs --event-hubs-namespace NAME (the namespace NAME.servicebus.windows.net)", Terminal.ExitCodes.Usage);
+            }
+
+            options.EventHubs.FullyQualifiedNamespace = ns.Contains('.', StringComparison.Ordinal) ? ns : ns + ".servicebus.windows.net";
+        }
+
+        return options;
+    }
+
+    /// <summary>Creates and opens the log the flags name.</summary>
+    public async Task<IPartitionedLog> OpenLogAsync(ParseResult parse, StorageClients storage, ILoggerFactory loggers, CancellationToken cancellationToken)
+    {
+        var options = LogOptionsFrom(parse);
+        if (options.Kind == "blob")
+        {
+            await storage.Blobs.GetBlobContainerClient(StorageNames.DefaultLogContainer).CreateIfNotExistsAsync(cancellationToken: cancellationToken);
+        }
+
+        var log = PartitionedLogFactory.Create(options, storage, loggers);
+        await log.OpenAsync(cancellationToken);
+        return log;
+    }
+
+    public static TenantStore CreateTenantStore(StorageClients storage) =>
+        new(storage.Tables, configBlobs: TenantBlobs(storage));
+
+    public static BlobContainerClient TenantBlobs(StorageClients storage) =>
+        storage.Blobs.GetBlobContainerClient(StorageNames.DefaultTenants);
+
+    /// <summary>Processing services over the opened log (creates the tables, containers and the drain-jobs queue).</summary>
+    public static async Task<ProcessingServices> CreateServicesAsync(IPartitionedLog log, StorageClients storage, ITenantDirectory tenants, ILoggerFactory loggers, CancellationToken cancellationToken)
+    {
+        var services = await ProcessingServices.CreateAsync(log, storage, tenants, new DrainOptions(), loggers, cancellationToken);
+        await storage.Queues.GetQueueClient(StorageNames.DefaultDrainJobs).CreateIfNotExistsAsync(cancellationToken: cancellationToken);
+        return services;
+    }
+
+    /// <summary>Loggers for library code: warnings and errors only, on stderr, one line each.</summary>
+    public static ILoggerFactory CreateLoggers(LogLevel minimum = LogLevel.Warning) =>
+        LoggerFactory.Create(b => b
+            .SetMinimumLevel(minimum)
+            .AddSimpleConsole(o =>
+            {
+                o.SingleLine = true;
+                o.TimestampFormat = "HH:mm:ss ";
+            })
+            .AddFilter("Azure", LogLevel.Error));
+}

@@ -1,0 +1,3 @@
+using ServerlessOtlp.Cli;
+
+return await OtlpctlApp.RunAsync(args);

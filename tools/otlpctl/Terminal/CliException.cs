@@ -1,0 +1,28 @@
+namespace ServerlessOtlp.Cli.Terminal;
+
+/// <summary>
+/// A failure the user can fix: the message says what to do. Program prints it (without a stack
+/// trace) and exits with <see cref="ExitCode"/>.
+/// </summary>
+public sealed class CliException : Exception
+{
+    public CliException(string message, int exitCode = ExitCodes.Failure, Exception? innerException = null)
+        : base(message, innerException)
+    {
+        ExitCode = exitCode;
+    }
+
+    public int ExitCode { get; }
+}
+
+/// <summary>Process exit codes, relied on by scripts.</summary>
+public static class ExitCodes
+{
+    public const int Ok = 0;
+
+    /// <summary>The operation failed (storage unreachable, port in use, …).</summary>
+    public const int Failure = 1;
+
+    /// <summary>The input was refused (bad flags, an invalid tenant file, an unsupported combination).</summary>
+    public const int Usage = 2;
+}
