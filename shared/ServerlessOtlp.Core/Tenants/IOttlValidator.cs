@@ -4,9 +4,8 @@ namespace ServerlessOtlp.Tenants;
 
 /// <summary>
 /// Checks one OTTL statement or condition at apply time. <see cref="TenantFileParser"/> calls
-/// it, when one is given, for every entry of <c>transforms</c>, <c>filters</c> and every
-/// destination's <c>when</c>; without one it only requires non-empty strings. The OTTL engine
-/// plugs its parser in here.
+/// it for every entry of <c>transforms</c>, <c>filters</c> and every destination's <c>when</c>;
+/// without one given it uses the pipeline's <see cref="Pipeline.Ottl.OttlValidator"/>.
 /// </summary>
 public interface IOttlValidator
 {

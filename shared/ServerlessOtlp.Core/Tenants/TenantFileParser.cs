@@ -2,6 +2,7 @@ using System.Text;
 using System.Text.Json;
 using System.Text.RegularExpressions;
 using ServerlessOtlp.Otlp;
+using ServerlessOtlp.Pipeline.Ottl;
 
 namespace ServerlessOtlp.Tenants;
 
@@ -34,7 +35,8 @@ public static partial class TenantFileParser
         Parse(File.ReadAllText(path), path, ottl);
 
     /// <summary>
-    /// The validated model, with defaults filled in (a destination's <c>signals</c>).
+    /// The validated model, with defaults filled in (a destination's <c>signals</c>). OTTL is
+    /// checked by <paramref name="ottl"/>, by default the pipeline's own <see cref="OttlValidator"/>.
     /// Throws <see cref="TenantConfigException"/> listing every problem.
     /// </summary>
     public static TenantFile Parse(string json, string fileName, IOttlValidator? ottl = null)
@@ -66,7 +68,7 @@ public static partial class TenantFileParser
         }
 
         var file = Normalize(document.RootElement.Deserialize<TenantFile>(TenantJson.Options)!);
-        new Rules((path, message) => errors.Add(At(path, message)), ottl).Check(file);
+        new Rules((path, message) => errors.Add(At(path, message)), ottl ?? new OttlValidator()).Check(file);
         if (errors.Count > 0)
         {
             throw new TenantConfigException(errors);
@@ -82,7 +84,7 @@ public static partial class TenantFileParser
     public static IReadOnlyList<TenantConfigError> Validate(TenantFile file, IOttlValidator? ottl = null)
     {
         var errors = new List<TenantConfigError>();
-        new Rules((path, message) => errors.Add(new TenantConfigError(null, null, null, path, message)), ottl).Check(Normalize(file));
+        new Rules((path, message) => errors.Add(new TenantConfigError(null, null, null, path, message)), ottl ?? new OttlValidator()).Check(Normalize(file));
         return errors;
     }
 

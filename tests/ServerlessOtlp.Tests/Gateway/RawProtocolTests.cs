@@ -4,6 +4,7 @@ using System.Net.Http.Headers;
 using System.Text;
 using System.Text.Json;
 using Google.Protobuf;
+using Google.Protobuf.Reflection;
 using Google.Rpc;
 using Grpc.Core;
 using OpenTelemetry.Proto.Collector.Trace.V1;
@@ -42,11 +43,13 @@ public sealed class RawProtocolTests(GatewayFixture fixture, ITestOutputHelper o
         return bytes[..(bytes.Length / 2)];
     }
 
+    private static readonly JsonParser StatusJson = new(JsonParser.Settings.Default.WithTypeRegistry(TypeRegistry.FromMessages(RetryInfo.Descriptor)));
+
     private static async Task<Google.Rpc.Status> ReadStatusAsync(HttpResponseMessage response)
     {
         var body = await response.Content.ReadAsByteArrayAsync();
         return response.Content.Headers.ContentType?.MediaType == JsonType
-            ? JsonParser.Default.Parse<Google.Rpc.Status>(Encoding.UTF8.GetString(body))
+            ? StatusJson.Parse<Google.Rpc.Status>(Encoding.UTF8.GetString(body))
             : Google.Rpc.Status.Parser.ParseFrom(body);
     }
 

@@ -1,0 +1,504 @@
+using System.Globalization;
+using System.Text;
+
+namespace ServerlessOtlp.Pipeline.Ottl;
+
+/// <summary>
+/// Recursive-descent parser of the OTTL subset into <see cref="OttlStatementSyntax"/> and
+/// <see cref="OttlBoolExpression"/>. Grammar (the Collector's, without math and map literals):
+/// <code>
+/// statement  = editor [ "where" condition ]
+/// condition  = and { "or" and } ;  and = not { "and" not } ;  not = "not" not | term
+/// term       = "(" condition ")" | value op value | "true" | "false" | Converter(...)
+/// value      = string | int | float | bytes | "true" | "false" | "nil" | ENUM | path | list | Converter(...)
+/// path       = name { "." name } { "[" (string | int) "]" }
+/// call       = Name "(" [ arg { "," arg } ] ")" ;  arg = [ name "=" ] value
+/// </code>
+/// Errors are <see cref="OttlParseException"/> with the column of the offending token.
+/// </summary>
+public sealed class OttlParser
+{
+    private readonly List<Token> _tokens;
+    private int _next;
+
+    private OttlParser(string text)
+    {
+        _tokens = Lex(text);
+    }
+
+    /// <summary>Parses an editor call with an optional <c>where</c> clause.</summary>
+    public static OttlStatementSyntax ParseStatement(string text)
+    {
+        var parser = new OttlParser(text);
+        var first = parser.Peek();
+        if (first.Kind != TokenKind.Name || parser.PeekAt(1).Kind != TokenKind.LParen)
+        {
+            throw new OttlParseException("expected an editor call such as set(...) (a condition belongs in filters, when or after where)", first.Column);
+        }
+
+        var editor = parser.ParseCall();
+        OttlBoolExpression? where = null;
+        if (parser.Peek().IsName("where"))
+        {
+            parser._next++;
+            where = parser.ParseOr();
+        }
+
+        parser.ExpectEnd(where is null ? "expected 'where' or the end of the statement" : null);
+        return new OttlStatementSyntax(editor, where);
+    }
+
+    /// <summary>Parses a condition (filters, <c>when</c>).</summary>
+    public static OttlBoolExpression ParseCondition(string text)
+    {
+        var parser = new OttlParser(text);
+        var first = parser.Peek();
+        if (first.Kind == TokenKind.Name && char.IsLower(first.Text[0]) && parser.PeekAt(1).Kind == TokenKind.LParen)
+        {
+            throw new OttlParseException($"expected a condition, got a call of the editor {first.Text}(...) (editors belong in transforms)", first.Column);
+        }
+
+        var condition = parser.ParseOr();
+        parser.ExpectEnd(null);
+        return condition;
+    }
+
+    private Token Peek() => _tokens[_next];
+
+    private Token PeekAt(int ahead) => _tokens[Math.Min(_next + ahead, _tokens.Count - 1)];
+
+    private Token Take() => _tokens[_next++];
+
+    private void ExpectEnd(string? message)
+    {
+        var token = Peek();
+        if (token.Kind != TokenKind.End)
+        {
+            throw new OttlParseException(message ?? $"unexpected {Describe(token)}", token.Column);
+        }
+    }
+
+    private Token Expect(TokenKind kind, string what)
+    {
+        var token = Peek();
+        if (token.Kind != kind)
+        {
+            throw new OttlParseException($"expected {what}", token.Column);
+        }
+
+        return Take();
+    }
+
+    private OttlBoolExpression ParseOr()
+    {
+        var left = ParseAnd();
+        while (Peek().IsName("or"))
+        {
+            _next++;
+            left = new OttlOr(left, ParseAnd());
+        }
+
+        return left;
+    }
+
+    private OttlBoolExpression ParseAnd()
+    {
+        var left = ParseNot();
+        while (Peek().IsName("and"))
+        {
+            _next++;
+            left = new OttlAnd(left, ParseNot());
+        }
+
+        return left;
+    }
+
+    private OttlBoolExpression ParseNot()
+    {
+        var token = Peek();
+        if (token.IsName("not"))
+        {
+            _next++;
+            return new OttlNot(ParseNot(), token.Column);
+        }
+
+        return ParseTerm();
+    }
+
+    private OttlBoolExpression ParseTerm()
+    {
+        var token = Peek();
+        if (token.Kind == TokenKind.LParen)
+        {
+            _next++;
+            var inner = ParseOr();
+            Expect(TokenKind.RParen, "')'");
+            return inner;
+        }
+
+        if (token.Kind == TokenKind.End)
+        {
+            throw new OttlParseException("expected a condition", token.Column);
+        }
+
+        var left = ParseValue("a condition");
+        var op = Peek();
+        if (op.Kind == TokenKind.Compare)
+        {
+            _next++;
+            var right = ParseValue("a value after " + op.Text);
+            return new OttlComparison(left, CompareOp(op.Text), right, op.Column);
+        }
+
+        if (left is OttlLiteral { Value: bool } || left is OttlCall)
+        {
+            return new OttlBoolValue(left);
+        }
+
+        throw new OttlParseException($"expected a comparison operator (==, !=, <, <=, >, >=) after {Describe(left)}", op.Column);
+    }
+
+    private OttlValue ParseValue(string what)
+    {
+        var token = Peek();
+        switch (token.Kind)
+        {
+            case TokenKind.String:
+            case TokenKind.Int:
+            case TokenKind.Float:
+            case TokenKind.Bytes:
+                _next++;
+                return new OttlLiteral(token.Value, token.Column);
+            case TokenKind.LBracket:
+                return ParseList();
+            case TokenKind.Name:
+                break;
+            default:
+                throw new OttlParseException($"expected {what}", token.Column);
+        }
+
+        if (PeekAt(1).Kind == TokenKind.LParen)
+        {
+            return ParseCall();
+        }
+
+        switch (token.Text)
+        {
+            case "true":
+                _next++;
+                return new OttlLiteral(true, token.Column);
+            case "false":
+                _next++;
+                return new OttlLiteral(false, token.Column);
+            case "nil":
+                _next++;
+                return new OttlLiteral(null, token.Column);
+            case "where" or "and" or "or" or "not":
+                throw new OttlParseException($"expected {what}, got the keyword '{token.Text}'", token.Column);
+        }
+
+        if (char.IsUpper(token.Text[0]))
+        {
+            _next++;
+            return new OttlEnum(token.Text, token.Column);
+        }
+
+        return ParsePath();
+    }
+
+    private OttlPath ParsePath()
+    {
+        var first = Take();
+        var segments = new List<string> { first.Text };
+        while (Peek().Kind == TokenKind.Dot)
+        {
+            _next++;
+            segments.Add(Expect(TokenKind.Name, "a path segment after '.'").Text);
+        }
+
+        var keys = new List<object>();
+        while (Peek().Kind == TokenKind.LBracket)
+        {
+            _next++;
+            var key = Peek();
+            if (key.Kind is not (TokenKind.String or TokenKind.Int))
+            {
+                throw new OttlParseException("expected a string key or an int index", key.Column);
+            }
+
+            _next++;
+            keys.Add(key.Value!);
+            Expect(TokenKind.RBracket, "']'");
+        }
+
+        return new OttlPath(segments, keys, first.Column);
+    }
+
+    private OttlList ParseList()
+    {
+        var open = Take();
+        var items = new List<OttlValue>();
+        if (Peek().Kind == TokenKind.RBracket)
+        {
+            _next++;
+            return new OttlList(items, open.Column);
+        }
+
+        while (true)
+        {
+            items.Add(ParseValue("a list item or ']'"));
+            var token = Take();
+            if (token.Kind == TokenKind.RBracket)
+            {
+                return new OttlList(items, open.Column);
+            }
+
+            if (token.Kind != TokenKind.Comma)
+            {
+                throw new OttlParseException("expected ',' or ']'", token.Column);
+            }
+        }
+    }
+
+    private OttlCall ParseCall()
+    {
+        var name = Take();
+        Take(); // "("
+        var arguments = new List<OttlArgument>();
+        if (Peek().Kind == TokenKind.RParen)
+        {
+            _next++;
+            return new OttlCall(name.Text, arguments, name.Column);
+        }
+
+        while (true)
+        {
+            string? argumentName = null;
+            if (Peek().Kind == TokenKind.Name && PeekAt(1).Kind == TokenKind.Assign)
+            {
+                argumentName = Take().Text;
+                _next++;
+            }
+
+            arguments.Add(new OttlArgument(argumentName, ParseValue(arguments.Count == 0 && argumentName is null ? "an argument or ')'" : "an argument")));
+            var token = Peek();
+            if (token.Kind == TokenKind.RParen)
+            {
+                _next++;
+                return new OttlCall(name.Text, arguments, name.Column);
+            }
+
+            if (token.Kind != TokenKind.Comma)
+            {
+                throw new OttlParseException("expected ',' or ')'", token.Column);
+            }
+
+            _next++;
+        }
+    }
+
+    private static OttlCompareOp CompareOp(string text) => text switch
+    {
+        "==" => OttlCompareOp.Equal,
+        "!=" => OttlCompareOp.NotEqual,
+        "<" => OttlCompareOp.Less,
+        "<=" => OttlCompareOp.LessOrEqual,
+        ">" => OttlCompareOp.Greater,
+        _ => OttlCompareOp.GreaterOrEqual,
+    };
+
+    private static string Describe(Token token) => token.Kind == TokenKind.End ? "end of input" : $"'{token.Text}'";
+
+    private static string Describe(OttlValue value) => value switch
+    {
+        OttlPath p => p.Text,
+        OttlEnum e => e.Name,
+        OttlLiteral { Value: string s } => $"\"{s}\"",
+        OttlLiteral { Value: null } => "nil",
+        OttlLiteral l => Convert.ToString(l.Value, CultureInfo.InvariantCulture) ?? "",
+        _ => "the list",
+    };
+
+    private enum TokenKind
+    {
+        Name,
+        String,
+        Int,
+        Float,
+        Bytes,
+        LParen,
+        RParen,
+        LBracket,
+        RBracket,
+        Comma,
+        Dot,
+        Assign,
+        Compare,
+        End,
+    }
+
+    private readonly record struct Token(TokenKind Kind, string Text, object? Value, int Column)
+    {
+        public bool IsName(string name) => Kind == TokenKind.Name && Text == name;
+    }
+
+    private static List<Token> Lex(string text)
+    {
+        var tokens = new List<Token>();
+        int i = 0;
+        while (true)
+        {
+            while (i < text.Length && char.IsWhiteSpace(text[i]))
+            {
+                i++;
+            }
+
+            if (i >= text.Length)
+            {
+                tokens.Add(new Token(TokenKind.End, "", null, text.Length + 1));
+                return tokens;
+            }
+
+            int start = i;
+            char c = text[i];
+            if (char.IsAsciiLetter(c) || c == '_')
+            {
+                while (i < text.Length && (char.IsAsciiLetterOrDigit(text[i]) || text[i] == '_'))
+                {
+                    i++;
+                }
+
+                tokens.Add(new Token(TokenKind.Name, text[start..i], null, start + 1));
+            }
+            else if (c == '"')
+            {
+                tokens.Add(new Token(TokenKind.String, "", LexString(text, ref i), start + 1));
+            }
+            else if (c == '0' && i + 1 < text.Length && text[i + 1] is 'x' or 'X')
+            {
+                i += 2;
+                while (i < text.Length && char.IsAsciiHexDigit(text[i]))
+                {
+                    i++;
+                }
+
+                string hex = text[(start + 2)..i];
+                if (hex.Length == 0 || hex.Length % 2 != 0)
+                {
+                    throw new OttlParseException("expected an even number of hexadecimal digits after 0x", start + 1);
+                }
+
+                tokens.Add(new Token(TokenKind.Bytes, text[start..i], Convert.FromHexString(hex), start + 1));
+            }
+            else if (char.IsAsciiDigit(c) || ((c is '-' or '+') && i + 1 < text.Length && (char.IsAsciiDigit(text[i + 1]) || text[i + 1] == '.')) || (c == '.' && i + 1 < text.Length && char.IsAsciiDigit(text[i + 1])))
+            {
+                tokens.Add(LexNumber(text, ref i));
+            }
+            else
+            {
+                i++;
+                var (kind, length) = c switch
+                {
+                    '(' => (TokenKind.LParen, 1),
+                    ')' => (TokenKind.RParen, 1),
+                    '[' => (TokenKind.LBracket, 1),
+                    ']' => (TokenKind.RBracket, 1),
+                    ',' => (TokenKind.Comma, 1),
+                    '.' => (TokenKind.Dot, 1),
+                    '=' when At(text, i) == '=' => (TokenKind.Compare, 2),
+                    '=' => (TokenKind.Assign, 1),
+                    '!' when At(text, i) == '=' => (TokenKind.Compare, 2),
+                    '<' or '>' when At(text, i) == '=' => (TokenKind.Compare, 2),
+                    '<' or '>' => (TokenKind.Compare, 1),
+                    _ => throw new OttlParseException($"unexpected character '{c}'", start + 1),
+                };
+                i = start + length;
+                tokens.Add(new Token(kind, text[start..i], null, start + 1));
+            }
+        }
+    }
+
+    private static char At(string text, int i) => i < text.Length ? text[i] : '\0';
+
+    private static Token LexNumber(string text, ref int i)
+    {
+        int start = i;
+        if (text[i] is '-' or '+')
+        {
+            i++;
+        }
+
+        bool isFloat = false;
+        while (i < text.Length && (char.IsAsciiDigit(text[i]) || text[i] == '.' || text[i] is 'e' or 'E' || (text[i] is '-' or '+' && text[i - 1] is 'e' or 'E')))
+        {
+            isFloat |= !char.IsAsciiDigit(text[i]);
+            i++;
+        }
+
+        string number = text[start..i];
+        if (isFloat)
+        {
+            if (!double.TryParse(number, NumberStyles.Float, CultureInfo.InvariantCulture, out double d))
+            {
+                throw new OttlParseException($"invalid number '{number}'", start + 1);
+            }
+
+            return new Token(TokenKind.Float, number, d, start + 1);
+        }
+
+        if (!long.TryParse(number, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out long l))
+        {
+            throw new OttlParseException($"integer '{number}' does not fit in 64 bits", start + 1);
+        }
+
+        return new Token(TokenKind.Int, number, l, start + 1);
+    }
+
+    // Go's strconv.Unquote rules for the escapes OTTL users write.
+    private static string LexString(string text, ref int i)
+    {
+        int start = i;
+        i++;
+        var sb = new StringBuilder();
+        while (i < text.Length)
+        {
+            char c = text[i++];
+            if (c == '"')
+            {
+                return sb.ToString();
+            }
+
+            if (c != '\\')
+            {
+                sb.Append(c);
+                continue;
+            }
+
+            if (i >= text.Length)
+            {
+                break;
+            }
+
+            char e = text[i++];
+            switch (e)
+            {
+                case '"': sb.Append('"'); break;
+                case '\\': sb.Append('\\'); break;
+                case '/': sb.Append('/'); break;
+                case 'n': sb.Append('\n'); break;
+                case 't': sb.Append('\t'); break;
+                case 'r': sb.Append('\r'); break;
+                case 'u' when i + 4 <= text.Length && ushort.TryParse(text.AsSpan(i, 4), NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out ushort u):
+                    sb.Append((char)u);
+                    i += 4;
+                    break;
+                default:
+                    // The Collector's pattern lexer keeps unknown escapes (regexes such as "\\d" written "\d").
+                    sb.Append('\\').Append(e);
+                    break;
+            }
+        }
+
+        throw new OttlParseException("unterminated string", start + 1);
+    }
+}
