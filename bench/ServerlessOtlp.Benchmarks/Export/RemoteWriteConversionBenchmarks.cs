@@ -12,6 +12,8 @@ using OpenTelemetry.Proto.Resource.V1;
 using ServerlessOtlp.Export.PrometheusRemoteWrite;
 using ServerlessOtlp.Export.PrometheusRemoteWrite.Prompb;
 using Snappier;
+using Histogram = OpenTelemetry.Proto.Metrics.V1.Histogram;
+using Summary = BenchmarkDotNet.Reports.Summary;
 
 namespace ServerlessOtlp.Benchmarks.Export;
 

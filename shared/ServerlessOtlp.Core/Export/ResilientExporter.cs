@@ -19,6 +19,9 @@ namespace ServerlessOtlp.Export;
 /// </summary>
 public sealed class ResilientExporter
 {
+    /// <summary>The last failed attempt's reason, so that "budget exhausted" still says why.</summary>
+    private static readonly ResiliencePropertyKey<string> LastFailure = new("otlp.lastFailure");
+
     private readonly IReadOnlyDictionary<DestinationKind, IDestinationExporter> _exporters;
     private readonly ExportResilienceOptions _options;
     private readonly TimeProvider _time;
@@ -63,12 +66,13 @@ public sealed class ResilientExporter
             return ExportOutcome.Transient($"more than {_options.MaxConcurrency} exports in flight for {budget.TotalSeconds:0.#} s");
         }
 
+        var context = ResilienceContextPool.Shared.Get(cancellationToken);
         try
         {
             return await pipeline.Pipeline.ExecuteAsync(
-                static (state, ct) => new ValueTask<ExportOutcome>(state.exporter.ExportAsync(state.request, ct)),
-                (exporter, request),
-                cancellationToken);
+                static (context, state) => new ValueTask<ExportOutcome>(state.exporter.ExportAsync(state.request, context.CancellationToken)),
+                context,
+                (exporter, request));
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
@@ -76,7 +80,8 @@ public sealed class ResilientExporter
         }
         catch (TimeoutRejectedException)
         {
-            return ExportOutcome.Transient($"no success within the inline budget of {budget.TotalSeconds:0.#} s");
+            string last = context.Properties.TryGetValue(LastFailure, out var reason) ? reason : "the attempt timed out";
+            return ExportOutcome.Transient($"{last} (no success within the inline budget of {budget.TotalSeconds:0.#} s)");
         }
         catch (BrokenCircuitException ex)
         {
@@ -88,6 +93,7 @@ public sealed class ResilientExporter
         }
         finally
         {
+            ResilienceContextPool.Shared.Return(context);
             pipeline.Concurrency.Release();
         }
     }
@@ -135,6 +141,7 @@ public sealed class ResilientExporter
             DelayGenerator = static args => ValueTask.FromResult(args.Outcome.Exception == null ? args.Outcome.Result.RetryAfter : null),
             OnRetry = args =>
             {
+                args.Context.Properties.Set(LastFailure, args.Outcome.Exception is { } ex ? ex.GetType().Name + ": " + ex.Message : args.Outcome.Result.Message ?? "failed");
                 _logger.LogDebug("Export to {Tenant}/{Destination}: attempt {Attempt} failed ({Reason}); retrying in {Delay}", tenant, destination.Name, args.AttemptNumber + 1, args.Outcome.Exception?.Message ?? args.Outcome.Result.Message, args.RetryDelay);
                 return default;
             },

@@ -105,12 +105,12 @@ public sealed class EventHubsLog : IPartitionedLog
         {
             var props = data.Properties;
             var p = new EventProperties(
-                (string)props[EventProperties.TenantKey],
+                Text(props, EventProperties.TenantKey),
                 (Signal)Convert.ToInt32(props[EventProperties.SignalKey], System.Globalization.CultureInfo.InvariantCulture),
                 (BodyCodec)Convert.ToInt32(props[EventProperties.CodecKey], System.Globalization.CultureInfo.InvariantCulture),
                 Convert.ToInt32(props[EventProperties.ItemCountKey], System.Globalization.CultureInfo.InvariantCulture),
                 DateTimeOffset.FromUnixTimeMilliseconds(Convert.ToInt64(props[EventProperties.ReceivedAtKey], System.Globalization.CultureInfo.InvariantCulture)),
-                (string)props[EventProperties.GatewayKey],
+                Text(props, EventProperties.GatewayKey),
                 Convert.ToInt32(props[EventProperties.FormatVersionKey], System.Globalization.CultureInfo.InvariantCulture));
             if (p.Signal is < Signal.Traces or > Signal.Logs || p.Codec != BodyCodec.Protobuf)
             {
@@ -126,6 +126,10 @@ public sealed class EventHubsLog : IPartitionedLog
             return null;
         }
     }
+
+    // A cast lets a null property through as a null string, which would fail far from here; refuse it as malformed.
+    private static string Text(IDictionary<string, object> props, string key) =>
+        props[key] as string ?? throw new InvalidCastException($"property {key} is not a string");
 
     public async Task<ReadBatch> ReadAsync(int partition, LogPosition from, int maxEvents, int maxBytes, long ownerLevel, CancellationToken cancellationToken = default)
     {

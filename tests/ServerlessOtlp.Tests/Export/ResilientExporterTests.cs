@@ -173,7 +173,11 @@ public sealed class ResilientExporterTests
     public async Task Half_the_attempts_failing_still_deliver()
     {
         var backend = new ScriptedExporter(_ => ExportOutcome.Ok);
-        var options = Options(o => o.Chaos = new ExportChaosOptions { Enabled = true, OutcomeRate = 0.5 });
+        var options = Options(o =>
+        {
+            o.InlineBudget = ExportResilienceOptions.MaxInlineBudget; // many tries: the fake clock may run ahead of a busy test host
+            o.Chaos = new ExportChaosOptions { Enabled = true, OutcomeRate = 0.5 };
+        });
         var exporter = new ResilientExporter([backend], options, _time);
         int delivered = 0;
         for (int i = 0; i < 20; i++)

@@ -293,6 +293,42 @@ public sealed class RawProtocolTests(GatewayFixture fixture, ITestOutputHelper o
     private static readonly byte[][] InvalidTraceIds = [[1, 2, 3, 4, 5, 6, 7, 8], new byte[16]];
 
     [Fact]
+    public async Task Concurrent_clients_of_two_tenants_over_HTTP_and_gRPC_find_every_span_once_with_their_tenant()
+    {
+        const int clients = 16, requests = 10, spans = 20;
+        string marker = "concurrent-" + Guid.NewGuid().ToString("N");
+        using var http = Gateway.HttpClient();
+        using var channel = Gateway.GrpcChannel();
+        await Task.WhenAll(Enumerable.Range(0, clients).Select(c => Task.Run(async () =>
+        {
+            string key = c % 2 == 0 ? TestGateway.AcmeKey : TestGateway.GlobexKey;
+            for (int r = 0; r < requests; r++)
+            {
+                var payload = Traces($"{marker}-{c}-{r}", spans).ToByteArray();
+                if (c % 4 < 2)
+                {
+                    using var response = await http.SendAsync(Post("/v1/traces", Protobuf(payload), key));
+                    Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+                }
+                else
+                {
+                    await ExportAsync(channel, payload, Key(key));
+                }
+            }
+        })));
+
+        var found = Gateway.Spans().Where(s => SpanId(s.Span).StartsWith(marker + "-", StringComparison.Ordinal)).ToList();
+        Assert.Equal(clients * requests * spans, found.Count);
+        Assert.Equal(found.Count, found.Select(s => SpanId(s.Span)).Distinct().Count());
+        foreach (var (partition, tenant, _, span) in found)
+        {
+            int client = int.Parse(SpanId(span)[(marker.Length + 1)..].Split('-')[0], System.Globalization.CultureInfo.InvariantCulture);
+            Assert.Equal(client % 2 == 0 ? "acme" : "globex", tenant);
+            Assert.Equal(ServerlessOtlp.Otlp.Wire.PartitionFunction.ForTraceId(span.TraceId.Span, 8), partition);
+        }
+    }
+
+    [Fact]
     public async Task Invalid_trace_ids_are_a_partial_success_over_protobuf_HTTP_and_gRPC()
     {
         string marker = "partial-" + Guid.NewGuid().ToString("N");
@@ -388,6 +424,88 @@ public sealed class RawProtocolTests(GatewayFixture fixture, ITestOutputHelper o
         using var response = await http.SendAsync(Post(path, Protobuf(Traces("404", 1).ToByteArray(), contentType)));
         await AssertFailureAsync(response, HttpStatusCode.NotFound, GrpcStatusCode.Unimplemented, contentType);
         await AssertStillServingAsync(Gateway);
+    }
+
+    [Theory]
+    [InlineData("opentelemetry.proto.collector.trace.v1.TraceService", "Bogus")]
+    [InlineData("opentelemetry.proto.collector.profiles.v1development.ProfilesService", "Export")]
+    [InlineData("no.such.Service", "Export")]
+    public async Task Unknown_gRPC_method_is_UNIMPLEMENTED(string service, string method)
+    {
+        var raw = Grpc.Core.Marshallers.Create(b => b, b => b);
+        var unknown = new Method<byte[], byte[]>(MethodType.Unary, service, method, raw, raw);
+        using var channel = Gateway.GrpcChannel();
+        var call = channel.CreateCallInvoker().AsyncUnaryCall(unknown, null, new CallOptions(Key(), DateTime.UtcNow.AddSeconds(10)), []);
+        await AssertGrpcFailureAsync(call.ResponseAsync, GrpcStatusCode.Unimplemented, retryInfo: false);
+        await AssertStillServingAsync(Gateway);
+    }
+
+    [Fact]
+    public async Task A_body_that_is_not_gzip_is_400()
+    {
+        using var http = Gateway.HttpClient();
+        var content = Protobuf(Traces("not-gzip", 2).ToByteArray());
+        content.Headers.ContentEncoding.Add("gzip");
+        using var response = await http.SendAsync(Post("/v1/traces", content));
+        await AssertFailureAsync(response, HttpStatusCode.BadRequest, GrpcStatusCode.InvalidArgument);
+        await AssertStillServingAsync(Gateway);
+    }
+
+    [Fact]
+    public async Task Metrics_and_logs_over_JSON_land_in_their_partitions()
+    {
+        string marker = "json-signals-" + Guid.NewGuid().ToString("N");
+        var metrics = ServerlessOtlp.Tests.Otlp.OtlpTestData.Metrics(seed: 11, resources: 3, metrics: 2, points: 2);
+        var logs = ServerlessOtlp.Tests.Otlp.OtlpTestData.Logs(seed: 12, resources: 2, records: 6);
+        foreach (var r in metrics.ResourceMetrics)
+        {
+            r.Resource.Attributes.Add(new OpenTelemetry.Proto.Common.V1.KeyValue { Key = "marker", Value = new OpenTelemetry.Proto.Common.V1.AnyValue { StringValue = marker } });
+        }
+
+        foreach (var r in logs.ResourceLogs)
+        {
+            r.Resource.Attributes.Add(new OpenTelemetry.Proto.Common.V1.KeyValue { Key = "marker", Value = new OpenTelemetry.Proto.Common.V1.AnyValue { StringValue = marker } });
+        }
+
+        using var http = Gateway.HttpClient();
+        foreach (var (path, message) in new (string, IMessage)[] { ("/v1/metrics", metrics), ("/v1/logs", logs) })
+        {
+            using var response = await http.SendAsync(Post(path, new StringContent(OtlpJsonOf(message), Encoding.UTF8, JsonType), TestGateway.GlobexKey));
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            Assert.Equal("{}", await response.Content.ReadAsStringAsync());
+        }
+
+        static bool Marked(OpenTelemetry.Proto.Resource.V1.Resource r, string marker) => r.Attributes.Any(a => a.Key == "marker" && a.Value.StringValue == marker);
+        int points = 0;
+        foreach (var (partition, props, body) in Gateway.Events(ServerlessOtlp.Otlp.Signal.Metrics))
+        {
+            foreach (var rm in OpenTelemetry.Proto.Collector.Metrics.V1.ExportMetricsServiceRequest.Parser.ParseFrom(body).ResourceMetrics.Where(rm => Marked(rm.Resource, marker)))
+            {
+                Assert.Equal("globex", props.Tenant);
+                Assert.Equal(ServerlessOtlp.Otlp.Wire.PartitionFunction.ForResourceHash(ServerlessOtlp.Otlp.Wire.ResourceIdentity.Hash(rm.Resource.ToByteArray()), 8), partition);
+                points += rm.ScopeMetrics.SelectMany(s => s.Metrics).Sum(m => m.Gauge.DataPoints.Count);
+            }
+        }
+
+        Assert.Equal(3 * 2 * 2, points);
+        int records = 0;
+        foreach (var (partition, props, body) in Gateway.Events(ServerlessOtlp.Otlp.Signal.Logs))
+        {
+            foreach (var rl in OpenTelemetry.Proto.Collector.Logs.V1.ExportLogsServiceRequest.Parser.ParseFrom(body).ResourceLogs.Where(rl => Marked(rl.Resource, marker)))
+            {
+                Assert.Equal("globex", props.Tenant);
+                foreach (var record in rl.ScopeLogs.SelectMany(s => s.LogRecords))
+                {
+                    int expected = record.TraceId.Length == 16
+                        ? ServerlessOtlp.Otlp.Wire.PartitionFunction.ForTraceId(record.TraceId.Span, 8)
+                        : ServerlessOtlp.Otlp.Wire.PartitionFunction.ForResourceHash(ServerlessOtlp.Otlp.Wire.ResourceIdentity.Hash(rl.Resource.ToByteArray()), 8);
+                    Assert.Equal(expected, partition);
+                    records++;
+                }
+            }
+        }
+
+        Assert.Equal(2 * 6, records);
     }
 
     [Theory]

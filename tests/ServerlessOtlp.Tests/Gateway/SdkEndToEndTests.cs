@@ -79,9 +79,9 @@ public sealed class SdkEndToEndTests(GatewayFixture fixture) : IClassFixture<Gat
             Assert.Equal(traces, traceIds.Count);
             Assert.True(provider.ForceFlush(15_000), "ForceFlush timed out");
 
-            var found = Gateway.Spans()
-                .Where(x => x.Resource.Attributes.Any(a => a.Key == "e2e.run" && a.Value.StringValue == run))
-                .ToList();
+            var found = Eventually(
+                () => Gateway.Spans().Where(x => x.Resource.Attributes.Any(a => a.Key == "e2e.run" && a.Value.StringValue == run)).ToList(),
+                list => list.Count >= traces * spansPerTrace);
             var uids = found.Select(x => x.Span.Attributes.Single(a => a.Key == "uid").Value.StringValue).ToList();
             Assert.True(uids.Count == traces * spansPerTrace, $"found {uids.Count} of {traces * spansPerTrace} spans; exporter errors: {errors}");
             Assert.Equal(uids.Count, uids.Distinct().Count());
@@ -128,17 +128,13 @@ public sealed class SdkEndToEndTests(GatewayFixture fixture) : IClassFixture<Gat
 
             Assert.True(provider.ForceFlush(15_000), "ForceFlush timed out");
 
-            var found = new List<(int Partition, string Tenant, OpenTelemetry.Proto.Metrics.V1.ResourceMetrics Resource)>();
-            foreach (var (partition, props, body) in Gateway.Events(Signal.Metrics))
-            {
-                foreach (var rm in ExportMetricsServiceRequest.Parser.ParseFrom(body).ResourceMetrics)
-                {
-                    if (rm.Resource.Attributes.Any(a => a.Key == "e2e.run" && a.Value.StringValue == run))
-                    {
-                        found.Add((partition, props.Tenant, rm));
-                    }
-                }
-            }
+            var found = Eventually(
+                () => Gateway.Events(Signal.Metrics)
+                    .SelectMany(e => ExportMetricsServiceRequest.Parser.ParseFrom(e.Body).ResourceMetrics
+                        .Where(rm => rm.Resource.Attributes.Any(a => a.Key == "e2e.run" && a.Value.StringValue == run))
+                        .Select(rm => (e.Partition, e.Properties.Tenant, Resource: rm)))
+                    .ToList(),
+                list => list.Count > 0);
 
             Assert.True(found.Count > 0, $"no metrics found; exporter errors: {errors}");
             var metrics = found.SelectMany(f => f.Resource.ScopeMetrics).SelectMany(s => s.Metrics).ToList();
@@ -190,6 +186,7 @@ public sealed class SdkEndToEndTests(GatewayFixture fixture) : IClassFixture<Gat
             Assert.True(sp.GetRequiredService<LoggerProvider>().ForceFlush(15_000), "ForceFlush timed out");
         }
 
+        Eventually(() => LogUids(run).Count, n => n >= records);
         var seen = new List<long>();
         int withTrace = 0;
         foreach (var (partition, props, body) in Gateway.Events(Signal.Logs))
@@ -222,6 +219,33 @@ public sealed class SdkEndToEndTests(GatewayFixture fixture) : IClassFixture<Gat
         Assert.True(seen.Count == records, $"found {seen.Count} of {records} log records; exporter errors: {errors}");
         Assert.Equal(Enumerable.Range(0, records).Select(i => (long)i), seen.Order());
         Assert.Equal(records / 2, withTrace);
+    }
+
+    private List<long> LogUids(string run) =>
+        Gateway.Events(Signal.Logs)
+            .SelectMany(e => ExportLogsServiceRequest.Parser.ParseFrom(e.Body).ResourceLogs)
+            .Where(rl => rl.Resource.Attributes.Any(a => a.Key == "e2e.run" && a.Value.StringValue == run))
+            .SelectMany(rl => rl.ScopeLogs.SelectMany(s => s.LogRecords))
+            .Select(r => r.Attributes.Single(a => a.Key == "Uid").Value.IntValue)
+            .ToList();
+
+    /// <summary>
+    /// The SDK's batch processor may report a flush complete once the items left its queue, before
+    /// the export call returned; the gateway answers only when the data is in the log, so wait for it.
+    /// </summary>
+    private static T Eventually<T>(Func<T> read, Func<T, bool> done)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (true)
+        {
+            var value = read();
+            if (done(value) || DateTime.UtcNow > deadline)
+            {
+                return value;
+            }
+
+            Thread.Sleep(50);
+        }
     }
 
     /// <summary>Collects the OTLP exporter's warnings and errors, for failure messages.</summary>

@@ -278,6 +278,23 @@ public sealed class BlobLogTests(AzuriteFixture azurite)
     }
 
     [Fact]
+    public async Task Appends_larger_than_a_block_or_a_segment_are_split_and_rolled_over()
+    {
+        var container = NewContainer();
+        var log = new BlobLog(container, new BlobLogOptions { Name = LogName, Partitions = 1, SegmentMaxBytes = 16 * 1024, MaxAppendBytes = 8 * 1024 });
+        await log.OpenAsync();
+        // 30 events of 1 KiB in one call: several blocks; then one event larger than a whole segment.
+        await log.AppendAsync(0, Enumerable.Range(0, 30).Select(i => Event(0, i, size: 1024)).ToList());
+        await log.AppendAsync(0, [Event(0, 30, size: 40 * 1024)]);
+        await log.AppendAsync(0, [Event(0, 31, size: 100)]);
+
+        var (events, _) = await ReadAllAsync(await OpenAsync(container, partitions: 1), 0, LogPosition.Start);
+        Assert.Equal(Enumerable.Range(0, 32), events.Select(e => Identify(e).Sequence));
+        Assert.All(events, e => AssertIsEvent(e, Event(0, Identify(e).Sequence, size: e.Body.Length)));
+        Assert.True((await log.ListSegmentsAsync(0)).Count >= 3);
+    }
+
+    [Fact]
     public async Task DeleteSegmentsBeforeAsync_removes_only_old_sealed_segments_before_the_checkpoint()
     {
         var container = NewContainer();

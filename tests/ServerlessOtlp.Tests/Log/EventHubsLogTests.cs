@@ -152,6 +152,8 @@ public sealed class EventHubsLogTests(ITestOutputHelper output)
     [InlineData("bad signal")]
     [InlineData("bad codec")]
     [InlineData("tenant not a string")]
+    [InlineData("tenant null")]
+    [InlineData("gateway null")]
     [InlineData("items not a number")]
     [InlineData("no properties")]
     public async Task Missing_or_malformed_properties_are_corrupt(string damage)
@@ -163,6 +165,8 @@ public sealed class EventHubsLogTests(ITestOutputHelper output)
             case "bad signal": props[EventProperties.SignalKey] = 9; break;
             case "bad codec": props[EventProperties.CodecKey] = 2; break;
             case "tenant not a string": props[EventProperties.TenantKey] = 5; break;
+            case "tenant null": props[EventProperties.TenantKey] = null!; break;
+            case "gateway null": props[EventProperties.GatewayKey] = null!; break;
             case "items not a number": props[EventProperties.ItemCountKey] = "many"; break;
             case "no properties": props.Clear(); break;
             default: props.Remove(damage); break;

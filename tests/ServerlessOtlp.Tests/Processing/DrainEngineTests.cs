@@ -82,16 +82,7 @@ public sealed class DrainEngineTests(AzuriteFixture azurite)
         {
             await frozen.Frozen.WaitAsync(TimeSpan.FromSeconds(10));
             var frozenAt = Stopwatch.StartNew();
-            DrainResult result;
-            do
-            {
-                result = await b.DrainAsync(0);
-                if (result.End == DrainEnd.NotClaimed)
-                {
-                    await Task.Delay(200);
-                }
-            }
-            while (result.End == DrainEnd.NotClaimed && frozenAt.Elapsed < TimeSpan.FromSeconds(10));
+            var result = await DrainOnceClaimableAsync(b, TimeSpan.FromSeconds(10));
 
             Assert.NotEqual(DrainEnd.NotClaimed, result.End);
             Assert.True(frozenAt.Elapsed < ttl + TimeSpan.FromSeconds(3), $"took over after {frozenAt.Elapsed}");
@@ -122,8 +113,7 @@ public sealed class DrainEngineTests(AzuriteFixture azurite)
 
         // Another owner claims once the lease expires, fences the row and drains to the end.
         var b = await ctx.EngineAsync(DrainTestContext.Options("drainer-b"));
-        await Task.Delay(TimeSpan.FromSeconds(2.2));
-        var taken = await b.DrainAsync(0);
+        var taken = await DrainOnceClaimableAsync(b, TimeSpan.FromSeconds(8));
         Assert.Equal(DrainEnd.Idle, taken.End);
         var fencedByB = await ctx.Checkpoints.ReadAsync(ctx.Log.Name, "$Default", 0);
 
@@ -137,6 +127,22 @@ public sealed class DrainEngineTests(AzuriteFixture azurite)
         Assert.Equal(fencedByB.ETag, after.ETag);
         // The stalled drainer did not release the lease it no longer holds.
         Assert.Equal(fencedByB.Epoch, (await ctx.Leases.ReadAsync(ctx.Log.Name, "$Default", 0)).Epoch);
+    }
+
+    /// <summary>Tries to drain until the lease can be claimed (expiry is judged on the service's clock, in whole seconds).</summary>
+    private static async Task<DrainResult> DrainOnceClaimableAsync(DrainEngine engine, TimeSpan limit)
+    {
+        var watch = Stopwatch.StartNew();
+        while (true)
+        {
+            var result = await engine.DrainAsync(0);
+            if (result.End != DrainEnd.NotClaimed || watch.Elapsed > limit)
+            {
+                return result;
+            }
+
+            await Task.Delay(200);
+        }
     }
 
     [Fact]
@@ -153,14 +159,22 @@ public sealed class DrainEngineTests(AzuriteFixture azurite)
         var b = await ctx.EngineAsync(drain);
         Assert.Equal(DrainEnd.NotClaimed, (await b.DrainAsync(0)).End);
 
-        await Task.Delay(TimeSpan.FromSeconds(1.2));
-        Assert.Equal(1, (await sweep.SweepAsync()).Suspect);
-        Assert.Equal(NodeStatus.Suspect, (await ctx.Nodes.ListAsync()).Single().Status);
+        // Ages come from the service's Date header (whole seconds): poll rather than sleep exactly.
+        bool sawSuspect = false;
+        HealthSweep.SweepResult swept;
+        var watch = Stopwatch.StartNew();
+        do
+        {
+            await Task.Delay(200);
+            swept = await sweep.SweepAsync();
+            sawSuspect |= (await ctx.Nodes.ListAsync()).Single().Status == NodeStatus.Suspect;
+        }
+        while (swept.Dead == 0 && watch.Elapsed < TimeSpan.FromSeconds(8));
 
-        await Task.Delay(TimeSpan.FromSeconds(1));
-        var swept = await sweep.SweepAsync();
+        Assert.True(sawSuspect, "the node should have been suspect before dead");
         Assert.Equal(1, swept.Dead);
         Assert.Equal(1, swept.LeasesExpired);
+        Assert.InRange(watch.Elapsed, TimeSpan.FromSeconds(0.5), health.DeadAfter + TimeSpan.FromSeconds(2));
         Assert.Equal(NodeStatus.Dead, (await ctx.Nodes.ListAsync()).Single().Status);
 
         var result = await b.DrainAsync(0);

@@ -114,7 +114,7 @@ public static class DevCommand
             {
                 await app.StartAsync(ct);
             }
-            catch (IOException ex) when (ex.InnerException is SocketException or null)
+            catch (IOException ex)
             {
                 throw new CliException($"could not listen: {ex.Message}. Another process uses one of ports {settings.GrpcPort}/{settings.HttpPort}/{settings.ManagementPort}: pick others with --grpc-port, --http-port, --management-port", ExitCodes.Failure, ex);
             }

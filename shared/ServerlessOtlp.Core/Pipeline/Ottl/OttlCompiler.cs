@@ -141,7 +141,7 @@ public sealed class OttlCompiler
                     var expr = CompileValue(value);
                     if (expr.Type != OttlType.Bool)
                     {
-                        throw new OttlParseException($"{((OttlCall)value).Name} returns a {TypeName(expr.Type)}, not a bool; compare it with ==, !=, <, <=, > or >=", value.Column);
+                        throw new OttlParseException($"{((OttlCall)value).Name} returns {Article(expr.Type)}, not a bool; compare it with ==, !=, <, <=, > or >=", value.Column);
                     }
 
                     var get = expr.Get;
@@ -230,7 +230,7 @@ public sealed class OttlCompiler
 
         if (def.Type is not (OttlType.Map or OttlType.Any))
         {
-            throw new OttlParseException($"{path.Text}: {def.Text} is a {TypeName(def.Type)} and has no keys", path.Column);
+            throw new OttlParseException($"{path.Text}: {def.Text} is {Article(def.Type)} and has no keys", path.Column);
         }
 
         var keys = path.Keys.ToArray();
@@ -502,7 +502,7 @@ public sealed class OttlCompiler
         var expr = Target(call, value);
         if (expr.Type is not (OttlType.Map or OttlType.Any))
         {
-            throw new OttlParseException($"{call.Name}: {((OttlPath)value).Text} is a {TypeName(expr.Type)}, not a map", value.Column);
+            throw new OttlParseException($"{call.Name}: {((OttlPath)value).Text} is {Article(expr.Type)}, not a map", value.Column);
         }
 
         return expr;
@@ -516,7 +516,7 @@ public sealed class OttlCompiler
         }
 
         // A literal of the wrong type would be ignored at run time, as the Collector's setters do: refuse it now.
-        throw new OttlParseException($"{((OttlPath)target.Node).Text} is a {TypeName(target.Type)}; it cannot be set to a {TypeName(value.Type)}", value.Node.Column);
+        throw new OttlParseException($"{((OttlPath)target.Node).Text} is {Article(target.Type)}; it cannot be set to {Article(value.Type)}", value.Node.Column);
     }
 
     private static string StringLiteral(OttlCall call, OttlValue value) =>
@@ -571,6 +571,8 @@ public sealed class OttlCompiler
         OttlType.Map => "map",
         _ => "value",
     };
+
+    private static string Article(OttlType type) => (type == OttlType.Int ? "an " : "a ") + TypeName(type);
 
     internal static string Describe(OttlParseException ex) => string.Create(CultureInfo.InvariantCulture, $"{ex.Line}:{ex.Column}: {ex.Reason}");
 }
