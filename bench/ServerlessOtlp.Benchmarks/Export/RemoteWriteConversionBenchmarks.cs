@@ -13,6 +13,7 @@ using ServerlessOtlp.Export.PrometheusRemoteWrite;
 using ServerlessOtlp.Export.PrometheusRemoteWrite.Prompb;
 using Snappier;
 using Histogram = OpenTelemetry.Proto.Metrics.V1.Histogram;
+using Metric = OpenTelemetry.Proto.Metrics.V1.Metric;
 using Summary = BenchmarkDotNet.Reports.Summary;
 
 namespace ServerlessOtlp.Benchmarks.Export;

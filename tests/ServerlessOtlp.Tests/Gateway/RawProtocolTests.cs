@@ -182,6 +182,84 @@ public sealed class RawProtocolTests(GatewayFixture fixture, ITestOutputHelper o
         await AssertStillServingAsync(gateway);
     }
 
+    /// <summary>A valid request padded with an unknown top-level field to exactly <paramref name="size"/> bytes.</summary>
+    private static byte[] Padded(string marker, int size)
+    {
+        var request = Traces(marker, 2).ToByteArray();
+        for (int payload = size - request.Length - 5; payload >= 0; payload--)
+        {
+            var output = new MemoryStream();
+            output.Write(request);
+            var coded = new CodedOutputStream(output, leaveOpen: true);
+            coded.WriteTag(99, WireFormat.WireType.LengthDelimited);
+            coded.WriteBytes(ByteString.CopyFrom(new byte[payload]));
+            coded.Flush();
+            if (output.Length == size)
+            {
+                return output.ToArray();
+            }
+        }
+
+        throw new InvalidOperationException($"cannot pad to {size}");
+    }
+
+    [Fact]
+    public async Task Size_limits_are_inclusive_on_HTTP_and_gRPC_compressed_or_not()
+    {
+        const int maxRequest = 256 * 1024, maxDecompressed = 512 * 1024;
+        await using var gateway = await TestGateway.StartAsync(configure: o =>
+        {
+            o.MaxRequestBytes = maxRequest;
+            o.MaxDecompressedBytes = maxDecompressed;
+        });
+        using var http = gateway.HttpClient();
+        using var channel = gateway.GrpcChannel();
+        using var gzipChannel = gateway.GrpcChannel([new PrecompressedGzipProvider()]);
+        var gzipHeaders = Key();
+        gzipHeaders.Add("grpc-internal-encoding-request", "gzip");
+
+        foreach (var (size, ok) in new[] { (maxRequest, true), (maxRequest + 1, false) })
+        {
+            var body = Padded("limit-" + size, size);
+            using (var response = await http.SendAsync(Post("/v1/traces", Protobuf(body))))
+            {
+                Assert.True(ok ? response.StatusCode == HttpStatusCode.OK : response.StatusCode == HttpStatusCode.RequestEntityTooLarge, $"HTTP {size} bytes: {response.StatusCode}");
+            }
+
+            if (ok)
+            {
+                await ExportAsync(channel, body);
+            }
+            else
+            {
+                await AssertGrpcFailureAsync(ExportAsync(channel, body), GrpcStatusCode.ResourceExhausted, retryInfo: false);
+            }
+        }
+
+        foreach (var (size, ok) in new[] { (maxDecompressed, true), (maxDecompressed + 1, false) })
+        {
+            var compressed = Gzip(Padded("gz-limit-" + size, size));
+            Assert.True(compressed.Length < maxRequest);
+            var content = Protobuf(compressed);
+            content.Headers.ContentEncoding.Add("gzip");
+            using (var response = await http.SendAsync(Post("/v1/traces", content)))
+            {
+                Assert.True(ok ? response.StatusCode == HttpStatusCode.OK : response.StatusCode == HttpStatusCode.RequestEntityTooLarge, $"HTTP gzip {size} bytes: {response.StatusCode}");
+            }
+
+            if (ok)
+            {
+                await ExportAsync(gzipChannel, compressed, gzipHeaders);
+            }
+            else
+            {
+                await AssertGrpcFailureAsync(ExportAsync(gzipChannel, compressed, gzipHeaders), GrpcStatusCode.ResourceExhausted, retryInfo: false);
+            }
+        }
+
+        await AssertStillServingAsync(gateway);
+    }
+
     [Fact]
     public async Task Gzip_bomb_is_413_over_HTTP()
     {

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Azure.Storage.Blobs;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Logging;
 using ServerlessOtlp.Hosting;
 using ServerlessOtlp.Log;
@@ -149,9 +150,30 @@ public sealed class StorageSelection
     /// <summary>Processing services over the opened log (creates the tables, containers and the drain-jobs queue).</summary>
     public static async Task<ProcessingServices> CreateServicesAsync(IPartitionedLog log, StorageClients storage, ITenantDirectory tenants, ILoggerFactory loggers, CancellationToken cancellationToken)
     {
-        var services = await ProcessingServices.CreateAsync(log, storage, tenants, new DrainOptions(), loggers, cancellationToken);
+        var services = await ProcessingServices.CreateAsync(log, storage, tenants, DrainOptionsFromEnvironment(), loggers, cancellationToken);
         await storage.Queues.GetQueueClient(StorageNames.DefaultDrainJobs).CreateIfNotExistsAsync(cancellationToken: cancellationToken);
         return services;
+    }
+
+    /// <summary>
+    /// Drain settings from the environment, named as in the Functions app's configuration
+    /// (<c>ServerlessOtlp__Drain__LeaseTtl=00:00:06</c>, <c>ServerlessOtlp__Drain__ExportTimeout=00:00:02</c>, …);
+    /// the defaults otherwise. The reliability tests shorten the lease TTL this way.
+    /// </summary>
+    public static DrainOptions DrainOptionsFromEnvironment()
+    {
+        var options = new DrainOptions();
+        try
+        {
+            new ConfigurationBuilder().AddEnvironmentVariables().Build().GetSection(DrainOptions.Section).Bind(options);
+            options.Validate();
+        }
+        catch (InvalidOperationException ex)
+        {
+            throw new Terminal.CliException($"invalid ServerlessOtlp__Drain__* environment variable: {ex.Message}", Terminal.ExitCodes.Usage, ex);
+        }
+
+        return options;
     }
 
     /// <summary>Loggers for library code: warnings and errors only, on stderr, one line each.</summary>

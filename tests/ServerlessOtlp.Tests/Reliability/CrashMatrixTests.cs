@@ -1,0 +1,296 @@
+using System.Diagnostics;
+using Azure.Data.Tables;
+using Azure.Storage.Blobs;
+using ServerlessOtlp.Log;
+using ServerlessOtlp.Processing;
+using ServerlessOtlp.Storage;
+using ServerlessOtlp.Tests.Cli;
+using Xunit.Abstractions;
+
+namespace ServerlessOtlp.Tests.Reliability;
+
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class ReliabilityProcesses
+{
+    public const string Name = "Reliability processes";
+}
+
+/// <summary>
+/// The crash matrix, with real processes on loopback: <c>otlpctl dev</c> gateways and runners
+/// against an Azurite of their own with persistent storage, a retrying client that gives every
+/// span a unique id, SIGKILLs at random points, and the <see cref="LossChecker"/> at the end:
+/// every acknowledged span is delivered; duplicates stay within what the design allows.
+/// </summary>
+[Collection(ReliabilityProcesses.Name)]
+public sealed class CrashMatrixTests(ITestOutputHelper output)
+{
+    private const string LogName = "blob:otlp";
+    private const string Group = "$Default";
+    private const int Loops = 4;
+    private const int SpansPerRequest = 20;
+    private static readonly TimeSpan Pause = TimeSpan.FromMilliseconds(25);
+
+    private sealed class World : IDisposable
+    {
+        public World(string tag)
+        {
+            Azurite = new PersistentAzurite();
+            DataDir = CliTestData.TempDir("reliability-" + tag);
+            OutDir = Path.Combine(DataDir, "out");
+            Tenant = tag + "-" + Guid.NewGuid().ToString("N")[..6];
+            Key = CliTestData.NewKey();
+            TenantsFile = CliTestData.TenantFile(DataDir, Tenant, Key, OutDir);
+        }
+
+        public PersistentAzurite Azurite { get; }
+
+        public string DataDir { get; }
+
+        public string OutDir { get; }
+
+        public string Tenant { get; }
+
+        public string Key { get; }
+
+        public string TenantsFile { get; }
+
+        public List<DevNode> Nodes { get; } = [];
+
+        public async Task<DevNode> StartAsync(string role, DevNode? samePortsAs = null)
+        {
+            var node = await DevNode.StartAsync(role, Azurite.ConnectionString, DataDir, TenantsFile, samePortsAs?.GrpcPort, samePortsAs?.HttpPort, samePortsAs?.ManagementPort);
+            Nodes.Add(node);
+            return node;
+        }
+
+        public string Dump() => string.Join("\n", Nodes.Select(n => Tail(n.Process.ToString(), 6000)));
+
+        public void Dispose()
+        {
+            foreach (var n in Nodes)
+            {
+                n.Dispose();
+            }
+
+            Azurite.Dispose();
+        }
+    }
+
+    private static string Tail(string s, int chars) => s.Length <= chars ? s : "…" + s[^chars..];
+
+    /// <summary>Polls the destination until every acknowledged span is there (or the time is up), then checks.</summary>
+    private async Task<LossReport> SettleAsync(LossChecker checker, World world, TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        var deadLetters = new DeadLetterStore(new BlobServiceClient(world.Azurite.ConnectionString).GetBlobContainerClient(StorageNames.DefaultDeadLetterContainer));
+        var sw = Stopwatch.StartNew();
+        while (true)
+        {
+            checker.ReadDelivered(world.OutDir);
+            if (checker.AllAcknowledgedArrived() || DateTime.UtcNow > deadline)
+            {
+                break;
+            }
+
+            await Task.Delay(500);
+        }
+
+        output.WriteLine($"settled in {sw.Elapsed.TotalSeconds:F1} s after the load stopped");
+        await Task.Delay(1000); // a straggling duplicate, if any, lands now
+        checker.ReadDelivered(world.OutDir);
+        await checker.ReadDeadLettersAsync(deadLetters);
+        var report = checker.Check();
+        output.WriteLine(report.ToString());
+        return report;
+    }
+
+    [Fact]
+    public async Task Gateway_SIGKILL_mid_load_loses_no_acknowledged_span_and_the_client_retries_the_rest()
+    {
+        int kills = Soak.Pick(1, 5);
+        output.WriteLine(Soak.Note($"{kills} gateway kill(s)"));
+        using var world = new World("gwkill");
+        await world.Azurite.StartAsync();
+        await world.StartAsync("runner");
+        var gateway = await world.StartAsync("gateway");
+        var checker = new LossChecker();
+        using var client = new RetryingClient(gateway.GrpcUri, world.Key, checker);
+        using var stop = new CancellationTokenSource();
+        var load = client.RunAsync(Loops, SpansPerRequest, Pause, stop.Token);
+        try
+        {
+            var rnd = new Random(Environment.TickCount);
+            for (int k = 0; k < kills; k++)
+            {
+                await Task.Delay(TimeSpan.FromMilliseconds(1500 + rnd.Next(1500)));
+                int acceptedBefore = checker.AcceptedCount;
+                gateway.Kill();
+                output.WriteLine($"kill {k + 1}: gateway pid {gateway.Process.Id} SIGKILLed with {acceptedBefore} spans acknowledged, {client.Requests} requests so far");
+                Assert.True(acceptedBefore > 0, "no span was acknowledged before the kill:\n" + world.Dump());
+                await Task.Delay(500);
+                var sw = Stopwatch.StartNew();
+                gateway = await world.StartAsync("gateway", samePortsAs: gateway);
+                output.WriteLine($"  restarted on the same ports in {sw.Elapsed.TotalSeconds:F1} s");
+            }
+
+            await Task.Delay(2000);
+            int acceptedAfter = checker.AcceptedCount;
+            await stop.CancelAsync();
+            await load;
+            Assert.True(checker.AcceptedCount > acceptedAfter - 1 && acceptedAfter > 0);
+
+            var report = await SettleAsync(checker, world, TimeSpan.FromSeconds(60));
+            report.AssertNoLoss();
+            Assert.Equal(0, report.Rejected);
+            Assert.True(report.RetryableRefusals > 0, "the kill caused no retry: it did not hit mid-load");
+            // Duplicates come only from requests the client re-sent after losing the answer.
+            Assert.True(report.Duplicates <= report.RetriedItems, $"{report.Duplicates} duplicates > {report.RetriedItems} re-sent items");
+        }
+        finally
+        {
+            await stop.CancelAsync();
+            output.WriteLine(world.Dump());
+        }
+    }
+
+    [Fact]
+    public async Task Runner_SIGKILLs_at_random_points_lose_nothing_duplicate_at_most_one_batch_and_the_survivor_takes_over_within_the_TTL()
+    {
+        int kills = Soak.Pick(3, 20);
+        int seed = Environment.TickCount;
+        output.WriteLine(Soak.Note($"{kills} runner kills") + $"; seed {seed}; lease TTL {DevNode.LeaseTtl.TotalSeconds} s, batch {DevNode.BatchMaxEvents} events");
+        var rnd = new Random(seed);
+        using var world = new World("runnerkill");
+        await world.Azurite.StartAsync();
+        var runners = new List<DevNode> { await world.StartAsync("runner"), await world.StartAsync("runner") };
+        var gateway = await world.StartAsync("gateway");
+        var checker = new LossChecker();
+        using var client = new RetryingClient(gateway.GrpcUri, world.Key, checker);
+        using var stop = new CancellationTokenSource();
+        var load = client.RunAsync(Loops, SpansPerRequest, Pause, stop.Token);
+        var leases = new LeaseStore(new TableServiceClient(world.Azurite.ConnectionString));
+        var checkpoints = new CheckpointStore(new TableServiceClient(world.Azurite.ConnectionString));
+        var log = new BlobLog(new BlobServiceClient(world.Azurite.ConnectionString).GetBlobContainerClient(StorageNames.DefaultLogContainer), new BlobLogOptions { Name = "otlp" });
+        await log.OpenAsync();
+        long batchBound = 0;
+        var takeovers = new List<TimeSpan>();
+        try
+        {
+            for (int k = 0; k < kills; k++)
+            {
+                await Task.Delay(TimeSpan.FromMilliseconds(1000 + rnd.Next(3000)));
+                var held = await leases.ListAsync(LogName, Group);
+                // The victim: the runner holding the most live leases (the other one is usually idle).
+                var victim = runners.OrderByDescending(r => held.Count(l => !l.IsClaimable && l.Owner!.StartsWith(r.OwnerPrefix, StringComparison.Ordinal))).First();
+                var survivor = runners.Single(r => r != victim);
+                victim.Kill();
+                var killedAt = Stopwatch.StartNew();
+                var partitions = held.Where(l => !l.IsClaimable && l.Owner!.StartsWith(victim.OwnerPrefix, StringComparison.Ordinal)).Select(l => l.Partition).ToList();
+                await Task.Delay(300); // a checkpoint write already on the wire lands
+                // What the victim may have exported past its checkpoint: at most the next batch of each partition it held.
+                long bound = 0;
+                foreach (var c in (await checkpoints.ListAsync(LogName, Group)).Where(c => partitions.Contains(c.Partition)))
+                {
+                    var batch = await log.ReadAsync(c.Partition, new LogPosition(c.Position), DevNode.BatchMaxEvents, 8 * 1024 * 1024, 0);
+                    bound += batch.Events.Sum(e => (long)(e.Properties?.ItemCount ?? 0));
+                }
+
+                batchBound += bound;
+
+                // The survivor (alone: the replacement starts afterwards) claims every partition the victim held.
+                TimeSpan? takeover = null;
+                while (killedAt.Elapsed < DevNode.LeaseTtl + TimeSpan.FromSeconds(20))
+                {
+                    var now = await leases.ListAsync(LogName, Group);
+                    if (partitions.All(p => now.Any(l => l.Partition == p && !l.IsClaimable && l.Owner!.StartsWith(survivor.OwnerPrefix, StringComparison.Ordinal))))
+                    {
+                        takeover = killedAt.Elapsed;
+                        break;
+                    }
+
+                    await Task.Delay(100);
+                }
+
+                output.WriteLine($"kill {k + 1}: runner pid {victim.Process.Id} held partitions [{string.Join(",", partitions)}]; one batch each = {bound} spans; " +
+                                 $"survivor pid {survivor.Process.Id} took over in {(takeover is { } t ? $"{t.TotalSeconds:F1} s" : "NEVER")}");
+                Assert.True(takeover != null, $"the survivor did not take over partitions [{string.Join(",", partitions)}]:\n{world.Dump()}");
+                takeovers.Add(takeover.Value);
+                runners.Remove(victim);
+                runners.Add(await world.StartAsync("runner"));
+            }
+
+            await Task.Delay(1000);
+            await stop.CancelAsync();
+            await load;
+
+            var report = await SettleAsync(checker, world, TimeSpan.FromSeconds(60));
+            output.WriteLine($"takeover after kill: max {takeovers.Max().TotalSeconds:F1} s, mean {takeovers.Average(t => t.TotalSeconds):F1} s (lease TTL {DevNode.LeaseTtl.TotalSeconds} s); " +
+                             $"duplicates {report.Duplicates} of {report.Delivered} delivered ({100.0 * report.Duplicates / Math.Max(1, report.Delivered):F2} %), bound {batchBound} + {report.RetriedItems} re-sent by the client");
+            report.AssertNoLoss();
+            Assert.Equal(0, report.Rejected);
+            Assert.True(report.Duplicates <= batchBound + report.RetriedItems, $"{report.Duplicates} duplicates > one batch per held partition per kill ({batchBound}) + client re-sends ({report.RetriedItems})");
+            // The lease expires at most one TTL after the kill; the survivor's dispatcher (every second) then claims it.
+            var limit = DevNode.LeaseTtl + TimeSpan.FromSeconds(3);
+            Assert.All(takeovers, t => Assert.True(t <= limit, $"takeover took {t.TotalSeconds:F1} s > TTL {DevNode.LeaseTtl.TotalSeconds} s + 3 s"));
+        }
+        finally
+        {
+            await stop.CancelAsync();
+            output.WriteLine(world.Dump());
+        }
+    }
+
+    [Fact]
+    public async Task Azurite_restart_mid_run_answers_UNAVAILABLE_meanwhile_recovers_and_loses_nothing_acknowledged()
+    {
+        // Longer than the tenant cache (10 s) in the soak run, so authentication meets the outage too.
+        var outage = TimeSpan.FromSeconds(Soak.Pick(6, 15));
+        output.WriteLine(Soak.Note($"Azurite down for {outage.TotalSeconds} s"));
+        using var world = new World("azurite");
+        await world.Azurite.StartAsync();
+        var node = await world.StartAsync("all");
+        var checker = new LossChecker();
+        using var client = new RetryingClient(node.GrpcUri, world.Key, checker) { GiveUpAfter = TimeSpan.FromSeconds(180) };
+        using var stop = new CancellationTokenSource();
+        var load = client.RunAsync(Loops, SpansPerRequest, Pause, stop.Token);
+        try
+        {
+            await Task.Delay(2500);
+            long refusalsBefore = checker.RetryableRefusals;
+            int acceptedBefore = checker.AcceptedCount;
+            world.Azurite.Kill();
+            output.WriteLine($"Azurite SIGKILLed with {acceptedBefore} spans acknowledged");
+            await Task.Delay(outage);
+            int acceptedDuringOutage = checker.AcceptedCount - acceptedBefore;
+            long refusedDuringOutage = checker.RetryableRefusals - refusalsBefore;
+            var sw = Stopwatch.StartNew();
+            await world.Azurite.StartAsync();
+            output.WriteLine($"Azurite restarted on the same ports in {sw.Elapsed.TotalSeconds:F1} s; during the outage {refusedDuringOutage} retryable refusals, {acceptedDuringOutage} spans acknowledged (in flight before the kill or after)");
+            Assert.True(refusedDuringOutage > 0, "the gateway acknowledged everything during the outage?\n" + world.Dump());
+
+            // It recovers: new requests are acknowledged again.
+            int acceptedAtRestart = checker.AcceptedCount;
+            var recovered = Stopwatch.StartNew();
+            while (checker.AcceptedCount <= acceptedAtRestart + 100 && recovered.Elapsed < TimeSpan.FromSeconds(60))
+            {
+                await Task.Delay(100);
+            }
+
+            output.WriteLine($"acknowledging again {recovered.Elapsed.TotalSeconds:F1} s after the restart");
+            Assert.True(checker.AcceptedCount > acceptedAtRestart + 100, "the gateway did not recover:\n" + world.Dump());
+            await Task.Delay(1500);
+            await stop.CancelAsync();
+            await load;
+
+            var report = await SettleAsync(checker, world, TimeSpan.FromSeconds(90));
+            report.AssertNoLoss();
+            Assert.Equal(0, report.Rejected);
+            Assert.DoesNotContain("Unhandled", node.Process.Output, StringComparison.OrdinalIgnoreCase);
+        }
+        finally
+        {
+            await stop.CancelAsync();
+            output.WriteLine(world.Dump());
+        }
+    }
+}

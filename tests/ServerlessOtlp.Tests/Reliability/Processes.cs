@@ -1,0 +1,318 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using ServerlessOtlp.Tests.Cli;
+using ServerlessOtlp.Tests.Infrastructure;
+
+namespace ServerlessOtlp.Tests.Reliability;
+
+/// <summary>Opt-in long runs: <c>SERVERLESSOTLP_SOAK=1</c>.</summary>
+public static class Soak
+{
+    public static bool Enabled => Environment.GetEnvironmentVariable("SERVERLESSOTLP_SOAK") == "1";
+
+    /// <summary>The CI value, or the soak value when <c>SERVERLESSOTLP_SOAK=1</c>.</summary>
+    public static int Pick(int ci, int soak) => Enabled ? soak : ci;
+
+    public static string Note(string what) =>
+        Enabled ? $"SOAK: {what} (SERVERLESSOTLP_SOAK=1)" : $"short CI run: {what}; set SERVERLESSOTLP_SOAK=1 for the long version";
+}
+
+/// <summary>A child process (otlpctl or Azurite) with captured output, killed with SIGKILL on demand.</summary>
+public sealed class ChildProcess : IDisposable
+{
+    private readonly Process _process;
+    private readonly StringBuilder _output = new();
+
+    private ChildProcess(Process process, string name)
+    {
+        _process = process;
+        Name = name;
+    }
+
+    public string Name { get; }
+
+    public int Id => _process.Id;
+
+    public bool HasExited => _process.HasExited;
+
+    public string Output
+    {
+        get
+        {
+            lock (_output)
+            {
+                return _output.ToString();
+            }
+        }
+    }
+
+    /// <summary>Starts <c>dotnet otlpctl.dll args…</c> with extra environment variables.</summary>
+    public static ChildProcess Otlpctl(string name, string workingDirectory, IReadOnlyDictionary<string, string>? environment, params string[] args) =>
+        Start(name, "dotnet", workingDirectory, environment, [Cli.Otlpctl.DllPath, .. args]);
+
+    public static ChildProcess Start(string name, string file, string workingDirectory, IReadOnlyDictionary<string, string>? environment, IEnumerable<string> args)
+    {
+        var psi = new ProcessStartInfo(file)
+        {
+            UseShellExecute = false,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            RedirectStandardInput = true,
+            WorkingDirectory = workingDirectory,
+        };
+        foreach (var a in args)
+        {
+            psi.ArgumentList.Add(a);
+        }
+
+        foreach (var (k, v) in environment ?? new Dictionary<string, string>())
+        {
+            psi.Environment[k] = v;
+        }
+
+        var p = Process.Start(psi) ?? throw new InvalidOperationException("could not start " + file);
+        var child = new ChildProcess(p, name);
+        DataReceivedEventHandler append = (_, e) =>
+        {
+            if (e.Data != null)
+            {
+                lock (child._output)
+                {
+                    child._output.AppendLine(e.Data);
+                }
+            }
+        };
+        p.OutputDataReceived += append;
+        p.ErrorDataReceived += append;
+        p.BeginOutputReadLine();
+        p.BeginErrorReadLine();
+        return child;
+    }
+
+    /// <summary>SIGKILL: no shutdown code runs.</summary>
+    public void Kill()
+    {
+        if (!_process.HasExited)
+        {
+            _process.Kill(entireProcessTree: true);
+            _process.WaitForExit(10_000);
+        }
+    }
+
+    public override string ToString() => $"--- {Name} (pid {Id}, {(HasExited ? "exited " + _process.ExitCode : "running")}) ---\n{Output}";
+
+    public void Dispose()
+    {
+        Kill();
+        _process.Dispose();
+    }
+
+    public static async Task<bool> CanConnectAsync(int port)
+    {
+        try
+        {
+            using var c = new TcpClient();
+            await c.ConnectAsync(IPAddress.Loopback, port);
+            return true;
+        }
+        catch (SocketException)
+        {
+            return false;
+        }
+    }
+}
+
+/// <summary>
+/// An Azurite of its own with persistent storage (<c>--location</c>) on fixed random ports, so
+/// that it can be killed and restarted with its data — the shared fixture's in-memory Azurite
+/// would lose everything on a restart.
+/// </summary>
+public sealed class PersistentAzurite : IDisposable
+{
+    private ChildProcess? _process;
+
+    public PersistentAzurite()
+    {
+        Location = CliTestData.TempDir("azurite-persistent");
+        BlobPort = AzuriteFixture.FreePort();
+        QueuePort = AzuriteFixture.FreePort();
+        TablePort = AzuriteFixture.FreePort();
+    }
+
+    public string Location { get; }
+
+    public int BlobPort { get; }
+
+    public int QueuePort { get; }
+
+    public int TablePort { get; }
+
+    public string ConnectionString =>
+        "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;" +
+        "AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;" +
+        $"BlobEndpoint=http://127.0.0.1:{BlobPort}/devstoreaccount1;" +
+        $"QueueEndpoint=http://127.0.0.1:{QueuePort}/devstoreaccount1;" +
+        $"TableEndpoint=http://127.0.0.1:{TablePort}/devstoreaccount1;";
+
+    public async Task StartAsync()
+    {
+        string azurite = Path.Combine(RepoRoot.Path, "node_modules", ".bin", "azurite");
+        if (!File.Exists(azurite))
+        {
+            throw new InvalidOperationException($"Azurite is not installed at {azurite}: run `npm ci` in {RepoRoot.Path}.");
+        }
+
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        _process = ChildProcess.Start("azurite", azurite, Location, null,
+        [
+            "--location", Location, "--skipApiVersionCheck", "--loose", "--silent",
+            "--blobHost", "127.0.0.1", "--blobPort", BlobPort.ToString(),
+            "--queueHost", "127.0.0.1", "--queuePort", QueuePort.ToString(),
+            "--tableHost", "127.0.0.1", "--tablePort", TablePort.ToString(),
+        ]);
+        foreach (int port in new[] { BlobPort, QueuePort, TablePort })
+        {
+            while (!await ChildProcess.CanConnectAsync(port))
+            {
+                if (_process.HasExited || DateTime.UtcNow > deadline)
+                {
+                    throw new InvalidOperationException($"Azurite did not listen on {port}:\n{_process}");
+                }
+
+                await Task.Delay(100);
+            }
+        }
+    }
+
+    /// <summary>SIGKILL (a crash, not a clean stop).</summary>
+    public void Kill() => _process?.Kill();
+
+    public void Dispose()
+    {
+        _process?.Dispose();
+        try
+        {
+            Directory.Delete(Location, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+        catch (UnauthorizedAccessException)
+        {
+        }
+    }
+}
+
+/// <summary>One <c>otlpctl dev</c> process (a role) against a given storage, with short drain timings.</summary>
+public sealed class DevNode : IDisposable
+{
+    public static readonly TimeSpan LeaseTtl = TimeSpan.FromSeconds(6);
+    public const int BatchMaxEvents = 16;
+
+    private DevNode(ChildProcess process, string role, int grpc, int http, int management)
+    {
+        Process = process;
+        Role = role;
+        GrpcPort = grpc;
+        HttpPort = http;
+        ManagementPort = management;
+    }
+
+    public ChildProcess Process { get; }
+
+    public string Role { get; }
+
+    public int GrpcPort { get; }
+
+    public int HttpPort { get; }
+
+    public int ManagementPort { get; }
+
+    public Uri GrpcUri => new($"http://127.0.0.1:{GrpcPort}");
+
+    /// <summary>The runner's lease owner id starts with this (DrainOptions.OwnerId: drain-{machine}-{pid}-…).</summary>
+    public string OwnerPrefix => $"drain-{Environment.MachineName}-{Process.Id}-";
+
+    public static Dictionary<string, string> Environment(TimeSpan? leaseTtl = null) => new()
+    {
+        ["ServerlessOtlp__Drain__LeaseTtl"] = (leaseTtl ?? LeaseTtl).ToString("c"),
+        ["ServerlessOtlp__Drain__ExportTimeout"] = "00:00:02",
+        ["ServerlessOtlp__Drain__IdleTimeout"] = "00:00:03",
+        ["ServerlessOtlp__Drain__BatchMaxEvents"] = BatchMaxEvents.ToString(),
+        ["DOTNET_gcServer"] = "0",
+    };
+
+    /// <summary>Starts a node and waits until it is ready (the gateway's /readyz, or the runner's "Ready." line).</summary>
+    public static async Task<DevNode> StartAsync(string role, string storage, string dataDir, string tenants, int? grpc = null, int? http = null, int? management = null)
+    {
+        int g = grpc ?? AzuriteFixture.FreePort(), h = http ?? AzuriteFixture.FreePort(), m = management ?? AzuriteFixture.FreePort();
+        var deadline = DateTime.UtcNow.AddSeconds(90);
+        while (true)
+        {
+            var process = ChildProcess.Otlpctl($"dev --role {role}", dataDir, Environment(),
+                "dev", "--role", role, "--storage", storage, "--data-dir", dataDir, "--tenants", tenants,
+                "--grpc-port", g.ToString(), "--http-port", h.ToString(), "--management-port", m.ToString());
+            var node = new DevNode(process, role, g, h, m);
+            if (await node.WaitReadyAsync(deadline))
+            {
+                return node;
+            }
+
+            // A port still held by the killed predecessor (TIME_WAIT): try again shortly.
+            string output = process.ToString();
+            process.Dispose();
+            if (DateTime.UtcNow > deadline || !output.Contains("in use", StringComparison.Ordinal))
+            {
+                throw new InvalidOperationException("otlpctl dev did not become ready:\n" + output);
+            }
+
+            await Task.Delay(500);
+        }
+    }
+
+    private async Task<bool> WaitReadyAsync(DateTime deadline)
+    {
+        using var client = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
+        while (DateTime.UtcNow < deadline)
+        {
+            if (Process.HasExited)
+            {
+                return false;
+            }
+
+            if (Role == "runner")
+            {
+                if (Process.Output.Contains("Ready.", StringComparison.Ordinal))
+                {
+                    return true;
+                }
+            }
+            else
+            {
+                try
+                {
+                    if ((await client.GetAsync($"http://127.0.0.1:{HttpPort}/readyz")).StatusCode == HttpStatusCode.OK)
+                    {
+                        return true;
+                    }
+                }
+                catch (HttpRequestException)
+                {
+                }
+                catch (TaskCanceledException)
+                {
+                }
+            }
+
+            await Task.Delay(200);
+        }
+
+        return false;
+    }
+
+    public void Kill() => Process.Kill();
+
+    public void Dispose() => Process.Dispose();
+}
