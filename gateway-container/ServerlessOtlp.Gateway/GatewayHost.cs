@@ -68,7 +68,9 @@ public static class GatewayHost
         builder.WebHost.ConfigureKestrel(k =>
         {
             k.AddServerHeader = false;
-            k.Limits.MaxRequestBodySize = options.MaxRequestBytes;
+            // + 5: a gRPC body is the message plus its 5-byte frame header; gRPC checks the message against
+            // MaxReceiveMessageSize, and OtlpHttpEndpoints sets MaxRequestBytes on each OTLP/HTTP request.
+            k.Limits.MaxRequestBodySize = options.MaxRequestBytes + 5L;
             // Many SDK connections each multiplex exports; larger windows keep big requests flowing.
             k.Limits.Http2.MaxStreamsPerConnection = 256;
             k.Limits.Http2.InitialConnectionWindowSize = 4 * 1024 * 1024;

@@ -138,6 +138,8 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'ServerlessOtlp__Log__EventHubs__EventHubName', value: eventHubName }
         { name: 'ServerlessOtlp__Log__EventHubs__ConsumerGroup', value: consumerGroupName }
         { name: 'ServerlessOtlp__KeyVault__Uri', value: keyVaultUri }
+        // The Dispatch timer's schedule is a %setting% binding: the host needs it to load the function.
+        { name: 'ServerlessOtlp__Functions__DispatchSchedule', value: '*/5 * * * * *' }
         // Telemetry: the connection string only addresses the component; ingestion is
         // authenticated with the identity (Monitoring Metrics Publisher).
         { name: 'APPLICATIONINSIGHTS_CONNECTION_STRING', value: appInsights.properties.ConnectionString }

@@ -104,6 +104,7 @@ public sealed class DrainEngine
         long events = 0, items = 0, deadLettered = 0;
         var position = new LogPosition(fenced.Position);
         var end = DrainEnd.Idle;
+        Exception? failure = null;
         long started = _time.GetTimestamp();
         long lastData = started;
         try
@@ -181,6 +182,12 @@ public sealed class DrainEngine
         {
             end = DrainEnd.Cancelled;
         }
+        catch (Exception ex)
+        {
+            // Storage or log failure: release the lease so that the partition is not paused for a TTL, then report it.
+            failure = ex;
+            end = DrainEnd.RetryLater;
+        }
         finally
         {
             await lost.CancelAsync();
@@ -204,6 +211,11 @@ public sealed class DrainEngine
         else
         {
             _logger.LogWarning("Partition {Partition}: lease lost; stopped at {Position} without further writes", partition, position);
+        }
+
+        if (failure != null)
+        {
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(failure).Throw();
         }
 
         return new DrainResult(partition, end, events, items, deadLettered, position);

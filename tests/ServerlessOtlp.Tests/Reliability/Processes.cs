@@ -235,7 +235,7 @@ public sealed class DevNode : IDisposable
     /// <summary>The runner's lease owner id starts with this (DrainOptions.OwnerId: drain-{machine}-{pid}-…).</summary>
     public string OwnerPrefix => $"drain-{Environment.MachineName}-{Process.Id}-";
 
-    public static Dictionary<string, string> Environment(TimeSpan? leaseTtl = null) => new()
+    public static Dictionary<string, string> DrainEnvironment(TimeSpan? leaseTtl = null) => new()
     {
         ["ServerlessOtlp__Drain__LeaseTtl"] = (leaseTtl ?? LeaseTtl).ToString("c"),
         ["ServerlessOtlp__Drain__ExportTimeout"] = "00:00:02",
@@ -251,7 +251,7 @@ public sealed class DevNode : IDisposable
         var deadline = DateTime.UtcNow.AddSeconds(90);
         while (true)
         {
-            var process = ChildProcess.Otlpctl($"dev --role {role}", dataDir, Environment(),
+            var process = ChildProcess.Otlpctl($"dev --role {role}", dataDir, DrainEnvironment(),
                 "dev", "--role", role, "--storage", storage, "--data-dir", dataDir, "--tenants", tenants,
                 "--grpc-port", g.ToString(), "--http-port", h.ToString(), "--management-port", m.ToString());
             var node = new DevNode(process, role, g, h, m);
