@@ -1,3 +1,4 @@
+using ServerlessOtlp.Export;
 using Microsoft.Azure.Functions.Worker.Builder;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -34,7 +35,8 @@ builder.Services.AddSingleton(sp => new ProcessingHost(
         await log.OpenAsync(cancellationToken);
         var tenantStore = new TenantStore(storage.Tables, configBlobs: storage.Blobs.GetBlobContainerClient(StorageNames.DefaultTenants));
         await tenantStore.EnsureCreatedAsync(cancellationToken);
-        return await ProcessingServices.CreateAsync(log, storage, new TenantDirectory(tenantStore), drainOptions, loggers, cancellationToken);
+        var export = new ExportSettings { Secrets = KeyVaultSecretResolver.For(builder.Configuration) };
+        return await ProcessingServices.CreateAsync(log, storage, new TenantDirectory(tenantStore), drainOptions, loggers, export, cancellationToken);
     },
     services => services.CreateQueueJobs(),
     functionsOptions,

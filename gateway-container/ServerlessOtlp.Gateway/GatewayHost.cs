@@ -1,5 +1,6 @@
 using System.Net;
 using Grpc.AspNetCore.Server.Model;
+using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using OpenTelemetry.Metrics;
@@ -49,7 +50,9 @@ public static class GatewayHost
 
         services.AddGrpc(o =>
         {
-            o.MaxReceiveMessageSize = options.MaxRequestBytes;
+            // grpc-dotnet applies this to the message before and after decompression; the wire limit, when
+            // smaller, is enforced by LimitGrpcWireSize so that gzip gets MaxDecompressedBytes as over HTTP.
+            o.MaxReceiveMessageSize = Math.Max(options.MaxRequestBytes, options.MaxDecompressedBytes);
             o.MaxSendMessageSize = 4 * 1024 * 1024;
             o.EnableDetailedErrors = false;
             o.CompressionProviders = [new LimitedGzipProvider(options.MaxDecompressedBytes)];
@@ -62,6 +65,26 @@ public static class GatewayHost
         MapEndpoints(app, options);
         return app;
     }
+
+    /// <summary>
+    /// Limits a gRPC request body to MaxRequestBytes plus the frame header, answering RESOURCE_EXHAUSTED
+    /// (Kestrel's own limit would surface as UNKNOWN), when MaxReceiveMessageSize is the larger decompressed limit.
+    /// </summary>
+    private static Func<HttpContext, RequestDelegate, Task> LimitGrpcWireSize(GatewayOptions options) => (ctx, next) =>
+    {
+        if (ctx.Request.ContentType?.StartsWith("application/grpc", StringComparison.OrdinalIgnoreCase) == true)
+        {
+            if (ctx.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } size)
+            {
+                size.MaxRequestBodySize = null;
+            }
+
+            ctx.Request.Body = new LimitedReadStream(ctx.Request.Body, options.MaxRequestBytes + 5L, () => new Grpc.Core.RpcException(
+                new Grpc.Core.Status(Grpc.Core.StatusCode.ResourceExhausted, $"request exceeds the limit of {options.MaxRequestBytes} bytes")));
+        }
+
+        return next(ctx);
+    };
 
     private static void ConfigureKestrel(WebApplicationBuilder builder, GatewayOptions options)
     {
@@ -92,6 +115,11 @@ public static class GatewayHost
 
     private static void MapEndpoints(WebApplication app, GatewayOptions options)
     {
+        if (options.MaxDecompressedBytes > options.MaxRequestBytes)
+        {
+            app.Use(LimitGrpcWireSize(options));
+        }
+
         app.MapGrpcService<OtlpGrpcService>();
         var http = app.Services.GetRequiredService<OtlpHttpEndpoints>();
         app.Map("/v1/{signal}", http.HandleAsync);

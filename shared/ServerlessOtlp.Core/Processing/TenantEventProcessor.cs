@@ -8,6 +8,7 @@ using ServerlessOtlp.Export;
 using ServerlessOtlp.Log;
 using ServerlessOtlp.Otlp;
 using ServerlessOtlp.Otlp.Wire;
+using ServerlessOtlp.Pipeline.Sampling;
 using ServerlessOtlp.Tenants;
 
 namespace ServerlessOtlp.Processing;
@@ -19,8 +20,7 @@ namespace ServerlessOtlp.Processing;
 /// transiently after the short inline budget is parked in the retry store and counts as settled,
 /// so one tenant's outage never stalls the partition. Undecodable data and permanent refusals go
 /// to the dead-letter store. Only when parking itself fails (or there is no retry store) does the
-/// drain retry from this event later. (Sampling, transforms and routing conditions come with the
-/// pipeline issue.)
+/// drain retry from this event later.
 /// </summary>
 public sealed class TenantEventProcessor : IEventProcessor
 {
@@ -65,6 +65,18 @@ public sealed class TenantEventProcessor : IEventProcessor
             return EventFate.DeadLettered;
         }
 
+        // Head of the pipeline: consistent sampling on the wire, so a dropped span is never decoded.
+        using var sampled = SampleTraces(tenant, logEvent, out var kept);
+        if (sampled != null)
+        {
+            if (kept.Kept == 0)
+            {
+                return EventFate.Delivered;
+            }
+
+            logEvent = logEvent with { Body = sampled.WrittenMemory };
+        }
+
         var (message, bytes, fate) = await DecodeAsync(partition, logEvent, cancellationToken);
         if (message == null)
         {
@@ -94,6 +106,40 @@ public sealed class TenantEventProcessor : IEventProcessor
         }
 
         return result;
+    }
+
+    /// <summary>Items dropped by trace sampling.</summary>
+    public long SampledOutTotal => Interlocked.Read(ref _sampledOut);
+
+    private long _sampledOut;
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, (long Version, TraceSampler? Sampler)> _samplers = new(StringComparer.Ordinal);
+
+    /// <summary>Applies the tenant's trace sampling; null when the event is not sampled (not traces, or no sampling configured).</summary>
+    private PooledBuffer? SampleTraces(TenantConfig tenant, ReadEvent logEvent, out WireSampler.Counts counts)
+    {
+        counts = default;
+        if (logEvent.Properties!.Signal != Signal.Traces || tenant.Sampling?.Traces is not { } config)
+        {
+            return null;
+        }
+
+        var entry = _samplers.AddOrUpdate(
+            tenant.Id,
+            _ => (tenant.Version, TraceSampler.For(config)),
+            (_, existing) => existing.Version == tenant.Version && existing.Sampler != null ? existing : (tenant.Version, TraceSampler.For(config)));
+        var buffer = new PooledBuffer(logEvent.Body.Length);
+        try
+        {
+            counts = WireSampler.SampleTraces(logEvent.Body.Span, entry.Sampler!, buffer);
+        }
+        catch (InvalidDataException)
+        {
+            buffer.Dispose();
+            return null; // undecodable: let the decoder dead-letter it with its reason
+        }
+
+        Interlocked.Add(ref _sampledOut, counts.Dropped);
+        return buffer;
     }
 
     /// <summary>One destination: export, then settle the outcome (delivered, dead-lettered or parked).</summary>

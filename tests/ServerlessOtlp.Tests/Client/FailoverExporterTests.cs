@@ -57,6 +57,7 @@ public sealed class FailoverExporterTests(ITestOutputHelper output)
         var afterStop = Enumerable.Range(stoppedAt, checkedUpTo - stoppedAt).Select(run.Uid).ToList();
         Assert.NotEmpty(afterStop);
         Assert.Equal(preferredBefore, preferred.SpanUids().Count);
+        await Eventually(() => afterStop.All(survivor.SpanUids().ToHashSet().Contains));
         var onSurvivor = survivor.SpanUids().ToHashSet();
         Assert.All(afterStop, uid => Assert.Contains(uid, onSurvivor));
         Assert.True(exporter.Failovers > 0, "the stopped gateway was never tried first");
@@ -80,6 +81,7 @@ public sealed class FailoverExporterTests(ITestOutputHelper output)
         await Task.Delay(1000);
         int windowEnd = run.Sent;
         run.Flush();
+        await Eventually(() => Enumerable.Range(windowStart, windowEnd - windowStart).Select(run.Uid).All(preferred.SpanUids().Concat(survivor.SpanUids()).ToHashSet().Contains));
         var onRestarted = preferred.SpanUids().ToHashSet();
         int inWindow = Enumerable.Range(windowStart, windowEnd - windowStart).Count(i => onRestarted.Contains(run.Uid(i)));
         output.WriteLine($"{inWindow} of {windowEnd - windowStart} spans of the following second went to the restarted gateway");
@@ -88,6 +90,7 @@ public sealed class FailoverExporterTests(ITestOutputHelper output)
         await producing.CancelAsync();
         await producer;
         run.Flush();
+        await Eventually(() => Enumerable.Range(0, run.Sent).Select(run.Uid).All(preferred.SpanUids().Concat(survivor.SpanUids()).ToHashSet().Contains));
 
         // Nothing lost: every span is in one of the logs (at least once; a request cut by the stop may be sent twice).
         var all = preferred.SpanUids(out var services).Concat(survivor.SpanUids()).ToHashSet();
@@ -227,6 +230,19 @@ public sealed class FailoverExporterTests(ITestOutputHelper output)
         }
 
         Assert.Equal(Enumerable.Range(0, records).Select(i => (long)i), uids.Order());
+    }
+
+    /// <summary>
+    /// Waits for exports in flight: the batch processor's ForceFlush returns once the items left
+    /// its queue, which can be before the export that took them has finished.
+    /// </summary>
+    private static async Task Eventually(Func<bool> condition)
+    {
+        var deadline = Stopwatch.StartNew();
+        while (!condition() && deadline.Elapsed < TimeSpan.FromSeconds(10))
+        {
+            await Task.Delay(50);
+        }
     }
 
     /// <summary>Spans with uids <c>{run}-{n}</c> through a batch processor over the exporter.</summary>

@@ -17,15 +17,15 @@ public class OttlParserTests
         Assert.Equal(["span", "attributes"], target.Segments);
         Assert.Equal(["env"], target.Keys);
         Assert.Equal(5, target.Column);
-        Assert.Equal(new OttlLiteral("prod", 30), syntax.Editor.Arguments[1].Value);
+        Assert.Equal(new OttlLiteral("prod", 29), syntax.Editor.Arguments[1].Value);
 
         var and = Assert.IsType<OttlAnd>(syntax.Where);
         var left = Assert.IsType<OttlComparison>(and.Left);
         Assert.Equal(OttlCompareOp.Equal, left.Op);
-        Assert.Equal(44, left.Column);
+        Assert.Equal(43, left.Column);
         var not = Assert.IsType<OttlNot>(and.Right);
         var right = Assert.IsType<OttlComparison>(not.Operand);
-        Assert.Equal(new OttlEnum("SPAN_KIND_CLIENT", 132), right.Right);
+        Assert.Equal(new OttlEnum("SPAN_KIND_CLIENT", 116), right.Right);
     }
 
     [Theory]
@@ -136,7 +136,7 @@ public class OttlParserTests
     // Type checks at compile time, through the validator tenant files use: line:column: reason.
     [Theory]
     [InlineData(OttlContexts.TransformTraces, "set(span.nme, \"x\")", "1:5: unknown path span.nme; span has attributes, dropped_attributes_count, dropped_events_count, dropped_links_count, end_time_unix_nano, kind, name, parent_span_id, parent_span_id.string, span_id, span_id.string, start_time_unix_nano, status.code, status.message, trace_id, trace_id.string, trace_state")]
-    [InlineData(OttlContexts.TransformTraces, "frobnicate(span.name)", "1:1: unknown function frobnicate; supported: Concat, delete_key, delete_matching_keys, IsMatch, IsString, keep_keys, limit, replace_all_patterns, replace_pattern, set, SHA256, truncate_all")]
+    [InlineData(OttlContexts.TransformTraces, "frobnicate(span.name)", "1:1: unknown function frobnicate; editors: set, delete_key, delete_matching_keys, keep_keys, limit, truncate_all, replace_pattern, replace_all_patterns; converters: SHA256, Concat, IsMatch, IsString")]
     [InlineData(OttlContexts.TransformTraces, "set(span.name)", "1:1: set expects 2 arguments, got 1 (missing value)")]
     [InlineData(OttlContexts.TransformTraces, "set(span.name, \"a\", \"b\")", "1:21: set expects 2 arguments, got 3")]
     [InlineData(OttlContexts.TransformTraces, "limit(span.attributes)", "1:1: limit expects 2 to 3 arguments, got 1 (missing limit)")]

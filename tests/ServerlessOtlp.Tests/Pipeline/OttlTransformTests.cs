@@ -175,16 +175,19 @@ public class OttlTransformTests
     {
         var request = Logs();
 
-        Transform(request, Signal.Logs,
+        var result = Transform(request, Signal.Logs,
             "set(log.attributes[\"body.hash\"], SHA256(log.body)) where log.severity_number == SEVERITY_NUMBER_DEBUG",
             "set(log.severity_text, \"WARN\") where log.severity_number >= SEVERITY_NUMBER_ERROR",
+            "set(log.body, log.attributes) where log.severity_number == SEVERITY_NUMBER_INFO",
             "set(log.body[\"message\"], \"structured\") where log.severity_number == SEVERITY_NUMBER_INFO",
             "replace_pattern(log.body, \"\\\\d{5}\", \"#####\")");
 
+        Assert.Null(result.Error);
         var records = LogRecords(request).ToList();
         Assert.Equal(64, Attr(records[0].Attributes, "body.hash")!.StringValue.Length);
         Assert.Equal("cache miss for order #####", records[0].Body.StringValue);
-        Assert.Equal(AnyValue.ValueOneofCase.KvlistValue, records[1].Body.ValueCase); // body["k"] on a string body makes it a map
+        Assert.Equal(["order.id", "http.request.header.authorization", "message"], records[1].Body.KvlistValue.Values.Select(kv => kv.Key));
+        Assert.Equal("structured", records[1].Body.KvlistValue.Values[2].Value.StringValue);
         Assert.Equal("WARN", records[2].SeverityText);
     }
 

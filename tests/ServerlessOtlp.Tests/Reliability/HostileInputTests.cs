@@ -27,6 +27,7 @@ namespace ServerlessOtlp.Tests.Reliability;
 /// and the gateway still serves a valid request afterwards. Seeded: the seed is printed, and
 /// <c>SERVERLESSOTLP_FUZZ_SEED</c> replays a run.
 /// </summary>
+[Collection(ReliabilityProcesses.Name)]
 public sealed class HostileInputTests(ITestOutputHelper output)
 {
     private const string Key = "hostile-key-0123456789abcdef";
@@ -67,7 +68,17 @@ public sealed class HostileInputTests(ITestOutputHelper output)
         long heapBefore = GC.GetTotalMemory(forceFullCollection: true);
 
         var rnd = new Random(seed);
-        var inputs = new ConcurrentQueue<Input>(Enumerable.Range(0, count).Select(_ => Generate(rnd)));
+        // Generated as they are sent (one generator, in order: the seed replays the same inputs), not held all at once.
+        int remaining = count;
+        bool TryNext(out Input input)
+        {
+            lock (rnd)
+            {
+                input = remaining-- > 0 ? Generate(rnd) : null!;
+                return input != null;
+            }
+        }
+
         var outcomes = new ConcurrentDictionary<string, int>(StringComparer.Ordinal);
         var violations = new ConcurrentQueue<string>();
         long peakHeap = 0;
@@ -79,7 +90,7 @@ public sealed class HostileInputTests(ITestOutputHelper output)
         var sw = Stopwatch.StartNew();
         await Task.WhenAll(Enumerable.Range(0, 4).Select(_ => Task.Run(async () =>
         {
-            while (inputs.TryDequeue(out var input))
+            while (TryNext(out var input))
             {
                 string answer = await SendAsync(input, http, channel, gzipChannel, violations);
                 outcomes.AddOrUpdate($"{input.Kind} via {input.Transport}{(input.Gzip ? "+gzip" : "")} → {answer}", 1, (_, n) => n + 1);
@@ -168,9 +179,20 @@ public sealed class HostileInputTests(ITestOutputHelper output)
 
         using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/" + input.Signal.ToName()) { Content = content };
         request.Headers.Add("x-api-key", Key);
-        using var response = await http.SendAsync(request);
-        var body = await response.Content.ReadAsByteArrayAsync();
         string where = $"{input.Kind} via {input.Transport}{(input.Gzip ? "+gzip" : "")} ({input.Body.Length} bytes)";
+        HttpResponseMessage response;
+        try
+        {
+            response = await http.SendAsync(request);
+        }
+        catch (HttpRequestException ex)
+        {
+            violations.Enqueue($"{where}: no answer: {ex.Message} {ex.InnerException?.Message}");
+            return "no answer";
+        }
+
+        using var disposeResponse = response;
+        var body = await response.Content.ReadAsByteArrayAsync();
         if (!AllowedHttp.Contains(response.StatusCode))
         {
             violations.Enqueue($"{where}: HTTP {(int)response.StatusCode} {Encoding.UTF8.GetString(body.AsSpan(0, Math.Min(200, body.Length)))}");

@@ -17,6 +17,7 @@ namespace ServerlessOtlp.Tests.Reliability;
 /// in-flight budget, answer the excess with 503 + Retry-After instead of queueing, keep its heap
 /// bounded, and serve normally once the load stops.
 /// </summary>
+[Collection(ReliabilityProcesses.Name)]
 public sealed class MemoryBudgetTests(ITestOutputHelper output)
 {
     private const string Key = "memory-key-0123456789abcdef";

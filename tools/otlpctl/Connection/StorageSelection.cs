@@ -1,3 +1,4 @@
+using ServerlessOtlp.Export;
 using System.CommandLine;
 using Azure.Storage.Blobs;
 using Microsoft.Extensions.Configuration;
@@ -150,7 +151,9 @@ public sealed class StorageSelection
     /// <summary>Processing services over the opened log (creates the tables, containers and the drain-jobs queue).</summary>
     public static async Task<ProcessingServices> CreateServicesAsync(IPartitionedLog log, StorageClients storage, ITenantDirectory tenants, ILoggerFactory loggers, CancellationToken cancellationToken)
     {
-        var services = await ProcessingServices.CreateAsync(log, storage, tenants, DrainOptionsFromEnvironment(), loggers, cancellationToken);
+        // secret:NAME headers resolve from ServerlessOtlp__Secrets__NAME (or Key Vault when ServerlessOtlp__KeyVault__Uri is set).
+        var export = new ExportSettings { Secrets = KeyVaultSecretResolver.For(new ConfigurationBuilder().AddEnvironmentVariables().Build()) };
+        var services = await ProcessingServices.CreateAsync(log, storage, tenants, DrainOptionsFromEnvironment(), loggers, export, cancellationToken);
         await storage.Queues.GetQueueClient(StorageNames.DefaultDrainJobs).CreateIfNotExistsAsync(cancellationToken: cancellationToken);
         return services;
     }

@@ -253,7 +253,7 @@ public sealed class OttlCompiler
         OttlFunction.All.TryGetValue(call.Name, out var function)
             ? function
             : throw new OttlParseException(
-                $"unknown function {call.Name}; supported: {string.Join(", ", OttlFunction.All.Keys.Order(StringComparer.Ordinal))}",
+                $"unknown function {call.Name}; editors: {string.Join(", ", OttlFunction.All.Values.Where(f => f.IsEditor).Select(f => f.Name))}; converters: {string.Join(", ", OttlFunction.All.Values.Where(f => !f.IsEditor).Select(f => f.Name))}",
                 call.Column);
 
     /// <summary>The call's arguments in parameter order (named ones placed by name); null for an absent optional one.</summary>

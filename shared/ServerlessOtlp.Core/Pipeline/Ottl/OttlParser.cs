@@ -53,7 +53,7 @@ public sealed class OttlParser
     {
         var parser = new OttlParser(text);
         var first = parser.Peek();
-        if (first.Kind == TokenKind.Name && char.IsLower(first.Text[0]) && parser.PeekAt(1).Kind == TokenKind.LParen)
+        if (first.Kind == TokenKind.Name && char.IsLower(first.Text[0]) && first.Text != "not" && parser.PeekAt(1).Kind == TokenKind.LParen)
         {
             throw new OttlParseException($"expected a condition, got a call of the editor {first.Text}(...) (editors belong in transforms)", first.Column);
         }
