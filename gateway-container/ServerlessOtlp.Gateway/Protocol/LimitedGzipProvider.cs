@@ -17,11 +17,13 @@ public sealed class LimitedGzipProvider(long maxDecompressedBytes) : ICompressio
 
     public Stream CreateDecompressionStream(Stream stream) =>
         new LimitedReadStream(new GZipStream(stream, CompressionMode.Decompress), maxDecompressedBytes,
-            () => new RpcException(new Grpc.Core.Status(StatusCode.ResourceExhausted, $"decompressed request exceeds {maxDecompressedBytes} bytes")));
+            () => new RpcException(new Grpc.Core.Status(StatusCode.ResourceExhausted, $"decompressed request exceeds {maxDecompressedBytes} bytes")),
+            // Corrupt gzip is bad data (INVALID_ARGUMENT); left alone it surfaced as an unhandled exception (UNKNOWN).
+            ex => new RpcException(new Grpc.Core.Status(StatusCode.InvalidArgument, "request is not valid gzip: " + ex.Message)));
 }
 
 /// <summary>A read-only stream that throws once more than a limit has been read from it.</summary>
-public sealed class LimitedReadStream(Stream inner, long limit, Func<Exception> onExceeded) : Stream
+public sealed class LimitedReadStream(Stream inner, long limit, Func<Exception> onExceeded, Func<InvalidDataException, Exception>? onInvalidData = null) : Stream
 {
     private long _read;
 
@@ -39,13 +41,31 @@ public sealed class LimitedReadStream(Stream inner, long limit, Func<Exception> 
 
     public override int Read(Span<byte> buffer)
     {
-        int n = inner.Read(buffer);
+        int n;
+        try
+        {
+            n = inner.Read(buffer);
+        }
+        catch (InvalidDataException ex) when (onInvalidData != null)
+        {
+            throw onInvalidData(ex);
+        }
+
         return Count(n);
     }
 
     public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
     {
-        int n = await inner.ReadAsync(buffer, cancellationToken);
+        int n;
+        try
+        {
+            n = await inner.ReadAsync(buffer, cancellationToken);
+        }
+        catch (InvalidDataException ex) when (onInvalidData != null)
+        {
+            throw onInvalidData(ex);
+        }
+
         return Count(n);
     }
 

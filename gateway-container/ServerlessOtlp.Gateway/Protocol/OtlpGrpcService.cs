@@ -24,7 +24,18 @@ public sealed class OtlpGrpcService(IngestService ingest, ITenantDirectory tenan
         try
         {
             var key = ApiKeys.FromHeaders(context.RequestHeaders.GetValue(ApiKeys.ApiKeyHeader), context.RequestHeaders.GetValue(ApiKeys.AuthorizationHeader));
-            TenantConfig? tenant = key == null ? null : await tenants.AuthenticateAsync(key, context.CancellationToken);
+            TenantConfig? tenant;
+            try
+            {
+                tenant = key == null ? null : await tenants.AuthenticateAsync(key, context.CancellationToken);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                // The tenant store is unreachable (storage outage): retryable UNAVAILABLE, not an unhandled UNKNOWN.
+                metrics.Refused(null, signal, "tenants_unavailable", 0);
+                throw OtlpAnswers.ToRpcException(IngestResult.Fail(IngestOutcome.LogUnavailable, "the tenant directory is unreachable; retry later"));
+            }
+
             if (tenant == null)
             {
                 metrics.Refused(null, signal, "unauthenticated", 0);

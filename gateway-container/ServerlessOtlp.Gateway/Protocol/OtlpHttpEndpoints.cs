@@ -74,7 +74,18 @@ public sealed class OtlpHttpEndpoints(IngestService ingest, ITenantDirectory ten
         }
 
         var key = ApiKeys.FromHeaders(http.Request.Headers[ApiKeys.ApiKeyHeader], http.Request.Headers.Authorization);
-        var tenant = key == null ? null : await tenants.AuthenticateAsync(key, http.RequestAborted);
+        TenantConfig? tenant;
+        try
+        {
+            tenant = key == null ? null : await tenants.AuthenticateAsync(key, http.RequestAborted);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            // The tenant store is unreachable (storage outage): retryable 503, not an unhandled 500.
+            metrics.Refused(null, signal, "tenants_unavailable", 0);
+            return IngestResult.Fail(IngestOutcome.LogUnavailable, "the tenant directory is unreachable; retry later", TimeSpan.FromSeconds(options.RetryAfterSeconds));
+        }
+
         if (tenant == null)
         {
             metrics.Refused(null, signal, "unauthenticated", 0);
@@ -98,6 +109,8 @@ public sealed class OtlpHttpEndpoints(IngestService ingest, ITenantDirectory ten
 
         if (http.Request.ContentLength > options.MaxRequestBytes)
         {
+            // The body is never read, so Kestrel cannot reuse the connection: say so, or the client's next request on it fails with no answer.
+            http.Response.Headers.Connection = "close";
             return IngestResult.Fail(IngestOutcome.TooLarge, $"request body of {http.Request.ContentLength} bytes exceeds the limit of {options.MaxRequestBytes}");
         }
 

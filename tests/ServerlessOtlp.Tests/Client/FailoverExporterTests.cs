@@ -139,6 +139,7 @@ public sealed class FailoverExporterTests(ITestOutputHelper output)
             Assert.True(provider.ForceFlush(10_000));
         }
 
+        await Eventually(() => slow.SpanUids().Count + fast.SpanUids().Count >= exports * spansPerExport);
         int onSlow = slow.SpanUids().Count, onFast = fast.SpanUids().Count;
         output.WriteLine($"slow {onSlow}, fast {onFast}");
         Assert.Equal(exports * spansPerExport, onSlow + onFast);
@@ -162,6 +163,7 @@ public sealed class FailoverExporterTests(ITestOutputHelper output)
             run.Flush();
         }
 
+        await Eventually(() => exporter.DroppedItems == 70);
         Assert.Equal(70, exporter.DroppedItems);
         Assert.Equal(30, exporter.BufferedItems);
 

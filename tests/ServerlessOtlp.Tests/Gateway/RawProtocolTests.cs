@@ -203,10 +203,11 @@ public sealed class RawProtocolTests(GatewayFixture fixture, ITestOutputHelper o
         throw new InvalidOperationException($"cannot pad to {size}");
     }
 
-    [Fact]
-    public async Task Size_limits_are_inclusive_on_HTTP_and_gRPC_compressed_or_not()
+    [Theory]
+    [InlineData(256 * 1024, 256 * 1024)]
+    [InlineData(256 * 1024, 512 * 1024)]
+    public async Task Size_limits_are_inclusive_on_HTTP_and_gRPC_compressed_or_not(int maxRequest, int maxDecompressed)
     {
-        const int maxRequest = 256 * 1024, maxDecompressed = 512 * 1024;
         await using var gateway = await TestGateway.StartAsync(configure: o =>
         {
             o.MaxRequestBytes = maxRequest;

@@ -101,6 +101,8 @@ public sealed class CrashMatrixTests(ITestOutputHelper output)
         await checker.ReadDeadLettersAsync(deadLetters);
         var report = checker.Check();
         output.WriteLine(report.ToString());
+        // The plain key is in the tenant file only: never in any process's output.
+        Assert.All(world.Nodes, n => Assert.False(n.Process.Output.Contains(world.Key, StringComparison.Ordinal), $"the API key appears in the output of {n.Process.Name}"));
         return report;
     }
 

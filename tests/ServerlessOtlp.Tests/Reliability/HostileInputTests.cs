@@ -125,7 +125,7 @@ public sealed class HostileInputTests(ITestOutputHelper output)
         {
             var valid = new Input("valid", transport, Signal.Traces, Encode(transport, Signal.Traces, OtlpTestData.Traces(seed, 1, 1, 3, 0)), false);
             var stillViolations = new ConcurrentQueue<string>();
-            Assert.Equal("OK", await SendAsync(valid, http, channel, gzipChannel, stillViolations));
+            Assert.Contains(await SendAsync(valid, http, channel, gzipChannel, stillViolations), new[] { "OK", "200" });
         }
     }
 
@@ -181,9 +181,17 @@ public sealed class HostileInputTests(ITestOutputHelper output)
         request.Headers.Add("x-api-key", Key);
         string where = $"{input.Kind} via {input.Transport}{(input.Gzip ? "+gzip" : "")} ({input.Body.Length} bytes)";
         HttpResponseMessage response;
+        bool oversized = input.Kind.StartsWith("oversized", StringComparison.Ordinal) && !input.Gzip;
+        // An oversized body is answered 413 before it is read, and the connection closed: a connection of its own.
+        using var own = oversized ? new HttpClient { BaseAddress = http.BaseAddress } : null;
         try
         {
-            response = await http.SendAsync(request);
+            response = await (own ?? http).SendAsync(request);
+        }
+        catch (HttpRequestException ex) when (oversized && ex.InnerException is IOException)
+        {
+            // The 413 came while the client was still writing: it sees a broken pipe, as with any HTTP/1.1 server that refuses a body by its length.
+            return "413 before the body was read (client still writing)";
         }
         catch (HttpRequestException ex)
         {
@@ -201,7 +209,7 @@ public sealed class HostileInputTests(ITestOutputHelper output)
         {
             // Every 4xx carries a google.rpc.Status in the request's encoding.
             bool json = response.Content.Headers.ContentType?.MediaType == "application/json";
-            bool expectJson = input.Transport == Transport.HttpJson && (input.ContentType == null || input.ContentType.StartsWith("application/json", StringComparison.Ordinal));
+            bool expectJson = (input.ContentType ?? (input.Transport == Transport.HttpJson ? "application/json" : "")).StartsWith("application/json", StringComparison.Ordinal);
             try
             {
                 var status = json ? StatusJson.Parse<Google.Rpc.Status>(Encoding.UTF8.GetString(body)) : Google.Rpc.Status.Parser.ParseFrom(body);
