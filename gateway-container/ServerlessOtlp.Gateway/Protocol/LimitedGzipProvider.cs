@@ -5,8 +5,8 @@ using Grpc.Net.Compression;
 namespace ServerlessOtlp.Gateway.Protocol;
 
 /// <summary>
-/// gzip for gRPC that stops at the decompressed-size limit. grpc-dotnet enforces
-/// MaxReceiveMessageSize on the compressed message only, so a gzip bomb would otherwise expand freely.
+/// gzip for gRPC that stops at the decompressed-size limit while decompressing, so that a gzip bomb
+/// never expands in memory and gRPC gets the same decompressed limit as OTLP/HTTP (see GatewayHost).
 /// </summary>
 public sealed class LimitedGzipProvider(long maxDecompressedBytes) : ICompressionProvider
 {

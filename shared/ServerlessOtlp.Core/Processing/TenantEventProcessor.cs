@@ -8,6 +8,7 @@ using ServerlessOtlp.Export;
 using ServerlessOtlp.Log;
 using ServerlessOtlp.Otlp;
 using ServerlessOtlp.Otlp.Wire;
+using ServerlessOtlp.Pipeline;
 using ServerlessOtlp.Pipeline.Sampling;
 using ServerlessOtlp.Tenants;
 
@@ -30,6 +31,7 @@ public sealed class TenantEventProcessor : IEventProcessor
     private readonly RetryStore? _retryStore;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
+    private readonly TenantTransformer _transformer;
     private long _parked;
     private long _rejectedItems;
 
@@ -47,6 +49,7 @@ public sealed class TenantEventProcessor : IEventProcessor
         _retryStore = retryStore;
         _time = time ?? TimeProvider.System;
         _logger = (ILogger?)logger ?? NullLogger.Instance;
+        _transformer = new TenantTransformer(new PipelineMetrics());
     }
 
     /// <summary>Batches parked in the retry store by this processor.</summary>
@@ -83,13 +86,42 @@ public sealed class TenantEventProcessor : IEventProcessor
             return fate;
         }
 
+        // Redaction, OTTL transforms and filters, on the decoded request.
+        if (TenantTransformer.HasWork(tenant, props.Signal))
+        {
+            var transformed = _transformer.Apply(tenant, props.Signal, message);
+            if (transformed.Failed)
+            {
+                // error_mode propagate: the original bytes go to the dead-letter store with the reason.
+                await DeadLetterAsync(props, null, partition, logEvent, "transform failed: " + transformed.Error, bytes, cancellationToken);
+                return EventFate.DeadLettered;
+            }
+
+            if (transformed.ItemsOut == 0)
+            {
+                return fate;
+            }
+
+            bytes = message.ToByteArray();
+        }
+
         var deliveries = new List<Task<EventFate>>(tenant.Destinations.Count);
         foreach (var destination in tenant.Destinations)
         {
-            if (destination.Signals.Contains(props.Signal))
+            if (!destination.Signals.Contains(props.Signal))
             {
-                deliveries.Add(DeliverAsync(tenant, destination, partition, logEvent, message, bytes, cancellationToken));
+                continue;
             }
+
+            // Routing: a destination with a `when` condition gets only the matching part.
+            var routed = destination.When == null ? message : _transformer.FilterForDestination(destination, props.Signal, message);
+            if (routed == null)
+            {
+                continue;
+            }
+
+            var routedBytes = ReferenceEquals(routed, message) ? bytes : routed.ToByteArray();
+            deliveries.Add(DeliverAsync(tenant, destination, partition, logEvent, routed, routedBytes, cancellationToken));
         }
 
         var result = fate;

@@ -60,3 +60,64 @@ public class SamplingInDrainTests
         Directory.Delete(dir, true);
     }
 }
+
+public class TransformInDrainTests
+{
+    private sealed class CountingDeadLetters : DeadLetterStore
+    {
+        public readonly List<string> Reasons = [];
+
+        public override Task<string> WriteAsync(string? tenant, string? destination, Signal? signal, int partition, long position, string reason, ReadOnlyMemory<byte> body, CancellationToken cancellationToken = default)
+        {
+            Reasons.Add(reason);
+            return Task.FromResult("x");
+        }
+    }
+
+    [Fact]
+    public async Task Transforms_filters_and_when_routing_apply_in_the_drain()
+    {
+        string prod = Path.Combine(Path.GetTempPath(), "prod-" + Guid.NewGuid().ToString("N"));
+        string rest = Path.Combine(Path.GetTempPath(), "rest-" + Guid.NewGuid().ToString("N"));
+        var tenants = new InMemoryTenantDirectory(new TenantFile
+        {
+            Tenants =
+            [
+                new TenantConfig
+                {
+                    Id = "acme",
+                    Transforms = new OttlStatements { Traces = ["set(span.attributes[\"env\"], \"prod\") where resource.attributes[\"service.name\"] == \"svc-0\""] },
+                    Filters = new OttlStatements { Traces = ["span.name == \"GET /api/1\""] },
+                    Destinations =
+                    [
+                        new DestinationConfig { Name = "prod", Kind = DestinationKind.File, Signals = [Signal.Traces], Path = prod, When = "resource.attributes[\"service.name\"] == \"svc-0\"" },
+                        new DestinationConfig { Name = "rest", Kind = DestinationKind.File, Signals = [Signal.Traces], Path = rest, When = "resource.attributes[\"service.name\"] != \"svc-0\"" },
+                    ],
+                },
+            ],
+        });
+        var deadLetters = new CountingDeadLetters();
+        var processor = new TenantEventProcessor(tenants, [new FileExporter()], deadLetters);
+        var request = OtlpTestData.Traces(9, resources: 2, scopes: 1, spans: 300, invalidShare: 0);
+        var props = new EventProperties("acme", Signal.Traces, BodyCodec.Protobuf, 0, DateTimeOffset.UtcNow, "gw");
+
+        Assert.Equal(EventFate.Delivered, await processor.ProcessAsync(0, new ReadEvent(new LogPosition(0), new LogPosition(1), props, request.ToByteArray())));
+        Assert.Empty(deadLetters.Reasons);
+
+        static List<OpenTelemetry.Proto.Trace.V1.ResourceSpans> Read(string dir) =>
+            File.ReadAllLines(Path.Combine(dir, "traces.jsonl")).SelectMany(l => OtlpJson.Parse<ExportTraceServiceRequest>(System.Text.Encoding.UTF8.GetBytes(l)).ResourceSpans).ToList();
+        var prodSpans = Read(prod);
+        var restSpans = Read(rest);
+        Assert.All(prodSpans, r => Assert.Equal("svc-0", r.Resource.Attributes.First(a => a.Key == "service.name").Value.StringValue));
+        Assert.All(restSpans, r => Assert.Equal("svc-1", r.Resource.Attributes.First(a => a.Key == "service.name").Value.StringValue));
+        var allProd = prodSpans.SelectMany(r => r.ScopeSpans).SelectMany(s => s.Spans).ToList();
+        Assert.NotEmpty(allProd);
+        Assert.All(allProd, s => Assert.Contains(s.Attributes, a => a.Key == "env" && a.Value.StringValue == "prod"));
+        Assert.DoesNotContain(restSpans.SelectMany(r => r.ScopeSpans).SelectMany(s => s.Spans), s => s.Attributes.Any(a => a.Key == "env"));
+        Assert.DoesNotContain(prodSpans.Concat(restSpans).SelectMany(r => r.ScopeSpans).SelectMany(s => s.Spans), s => s.Name == "GET /api/1");
+        int expected = request.ResourceSpans.SelectMany(r => r.ScopeSpans).SelectMany(s => s.Spans).Count(s => s.Name != "GET /api/1");
+        Assert.Equal(expected, allProd.Count + restSpans.SelectMany(r => r.ScopeSpans).Sum(s => s.Spans.Count));
+        Directory.Delete(prod, true);
+        Directory.Delete(rest, true);
+    }
+}
