@@ -119,7 +119,7 @@ return summary.missing == 0 && summary.refused == 0 ? 0 : 1;
 
 async Task TailAsync(CancellationToken ct)
 {
-    long position = 0;
+    long position = -1; // -1: not decided yet
     var pending = new StringBuilder();
     var buffer = new byte[1 << 20];
     while (!ct.IsCancellationRequested)
@@ -127,7 +127,7 @@ async Task TailAsync(CancellationToken ct)
         if (File.Exists(file))
         {
             await using var stream = new FileStream(file, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete, 1, FileOptions.None);
-            if (position == 0)
+            if (position < 0)
             {
                 // Only what is appended from now on; earlier lines belong to other runs.
                 position = stream.Length;
@@ -168,12 +168,7 @@ async Task TailAsync(CancellationToken ct)
         }
         else
         {
-            position = -1; // created after the start: read it from the beginning
-        }
-
-        if (position < 0)
-        {
-            position = 0;
+            position = 0; // (re)created after the start: read it from the beginning
         }
 
         await Task.Delay(5, ct);

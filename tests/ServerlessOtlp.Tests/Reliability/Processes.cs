@@ -189,6 +189,26 @@ public sealed class PersistentAzurite : IDisposable
     /// <summary>SIGKILL (a crash, not a clean stop).</summary>
     public void Kill() => _process?.Kill();
 
+    /// <summary>
+    /// SIGTERM and wait: an outage without Azurite's own data loss. Azurite keeps its metadata in
+    /// LokiJS and saves it every few seconds, so a SIGKILL loses writes it had already acknowledged;
+    /// real Azure Storage does not, so the outage test stops it this way.
+    /// </summary>
+    public void Stop()
+    {
+        if (_process is { HasExited: false } p)
+        {
+            using var kill = Process.Start(new ProcessStartInfo("kill") { ArgumentList = { "-TERM", p.Id.ToString() }, UseShellExecute = false })!;
+            kill.WaitForExit();
+            for (int i = 0; i < 100 && !p.HasExited; i++)
+            {
+                Thread.Sleep(100);
+            }
+
+            p.Kill();
+        }
+    }
+
     public void Dispose()
     {
         _process?.Dispose();
@@ -209,7 +229,7 @@ public sealed class PersistentAzurite : IDisposable
 public sealed class DevNode : IDisposable
 {
     public static readonly TimeSpan LeaseTtl = TimeSpan.FromSeconds(6);
-    public const int BatchMaxEvents = 16;
+    public const int BatchMaxEvents = 64;
 
     private DevNode(ChildProcess process, string role, int grpc, int http, int management)
     {

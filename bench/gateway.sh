@@ -1,0 +1,300 @@
+#!/usr/bin/env bash
+# Gateway and end-to-end figures of BENCHMARKS.md (issue #8). Usage:
+#   bench/gateway.sh [throughput] [steady] [overload] [e2e]     (no argument: all four, in that order)
+# Environment:
+#   REPEAT=2            throughput runs per system (ours and the baseline alternate)
+#   STEADY_SECONDS=60   length of the steady 10k spans/s run (per system)
+#   STEADY_RATE=10000   spans/s of the steady run
+#   E2E_RATE=5000       spans/s of the end-to-end background load; E2E_SECONDS=30
+#   GW_CPU=0 LOAD_CPU=1 cores for the system under test / the load generator (taskset)
+#   BENCH_OUT=DIR       where the JSON reports and summary.md go
+#                       (default BenchmarkDotNet.Artifacts/gateway/<UTC time>)
+#
+# What runs where: the system under test (`otlpctl dev`, or the baseline sink) on core GW_CPU;
+# `otlpctl load`, the end-to-end probe and Azurite (in-memory, random ports: it holds the tenant
+# table, and in the end-to-end run the blob log) on core LOAD_CPU.
+# Baseline: bench/BaselineOtlpSink, a grpc-dotnet server that parses every export with
+# Google.Protobuf and drops it (the OpenTelemetry Collector is not available on this machine).
+set -euo pipefail
+
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$repo"
+
+REPEAT="${REPEAT:-2}"
+STEADY_SECONDS="${STEADY_SECONDS:-60}"
+STEADY_RATE="${STEADY_RATE:-10000}"
+E2E_RATE="${E2E_RATE:-5000}"
+E2E_SECONDS="${E2E_SECONDS:-30}"
+GW_CPU="${GW_CPU:-0}"
+LOAD_CPU="${LOAD_CPU:-1}"
+out="${BENCH_OUT:-$repo/BenchmarkDotNet.Artifacts/gateway/$(date -u +%Y%m%dT%H%M%SZ)}"
+mkdir -p "$out"
+out="$(cd "$out" && pwd)"
+
+scenarios=("$@")
+if [[ ${#scenarios[@]} -eq 0 ]]; then
+  scenarios=(throughput steady overload e2e)
+fi
+want() { local s; for s in "${scenarios[@]}"; do [[ "$s" == "$1" ]] && return 0; done; return 1; }
+for s in "${scenarios[@]}"; do
+  case "$s" in throughput|steady|overload|e2e) ;; *) echo "unknown scenario $s (throughput, steady, overload, e2e)" >&2; exit 2 ;; esac
+done
+
+log() { echo "[$(date +%H:%M:%S)] $*" >&2; }
+
+# Command prefixes that pin to a core (empty without taskset). Used directly, not through a shell
+# function, so that `$!` of a background start is the pid of the measured process itself.
+gw_pin=(); load_pin=()
+if command -v taskset >/dev/null 2>&1; then
+  gw_pin=(taskset -c "$GW_CPU"); load_pin=(taskset -c "$LOAD_CPU")
+else
+  echo "taskset not found: running unpinned" >&2
+fi
+
+# ---------------------------------------------------------------- build (once, under the shared lock)
+build() {
+  local p
+  for p in tools/otlpctl bench/BaselineOtlpSink bench/E2eLatencyProbe; do
+    dotnet build -c Release "$p" -nologo -v quiet
+  done
+}
+log "building otlpctl, the baseline sink and the probe (Release)"
+if command -v flock >/dev/null 2>&1; then
+  export -f build
+  flock /tmp/serverlessotlp-build.lock bash -c build
+else
+  build
+fi
+otlpctl=(dotnet "$repo/tools/otlpctl/bin/Release/net10.0/otlpctl.dll")
+sink=(dotnet "$repo/bench/BaselineOtlpSink/bin/Release/net10.0/BaselineOtlpSink.dll")
+probe=(dotnet "$repo/bench/E2eLatencyProbe/bin/Release/net10.0/E2eLatencyProbe.dll")
+
+# ---------------------------------------------------------------- processes and cleanup
+work="$(mktemp -d /tmp/serverlessotlp-gwbench.XXXXXX)"
+pids=()
+cleanup() {
+  local p
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+stop_pid() { # stop one process we started, and forget it
+  local p="$1" keep=() q
+  kill "$p" 2>/dev/null || true
+  wait "$p" 2>/dev/null || true
+  for q in "${pids[@]}"; do [[ "$q" != "$p" ]] && keep+=("$q"); done
+  pids=("${keep[@]}")
+}
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+wait_port() { # wait_port PORT PID SECONDS
+  local port="$1" pid="$2" deadline=$((SECONDS + $3))
+  until (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do
+    kill -0 "$pid" 2>/dev/null || { log "process $pid exited before listening on $port"; return 1; }
+    ((SECONDS < deadline)) || { log "nothing listens on $port after $3 s"; return 1; }
+    sleep 0.2
+  done
+}
+
+# /proc accounting: CPU ticks (utime + stime) and resident memory of one process.
+clk_tck="$(getconf CLK_TCK)"
+cpu_ticks() { sed 's/^.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'; }
+rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
+
+# measure PID NAME CMD... : runs CMD while sampling PID's RSS every second; writes NAME.proc.json
+# with the CPU the process used over CMD's wall time (% of one core) and its peak/last RSS (MiB).
+measure() {
+  local pid="$1" name="$2"; shift 2
+  local samples="$work/$name.rss"
+  : >"$samples"
+  ( while kill -0 "$pid" 2>/dev/null; do rss_kib "$pid" >>"$samples" 2>/dev/null || true; sleep 1; done ) &
+  local sampler=$!
+  local t0 c0 t1 c1 status=0
+  t0="$(date +%s.%N)"; c0="$(cpu_ticks "$pid")"
+  "$@" || status=$?
+  t1="$(date +%s.%N)"; c1="$(cpu_ticks "$pid")"
+  rss_kib "$pid" >>"$samples"
+  kill "$sampler" 2>/dev/null || true; wait "$sampler" 2>/dev/null || true
+  awk -v c0="$c0" -v c1="$c1" -v t0="$t0" -v t1="$t1" -v hz="$clk_tck" '
+    { if ($1 > max) max = $1; last = $1; n++ }
+    END { wall = t1 - t0; cpu = (c1 - c0) / hz;
+          printf "{\"wallSeconds\": %.2f, \"cpuSeconds\": %.2f, \"cpuPercentOfCore\": %.2f, \"rssMaxMiB\": %.1f, \"rssLastMiB\": %.1f, \"rssSamples\": %d}\n",
+                 wall, cpu, 100 * cpu / wall, max / 1024, last / 1024, n }' "$samples" >"$out/$name.proc.json"
+  log "$name: $(cat "$out/$name.proc.json")"
+  return "$status"
+}
+
+load() { # load NAME PORT KEY ARGS... : otlpctl load on LOAD_CPU, report NAME.load.json
+  local name="$1" port="$2" key="$3"; shift 3
+  "${load_pin[@]}" "${otlpctl[@]}" load --endpoint "http://127.0.0.1:$port" --key "$key" --report "$out/$name.load.json" "$@" \
+    >"$out/$name.load.txt" 2>&1 || { log "load $name failed:"; tail -20 "$out/$name.load.txt" >&2; return 1; }
+  log "$name: $(jq -c '{accepted, itemsPerSecond, refused, latencyMs}' "$out/$name.load.json")"
+}
+
+# ---------------------------------------------------------------- Azurite (tenants; the blob log in e2e)
+azurite_bin="$repo/node_modules/.bin/azurite"
+[[ -x "$azurite_bin" ]] || (cd "$repo" && npm ci --no-audit --no-fund >/dev/null)
+blob_port="$(free_port)"; queue_port="$(free_port)"; table_port="$(free_port)"
+"${load_pin[@]}" "$azurite_bin" --inMemoryPersistence --skipApiVersionCheck --loose --silent \
+  --blobHost 127.0.0.1 --blobPort "$blob_port" --queueHost 127.0.0.1 --queuePort "$queue_port" \
+  --tableHost 127.0.0.1 --tablePort "$table_port" >"$work/azurite.log" 2>&1 &
+azurite_pid=$!; pids+=("$azurite_pid")
+for p in "$blob_port" "$queue_port" "$table_port"; do wait_port "$p" "$azurite_pid" 60; done
+account_key="Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+storage="DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=$account_key;BlobEndpoint=http://127.0.0.1:$blob_port/devstoreaccount1;QueueEndpoint=http://127.0.0.1:$queue_port/devstoreaccount1;TableEndpoint=http://127.0.0.1:$table_port/devstoreaccount1"
+log "Azurite (in memory) on 127.0.0.1:$blob_port/$queue_port/$table_port, core $LOAD_CPU"
+
+# ---------------------------------------------------------------- the gateway (otlpctl dev) and the baseline sink
+data_dir="$work/data" # one data dir: tenant dev's file destination is fixed when the tenant is created
+key=""
+gw_pid=""; gw_port=""
+start_dev() { # start_dev NAME ARGS... (--role/--log): sets gw_pid, gw_port; key on first start
+  local name="$1"; shift
+  gw_port="$(free_port)"
+  local http_port mgmt_port; http_port="$(free_port)"; mgmt_port="$(free_port)"
+  "${gw_pin[@]}" "${otlpctl[@]}" dev --storage "$storage" --data-dir "$data_dir" \
+    --grpc-port "$gw_port" --http-port "$http_port" --management-port "$mgmt_port" "$@" >"$out/$name.dev.txt" 2>&1 &
+  gw_pid=$!; pids+=("$gw_pid")
+  local deadline=$((SECONDS + 180))
+  until grep -q '^Ready\.' "$out/$name.dev.txt" 2>/dev/null; do
+    kill -0 "$gw_pid" 2>/dev/null || { log "otlpctl dev exited:"; cat "$out/$name.dev.txt" >&2; return 1; }
+    ((SECONDS < deadline)) || { log "otlpctl dev not ready after 180 s"; return 1; }
+    sleep 0.5
+  done
+  if [[ -z "$key" ]]; then
+    key="$(grep -A1 '^Created tenant dev' "$out/$name.dev.txt" | tail -1 | tr -d '[:space:]')"
+    [[ -n "$key" ]] || { log "no key for tenant dev in $out/$name.dev.txt"; return 1; }
+  fi
+  log "otlpctl dev $* (pid $gw_pid, core $GW_CPU) on 127.0.0.1:$gw_port"
+}
+
+sink_pid=""; sink_port=""
+start_sink() {
+  sink_port="$(free_port)"
+  "${gw_pin[@]}" "${sink[@]}" "$sink_port" >"$out/baseline-sink.txt" 2>&1 &
+  sink_pid=$!; pids+=("$sink_pid")
+  wait_port "$sink_port" "$sink_pid" 60
+  log "baseline sink (pid $sink_pid, core $GW_CPU) on 127.0.0.1:$sink_port"
+}
+
+machine="$(nproc) cores, $(lscpu 2>/dev/null | sed -n 's/^Model name:[[:space:]]*//p' | head -1), dotnet $(dotnet --version)"
+{
+  echo "# Gateway benchmark $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+  echo
+  echo "machine: $machine; load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+  echo "system under test on core $GW_CPU, load generator + Azurite on core $LOAD_CPU; scenarios: ${scenarios[*]}"
+  echo
+} >"$out/summary.md"
+log "machine: $machine; results in $out"
+
+if want throughput || want steady || want overload; then
+  start_dev gateway-memory --role gateway --log memory
+  start_sink
+  # Warm-up (JIT tiers, pools, connections), not reported.
+  load warmup-ours "$gw_port" "$key" --duration 5s --spans-per-request 100 --connections 8
+  load warmup-baseline "$sink_port" "$key" --duration 5s --spans-per-request 100 --connections 8
+
+  # Idle cost: what each process spends with no load at all (timers, heartbeats, the live line).
+  measure "$gw_pid" idle-ours sleep 20
+  measure "$sink_pid" idle-baseline sleep 20
+fi
+
+if want throughput; then
+  echo "## Max throughput (100 spans/request, 8 connections x 4 in flight, 20 s, no rate limit)" >>"$out/summary.md"
+  echo >>"$out/summary.md"
+  echo "| run | system | spans/s accepted | p50 ms | p99 ms | refused | server CPU % of core | server RSS max MiB |" >>"$out/summary.md"
+  echo "|---|---|---|---|---|---|---|---|" >>"$out/summary.md"
+  for ((r = 1; r <= REPEAT; r++)); do
+    for sys in ours baseline; do
+      if [[ "$sys" == ours ]]; then pid="$gw_pid"; port="$gw_port"; else pid="$sink_pid"; port="$sink_port"; fi
+      measure "$pid" "throughput-$sys-$r" load "throughput-$sys-$r" "$port" "$key" --spans-per-request 100 --connections 8 --duration 20s
+      jq -r --arg r "$r" --arg s "$sys" --slurpfile p "$out/throughput-$sys-$r.proc.json" \
+        '"| \($r) | \($s) | \(.itemsPerSecond|floor) | \(.latencyMs.p50) | \(.latencyMs.p99) | \(.refused|tostring) | \($p[0].cpuPercentOfCore) | \($p[0].rssMaxMiB) |"' \
+        "$out/throughput-$sys-$r.load.json" >>"$out/summary.md"
+    done
+  done
+  echo >>"$out/summary.md"
+fi
+
+if want steady; then
+  echo "## Steady ${STEADY_RATE} spans/s for ${STEADY_SECONDS} s (100 spans/request)" >>"$out/summary.md"
+  echo >>"$out/summary.md"
+  echo "| system | spans/s accepted | p50 ms | p99 ms | server CPU % of core | server RSS max MiB | idle CPU % (20 s, no load) | idle RSS MiB |" >>"$out/summary.md"
+  echo "|---|---|---|---|---|---|---|---|" >>"$out/summary.md"
+  for sys in ours baseline; do
+    if [[ "$sys" == ours ]]; then pid="$gw_pid"; port="$gw_port"; else pid="$sink_pid"; port="$sink_port"; fi
+    measure "$pid" "steady-$sys" load "steady-$sys" "$port" "$key" --rate "$STEADY_RATE" --duration "${STEADY_SECONDS}s" --spans-per-request 100 --connections 8
+    jq -r --arg s "$sys" --slurpfile p "$out/steady-$sys.proc.json" --slurpfile i "$out/idle-$sys.proc.json" \
+      '"| \($s) | \(.itemsPerSecond|floor) | \(.latencyMs.p50) | \(.latencyMs.p99) | \($p[0].cpuPercentOfCore) | \($p[0].rssMaxMiB) | \($i[0].cpuPercentOfCore) | \($i[0].rssLastMiB) |"' \
+      "$out/steady-$sys.load.json" >>"$out/summary.md"
+  done
+  echo >>"$out/summary.md"
+fi
+
+if want overload; then
+  # 2x the best throughput measured above (or 800k spans/s), from 32 connections x 4 in flight.
+  capacity="$(jq -s 'map(.itemsPerSecond) | max // 400000' "$out"/throughput-ours-*.load.json 2>/dev/null || echo 400000)"
+  rate="$(awk -v c="$capacity" 'BEGIN { printf "%d", 2 * c }')"
+  echo "## Overload: ${rate} spans/s offered (2x measured capacity ${capacity%.*}), 32 connections, 20 s; then ${STEADY_RATE} spans/s" >>"$out/summary.md"
+  echo >>"$out/summary.md"
+  echo "| phase | system | spans/s accepted | p50 ms | p99 ms | refused (gRPC code: spans) | server CPU % | server RSS max MiB | RSS after MiB |" >>"$out/summary.md"
+  echo "|---|---|---|---|---|---|---|---|---|" >>"$out/summary.md"
+  for sys in ours baseline; do
+    if [[ "$sys" == ours ]]; then pid="$gw_pid"; port="$gw_port"; else pid="$sink_pid"; port="$sink_port"; fi
+    measure "$pid" "overload-$sys" load "overload-$sys" "$port" "$key" --rate "$rate" --duration 20s --spans-per-request 100 --connections 32
+    # Recovery: the first 10 s after the overload stops, at the steady rate; compare with the steady run.
+    measure "$pid" "recovery-$sys" load "recovery-$sys" "$port" "$key" --rate "$STEADY_RATE" --duration 10s --spans-per-request 100 --connections 8
+    for phase in overload recovery; do
+      jq -r --arg ph "$phase" --arg s "$sys" --slurpfile p "$out/$phase-$sys.proc.json" \
+        '"| \($ph) | \($s) | \(.itemsPerSecond|floor) | \(.latencyMs.p50) | \(.latencyMs.p99) | \(.refused|tostring) | \($p[0].cpuPercentOfCore) | \($p[0].rssMaxMiB) | \($p[0].rssLastMiB) |"' \
+        "$out/$phase-$sys.load.json" >>"$out/summary.md"
+    done
+  done
+  echo >>"$out/summary.md"
+fi
+
+if [[ -n "$gw_pid" ]]; then stop_pid "$gw_pid"; gw_pid=""; fi
+if [[ -n "$sink_pid" ]]; then stop_pid "$sink_pid"; sink_pid=""; fi
+
+if want e2e; then
+  # The whole local system: gateway + runner in one `otlpctl dev` on GW_CPU, the blob log on Azurite,
+  # tenant dev's file destination. Background load at E2E_RATE; the probe sends 200 single-span
+  # exports at 10/s starting 5 s in, and times each from export to its line in traces.jsonl.
+  start_dev e2e --role all --log blob
+  traces="$data_dir/out/traces.jsonl"
+  "${load_pin[@]}" "${otlpctl[@]}" load --endpoint "http://127.0.0.1:$gw_port" --key "$key" --rate "$E2E_RATE" \
+    --duration "${E2E_SECONDS}s" --spans-per-request 100 --connections 8 --report "$out/e2e.load.json" >"$out/e2e.load.txt" 2>&1 &
+  load_pid=$!; pids+=("$load_pid")
+  e2e_probe() {
+    sleep 5
+    "${load_pin[@]}" "${probe[@]}" --endpoint "http://127.0.0.1:$gw_port" --key "$key" --file "$traces" \
+      --count 200 --rate 10 --timeout 60 --report "$out/e2e.probe.json" >"$out/e2e.probe.txt" 2>&1 || true
+    wait "$load_pid" || true
+  }
+  measure "$gw_pid" e2e e2e_probe
+  log "e2e load: $(jq -c '{accepted, itemsPerSecond, refused, latencyMs}' "$out/e2e.load.json" 2>/dev/null || tail -3 "$out/e2e.load.txt")"
+  log "e2e probe: $(jq -c . "$out/e2e.probe.json" 2>/dev/null || tail -5 "$out/e2e.probe.txt")"
+  {
+    echo "## End to end: export -> gateway -> blob log (Azurite) -> runner -> file, ${E2E_RATE} spans/s background for ${E2E_SECONDS} s"
+    echo
+    echo "| background spans/s accepted | probe spans seen/sent | e2e p50 ms | e2e p95 ms | e2e p99 ms | e2e max ms | probe ack p50/p99 ms | dev CPU % of core | dev RSS max MiB |"
+    echo "|---|---|---|---|---|---|---|---|---|"
+    jq -r --slurpfile l "$out/e2e.load.json" --slurpfile p "$out/e2e.proc.json" \
+      '"| \($l[0].itemsPerSecond|floor) | \(.seen)/\(.sent) | \(.endToEndMs.p50) | \(.endToEndMs.p95) | \(.endToEndMs.p99) | \(.endToEndMs.max) | \(.ackMs.p50)/\(.ackMs.p99) | \($p[0].cpuPercentOfCore) | \($p[0].rssMaxMiB) |"' \
+      "$out/e2e.probe.json"
+    echo
+  } >>"$out/summary.md"
+  stop_pid "$gw_pid"; gw_pid=""
+fi
+
+echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)" >>"$out/summary.md"
+echo
+cat "$out/summary.md"
+echo
+echo "reports: $out"
