@@ -106,6 +106,12 @@ wait_port() { # wait_port PORT PID SECONDS
 clk_tck="$(getconf CLK_TCK)"
 cpu_ticks() { sed 's/^.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'; }
 rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
+thread_ticks() { # "tid name ticks" per thread, sorted by tid (for join)
+  local t
+  for t in /proc/"$1"/task/*; do
+    printf '%s %s %s\n' "${t##*/}" "$(tr ' ' '_' <"$t/comm")" "$(sed 's/^.*) //' "$t/stat" | awk '{print $12 + $13}')"
+  done 2>/dev/null | sort -k1,1
+}
 
 # measure PID NAME CMD... : runs CMD while sampling PID's RSS every second; writes NAME.proc.json
 # with the CPU the process used over CMD's wall time (% of one core) and its peak/last RSS (MiB).
@@ -116,9 +122,15 @@ measure() {
   ( while kill -0 "$pid" 2>/dev/null; do rss_kib "$pid" >>"$samples" 2>/dev/null || true; sleep 1; done ) &
   local sampler=$!
   local t0 c0 t1 c1 status=0
+  thread_ticks "$pid" >"$work/$name.threads0"
   t0="$(date +%s.%N)"; c0="$(cpu_ticks "$pid")"
   "$@" || status=$?
   t1="$(date +%s.%N)"; c1="$(cpu_ticks "$pid")"
+  thread_ticks "$pid" >"$work/$name.threads1"
+  # CPU seconds by thread name (.NET names its threads: TP Worker, Sockets, Tiered Compilation, …).
+  join "$work/$name.threads0" "$work/$name.threads1" 2>/dev/null \
+    | awk -v hz="$clk_tck" '{ d[$2] += $5 - $3 } END { for (k in d) if (d[k] > 0) printf "%8.2f s  %s\n", d[k] / hz, k }' \
+    | sort -rn >"$out/$name.threads.txt" || true
   rss_kib "$pid" >>"$samples"
   kill "$sampler" 2>/dev/null || true; wait "$sampler" 2>/dev/null || true
   awk -v c0="$c0" -v c1="$c1" -v t0="$t0" -v t1="$t1" -v hz="$clk_tck" '
@@ -197,8 +209,10 @@ if want throughput || want steady || want overload; then
   start_dev gateway-memory --role gateway --log memory
   start_sink
   # Warm-up (JIT tiers, pools, connections), not reported.
-  load warmup-ours "$gw_port" "$key" --duration 5s --spans-per-request 100 --connections 8
-  load warmup-baseline "$sink_port" "$key" --duration 5s --spans-per-request 100 --connections 8
+  load warmup-ours "$gw_port" "$key" --duration 10s --spans-per-request 100 --connections 8
+  load warmup-baseline "$sink_port" "$key" --duration 10s --spans-per-request 100 --connections 8
+  load warmup-steady-ours "$gw_port" "$key" --rate "$STEADY_RATE" --duration 10s --spans-per-request 100 --connections 8
+  load warmup-steady-baseline "$sink_port" "$key" --rate "$STEADY_RATE" --duration 10s --spans-per-request 100 --connections 8
 
   # Idle cost: what each process spends with no load at all (timers, heartbeats, the live line).
   measure "$gw_pid" idle-ours sleep 20
@@ -208,14 +222,14 @@ fi
 if want throughput; then
   echo "## Max throughput (100 spans/request, 8 connections x 4 in flight, 20 s, no rate limit)" >>"$out/summary.md"
   echo >>"$out/summary.md"
-  echo "| run | system | spans/s accepted | p50 ms | p99 ms | refused | server CPU % of core | server RSS max MiB |" >>"$out/summary.md"
-  echo "|---|---|---|---|---|---|---|---|" >>"$out/summary.md"
+  echo "| run | system | spans/s accepted | p50 ms | p99 ms | refused | server CPU % of core | spans per server CPU-second | server RSS max MiB |" >>"$out/summary.md"
+  echo "|---|---|---|---|---|---|---|---|---|" >>"$out/summary.md"
   for ((r = 1; r <= REPEAT; r++)); do
     for sys in ours baseline; do
       if [[ "$sys" == ours ]]; then pid="$gw_pid"; port="$gw_port"; else pid="$sink_pid"; port="$sink_port"; fi
       measure "$pid" "throughput-$sys-$r" load "throughput-$sys-$r" "$port" "$key" --spans-per-request 100 --connections 8 --duration 20s
       jq -r --arg r "$r" --arg s "$sys" --slurpfile p "$out/throughput-$sys-$r.proc.json" \
-        '"| \($r) | \($s) | \(.itemsPerSecond|floor) | \(.latencyMs.p50) | \(.latencyMs.p99) | \(.refused|tostring) | \($p[0].cpuPercentOfCore) | \($p[0].rssMaxMiB) |"' \
+        '"| \($r) | \($s) | \(.itemsPerSecond|floor) | \(.latencyMs.p50) | \(.latencyMs.p99) | \(.refused|tostring) | \($p[0].cpuPercentOfCore) | \(if $p[0].cpuSeconds > 0 then (.accepted / $p[0].cpuSeconds | floor) else "?" end) | \($p[0].rssMaxMiB) |"' \
         "$out/throughput-$sys-$r.load.json" >>"$out/summary.md"
     done
   done

@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
 # Reproduces the figures in BENCHMARKS.md. Usage: bench/run.sh [extra BenchmarkDotNet args]
+#   bench/run.sh gateway [throughput|steady|overload|e2e ...]
+#                          -> the gateway and end-to-end figures (bench/gateway.sh; see its header)
 #   QUICK=1 bench/run.sh   -> BenchmarkDotNet's short job (fewer iterations, wider error bars)
 #   BENCH_FILTER='*Split*' -> which benchmarks to run (default: the splitter set)
 #   BENCH_CPU=1            -> the core the benchmark process is pinned to (taskset)
@@ -12,6 +14,11 @@ filter="${BENCH_FILTER:-*Split*}"
 cpu="${BENCH_CPU:-1}"
 
 cd "$repo"
+
+if [[ "${1:-}" == "gateway" ]]; then
+  shift
+  exec "$repo/bench/gateway.sh" "$@"
+fi
 
 # Several builds share this tree on the dev machine; the lock serializes them (a no-op elsewhere).
 build=(dotnet build -c Release "$project" -nologo -v quiet)
