@@ -21,6 +21,8 @@ internal sealed class GatewayEndpoint<T> : IDisposable
     private readonly double _alpha;
     private readonly Lock _latencyLock = new();
     private double _latencyMs = double.NaN;
+    private long _successes;
+    private const double MaxSampleFactor = 4;
 
     public GatewayEndpoint(Uri uri, ServerlessOtlpExporterOptions options, Func<OtlpExporterOptions, BaseExporter<T>> createExporter, TimeProvider timeProvider)
     {
@@ -49,7 +51,7 @@ internal sealed class GatewayEndpoint<T> : IDisposable
 
     public BaseExporter<T> Exporter { get; }
 
-    /// <summary>Moving average of successful export durations in milliseconds; NaN until one succeeded.</summary>
+    /// <summary>Moving average of successful export durations in milliseconds; NaN until the second success (the first is warm-up).</summary>
     public double LatencyMs
     {
         get
@@ -91,7 +93,15 @@ internal sealed class GatewayEndpoint<T> : IDisposable
             double ms = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
             lock (_latencyLock)
             {
-                _latencyMs = double.IsNaN(_latencyMs) ? ms : (_alpha * ms) + ((1 - _alpha) * _latencyMs);
+                // The first success pays for connecting (HTTP/2 handshake, JIT): an outlier that would
+                // keep a fast endpoint looking slow for many exports. The average starts at the second.
+                // One sample may at most quadruple the average: a single GC pause or scheduling stall on the
+                // preferred endpoint must not flip the preference, while a lasting slowdown still shows
+                // within a few exports (the average grows geometrically while it persists).
+                if (++_successes > 1)
+                {
+                    _latencyMs = double.IsNaN(_latencyMs) ? ms : (_alpha * Math.Min(ms, MaxSampleFactor * _latencyMs)) + ((1 - _alpha) * _latencyMs);
+                }
             }
 
             durationMs = ms;
