@@ -57,4 +57,10 @@ public sealed class ExportChaosOptions
     public double FaultRate { get; set; }
 
     public Func<Exception> Fault { get; set; } = static () => new HttpRequestException("chaos: injected fault");
+
+    /// <summary>
+    /// Which (tenant, destination) pipelines the chaos hits, asked before every attempt; null: all.
+    /// Lets a test take one tenant's destination down for a while and bring it back.
+    /// </summary>
+    public Func<string, string, bool>? Target { get; set; }
 }

@@ -5,6 +5,8 @@ using Polly;
 using Polly.CircuitBreaker;
 using Polly.Retry;
 using Polly.Simmy;
+using Polly.Simmy.Fault;
+using Polly.Simmy.Outcomes;
 using Polly.Timeout;
 using ServerlessOtlp.Tenants;
 
@@ -39,10 +41,6 @@ public sealed class ResilientExporter
     public ExportResilienceOptions Options => _options;
 
     public bool Supports(DestinationKind kind) => _exporters.ContainsKey(kind);
-
-    /// <summary>The exporters whose per-partition state the drain saves with its checkpoint, by kind.</summary>
-    public IEnumerable<(DestinationKind Kind, IPartitionStateExporter Exporter)> PartitionStateExporters =>
-        _exporters.Where(e => e.Value is IPartitionStateExporter).Select(e => (e.Key, (IPartitionStateExporter)e.Value));
 
     /// <summary>The breaker of a (tenant, destination) pipeline; <see cref="CircuitState.Closed"/> before its first use.</summary>
     public CircuitState BreakerState(string tenant, string destination) =>
@@ -169,8 +167,21 @@ public sealed class ResilientExporter
         if (chaos.Enabled)
         {
             var injected = chaos.Outcome;
-            builder.AddChaosOutcome(chaos.OutcomeRate, () => injected);
-            builder.AddChaosFault(chaos.FaultRate, chaos.Fault);
+            var target = chaos.Target;
+            string destinationName = destination.Name;
+            Func<EnabledGeneratorArguments, ValueTask<bool>>? enabled = target == null ? null : _ => ValueTask.FromResult(target(tenant, destinationName));
+            builder.AddChaosOutcome(new ChaosOutcomeStrategyOptions<ExportOutcome>
+            {
+                InjectionRate = chaos.OutcomeRate,
+                OutcomeGenerator = _ => ValueTask.FromResult<Outcome<ExportOutcome>?>(Outcome.FromResult(injected)),
+                EnabledGenerator = enabled,
+            });
+            builder.AddChaosFault(new ChaosFaultStrategyOptions
+            {
+                InjectionRate = chaos.FaultRate,
+                FaultGenerator = _ => ValueTask.FromResult<Exception?>(chaos.Fault()),
+                EnabledGenerator = enabled,
+            });
         }
 
         return new DestinationPipeline(destination.Timeout, destination.Retry, builder.Build(), breaker, new SemaphoreSlim(Math.Max(1, _options.MaxConcurrency)));

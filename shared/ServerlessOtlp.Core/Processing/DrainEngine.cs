@@ -107,14 +107,8 @@ public sealed class DrainEngine
         Exception? failure = null;
         long started = _time.GetTimestamp();
         long lastData = started;
-        var stateful = _processor as IPartitionStateful;
         try
         {
-            if (stateful != null)
-            {
-                await stateful.RestoreStateAsync(fenced, lost.Token);
-            }
-
             while (true)
             {
                 lost.Token.ThrowIfCancellationRequested();
@@ -159,9 +153,7 @@ public sealed class DrainEngine
                 deadLettered += fate.DeadLettered;
                 if (checkpointTo > position)
                 {
-                    // The processor's state is saved first: it may run ahead of the checkpoint, never behind.
-                    string? state = stateful == null ? null : await stateful.SaveStateAsync(fenced, lost.Token);
-                    await _checkpoints.UpdateAsync(fenced, checkpointTo.Value, state, lost.Token);
+                    await _checkpoints.UpdateAsync(fenced, checkpointTo.Value, null, lost.Token);
                     position = checkpointTo;
                 }
 

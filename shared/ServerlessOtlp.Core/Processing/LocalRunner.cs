@@ -113,7 +113,7 @@ public sealed class LocalRunner
 
     private async Task EveryAsync<T>(TimeSpan period, string what, Func<CancellationToken, Task<T>> action, CancellationToken cancellationToken)
     {
-        using var timer = new PeriodicTimer(period);
+        using var timer = new PeriodicTimer(period, _services.Time);
         try
         {
             do

@@ -13,9 +13,10 @@ namespace ServerlessOtlp.Processing;
 /// </summary>
 public sealed class ProcessingServices
 {
-    private ProcessingServices(IPartitionedLog log, StorageClients storage, ITenantDirectory tenants, DrainOptions drain, ILoggerFactory loggers, ExportSettings export)
+    private ProcessingServices(IPartitionedLog log, StorageClients storage, ITenantDirectory tenants, DrainOptions drain, ILoggerFactory loggers, ExportSettings export, TimeProvider time)
     {
         Log = log;
+        Time = time;
         Storage = storage;
         Tenants = tenants;
         Drain = drain;
@@ -25,23 +26,22 @@ public sealed class ProcessingServices
         DeadLetters = new DeadLetterStore(storage.Blobs.GetBlobContainerClient(StorageNames.DefaultDeadLetterContainer));
         Loggers = loggers;
         ExportSettings = export;
-        PartitionState = new PartitionStateStore(storage.Blobs.GetBlobContainerClient(StorageNames.DefaultPartitionStateContainer));
-        RetryStore = new RetryStore(storage.Blobs.GetBlobContainerClient(StorageNames.DefaultRetryContainer));
-        Exporter = new ResilientExporter(DefaultExporters(export.Secrets), export.Resilience, logger: loggers.CreateLogger<ResilientExporter>());
-        RetryDrainer = new RetryStoreDrainer(RetryStore, Exporter, tenants, DeadLetters, export.RetryStore, logger: loggers.CreateLogger<RetryStoreDrainer>());
+        RetryStore = new RetryStore(storage.Blobs.GetBlobContainerClient(StorageNames.DefaultRetryContainer), time);
+        Exporter = new ResilientExporter(DefaultExporters(export.Secrets), export.Resilience, time, loggers.CreateLogger<ResilientExporter>());
+        RetryDrainer = new RetryStoreDrainer(RetryStore, Exporter, tenants, DeadLetters, export.RetryStore, time, loggers.CreateLogger<RetryStoreDrainer>());
         Processor = CreateProcessor(tenants);
-        Engine = new DrainEngine(log, Checkpoints, Leases, Processor, DeadLetters, drain, loggers.CreateLogger<DrainEngine>());
+        Engine = new DrainEngine(log, Checkpoints, Leases, Processor, DeadLetters, drain, loggers.CreateLogger<DrainEngine>(), time);
     }
 
     public IPartitionedLog Log { get; }
+
+    /// <summary>The clock of the drain, its export pipelines, the retry store and the local runner's timers (a fake one in tests).</summary>
+    public TimeProvider Time { get; }
 
     public ExportSettings ExportSettings { get; }
 
     /// <summary>The exporters behind their per-(tenant, destination) resilience pipelines, shared by the drain, the retry drainer and redrive.</summary>
     public ResilientExporter Exporter { get; }
-
-    /// <summary>Per-partition exporter state snapshots referenced from checkpoints (container <c>drain-state</c>).</summary>
-    public PartitionStateStore PartitionState { get; }
 
     /// <summary>Batches parked after the inline retry budget (container <c>retry</c>).</summary>
     public RetryStore RetryStore { get; }
@@ -74,22 +74,25 @@ public sealed class ProcessingServices
         CreateAsync(log, storage, tenants, drain, loggers, new ExportSettings(), cancellationToken);
 
     /// <summary>Creates the services and the tables and containers they use, with export settings (resilience, retry store, secrets).</summary>
-    public static async Task<ProcessingServices> CreateAsync(IPartitionedLog log, StorageClients storage, ITenantDirectory tenants, DrainOptions drain, ILoggerFactory loggers, ExportSettings export, CancellationToken cancellationToken = default)
+    public static Task<ProcessingServices> CreateAsync(IPartitionedLog log, StorageClients storage, ITenantDirectory tenants, DrainOptions drain, ILoggerFactory loggers, ExportSettings export, CancellationToken cancellationToken = default) =>
+        CreateAsync(log, storage, tenants, drain, loggers, export, TimeProvider.System, cancellationToken);
+
+    /// <summary>As above, on a given clock.</summary>
+    public static async Task<ProcessingServices> CreateAsync(IPartitionedLog log, StorageClients storage, ITenantDirectory tenants, DrainOptions drain, ILoggerFactory loggers, ExportSettings export, TimeProvider time, CancellationToken cancellationToken = default)
     {
-        var services = new ProcessingServices(log, storage, tenants, drain, loggers, export);
+        var services = new ProcessingServices(log, storage, tenants, drain, loggers, export, time);
         await Task.WhenAll(
             services.Checkpoints.EnsureCreatedAsync(cancellationToken),
             services.Leases.EnsureCreatedAsync(cancellationToken),
             services.Nodes.EnsureCreatedAsync(cancellationToken),
             services.DeadLetters.EnsureCreatedAsync(cancellationToken),
-            services.RetryStore.EnsureCreatedAsync(cancellationToken),
-            services.PartitionState.EnsureCreatedAsync(cancellationToken));
+            services.RetryStore.EnsureCreatedAsync(cancellationToken));
         return services;
     }
 
     /// <summary>The tenant pipeline over a given view of the tenants (otlpctl's redrive narrows it to one destination).</summary>
     public IEventProcessor CreateProcessor(ITenantDirectory tenants) =>
-        new TenantEventProcessor(tenants, Exporter, DeadLetters, RetryStore, Loggers.CreateLogger<TenantEventProcessor>(), partitionState: PartitionState);
+        new TenantEventProcessor(tenants, Exporter, DeadLetters, RetryStore, Loggers.CreateLogger<TenantEventProcessor>(), Time);
 
     /// <summary>Every destination kind this build exports to. Add an exporter here and nowhere else.</summary>
     public static IReadOnlyList<IDestinationExporter> DefaultExporters(ISecretResolver? secrets = null) =>
