@@ -20,6 +20,10 @@ public sealed class IngestService
     private readonly InFlightBudget _budget;
     private readonly TenantRateLimiter _rateLimiter;
     private readonly PartitionAppender[] _appenders;
+    private readonly LingerTimer _linger;
+
+    // Requests between enqueue and answer: a lone request is appended at once, without the linger.
+    private int _active;
 
     public IngestService(IPartitionedLog log, GatewayOptions options, GatewayMetrics metrics, TenantRateLimiter rateLimiter, TimeProvider? time = null)
     {
@@ -29,9 +33,10 @@ public sealed class IngestService
         _rateLimiter = rateLimiter;
         _budget = new InFlightBudget(options.InFlightBudgetBytes);
         _appenders = new PartitionAppender[log.PartitionCount];
+        _linger = new LingerTimer(options.FlushDelay, time ?? TimeProvider.System);
         for (int i = 0; i < _appenders.Length; i++)
         {
-            _appenders[i] = new PartitionAppender(i, log, options, metrics, time ?? TimeProvider.System);
+            _appenders[i] = new PartitionAppender(i, log, options, metrics, time ?? TimeProvider.System, _linger);
         }
     }
 
@@ -78,13 +83,11 @@ public sealed class IngestService
                 return IngestResult.Fail(IngestOutcome.Overloaded, "gateway is at its in-flight limit; retry later", TimeSpan.FromSeconds(_options.RetryAfterSeconds));
             }
 
+            bool alone = Interlocked.Increment(ref _active) == 1;
             try
             {
                 var pending = new PendingRequest(split.RecordCount);
-                foreach (ref readonly var record in split.Records)
-                {
-                    _appenders[record.Partition].Enqueue(new PartitionAppender.Part(pending, tenant, signal, split.RecordBytes(record), record.Items));
-                }
+                Enqueue(split, pending, tenant, signal, linger: !alone);
 
                 // Not cancellable: the parts point into this request's buffer until they are appended.
                 var error = await pending.Completion;
@@ -96,11 +99,36 @@ public sealed class IngestService
             }
             finally
             {
+                Interlocked.Decrement(ref _active);
                 _budget.Release(bytes);
             }
 
             _metrics.Accepted(tenant, signal, split.AcceptedItems);
             return new IngestResult(IngestOutcome.Ok, split.AcceptedItems, split.RejectedItems, split.RejectionMessage);
+        }
+    }
+
+    /// <summary>
+    /// Hands every part to its partition, then starts the pumps that are not running yet (all parts
+    /// are queued first, so an append that runs inline already sees this request's other parts).
+    /// </summary>
+    private void Enqueue(SplitResult split, PendingRequest pending, string tenant, Signal signal, bool linger)
+    {
+        Span<bool> start = _appenders.Length <= 1024 ? stackalloc bool[_appenders.Length] : new bool[_appenders.Length];
+        foreach (ref readonly var record in split.Records)
+        {
+            if (_appenders[record.Partition].Enqueue(new PartitionAppender.Part(pending, tenant, signal, split.RecordBytes(record), record.Items)))
+            {
+                start[record.Partition] = true;
+            }
+        }
+
+        for (int p = 0; p < start.Length; p++)
+        {
+            if (start[p])
+            {
+                _appenders[p].Flush(linger);
+            }
         }
     }
 }

@@ -9,7 +9,10 @@ namespace ServerlessOtlp.Gateway.Ingest;
 /// Group commit for one partition: parts from concurrent requests wait while an append is in
 /// flight and then go together in the next one. Parts of the same tenant and signal are merged
 /// into one event (concatenated export requests are a valid export request) up to the event size
-/// limit. The linger timer exists only while the partition has pending data.
+/// limit. A lone request is appended at once on its own thread; only when other requests are in
+/// flight does the first part of a batch linger (<see cref="GatewayOptions.FlushDelay"/>), on the
+/// gateway's one shared <see cref="LingerTimer"/>, so that an idle-ish gateway spends no timers
+/// or thread-pool hops per request.
 /// </summary>
 internal sealed class PartitionAppender
 {
@@ -20,49 +23,71 @@ internal sealed class PartitionAppender
     private readonly GatewayOptions _options;
     private readonly GatewayMetrics _metrics;
     private readonly TimeProvider _time;
+    private readonly LingerTimer _linger;
     private readonly object _lock = new();
     private List<Part> _pending = [];
     private List<Part> _spare = [];
     private long _pendingBytes;
     private bool _running;
 
-    public PartitionAppender(int partition, IPartitionedLog log, GatewayOptions options, GatewayMetrics metrics, TimeProvider time)
+    // Reused by the single pump of this partition (one append in flight at a time).
+    private List<LogEvent> _events = new(4);
+    private List<byte[]> _rented = [];
+    private CancellationTokenSource? _timeout;
+
+    public PartitionAppender(int partition, IPartitionedLog log, GatewayOptions options, GatewayMetrics metrics, TimeProvider time, LingerTimer linger)
     {
         _partition = partition;
         _log = log;
         _options = options;
         _metrics = metrics;
         _time = time;
+        _linger = linger;
     }
 
-    public void Enqueue(in Part part)
+    /// <summary>
+    /// Adds a part. Returns true when the caller must start the pump (<see cref="Flush"/>) after
+    /// enqueuing its other parts; false when a running or lingering pump will take it.
+    /// </summary>
+    public bool Enqueue(in Part part)
     {
-        bool start;
         lock (_lock)
         {
             _pending.Add(part);
             _pendingBytes += part.Bytes.Length;
-            start = !_running;
-            _running = true;
-        }
+            if (_running)
+            {
+                return false;
+            }
 
-        if (start)
-        {
-            ThreadPool.UnsafeQueueUserWorkItem(static s => _ = s.PumpAsync(), this, preferLocal: false);
+            _running = true;
+            return true;
         }
     }
 
+    /// <summary>
+    /// Starts the pump that <see cref="Enqueue"/> asked for: at once on the calling thread, or after
+    /// the shared linger when <paramref name="linger"/> (other requests are in flight) and the
+    /// batch is still below <see cref="GatewayOptions.FlushBytes"/>.
+    /// </summary>
+    public void Flush(bool linger)
+    {
+        if (linger && _options.FlushDelay > TimeSpan.Zero && Interlocked.Read(ref _pendingBytes) < _options.FlushBytes)
+        {
+            _linger.Schedule(this);
+            return;
+        }
+
+        _ = PumpAsync();
+    }
+
+    /// <summary>Called by the linger timer.</summary>
+    internal void LingerElapsed() => _ = PumpAsync();
+
     private async Task PumpAsync()
     {
-        bool lingered = false;
         while (true)
         {
-            if (!lingered && _options.FlushDelay > TimeSpan.Zero && Interlocked.Read(ref _pendingBytes) < _options.FlushBytes)
-            {
-                lingered = true;
-                await Task.Delay(_options.FlushDelay, _time);
-            }
-
             List<Part> batch;
             lock (_lock)
             {
@@ -88,15 +113,25 @@ internal sealed class PartitionAppender
 
     private async Task AppendBatchAsync(List<Part> batch)
     {
-        var events = new List<LogEvent>(4);
-        var rented = new List<byte[]>();
+        var events = _events;
+        var rented = _rented;
         Exception? error = null;
         long start = _time.GetTimestamp();
         try
         {
             BuildEvents(batch, events, rented);
-            using var cts = new CancellationTokenSource(AppendTimeout, _time);
-            await _log.AppendAsync(_partition, events, cts.Token);
+            // One timeout source per partition, re-armed per append (no allocation while appends succeed).
+            if (_timeout != null && _timeout.TryReset())
+            {
+                _timeout.CancelAfter(AppendTimeout);
+            }
+            else
+            {
+                _timeout?.Dispose();
+                _timeout = new CancellationTokenSource(AppendTimeout, _time);
+            }
+
+            await _log.AppendAsync(_partition, events, _timeout.Token);
         }
         catch (Exception ex)
         {
@@ -110,7 +145,25 @@ internal sealed class PartitionAppender
             }
         }
 
-        _metrics.RecordAppend(_time.GetElapsedTime(start), events.Count, error == null);
+        long items = 0;
+        foreach (var part in batch)
+        {
+            items += part.Items;
+        }
+
+        _metrics.RecordAppend(_time.GetElapsedTime(start), events.Count, items, error == null);
+        if (error == null)
+        {
+            events.Clear();
+            rented.Clear();
+        }
+        else
+        {
+            // A failed or timed-out append may still hold the lists: never reuse them.
+            _events = new List<LogEvent>(4);
+            _rented = [];
+        }
+
         foreach (var part in batch)
         {
             part.Owner.PartDone(error);

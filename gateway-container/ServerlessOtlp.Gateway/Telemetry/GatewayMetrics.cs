@@ -15,6 +15,7 @@ public sealed class GatewayMetrics : IDisposable
     private readonly Histogram<double> _requestDuration;
     private readonly Histogram<double> _appendDuration;
     private readonly Counter<long> _appendedEvents;
+    private readonly Counter<long> _appendedItems;
     private long _acceptedTotal;
     private long _refusedTotal;
 
@@ -26,6 +27,7 @@ public sealed class GatewayMetrics : IDisposable
         _requestDuration = _meter.CreateHistogram<double>("otlp_gateway_request_duration", "s", "Time from request to answer");
         _appendDuration = _meter.CreateHistogram<double>("otlp_gateway_append_duration", "s", "Time of one log append");
         _appendedEvents = _meter.CreateCounter<long>("otlp_gateway_events_appended", "{event}", "Events appended to the log");
+        _appendedItems = _meter.CreateCounter<long>("otlp_gateway_items_appended", "{item}", "Items in the events appended to the log (durable before any answer)");
     }
 
     public long AcceptedTotal => Interlocked.Read(ref _acceptedTotal);
@@ -47,12 +49,13 @@ public sealed class GatewayMetrics : IDisposable
     public void RecordRequest(TimeSpan elapsed, string protocol) =>
         _requestDuration.Record(elapsed.TotalSeconds, new KeyValuePair<string, object?>("protocol", protocol));
 
-    public void RecordAppend(TimeSpan elapsed, int events, bool ok)
+    public void RecordAppend(TimeSpan elapsed, int events, long items, bool ok)
     {
         _appendDuration.Record(elapsed.TotalSeconds, new KeyValuePair<string, object?>("ok", ok));
         if (ok)
         {
             _appendedEvents.Add(events);
+            _appendedItems.Add(items);
         }
     }
 
