@@ -29,6 +29,9 @@ public sealed class LogOptions
     /// <summary>Partitions of a blob log this process creates; an existing log's recorded count wins.</summary>
     public int Partitions { get; set; } = 8;
 
+    /// <summary>Memory log only: ingress per partition in bytes/s (0 = unlimited), to benchmark overload.</summary>
+    public long MemoryBytesPerSecond { get; set; }
+
     /// <summary>Blob log name (folder in the <c>otlp-log</c> container).</summary>
     public string Name { get; set; } = "otlp";
 

@@ -23,22 +23,32 @@ public sealed class MemoryLog : IPartitionedLog
     /// <summary>When set, only counts appended events and drops their bodies (gateway benchmarks).</summary>
     public bool DiscardBodies { get; init; }
 
+    /// <summary>
+    /// When positive, each partition takes appends at most this fast (bytes/s), one after another,
+    /// like a log with a provisioned ingress per partition: the gateway's overload benchmark uses it
+    /// to reach its in-flight budget. Zero: appends complete at once.
+    /// </summary>
+    public long AppendBytesPerSecond { get; init; }
+
     public long AppendedEvents => Interlocked.Read(ref _appendedEvents);
 
     public long AppendedBytes => Interlocked.Read(ref _appendedBytes);
 
     private long _appendedEvents;
     private long _appendedBytes;
+    private long[]? _freeAt; // per partition: Stopwatch timestamp when its simulated ingress is free again
 
     public Task OpenAsync(CancellationToken cancellationToken = default) => Task.CompletedTask;
 
     public Task AppendAsync(int partition, IReadOnlyList<LogEvent> events, CancellationToken cancellationToken = default)
     {
         var list = _partitions[partition];
+        long bytes = 0;
         foreach (var e in events)
         {
             Interlocked.Increment(ref _appendedEvents);
             Interlocked.Add(ref _appendedBytes, e.Body.Length);
+            bytes += e.Body.Length;
             if (DiscardBodies)
             {
                 continue;
@@ -51,7 +61,23 @@ public sealed class MemoryLog : IPartitionedLog
             }
         }
 
-        return Task.CompletedTask;
+        return AppendBytesPerSecond > 0 ? ThrottleAsync(partition, bytes, cancellationToken) : Task.CompletedTask;
+    }
+
+    private Task ThrottleAsync(int partition, long bytes, CancellationToken cancellationToken)
+    {
+        var freeAt = LazyInitializer.EnsureInitialized(ref _freeAt, () => new long[_partitions.Length]);
+        long now = System.Diagnostics.Stopwatch.GetTimestamp();
+        long cost = (long)((double)bytes * System.Diagnostics.Stopwatch.Frequency / AppendBytesPerSecond);
+        long done;
+        lock (freeAt)
+        {
+            done = Math.Max(now, freeAt[partition]) + cost;
+            freeAt[partition] = done;
+        }
+
+        var wait = System.Diagnostics.Stopwatch.GetElapsedTime(now, done);
+        return wait > TimeSpan.Zero ? Task.Delay(wait, cancellationToken) : Task.CompletedTask;
     }
 
     public Task<ReadBatch> ReadAsync(int partition, LogPosition from, int maxEvents, int maxBytes, long ownerLevel, CancellationToken cancellationToken = default)

@@ -26,7 +26,7 @@ public static class PartitionedLogFactory
                 return EventHubsLog.Create(options.EventHubs);
             case "memory":
                 loggers.CreateLogger("ServerlessOtlp.Log").LogWarning("MEMORY LOG: data is not durable and no drain can read it. Use it for gateway benchmarks only.");
-                return new MemoryLog(options.Partitions) { DiscardBodies = true };
+                return new MemoryLog(options.Partitions) { DiscardBodies = true, AppendBytesPerSecond = options.MemoryBytesPerSecond };
             default:
                 throw new InvalidOperationException($"unknown log kind \"{options.Kind}\"; use blob, eventhubs or memory");
         }

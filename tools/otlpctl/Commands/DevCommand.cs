@@ -47,23 +47,43 @@ public static class DevCommand
         var tenants = new Option<FileInfo?>("--tenants") { Description = "A tenant file to apply (instead of seeding tenant dev)" };
         var role = new Option<string>("--role") { Description = "What to run: all, gateway or runner", DefaultValueFactory = _ => "all" };
         role.AcceptOnlyFromAmong(Roles);
+        var defaults = new GatewayOptions();
+        var flushDelay = new Option<string>("--flush-delay") { Description = "Gateway group-commit linger while other requests are in flight (e.g. 2ms; 0 = none)", DefaultValueFactory = _ => $"{defaults.FlushDelay.TotalMilliseconds}ms" };
+        var flushBytes = new Option<int>("--flush-bytes") { Description = "Gateway: append a partition's batch at once when this many bytes wait", DefaultValueFactory = _ => defaults.FlushBytes };
+        var inFlight = new Option<long>("--in-flight-budget") { Description = "Gateway: bytes accepted but not yet durable; past it requests are refused as retryable (UNAVAILABLE)", DefaultValueFactory = _ => defaults.InFlightBudgetBytes };
         command.Options.Add(grpcPort);
         command.Options.Add(httpPort);
         command.Options.Add(managementPort);
         command.Options.Add(dataDir);
         command.Options.Add(tenants);
         command.Options.Add(role);
+        command.Options.Add(flushDelay);
+        command.Options.Add(flushBytes);
+        command.Options.Add(inFlight);
         var storage = new StorageSelection().AddTo(command, withLog: true);
 
         command.SetAction(async (parse, _) =>
         {
+            if (!ConfigDuration.TryParse(parse.GetValue(flushDelay), out var delay))
+            {
+                throw new CliException("--flush-delay: " + ConfigDuration.Expected, ExitCodes.Usage);
+            }
+
+            if (parse.GetValue(flushBytes) < 1 || parse.GetValue(inFlight) < 1)
+            {
+                throw new CliException("--flush-bytes and --in-flight-budget must be positive", ExitCodes.Usage);
+            }
+
             var settings = new DevSettings(
                 parse.GetValue(role)!,
                 parse.GetValue(grpcPort),
                 parse.GetValue(httpPort),
                 parse.GetValue(managementPort),
                 parse.GetValue(dataDir)!,
-                parse.GetValue(tenants));
+                parse.GetValue(tenants),
+                delay,
+                parse.GetValue(flushBytes),
+                parse.GetValue(inFlight));
             using var shutdown = new ShutdownSignal();
             return await RunAsync(settings, storage, parse, shutdown);
         });
@@ -215,6 +235,9 @@ public static class DevCommand
             GrpcPort = settings.GrpcPort,
             HttpPort = settings.HttpPort,
             ManagementPort = settings.ManagementPort,
+            FlushDelay = settings.FlushDelay,
+            FlushBytes = settings.FlushBytes,
+            InFlightBudgetBytes = settings.InFlightBudgetBytes,
         };
         return GatewayHost.Build(options, new GatewayDependencies(log, directory, nodes), [], builder =>
         {
@@ -348,5 +371,6 @@ public static class DevCommand
         }
     }
 
-    private sealed record DevSettings(string Role, int GrpcPort, int HttpPort, int ManagementPort, string DataDir, FileInfo? TenantsFile);
+    private sealed record DevSettings(string Role, int GrpcPort, int HttpPort, int ManagementPort, string DataDir, FileInfo? TenantsFile,
+        TimeSpan FlushDelay, int FlushBytes, long InFlightBudgetBytes);
 }

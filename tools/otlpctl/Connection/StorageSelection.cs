@@ -47,6 +47,12 @@ public sealed class StorageSelection
         DefaultValueFactory = _ => 8,
     };
 
+    public Option<long> MemoryBytesPerSecond { get; } = new("--memory-log-bytes-per-second")
+    {
+        Description = "With --log memory: ingress per partition in bytes/s (default 0 = unlimited), to benchmark overload",
+        DefaultValueFactory = _ => 0,
+    };
+
     /// <summary>The storage last opened by a command, for error messages.</summary>
     internal static string? CurrentDescription { get; private set; }
 
@@ -61,6 +67,7 @@ public sealed class StorageSelection
             LogKind.AcceptOnlyFromAmong(LogKinds);
             command.Options.Add(LogKind);
             command.Options.Add(Partitions);
+            command.Options.Add(MemoryBytesPerSecond);
             command.Options.Add(EventHubsNamespace);
         }
 
@@ -108,10 +115,15 @@ public sealed class StorageSelection
     public LogOptions LogOptionsFrom(ParseResult parse)
     {
         string kind = parse.GetValue(LogKind) ?? "blob";
-        var options = new LogOptions { Kind = kind, Partitions = parse.GetValue(Partitions) };
+        var options = new LogOptions { Kind = kind, Partitions = parse.GetValue(Partitions), MemoryBytesPerSecond = parse.GetValue(MemoryBytesPerSecond) };
         if (options.Partitions is < 1 or > 1024)
         {
             throw new Terminal.CliException("--partitions must be between 1 and 1024", Terminal.ExitCodes.Usage);
+        }
+
+        if (options.MemoryBytesPerSecond < 0 || (options.MemoryBytesPerSecond > 0 && kind != "memory"))
+        {
+            throw new Terminal.CliException("--memory-log-bytes-per-second must be positive and needs --log memory", Terminal.ExitCodes.Usage);
         }
 
         if (kind == "eventhubs")

@@ -52,6 +52,8 @@ public sealed class LoadGenerator
     private long _scheduledItems;
     private long _next;
     private readonly Stopwatch _clock = new();
+    private long[] _acceptedBySecond = [];
+    private long[] _refusedBySecond = [];
 
     public LoadGenerator(LoadSettings settings) => _settings = settings;
 
@@ -72,6 +74,9 @@ public sealed class LoadGenerator
     public async Task<LoadReport> RunAsync(CancellationToken cancellationToken = default)
     {
         var pool = LoadRequests.Build(_settings.Signal, _settings.ItemsPerRequest);
+        // Per-second outcome counts (by completion time; calls may end up to CallTimeout after the deadline).
+        _acceptedBySecond = new long[(int)Math.Ceiling((_settings.Duration + CallTimeout).TotalSeconds) + 1];
+        _refusedBySecond = new long[_acceptedBySecond.Length];
         var method = ExportMethod(_settings.Signal);
         var headers = new Metadata { { "x-api-key", _settings.Key } };
         var channels = Enumerable.Range(0, Math.Max(1, _settings.Connections)).Select(_ => GrpcChannel.ForAddress(_settings.Endpoint, new GrpcChannelOptions
@@ -108,7 +113,12 @@ public sealed class LoadGenerator
                 _accepted / Math.Max(0.001, elapsed.TotalSeconds),
                 _requests,
                 elapsed,
-                LatencySummary.From(latencies));
+                LatencySummary.From(latencies))
+            {
+                Timeline = Enumerable.Range(0, Math.Min(_acceptedBySecond.Length, (int)Math.Ceiling(elapsed.TotalSeconds)))
+                    .Select(i => new LoadSecond(i, _acceptedBySecond[i], _refusedBySecond[i]))
+                    .ToList(),
+            };
         }
         finally
         {
@@ -158,6 +168,7 @@ public sealed class LoadGenerator
                 long rejected = Math.Clamp(RejectedItems(response), 0, items);
                 Interlocked.Add(ref _sent, items);
                 Interlocked.Add(ref _accepted, items - rejected);
+                Interlocked.Add(ref _acceptedBySecond[Second()], items - rejected);
                 Interlocked.Add(ref _rejected, rejected);
                 Interlocked.Increment(ref _requests);
             }
@@ -170,6 +181,7 @@ public sealed class LoadGenerator
                 latencies.Add(Stopwatch.GetElapsedTime(started).TotalMilliseconds);
                 Interlocked.Add(ref _sent, items);
                 Interlocked.Add(ref _refusedItems, items);
+                Interlocked.Add(ref _refusedBySecond[Second()], items);
                 Interlocked.Increment(ref _requests);
                 _refused.AddOrUpdate(ex.StatusCode.ToString(), items, (_, n) => n + items);
                 if (ex.StatusCode is StatusCode.Unavailable or StatusCode.ResourceExhausted)
@@ -188,6 +200,8 @@ public sealed class LoadGenerator
 
         return latencies;
     }
+
+    private int Second() => Math.Min((int)_clock.Elapsed.TotalSeconds, _acceptedBySecond.Length - 1);
 
     private long RejectedItems(byte[] response) => _settings.Signal switch
     {

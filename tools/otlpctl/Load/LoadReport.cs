@@ -16,6 +16,9 @@ public sealed record LoadReport(
     TimeSpan Elapsed,
     LatencySummary LatencyMs)
 {
+    /// <summary>Items accepted and refused in each second of the run (by when the answer came).</summary>
+    public IReadOnlyList<LoadSecond> Timeline { get; init; } = [];
+
     /// <summary>Writes the report JSON of CONTRACTS.md: <c>{"sent","accepted","refused":{CODE:n},"itemsPerSecond","latencyMs":{p50,p95,p99,max}}</c>.</summary>
     public void WriteJson(Stream stream)
     {
@@ -37,9 +40,23 @@ public sealed record LoadReport(
         w.WriteNumber("p99", Math.Round(LatencyMs.P99, 3));
         w.WriteNumber("max", Math.Round(LatencyMs.Max, 3));
         w.WriteEndObject();
+        w.WriteStartArray("timeline");
+        foreach (var s in Timeline)
+        {
+            w.WriteStartObject();
+            w.WriteNumber("second", s.Second);
+            w.WriteNumber("accepted", s.Accepted);
+            w.WriteNumber("refused", s.Refused);
+            w.WriteEndObject();
+        }
+
+        w.WriteEndArray();
         w.WriteEndObject();
     }
 }
+
+/// <summary>One second of a load run: items accepted and refused in it.</summary>
+public readonly record struct LoadSecond(int Second, long Accepted, long Refused);
 
 /// <summary>Client-side latency percentiles, in milliseconds (nearest-rank).</summary>
 public sealed record LatencySummary(double P50, double P95, double P99, double Max)
