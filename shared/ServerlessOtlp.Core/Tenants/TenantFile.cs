@@ -306,7 +306,7 @@ public sealed record DestinationConfig
 
     public DestinationCompression? Compression { get; init; }
 
-    /// <summary>Body encoding of an <c>otlphttp</c> destination (<c>protobuf</c> or <c>json</c>); null means protobuf.</summary>
+    /// <summary>Body encoding of an <c>otlphttp</c> or <c>loki</c> destination (<c>protobuf</c> or <c>json</c>); null means protobuf.</summary>
     public DestinationEncoding? Encoding { get; init; }
 
     /// <summary>Resource attributes that become Loki stream labels (kind loki only).</summary>

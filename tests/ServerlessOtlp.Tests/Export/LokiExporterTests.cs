@@ -1,13 +1,16 @@
 using System.Text.Json;
 using Google.Protobuf;
+using Google.Protobuf.WellKnownTypes;
 using OpenTelemetry.Proto.Collector.Logs.V1;
 using OpenTelemetry.Proto.Common.V1;
 using OpenTelemetry.Proto.Logs.V1;
 using OpenTelemetry.Proto.Resource.V1;
 using ServerlessOtlp.Export;
 using ServerlessOtlp.Export.Loki;
+using ServerlessOtlp.Export.Loki.Logproto;
 using ServerlessOtlp.Otlp;
 using ServerlessOtlp.Tenants;
+using Snappier;
 
 namespace ServerlessOtlp.Tests.Export;
 
@@ -22,7 +25,7 @@ public sealed class LokiExporterTests
     {
         await using var receiver = await CapturingHttpReceiver.StartAsync();
         var exporter = new LokiExporter();
-        var outcome = await exporter.ExportAsync(Export(Logs(), new Uri(receiver.Uri, "/"), ["service.name", "deployment.environment", "k8s.pod.name"]));
+        var outcome = await exporter.ExportAsync(Export(Logs(), new Uri(receiver.Uri, "/"), ["service.name", "deployment.environment", "k8s.pod.name"], DestinationEncoding.Json));
         Assert.Equal(ExportStatus.Success, outcome.Status);
 
         var request = Assert.Single(receiver.Requests);
@@ -65,7 +68,7 @@ public sealed class LokiExporterTests
     {
         await using var receiver = await CapturingHttpReceiver.StartAsync();
         var exporter = new LokiExporter(options: new LokiOptions { StructuredMetadata = false });
-        Assert.Equal(ExportStatus.Success, (await exporter.ExportAsync(Export(Logs(), new Uri(receiver.Uri, "/custom/push"), []))).Status);
+        Assert.Equal(ExportStatus.Success, (await exporter.ExportAsync(Export(Logs(), new Uri(receiver.Uri, "/custom/push"), [], DestinationEncoding.Json))).Status);
 
         var request = Assert.Single(receiver.Requests);
         Assert.Equal("/custom/push", request.Path);
@@ -79,6 +82,66 @@ public sealed class LokiExporterTests
             }
         }
     }
+
+    [Fact]
+    public async Task By_default_logs_are_pushed_as_snappy_compressed_protobuf()
+    {
+        await using var receiver = await CapturingHttpReceiver.StartAsync();
+        var exporter = new LokiExporter();
+        var outcome = await exporter.ExportAsync(Export(Logs(), new Uri(receiver.Uri, "/"), ["service.name", "deployment.environment"]));
+        Assert.Equal(ExportStatus.Success, outcome.Status);
+
+        var request = Assert.Single(receiver.Requests);
+        Assert.Equal("/loki/api/v1/push", request.Path);
+        Assert.Equal("acme", request.Headers["X-Scope-OrgID"]);
+        Assert.Equal("application/x-protobuf", request.Headers["Content-Type"]);
+        Assert.False(request.Headers.ContainsKey("Content-Encoding")); // Loki unsnappies protobuf bodies without being told
+
+        // Snappy block format (Snappy.DecompressToArray throws on the framed stream format).
+        byte[] raw = Snappy.DecompressToArray(request.Body);
+        Assert.Equal(0x0A, raw[0]); // PushRequest.streams is field 1, length-delimited
+        var push = PushRequest.Parser.ParseFrom(raw);
+        Assert.Equal(2, push.Streams.Count);
+        var checkout = push.Streams.Single(s => s.Labels.Contains("checkout", StringComparison.Ordinal));
+        Assert.Equal("{deployment_environment=\"prod\", service_name=\"checkout\"}", checkout.Labels);
+        Assert.Equal(3, checkout.Entries.Count);
+
+        // Ordered by time; the same lines and metadata as the JSON form.
+        var first = checkout.Entries[0];
+        Assert.Equal(new Timestamp { Seconds = 1_700_000_000, Nanos = 1 }, first.Timestamp);
+        Assert.Equal("order placed", first.Line);
+        var metadata = first.StructuredMetadata.ToDictionary(p => p.Name, p => p.Value);
+        Assert.Equal("0af7651916cd43dd8448eb211c80319c", metadata["trace_id"]);
+        Assert.Equal("b7ad6b7169203331", metadata["span_id"]);
+        Assert.Equal("INFO", metadata["severity_text"]);
+        Assert.Equal("9", metadata["severity_number"]);
+        Assert.Equal("c-42", metadata["customer_id"]);
+        Assert.Equal("{\"event\":\"refund\",\"amount\":12.5,\"items\":[1,2]}", checkout.Entries[1].Line);
+        Assert.Equal(new Timestamp { Seconds = 1_700_000_000, Nanos = 5 }, checkout.Entries[2].Timestamp);
+        Assert.DoesNotContain(checkout.Entries[2].StructuredMetadata, p => p.Name == "trace_id");
+
+        var billing = Assert.Single(push.Streams, s => s.Labels.Contains("billing", StringComparison.Ordinal));
+        Assert.Equal("invoice", Assert.Single(billing.Entries).Line);
+    }
+
+    [Fact]
+    public async Task Protobuf_without_structured_metadata_has_none()
+    {
+        await using var receiver = await CapturingHttpReceiver.StartAsync();
+        var exporter = new LokiExporter(options: new LokiOptions { StructuredMetadata = false });
+        Assert.Equal(ExportStatus.Success, (await exporter.ExportAsync(Export(Logs(), receiver.Uri, []))).Status);
+
+        var push = PushRequest.Parser.ParseFrom(Snappy.DecompressToArray(Assert.Single(receiver.Requests).Body));
+        Assert.Equal(["{service_name=\"billing\"}", "{service_name=\"checkout\"}"], push.Streams.Select(s => s.Labels).Order(StringComparer.Ordinal).ToArray());
+        Assert.All(push.Streams.SelectMany(s => s.Entries), e => Assert.Empty(e.StructuredMetadata));
+    }
+
+    [Theory]
+    [InlineData("plain", "{a=\"plain\"}")]
+    [InlineData("say \"hi\"\\now", "{a=\"say \\\"hi\\\"\\\\now\"}")]
+    [InlineData("two\nlines\t\u0001", "{a=\"two\\nlines\\t\\u0001\"}")]
+    public void Label_values_are_quoted_as_in_LogQL(string value, string expected) =>
+        Assert.Equal(expected, LokiPushRequest.LabelsText(new SortedDictionary<string, string>(StringComparer.Ordinal) { ["a"] = value }));
 
     [Fact]
     public async Task Failures_are_transient_permanent_or_partly_refused()
@@ -125,7 +188,7 @@ public sealed class LokiExporterTests
         Assert.Equal(ExportStatus.Permanent, (await new LokiExporter().ExportAsync(export)).Status);
     }
 
-    private static ExportRequest Export(ExportLogsServiceRequest logs, Uri endpoint, IReadOnlyList<string> lokiLabels) => new(
+    private static ExportRequest Export(ExportLogsServiceRequest logs, Uri endpoint, IReadOnlyList<string> lokiLabels, DestinationEncoding? encoding = null) => new(
         new TenantConfig { Id = "acme" },
         new DestinationConfig
         {
@@ -135,6 +198,7 @@ public sealed class LokiExporterTests
             Endpoint = endpoint.ToString(),
             Headers = new Dictionary<string, string> { ["X-Scope-OrgID"] = "acme" },
             LokiLabels = lokiLabels,
+            Encoding = encoding,
         },
         Signal.Logs,
         logs,

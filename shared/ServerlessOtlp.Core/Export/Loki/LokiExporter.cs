@@ -4,6 +4,7 @@ using System.Text.RegularExpressions;
 using OpenTelemetry.Proto.Collector.Logs.V1;
 using ServerlessOtlp.Export.PrometheusRemoteWrite;
 using ServerlessOtlp.Tenants;
+using Snappier;
 
 namespace ServerlessOtlp.Export.Loki;
 
@@ -14,7 +15,8 @@ public sealed record LokiOptions
 }
 
 /// <summary>
-/// The <c>loki</c> destination: Loki's push API (<c>POST /loki/api/v1/push</c>, JSON). Tenancy
+/// The <c>loki</c> destination: Loki's push API (<c>POST /loki/api/v1/push</c>), protobuf with
+/// snappy by default (Loki's native form), JSON with <c>"encoding": "json"</c>. Tenancy
 /// goes in the destination's headers (<c>X-Scope-OrgID</c>). Entries Loki refuses as too old or
 /// out of order are counted as rejected, not retried: Loki keeps the rest of the request.
 /// </summary>
@@ -65,14 +67,19 @@ public sealed partial class LokiExporter : IDestinationExporter
             return ExportOutcome.Permanent(ex.Message);
         }
 
-        var push = LokiPushRequest.Build(logs, request.Destination.LokiLabels, _options.StructuredMetadata, _time);
+        bool json = request.Destination.Encoding == DestinationEncoding.Json;
+        var push = json
+            ? LokiPushRequest.Build(logs, request.Destination.LokiLabels, _options.StructuredMetadata, _time)
+            : LokiPushRequest.BuildProtobuf(logs, request.Destination.LokiLabels, _options.StructuredMetadata, _time);
         if (push.Entries == 0)
         {
             return ExportOutcome.Ok;
         }
 
-        using var message = new HttpRequestMessage(HttpMethod.Post, endpoint) { Content = new ByteArrayContent(push.Json) };
-        message.Content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
+        // Protobuf goes snappy block-compressed (not the framed stream) and without a
+        // Content-Encoding header, as Promtail and Alloy send it: Loki always unsnappies it.
+        using var message = new HttpRequestMessage(HttpMethod.Post, endpoint) { Content = new ByteArrayContent(json ? push.Body : Snappy.CompressToArray(push.Body)) };
+        message.Content.Headers.ContentType = new MediaTypeHeaderValue(json ? "application/json" : "application/x-protobuf");
         message.Headers.UserAgent.Add(UserAgent);
         foreach (var (name, value) in headers)
         {

@@ -1,17 +1,21 @@
 using System.Buffers;
 using System.Globalization;
+using System.Text;
 using System.Text.Json;
+using Google.Protobuf;
 using Google.Protobuf.Collections;
+using Google.Protobuf.WellKnownTypes;
 using OpenTelemetry.Proto.Collector.Logs.V1;
 using OpenTelemetry.Proto.Common.V1;
 using OpenTelemetry.Proto.Logs.V1;
+using ServerlessOtlp.Export.Loki.Logproto;
 using ServerlessOtlp.Export.PrometheusRemoteWrite;
 
 namespace ServerlessOtlp.Export.Loki;
 
 /// <summary>
-/// OTLP logs as a Loki push request in JSON:
-/// <c>{"streams":[{"stream":{labels},"values":[["ns","line",{metadata}]]}]}</c>. Stream labels are
+/// OTLP logs as a Loki push request, in protobuf (<c>logproto.PushRequest</c>) or JSON
+/// (<c>{"streams":[{"stream":{labels},"values":[["ns","line",{metadata}]]}]}</c>). Stream labels are
 /// the configured resource attributes (sanitized like Prometheus labels; <c>service_name</c> from
 /// <c>service.name</c> when none is configured or found); the line is the body (a string as is,
 /// anything else as JSON); trace and span ids, severity and the record's attributes go in
@@ -25,13 +29,134 @@ public static class LokiPushRequest
     /// <summary>Loki's OTLP endpoint's value for a resource without <c>service.name</c>.</summary>
     public const string UnknownService = "unknown_service";
 
-    public readonly record struct Built(byte[] Json, int Entries, int Streams);
+    /// <summary>An encoded push request: <see cref="Body"/> is JSON, or protobuf before snappy compression.</summary>
+    public readonly record struct Built(byte[] Body, int Entries, int Streams);
 
+    /// <summary>The JSON push request.</summary>
     public static Built Build(ExportLogsServiceRequest request, IReadOnlyList<string> labelAttributes, bool structuredMetadata, TimeProvider? time = null)
+    {
+        var streams = Group(request, labelAttributes, time, out int entries);
+        var buffer = new ArrayBufferWriter<byte>(4096);
+        using (var w = new Utf8JsonWriter(buffer))
+        {
+            w.WriteStartObject();
+            w.WriteStartArray("streams");
+            foreach (var (labels, list) in streams)
+            {
+                w.WriteStartObject();
+                w.WriteStartObject("stream");
+                foreach (var (name, value) in labels)
+                {
+                    w.WriteString(name, value);
+                }
+
+                w.WriteEndObject();
+                w.WriteStartArray("values");
+                foreach (var (ns, record, scope) in list)
+                {
+                    w.WriteStartArray();
+                    w.WriteStringValue(ns.ToString(CultureInfo.InvariantCulture));
+                    w.WriteStringValue(Line(record.Body));
+                    if (structuredMetadata)
+                    {
+                        w.WriteStartObject();
+                        foreach (var (name, value) in Metadata(record, scope))
+                        {
+                            w.WriteString(name, value);
+                        }
+
+                        w.WriteEndObject();
+                    }
+
+                    w.WriteEndArray();
+                }
+
+                w.WriteEndArray();
+                w.WriteEndObject();
+            }
+
+            w.WriteEndArray();
+            w.WriteEndObject();
+        }
+
+        return new Built(buffer.WrittenSpan.ToArray(), entries, streams.Count);
+    }
+
+    /// <summary>
+    /// The protobuf push request (<c>logproto.PushRequest</c>), uncompressed: Loki wants it
+    /// snappy block-compressed with <c>Content-Type: application/x-protobuf</c>. Same streams,
+    /// lines and metadata as the JSON form; labels in Prometheus syntax.
+    /// </summary>
+    public static Built BuildProtobuf(ExportLogsServiceRequest request, IReadOnlyList<string> labelAttributes, bool structuredMetadata, TimeProvider? time = null)
+    {
+        var streams = Group(request, labelAttributes, time, out int entries);
+        var push = new PushRequest();
+        foreach (var (labels, list) in streams)
+        {
+            var stream = new StreamAdapter { Labels = LabelsText(labels) };
+            foreach (var (ns, record, scope) in list)
+            {
+                var entry = new EntryAdapter
+                {
+                    Timestamp = new Timestamp { Seconds = (long)(ns / 1_000_000_000), Nanos = (int)(ns % 1_000_000_000) },
+                    Line = Line(record.Body),
+                };
+                if (structuredMetadata)
+                {
+                    foreach (var (name, value) in Metadata(record, scope))
+                    {
+                        entry.StructuredMetadata.Add(new LabelPairAdapter { Name = name, Value = value });
+                    }
+                }
+
+                stream.Entries.Add(entry);
+            }
+
+            push.Streams.Add(stream);
+        }
+
+        return new Built(push.ToByteArray(), entries, streams.Count);
+    }
+
+    /// <summary>Labels in Prometheus/LogQL selector syntax, <c>{a="b", c="d"}</c>, values quoted as Go does.</summary>
+    internal static string LabelsText(SortedDictionary<string, string> labels)
+    {
+        var text = new StringBuilder("{");
+        foreach (var (name, value) in labels)
+        {
+            if (text.Length > 1)
+            {
+                text.Append(", ");
+            }
+
+            text.Append(name).Append("=\"");
+            foreach (char c in value)
+            {
+                switch (c)
+                {
+                    case '\\': text.Append("\\\\"); break;
+                    case '"': text.Append("\\\""); break;
+                    case '\n': text.Append("\\n"); break;
+                    case '\r': text.Append("\\r"); break;
+                    case '\t': text.Append("\\t"); break;
+                    case < ' ': text.Append("\\u").Append(((int)c).ToString("x4", CultureInfo.InvariantCulture)); break;
+                    default: text.Append(c); break;
+                }
+            }
+
+            text.Append('"');
+        }
+
+        return text.Append('}').ToString();
+    }
+
+    /// <summary>Records grouped into streams by their labels, each stream's entries in time order; empty streams left out.</summary>
+    private static List<(SortedDictionary<string, string> Labels, List<(ulong Ns, LogRecord Record, InstrumentationScope? Scope)> Entries)> Group(
+        ExportLogsServiceRequest request, IReadOnlyList<string> labelAttributes, TimeProvider? time, out int entries)
     {
         long nowNs = ((time ?? TimeProvider.System).GetUtcNow() - DateTimeOffset.UnixEpoch).Ticks * 100;
         var streams = new Dictionary<string, (SortedDictionary<string, string> Labels, List<(ulong Ns, LogRecord Record, InstrumentationScope? Scope)> Entries)>(StringComparer.Ordinal);
-        int entries = 0;
+        entries = 0;
         foreach (var rl in request.ResourceLogs)
         {
             var labels = StreamLabels(rl.Resource?.Attributes, labelAttributes);
@@ -55,49 +180,10 @@ public static class LokiPushRequest
             }
         }
 
-        var buffer = new ArrayBufferWriter<byte>(4096);
-        using (var w = new Utf8JsonWriter(buffer))
-        {
-            w.WriteStartObject();
-            w.WriteStartArray("streams");
-            foreach (var (labels, list) in streams.Values)
-            {
-                if (list.Count == 0)
-                {
-                    continue;
-                }
-
-                w.WriteStartObject();
-                w.WriteStartObject("stream");
-                foreach (var (name, value) in labels)
-                {
-                    w.WriteString(name, value);
-                }
-
-                w.WriteEndObject();
-                w.WriteStartArray("values");
-                foreach (var (ns, record, scope) in list.OrderBy(e => e.Ns))
-                {
-                    w.WriteStartArray();
-                    w.WriteStringValue(ns.ToString(CultureInfo.InvariantCulture));
-                    w.WriteStringValue(Line(record.Body));
-                    if (structuredMetadata)
-                    {
-                        WriteMetadata(w, record, scope);
-                    }
-
-                    w.WriteEndArray();
-                }
-
-                w.WriteEndArray();
-                w.WriteEndObject();
-            }
-
-            w.WriteEndArray();
-            w.WriteEndObject();
-        }
-
-        return new Built(buffer.WrittenSpan.ToArray(), entries, streams.Count);
+        return streams.Values
+            .Where(s => s.Entries.Count > 0)
+            .Select(s => (s.Labels, s.Entries.OrderBy(e => e.Ns).ToList()))
+            .ToList();
     }
 
     /// <summary>A body as a log line: strings as they are, other values as JSON, none as empty.</summary>
@@ -173,33 +259,33 @@ public static class LokiPushRequest
         return labels;
     }
 
-    private static void WriteMetadata(Utf8JsonWriter w, LogRecord record, InstrumentationScope? scope)
+    /// <summary>Structured metadata of one entry (Loki 3), the names Loki's own OTLP endpoint uses.</summary>
+    private static IEnumerable<(string Name, string Value)> Metadata(LogRecord record, InstrumentationScope? scope)
     {
-        w.WriteStartObject();
         if (record.TraceId.Length == 16)
         {
-            w.WriteString("trace_id", Convert.ToHexStringLower(record.TraceId.Span));
+            yield return ("trace_id", Convert.ToHexStringLower(record.TraceId.Span));
         }
 
         if (record.SpanId.Length == 8)
         {
-            w.WriteString("span_id", Convert.ToHexStringLower(record.SpanId.Span));
+            yield return ("span_id", Convert.ToHexStringLower(record.SpanId.Span));
         }
 
         string severity = SeverityText(record);
         if (severity.Length > 0)
         {
-            w.WriteString("severity_text", severity);
+            yield return ("severity_text", severity);
         }
 
         if (record.SeverityNumber != SeverityNumber.Unspecified)
         {
-            w.WriteString("severity_number", ((int)record.SeverityNumber).ToString(CultureInfo.InvariantCulture));
+            yield return ("severity_number", ((int)record.SeverityNumber).ToString(CultureInfo.InvariantCulture));
         }
 
         if (!string.IsNullOrEmpty(scope?.Name))
         {
-            w.WriteString("scope_name", scope.Name);
+            yield return ("scope_name", scope.Name);
         }
 
         foreach (var kv in record.Attributes)
@@ -210,9 +296,7 @@ public static class LokiPushRequest
                 continue;
             }
 
-            w.WriteString(name, AnyValueText.ToText(kv.Value));
+            yield return (name, AnyValueText.ToText(kv.Value));
         }
-
-        w.WriteEndObject();
     }
 }
