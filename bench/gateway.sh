@@ -7,6 +7,16 @@
 #   STEADY_RATE=10000   spans/s of the steady run
 #   E2E_RATE=5000       spans/s of the end-to-end background load; E2E_SECONDS=30
 #   GW_CPU=0 LOAD_CPU=1 cores for the system under test / the load generator (taskset)
+#   WARMUP_SECONDS=20   length of each warm-up run (not reported); IDLE_SECONDS=20 the idle measurement
+#   GW_OTLPCTL=DLL      otlpctl.dll that hosts the gateway (default: the one built here), e.g. a copy
+#                       built from an earlier commit, to measure before/after in the same conditions
+#   GW_ENV="K=V ..."    environment of the gateway process; default: the gateway container's runtime
+#                       settings (gateway-container/Dockerfile: gen0size 4 MiB, no pool spinning, no
+#                       TieredPGO); GW_ENV= (empty) runs with the runtime defaults
+#   GW_ARGS="..."       extra `otlpctl dev` arguments for the gateway (e.g. --flush-delay 1ms)
+#   OVERLOAD_LOG_BPS=1048576   overload: the memory log's ingress per partition (bytes/s; 8 partitions)
+#   OVERLOAD_BUDGET=2097152    overload: the gateway's in-flight budget (bytes)
+#   OVERLOAD_SECONDS=20 RECOVERY_SECONDS=20
 #   BENCH_OUT=DIR       where the JSON reports and summary.md go
 #                       (default BenchmarkDotNet.Artifacts/gateway/<UTC time>)
 #
@@ -15,6 +25,8 @@
 # table, and in the end-to-end run the blob log) on core LOAD_CPU.
 # Baseline: bench/BaselineOtlpSink, a grpc-dotnet server that parses every export with
 # Google.Protobuf and drops it (the OpenTelemetry Collector is not available on this machine).
+# The whole run (build and measurements) holds /tmp/serverlessotlp-build.lock, so that no build
+# of another checkout on the same machine runs during a measurement (set BENCH_LOCK= to skip).
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -27,6 +39,17 @@ E2E_RATE="${E2E_RATE:-5000}"
 E2E_SECONDS="${E2E_SECONDS:-30}"
 GW_CPU="${GW_CPU:-0}"
 LOAD_CPU="${LOAD_CPU:-1}"
+WARMUP_SECONDS="${WARMUP_SECONDS:-20}"
+IDLE_SECONDS="${IDLE_SECONDS:-20}"
+OVERLOAD_LOG_BPS="${OVERLOAD_LOG_BPS:-1048576}"
+OVERLOAD_BUDGET="${OVERLOAD_BUDGET:-2097152}"
+OVERLOAD_SECONDS="${OVERLOAD_SECONDS:-20}"
+RECOVERY_SECONDS="${RECOVERY_SECONDS:-20}"
+container_env="DOTNET_GCgen0size=0x400000 DOTNET_ThreadPool_UnfairSemaphoreSpinLimit=0 DOTNET_TieredPGO=0"
+GW_ENV="${GW_ENV-$container_env}"
+read -r -a gw_env <<<"$GW_ENV"
+read -r -a gw_args <<<"${GW_ARGS:-}"
+BENCH_LOCK="${BENCH_LOCK-/tmp/serverlessotlp-build.lock}"
 out="${BENCH_OUT:-$repo/BenchmarkDotNet.Artifacts/gateway/$(date -u +%Y%m%dT%H%M%SZ)}"
 mkdir -p "$out"
 out="$(cd "$out" && pwd)"
@@ -41,6 +64,12 @@ for s in "${scenarios[@]}"; do
 done
 
 log() { echo "[$(date +%H:%M:%S)] $*" >&2; }
+
+if [[ -n "$BENCH_LOCK" ]] && command -v flock >/dev/null 2>&1; then
+  exec 9>"$BENCH_LOCK"
+  log "waiting for $BENCH_LOCK"
+  flock 9
+fi
 
 # Command prefixes that pin to a core (empty without taskset). Used directly, not through a shell
 # function, so that `$!` of a background start is the pid of the measured process itself.
@@ -59,13 +88,9 @@ build() {
   done
 }
 log "building otlpctl, the baseline sink and the probe (Release)"
-if command -v flock >/dev/null 2>&1; then
-  export -f build
-  flock /tmp/serverlessotlp-build.lock bash -c build
-else
-  build
-fi
+build
 otlpctl=(dotnet "$repo/tools/otlpctl/bin/Release/net10.0/otlpctl.dll")
+gw_otlpctl=(dotnet "${GW_OTLPCTL:-$repo/tools/otlpctl/bin/Release/net10.0/otlpctl.dll}")
 sink=(dotnet "$repo/bench/BaselineOtlpSink/bin/Release/net10.0/BaselineOtlpSink.dll")
 probe=(dotnet "$repo/bench/E2eLatencyProbe/bin/Release/net10.0/E2eLatencyProbe.dll")
 
@@ -165,13 +190,13 @@ log "Azurite (in memory) on 127.0.0.1:$blob_port/$queue_port/$table_port, core $
 # ---------------------------------------------------------------- the gateway (otlpctl dev) and the baseline sink
 data_dir="$work/data" # one data dir: tenant dev's file destination is fixed when the tenant is created
 key=""
-gw_pid=""; gw_port=""
+gw_pid=""; gw_port=""; gw_mgmt_port=""
 start_dev() { # start_dev NAME ARGS... (--role/--log): sets gw_pid, gw_port; key on first start
   local name="$1"; shift
   gw_port="$(free_port)"
-  local http_port mgmt_port; http_port="$(free_port)"; mgmt_port="$(free_port)"
-  "${gw_pin[@]}" "${otlpctl[@]}" dev --storage "$storage" --data-dir "$data_dir" \
-    --grpc-port "$gw_port" --http-port "$http_port" --management-port "$mgmt_port" "$@" >"$out/$name.dev.txt" 2>&1 &
+  local http_port; http_port="$(free_port)"; gw_mgmt_port="$(free_port)"
+  env "${gw_env[@]}" "${gw_pin[@]}" "${gw_otlpctl[@]}" dev --storage "$storage" --data-dir "$data_dir" \
+    --grpc-port "$gw_port" --http-port "$http_port" --management-port "$gw_mgmt_port" "${gw_args[@]}" "$@" >"$out/$name.dev.txt" 2>&1 &
   gw_pid=$!; pids+=("$gw_pid")
   local deadline=$((SECONDS + 180))
   until grep -q '^Ready\.' "$out/$name.dev.txt" 2>/dev/null; do
@@ -201,26 +226,27 @@ machine="$(nproc) cores, $(lscpu 2>/dev/null | sed -n 's/^Model name:[[:space:]]
   echo
   echo "machine: $machine; load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
   echo "system under test on core $GW_CPU, load generator + Azurite on core $LOAD_CPU; scenarios: ${scenarios[*]}"
+  echo "gateway host: ${gw_otlpctl[*]}${GW_ENV:+; gateway environment: $GW_ENV}${GW_ARGS:+; gateway arguments: $GW_ARGS}"
   echo
 } >"$out/summary.md"
 log "machine: $machine; results in $out"
 
-if want throughput || want steady || want overload; then
+if want throughput || want steady; then
   start_dev gateway-memory --role gateway --log memory
   start_sink
   # Warm-up (JIT tiers, pools, connections), not reported.
-  load warmup-ours "$gw_port" "$key" --duration 10s --spans-per-request 100 --connections 8
-  load warmup-baseline "$sink_port" "$key" --duration 10s --spans-per-request 100 --connections 8
-  load warmup-steady-ours "$gw_port" "$key" --rate "$STEADY_RATE" --duration 10s --spans-per-request 100 --connections 8
-  load warmup-steady-baseline "$sink_port" "$key" --rate "$STEADY_RATE" --duration 10s --spans-per-request 100 --connections 8
+  load warmup-ours "$gw_port" "$key" --duration "${WARMUP_SECONDS}s" --spans-per-request 100 --connections 8
+  load warmup-baseline "$sink_port" "$key" --duration "${WARMUP_SECONDS}s" --spans-per-request 100 --connections 8
+  load warmup-steady-ours "$gw_port" "$key" --rate "$STEADY_RATE" --duration "${WARMUP_SECONDS}s" --spans-per-request 100 --connections 8
+  load warmup-steady-baseline "$sink_port" "$key" --rate "$STEADY_RATE" --duration "${WARMUP_SECONDS}s" --spans-per-request 100 --connections 8
 
   # Idle cost: what each process spends with no load at all (timers, heartbeats, the live line).
-  measure "$gw_pid" idle-ours sleep 20
-  measure "$sink_pid" idle-baseline sleep 20
+  measure "$gw_pid" idle-ours sleep "$IDLE_SECONDS"
+  measure "$sink_pid" idle-baseline sleep "$IDLE_SECONDS"
 fi
 
 if want throughput; then
-  echo "## Max throughput (100 spans/request, 8 connections x 4 in flight, 20 s, no rate limit)" >>"$out/summary.md"
+  echo "## Max throughput (100 spans/request, 8 connections x 4 in flight unless stated, 20 s, no rate limit)" >>"$out/summary.md"
   echo >>"$out/summary.md"
   echo "| run | system | spans/s accepted | p50 ms | p99 ms | refused | server CPU % of core | spans per server CPU-second | server RSS max MiB |" >>"$out/summary.md"
   echo "|---|---|---|---|---|---|---|---|---|" >>"$out/summary.md"
@@ -233,13 +259,21 @@ if want throughput; then
         "$out/throughput-$sys-$r.load.json" >>"$out/summary.md"
     done
   done
+  # More in flight (32 connections x 4): whether the client or the server is the limit at 8 x 4.
+  for sys in ours baseline; do
+    if [[ "$sys" == ours ]]; then pid="$gw_pid"; port="$gw_port"; else pid="$sink_pid"; port="$sink_port"; fi
+    measure "$pid" "throughput32-$sys" load "throughput32-$sys" "$port" "$key" --spans-per-request 100 --connections 32 --duration 20s
+    jq -r --arg s "$sys" --slurpfile p "$out/throughput32-$sys.proc.json" \
+      '"| 32 conn | \($s) | \(.itemsPerSecond|floor) | \(.latencyMs.p50) | \(.latencyMs.p99) | \(.refused|tostring) | \($p[0].cpuPercentOfCore) | \(if $p[0].cpuSeconds > 0 then (.accepted / $p[0].cpuSeconds | floor) else "?" end) | \($p[0].rssMaxMiB) |"' \
+      "$out/throughput32-$sys.load.json" >>"$out/summary.md"
+  done
   echo >>"$out/summary.md"
 fi
 
 if want steady; then
   echo "## Steady ${STEADY_RATE} spans/s for ${STEADY_SECONDS} s (100 spans/request)" >>"$out/summary.md"
   echo >>"$out/summary.md"
-  echo "| system | spans/s accepted | p50 ms | p99 ms | server CPU % of core | server RSS max MiB | idle CPU % (20 s, no load) | idle RSS MiB |" >>"$out/summary.md"
+  echo "| system | spans/s accepted | p50 ms | p99 ms | server CPU % of core | server RSS max MiB | idle CPU % (${IDLE_SECONDS} s, no load) | idle RSS MiB |" >>"$out/summary.md"
   echo "|---|---|---|---|---|---|---|---|" >>"$out/summary.md"
   for sys in ours baseline; do
     if [[ "$sys" == ours ]]; then pid="$gw_pid"; port="$gw_port"; else pid="$sink_pid"; port="$sink_port"; fi
@@ -251,26 +285,49 @@ if want steady; then
   echo >>"$out/summary.md"
 fi
 
+# Sum of a Prometheus counter (all label sets) on the gateway's management port.
+metric_sum() { # metric_sum NAME [LABEL_FILTER]
+  curl -fsS "http://127.0.0.1:$gw_mgmt_port/metrics" | awk -v n="$1" -v f="${2:-}" '
+    $1 ~ "^" n "(_total)?([{]|$)" && (f == "" || index($1, f) > 0) { s += $NF } END { printf "%d\n", s }'
+}
+
 if want overload; then
-  # 2x the best throughput measured above (or 800k spans/s), from 32 connections x 4 in flight.
-  capacity="$(jq -s 'map(.itemsPerSecond) | max // 400000' "$out"/throughput-ours-*.load.json 2>/dev/null || echo 400000)"
-  rate="$(awk -v c="$capacity" 'BEGIN { printf "%d", 2 * c }')"
-  echo "## Overload: ${rate} spans/s offered (2x measured capacity ${capacity%.*}), 32 connections, 20 s; then ${STEADY_RATE} spans/s" >>"$out/summary.md"
-  echo >>"$out/summary.md"
-  echo "| phase | system | spans/s accepted | p50 ms | p99 ms | refused (gRPC code: spans) | server CPU % | server RSS max MiB | RSS after MiB |" >>"$out/summary.md"
-  echo "|---|---|---|---|---|---|---|---|---|" >>"$out/summary.md"
-  for sys in ours baseline; do
-    if [[ "$sys" == ours ]]; then pid="$gw_pid"; port="$gw_port"; else pid="$sink_pid"; port="$sink_port"; fi
-    measure "$pid" "overload-$sys" load "overload-$sys" "$port" "$key" --rate "$rate" --duration 20s --spans-per-request 100 --connections 32
-    # Recovery: the first 10 s after the overload stops, at the steady rate; compare with the steady run.
-    measure "$pid" "recovery-$sys" load "recovery-$sys" "$port" "$key" --rate "$STEADY_RATE" --duration 10s --spans-per-request 100 --connections 8
-    for phase in overload recovery; do
-      jq -r --arg ph "$phase" --arg s "$sys" --slurpfile p "$out/$phase-$sys.proc.json" \
-        '"| \($ph) | \($s) | \(.itemsPerSecond|floor) | \(.latencyMs.p50) | \(.latencyMs.p99) | \(.refused|tostring) | \($p[0].cpuPercentOfCore) | \($p[0].rssMaxMiB) | \($p[0].rssLastMiB) |"' \
-        "$out/$phase-$sys.load.json" >>"$out/summary.md"
+  # A gateway whose log takes OVERLOAD_LOG_BPS per partition (the memory log throttled, like a log
+  # with provisioned ingress) and whose in-flight budget is OVERLOAD_BUDGET bytes. Its capacity is
+  # measured first (closed loop); then 2x that is offered from 64 connections x 4 in flight, then
+  # the load drops to half the capacity and the per-second timeline tells when refusals stop.
+  if [[ -n "$gw_pid" ]]; then stop_pid "$gw_pid"; gw_pid=""; fi
+  start_dev overload --role gateway --log memory --memory-log-bytes-per-second "$OVERLOAD_LOG_BPS" \
+    --in-flight-budget "$OVERLOAD_BUDGET" --flush-delay 2ms
+  load overload-warmup "$gw_port" "$key" --duration "${WARMUP_SECONDS}s" --spans-per-request 100 --connections 8
+  measure "$gw_pid" overload-capacity load overload-capacity "$gw_port" "$key" --duration 15s --spans-per-request 100 --connections 8
+  capacity="$(jq '.itemsPerSecond | floor' "$out/overload-capacity.load.json")"
+  rate=$((2 * capacity)); low=$((capacity / 2))
+  measure "$gw_pid" overload load overload "$gw_port" "$key" --rate "$rate" --duration "${OVERLOAD_SECONDS}s" --spans-per-request 100 --connections 64
+  measure "$gw_pid" recovery load recovery "$gw_port" "$key" --rate "$low" --duration "${RECOVERY_SECONDS}s" --spans-per-request 100 --connections 8
+  sleep 1
+  appended="$(metric_sum otlp_gateway_items_appended)"
+  refused_overloaded="$(metric_sum otlp_gateway_items_refused 'reason="overloaded"')"
+  acked="$(jq -s 'map(.accepted) | add' "$out"/overload-warmup.load.json "$out"/overload-capacity.load.json "$out"/overload.load.json "$out"/recovery.load.json)"
+  # Recovery time: from the drop in load to the start of the first second after which nothing was refused.
+  recovery="$(jq '[.timeline[] | select(.refused > 0) | .second] | if length == 0 then 0 else max + 1 end' "$out/recovery.load.json")"
+  {
+    echo "## Overload: log ingress $OVERLOAD_LOG_BPS B/s per partition, in-flight budget $OVERLOAD_BUDGET B; capacity ${capacity} spans/s measured, then ${rate} spans/s (2x) offered for ${OVERLOAD_SECONDS} s from 64 connections, then ${low} spans/s"
+    echo
+    echo "| phase | spans/s accepted | p50 ms | p99 ms | refused (gRPC code: spans) | server CPU % | server RSS max MiB | RSS after MiB |"
+    echo "|---|---|---|---|---|---|---|---|"
+    for phase in overload-capacity overload recovery; do
+      jq -r --arg ph "$phase" --slurpfile p "$out/$phase.proc.json" \
+        '"| \($ph) | \(.itemsPerSecond|floor) | \(.latencyMs.p50) | \(.latencyMs.p99) | \(.refused|tostring) | \($p[0].cpuPercentOfCore) | \($p[0].rssMaxMiB) | \($p[0].rssLastMiB) |"' \
+        "$out/$phase.load.json"
     done
-  done
-  echo >>"$out/summary.md"
+    echo
+    echo "- acknowledged to the clients (all runs on this gateway): $acked spans; appended to the log (gateway counter otlp_gateway_items_appended): $appended spans; lost acknowledged spans: $((acked > appended ? acked - appended : 0))"
+    echo "- refused by the gateway for its in-flight budget (reason=overloaded): $refused_overloaded spans"
+    echo "- recovery: refusals stopped ${recovery} s after the load dropped to ${low} spans/s (per-second timeline: $(jq -c '[.timeline[] | [.second, .accepted, .refused]]' "$out/recovery.load.json"))"
+    echo
+  } >>"$out/summary.md"
+  log "overload: acked $acked, appended $appended, recovery ${recovery}s"
 fi
 
 if [[ -n "$gw_pid" ]]; then stop_pid "$gw_pid"; gw_pid=""; fi

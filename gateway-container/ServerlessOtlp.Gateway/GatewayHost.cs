@@ -88,6 +88,7 @@ public static class GatewayHost
 
     private static void ConfigureKestrel(WebApplicationBuilder builder, GatewayOptions options)
     {
+        builder.WebHost.UseSockets(s => s.UnsafePreferInlineScheduling = options.InlineScheduling);
         builder.WebHost.ConfigureKestrel(k =>
         {
             k.AddServerHeader = false;

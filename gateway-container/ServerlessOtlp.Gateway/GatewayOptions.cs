@@ -42,6 +42,14 @@ public sealed class GatewayOptions
     /// <summary>Append as soon as this many bytes are waiting for a partition.</summary>
     public int FlushBytes { get; set; } = 1024 * 1024;
 
+    /// <summary>
+    /// Runs request processing on the socket I/O thread instead of dispatching it to the thread pool
+    /// (Kestrel's <c>UnsafePreferInlineScheduling</c>): fewer thread wake-ups per request at low and
+    /// moderate load. Safe here because the ingest path never blocks; set
+    /// <c>DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1</c> as well to inline the runtime's socket completions.
+    /// </summary>
+    public bool InlineScheduling { get; set; }
+
     /// <summary>Seconds suggested to clients in RetryInfo / Retry-After when refusing for load.</summary>
     public int RetryAfterSeconds { get; set; } = 1;
 

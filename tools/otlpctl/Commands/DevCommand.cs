@@ -50,6 +50,7 @@ public static class DevCommand
         var defaults = new GatewayOptions();
         var flushDelay = new Option<string>("--flush-delay") { Description = "Gateway group-commit linger while other requests are in flight (e.g. 2ms; 0 = none)", DefaultValueFactory = _ => $"{defaults.FlushDelay.TotalMilliseconds}ms" };
         var flushBytes = new Option<int>("--flush-bytes") { Description = "Gateway: append a partition's batch at once when this many bytes wait", DefaultValueFactory = _ => defaults.FlushBytes };
+        var inline = new Option<bool>("--inline-scheduling") { Description = "Gateway: process requests on the socket I/O threads (see InlineScheduling in README)" };
         var inFlight = new Option<long>("--in-flight-budget") { Description = "Gateway: bytes accepted but not yet durable; past it requests are refused as retryable (UNAVAILABLE)", DefaultValueFactory = _ => defaults.InFlightBudgetBytes };
         command.Options.Add(grpcPort);
         command.Options.Add(httpPort);
@@ -60,6 +61,7 @@ public static class DevCommand
         command.Options.Add(flushDelay);
         command.Options.Add(flushBytes);
         command.Options.Add(inFlight);
+        command.Options.Add(inline);
         var storage = new StorageSelection().AddTo(command, withLog: true);
 
         command.SetAction(async (parse, _) =>
@@ -83,7 +85,8 @@ public static class DevCommand
                 parse.GetValue(tenants),
                 delay,
                 parse.GetValue(flushBytes),
-                parse.GetValue(inFlight));
+                parse.GetValue(inFlight),
+                parse.GetValue(inline));
             using var shutdown = new ShutdownSignal();
             return await RunAsync(settings, storage, parse, shutdown);
         });
@@ -238,6 +241,7 @@ public static class DevCommand
             FlushDelay = settings.FlushDelay,
             FlushBytes = settings.FlushBytes,
             InFlightBudgetBytes = settings.InFlightBudgetBytes,
+            InlineScheduling = settings.InlineScheduling,
         };
         return GatewayHost.Build(options, new GatewayDependencies(log, directory, nodes), [], builder =>
         {
@@ -372,5 +376,5 @@ public static class DevCommand
     }
 
     private sealed record DevSettings(string Role, int GrpcPort, int HttpPort, int ManagementPort, string DataDir, FileInfo? TenantsFile,
-        TimeSpan FlushDelay, int FlushBytes, long InFlightBudgetBytes);
+        TimeSpan FlushDelay, int FlushBytes, long InFlightBudgetBytes, bool InlineScheduling);
 }
