@@ -30,8 +30,12 @@ public readonly record struct ExportOutcome(ExportStatus Status, string? Message
     public static ExportOutcome Permanent(string message) => new(ExportStatus.Permanent, message);
 }
 
-/// <summary>One tenant's data for one destination: the decoded request and its protobuf bytes.</summary>
-public sealed record ExportRequest(TenantConfig Tenant, DestinationConfig Destination, Signal Signal, IMessage Message, ReadOnlyMemory<byte> Protobuf);
+/// <summary>
+/// One tenant's data for one destination: the decoded request and its protobuf bytes, and the log
+/// partition it came from (null when it did not come from the log), for exporters that keep
+/// per-partition state (<see cref="IPartitionStateExporter"/>).
+/// </summary>
+public sealed record ExportRequest(TenantConfig Tenant, DestinationConfig Destination, Signal Signal, IMessage Message, ReadOnlyMemory<byte> Protobuf, int? Partition = null);
 
 /// <summary>Sends data to one kind of backend. Queueing, retry and timeouts are the caller's.</summary>
 public interface IDestinationExporter
@@ -39,4 +43,20 @@ public interface IDestinationExporter
     DestinationKind Kind { get; }
 
     Task<ExportOutcome> ExportAsync(ExportRequest request, CancellationToken cancellationToken = default);
+}
+
+/// <summary>
+/// An exporter that keeps state per log partition which must survive a partition handoff (delta →
+/// cumulative totals). The drain saves it with the partition's checkpoint and restores it on claim.
+/// </summary>
+public interface IPartitionStateExporter
+{
+    /// <summary>Moves whenever the partition's state changed in a way worth saving; equal values mean nothing to save.</summary>
+    long StateVersion(int partition);
+
+    /// <summary>The partition's state, serialized; null when there is none.</summary>
+    string? SnapshotState(int partition);
+
+    /// <summary>Replaces the partition's state with a snapshot (null: empty).</summary>
+    void RestoreState(int partition, string? snapshot);
 }

@@ -42,6 +42,10 @@ public sealed class ResilientExporter
 
     public bool Supports(DestinationKind kind) => _exporters.ContainsKey(kind);
 
+    /// <summary>The exporters whose per-partition state the drain saves with its checkpoint, by kind.</summary>
+    public IEnumerable<(DestinationKind Kind, IPartitionStateExporter Exporter)> PartitionStateExporters =>
+        _exporters.Where(e => e.Value is IPartitionStateExporter).Select(e => (e.Key, (IPartitionStateExporter)e.Value));
+
     /// <summary>The breaker of a (tenant, destination) pipeline; <see cref="CircuitState.Closed"/> before its first use.</summary>
     public CircuitState BreakerState(string tenant, string destination) =>
         _pipelines.TryGetValue((tenant, destination), out var p) ? p.Breaker.CircuitState : CircuitState.Closed;

@@ -107,8 +107,14 @@ public sealed class DrainEngine
         Exception? failure = null;
         long started = _time.GetTimestamp();
         long lastData = started;
+        var stateful = _processor as IPartitionStateful;
         try
         {
+            if (stateful != null)
+            {
+                await stateful.RestoreStateAsync(fenced, lost.Token);
+            }
+
             while (true)
             {
                 lost.Token.ThrowIfCancellationRequested();
@@ -153,7 +159,9 @@ public sealed class DrainEngine
                 deadLettered += fate.DeadLettered;
                 if (checkpointTo > position)
                 {
-                    await _checkpoints.UpdateAsync(fenced, checkpointTo.Value, null, lost.Token);
+                    // The processor's state is saved first: it may run ahead of the checkpoint, never behind.
+                    string? state = stateful == null ? null : await stateful.SaveStateAsync(fenced, lost.Token);
+                    await _checkpoints.UpdateAsync(fenced, checkpointTo.Value, state, lost.Token);
                     position = checkpointTo;
                 }
 

@@ -26,6 +26,7 @@ public sealed class ProcessingServices
         DeadLetters = new DeadLetterStore(storage.Blobs.GetBlobContainerClient(StorageNames.DefaultDeadLetterContainer));
         Loggers = loggers;
         ExportSettings = export;
+        PartitionState = new PartitionStateStore(storage.Blobs.GetBlobContainerClient(StorageNames.DefaultPartitionStateContainer));
         RetryStore = new RetryStore(storage.Blobs.GetBlobContainerClient(StorageNames.DefaultRetryContainer), time);
         Exporter = new ResilientExporter(DefaultExporters(export.Secrets), export.Resilience, time, loggers.CreateLogger<ResilientExporter>());
         RetryDrainer = new RetryStoreDrainer(RetryStore, Exporter, tenants, DeadLetters, export.RetryStore, time, loggers.CreateLogger<RetryStoreDrainer>());
@@ -42,6 +43,9 @@ public sealed class ProcessingServices
 
     /// <summary>The exporters behind their per-(tenant, destination) resilience pipelines, shared by the drain, the retry drainer and redrive.</summary>
     public ResilientExporter Exporter { get; }
+
+    /// <summary>Per-partition exporter state snapshots referenced from checkpoints (container <c>drain-state</c>).</summary>
+    public PartitionStateStore PartitionState { get; }
 
     /// <summary>Batches parked after the inline retry budget (container <c>retry</c>).</summary>
     public RetryStore RetryStore { get; }
@@ -86,13 +90,14 @@ public sealed class ProcessingServices
             services.Leases.EnsureCreatedAsync(cancellationToken),
             services.Nodes.EnsureCreatedAsync(cancellationToken),
             services.DeadLetters.EnsureCreatedAsync(cancellationToken),
-            services.RetryStore.EnsureCreatedAsync(cancellationToken));
+            services.RetryStore.EnsureCreatedAsync(cancellationToken),
+            services.PartitionState.EnsureCreatedAsync(cancellationToken));
         return services;
     }
 
     /// <summary>The tenant pipeline over a given view of the tenants (otlpctl's redrive narrows it to one destination).</summary>
     public IEventProcessor CreateProcessor(ITenantDirectory tenants) =>
-        new TenantEventProcessor(tenants, Exporter, DeadLetters, RetryStore, Loggers.CreateLogger<TenantEventProcessor>(), Time);
+        new TenantEventProcessor(tenants, Exporter, DeadLetters, RetryStore, Loggers.CreateLogger<TenantEventProcessor>(), Time, PartitionState);
 
     /// <summary>Every destination kind this build exports to. Add an exporter here and nowhere else.</summary>
     public static IReadOnlyList<IDestinationExporter> DefaultExporters(ISecretResolver? secrets = null) =>

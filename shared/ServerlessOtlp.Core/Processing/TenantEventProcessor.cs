@@ -10,6 +10,7 @@ using ServerlessOtlp.Otlp;
 using ServerlessOtlp.Otlp.Wire;
 using ServerlessOtlp.Pipeline;
 using ServerlessOtlp.Pipeline.Sampling;
+using ServerlessOtlp.Storage;
 using ServerlessOtlp.Tenants;
 
 namespace ServerlessOtlp.Processing;
@@ -23,7 +24,7 @@ namespace ServerlessOtlp.Processing;
 /// to the dead-letter store. Only when parking itself fails (or there is no retry store) does the
 /// drain retry from this event later.
 /// </summary>
-public sealed class TenantEventProcessor : IEventProcessor
+public sealed class TenantEventProcessor : IEventProcessor, IPartitionStateful
 {
     private readonly ITenantDirectory _tenants;
     private readonly ResilientExporter _exporter;
@@ -41,8 +42,10 @@ public sealed class TenantEventProcessor : IEventProcessor
     {
     }
 
-    public TenantEventProcessor(ITenantDirectory tenants, ResilientExporter exporter, DeadLetterStore deadLetters, RetryStore? retryStore, ILogger<TenantEventProcessor>? logger = null, TimeProvider? time = null)
+    /// <param name="partitionState">Where per-partition exporter state (delta → cumulative totals) is saved with each checkpoint; without it the state lives only in this process.</param>
+    public TenantEventProcessor(ITenantDirectory tenants, ResilientExporter exporter, DeadLetterStore deadLetters, RetryStore? retryStore, ILogger<TenantEventProcessor>? logger = null, TimeProvider? time = null, PartitionStateStore? partitionState = null)
     {
+        _partitionState = partitionState;
         _tenants = tenants;
         _exporter = exporter;
         _deadLetters = deadLetters;
@@ -185,7 +188,7 @@ public sealed class TenantEventProcessor : IEventProcessor
         }
 
         var started = _time.GetUtcNow();
-        var outcome = await _exporter.ExportAsync(new ExportRequest(tenant, destination, props.Signal, message, bytes), cancellationToken);
+        var outcome = await _exporter.ExportAsync(new ExportRequest(tenant, destination, props.Signal, message, bytes, partition), cancellationToken);
         switch (outcome.Status)
         {
             case ExportStatus.Success:
@@ -291,6 +294,116 @@ public sealed class TenantEventProcessor : IEventProcessor
         Signal.Metrics => ExportMetricsServiceRequest.Parser,
         _ => ExportLogsServiceRequest.Parser,
     };
+
+    private readonly PartitionStateStore? _partitionState;
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<int, long> _savedStateVersion = new();
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<int, string?> _supersededState = new();
+
+    /// <summary>
+    /// Replaces the exporters' state of the partition with the snapshot its checkpoint references. A
+    /// snapshot that is gone or unreadable starts the series over (a counter reset to the backend)
+    /// rather than blocking the partition; a storage failure stops the drain, which is retried.
+    /// </summary>
+    public async Task RestoreStateAsync(FencedCheckpoint checkpoint, CancellationToken cancellationToken = default)
+    {
+        var exporters = _exporter.PartitionStateExporters.ToList();
+        if (_partitionState == null || exporters.Count == 0)
+        {
+            return;
+        }
+
+        int partition = checkpoint.Partition;
+        Dictionary<string, string>? snapshots = null;
+        var data = await _partitionState.ReadAsync(checkpoint.State, cancellationToken);
+        if (data == null && PartitionStateStore.BlobName(checkpoint.State) != null)
+        {
+            _logger.LogWarning("Partition {Partition}: the state snapshot {State} is gone; delta series restart from zero", partition, checkpoint.State);
+        }
+        else if (data != null)
+        {
+            try
+            {
+                snapshots = System.Text.Json.JsonSerializer.Deserialize<Dictionary<string, string>>(data.ToMemory().Span);
+            }
+            catch (System.Text.Json.JsonException ex)
+            {
+                _logger.LogWarning(ex, "Partition {Partition}: the state snapshot {State} is unreadable; delta series restart from zero", partition, checkpoint.State);
+            }
+        }
+
+        long version = 0;
+        foreach (var (kind, exporter) in exporters)
+        {
+            string? snapshot = snapshots != null && snapshots.TryGetValue(StateName(kind), out var s) ? s : null;
+            try
+            {
+                exporter.RestoreState(partition, snapshot);
+            }
+            catch (Exception ex) when (ex is FormatException or System.Text.Json.JsonException)
+            {
+                _logger.LogWarning(ex, "Partition {Partition}: the {Kind} state in {State} is unreadable; its delta series restart from zero", partition, kind, checkpoint.State);
+                exporter.RestoreState(partition, null);
+            }
+
+            version += exporter.StateVersion(partition);
+        }
+
+        _savedStateVersion[partition] = version;
+        _supersededState.TryRemove(partition, out _);
+        try
+        {
+            // Saves that never became current (an owner died between save and checkpoint) and superseded ones.
+            await _partitionState.DeleteOthersAsync(checkpoint, checkpoint.State, cancellationToken);
+        }
+        catch (Azure.RequestFailedException ex)
+        {
+            _logger.LogDebug(ex, "Partition {Partition}: cleaning old state snapshots failed; the next claim tries again", partition);
+        }
+    }
+
+    /// <summary>
+    /// Saved before every checkpoint whose batch changed delta totals, so a snapshot is never behind
+    /// its checkpoint (a snapshot behind would lose the increments in between for good; one ahead is
+    /// harmless, the converter skips points not newer than a series' last). Batches without delta
+    /// changes write nothing, so traces, logs and cumulative metrics cost no extra write.
+    /// </summary>
+    public async Task<string?> SaveStateAsync(FencedCheckpoint checkpoint, CancellationToken cancellationToken = default)
+    {
+        var exporters = _exporter.PartitionStateExporters.ToList();
+        if (_partitionState == null || exporters.Count == 0)
+        {
+            return null;
+        }
+
+        int partition = checkpoint.Partition;
+        long version = exporters.Sum(e => e.Exporter.StateVersion(partition));
+        if (_savedStateVersion.TryGetValue(partition, out long saved) && saved == version)
+        {
+            return null;
+        }
+
+        var snapshots = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var (kind, exporter) in exporters)
+        {
+            if (exporter.SnapshotState(partition) is { } snapshot)
+            {
+                snapshots[StateName(kind)] = snapshot;
+            }
+        }
+
+        // The one the row referenced before the previous save is no longer current once that save's checkpoint landed.
+        if (_supersededState.TryRemove(partition, out var superseded) && superseded != null && superseded != checkpoint.State)
+        {
+            await _partitionState.DeleteAsync(superseded, cancellationToken);
+        }
+
+        string reference = await _partitionState.WriteAsync(checkpoint, BinaryData.FromObjectAsJson(snapshots), cancellationToken);
+        _supersededState[partition] = checkpoint.State;
+        _savedStateVersion[partition] = version;
+        return reference;
+    }
+
+    private static string StateName(DestinationKind kind) => kind.ToString().ToLowerInvariant();
 
     private Task DeadLetterAsync(EventProperties props, string? destination, int partition, ReadEvent logEvent, string reason, ReadOnlyMemory<byte> body, CancellationToken cancellationToken)
     {

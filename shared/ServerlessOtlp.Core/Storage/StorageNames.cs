@@ -14,6 +14,7 @@ public sealed record StorageNames
     public const string DefaultLogContainer = "otlp-log";
     public const string DefaultRetryContainer = "retry";
     public const string DefaultDeadLetterContainer = "deadletter";
+    public const string DefaultPartitionStateContainer = "drain-state";
 
     // Tables
     public string Checkpoints { get; init; } = DefaultCheckpoints;
@@ -33,4 +34,7 @@ public sealed record StorageNames
     public string RetryContainer { get; init; } = DefaultRetryContainer;
 
     public string DeadLetterContainer { get; init; } = DefaultDeadLetterContainer;
+
+    /// <summary>Partition state snapshots referenced from checkpoints (delta → cumulative totals).</summary>
+    public string PartitionStateContainer { get; init; } = DefaultPartitionStateContainer;
 }

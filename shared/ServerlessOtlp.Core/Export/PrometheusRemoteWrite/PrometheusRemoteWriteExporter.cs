@@ -10,13 +10,18 @@ namespace ServerlessOtlp.Export.PrometheusRemoteWrite;
 /// <summary>
 /// The <c>prometheusremotewrite</c> destination: remote write 1.0 (protobuf <c>WriteRequest</c>,
 /// snappy block format) to Prometheus, Mimir, Cortex or anything that speaks it. Metrics are
-/// converted by <see cref="RemoteWriteConverter"/>; delta series are accumulated in memory, keyed by
-/// tenant, destination and series (<see cref="SnapshotState"/> / <see cref="RestoreState"/> carry it
-/// across a partition handoff). Samples the backend refuses as out of order or duplicate are
-/// dropped and counted, never dead-lettered: re-sending them can never succeed.
+/// converted by <see cref="RemoteWriteConverter"/>; delta series are accumulated in memory per
+/// partition (metrics are partitioned by resource identity, so a series always comes through the
+/// same partition), keyed by tenant, destination and series; <see cref="SnapshotState"/> /
+/// <see cref="RestoreState"/> carry a partition's state across a handoff. Samples the backend
+/// refuses as out of order or duplicate are dropped and counted, never dead-lettered: re-sending
+/// them can never succeed.
 /// </summary>
-public sealed class PrometheusRemoteWriteExporter : IDestinationExporter
+public sealed class PrometheusRemoteWriteExporter : IDestinationExporter, IPartitionStateExporter
 {
+    /// <summary>The state of requests that carry no partition (tests, tools).</summary>
+    private const int NoPartition = -1;
+
     /// <summary>Used when the endpoint has no path (Prometheus's receiver path).</summary>
     public const string DefaultPath = "/api/v1/write";
 
@@ -32,7 +37,7 @@ public sealed class PrometheusRemoteWriteExporter : IDestinationExporter
     private readonly ISecretResolver? _secrets;
     private readonly RemoteWriteConverter _converter;
     private readonly PrometheusRemoteWriteOptions _options;
-    private readonly SeriesStateStore _state;
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<int, SeriesStateStore> _states = new();
     private readonly TimeProvider _time;
 
     public PrometheusRemoteWriteExporter(HttpClient? http = null, ISecretResolver? secrets = null, PrometheusRemoteWriteOptions? options = null, TimeProvider? time = null)
@@ -42,19 +47,33 @@ public sealed class PrometheusRemoteWriteExporter : IDestinationExporter
         _options = options ?? new PrometheusRemoteWriteOptions();
         _time = time ?? TimeProvider.System;
         _converter = new RemoteWriteConverter(_options, _time);
-        _state = new SeriesStateStore();
     }
 
     public DestinationKind Kind => DestinationKind.PrometheusRemoteWrite;
 
-    /// <summary>Series whose last sample time is tracked (for replays and delta accumulation).</summary>
-    public int TrackedSeries => _state.SeriesCount;
+    /// <summary>Series whose last sample time is tracked (for replays and delta accumulation), over all partitions.</summary>
+    public int TrackedSeries => _states.Values.Sum(s => s.SeriesCount);
 
-    /// <summary>The per-series state (last sample times, delta totals) as JSON; null when empty.</summary>
-    public string? SnapshotState() => _state.Snapshot();
+    public long StateVersion(int partition) => _states.TryGetValue(partition, out var state) ? state.AccumulatorVersion : 0;
 
-    /// <summary>Merges a <see cref="SnapshotState"/> taken elsewhere (a previous owner of the partition).</summary>
-    public void RestoreState(string snapshot) => _state.Restore(snapshot);
+    /// <summary>A partition's per-series state (last sample times, delta totals) as JSON; null when empty.</summary>
+    public string? SnapshotState(int partition) => _states.TryGetValue(partition, out var state) ? state.Snapshot() : null;
+
+    /// <summary>
+    /// Replaces a partition's state with a <see cref="SnapshotState"/> taken by its previous owner
+    /// (null: start empty). Replaced, not merged: what this instance held from an earlier turn may
+    /// be behind or ahead of what the partition's checkpoint saw since.
+    /// </summary>
+    public void RestoreState(int partition, string? snapshot)
+    {
+        var state = new SeriesStateStore();
+        if (snapshot != null)
+        {
+            state.Restore(snapshot);
+        }
+
+        _states[partition] = state;
+    }
 
     public async Task<ExportOutcome> ExportAsync(ExportRequest request, CancellationToken cancellationToken = default)
     {
@@ -79,7 +98,8 @@ public sealed class PrometheusRemoteWriteExporter : IDestinationExporter
         }
 
         string scope = request.Tenant.Id + "\x1f" + request.Destination.Name;
-        var batch = _converter.Convert(metrics, scope, _state.Begin());
+        var state = _states.GetOrAdd(request.Partition ?? NoPartition, static _ => new SeriesStateStore());
+        var batch = _converter.Convert(metrics, scope, state.Begin());
         long dropped = 0;
         var droppedPoints = new HashSet<int>(batch.DroppedPoints);
 

@@ -110,9 +110,9 @@ internal sealed class ExponentialBuckets
 }
 
 /// <summary>
-/// Per-series state of one exporter, keyed by tenant, destination and series: the last sample
-/// time sent (so a replay is filtered before Prometheus refuses it as out of order) and delta
-/// accumulators. Changes are made in a <see cref="SeriesStateTransaction"/> and committed only
+/// Per-series state of one partition in one exporter, keyed by tenant, destination and series: the
+/// last sample time sent (so a replay is filtered before Prometheus refuses it as out of order) and
+/// delta accumulators. Changes are made in a <see cref="SeriesStateTransaction"/> and committed only
 /// when Prometheus took the batch, so a retried batch is neither double-counted nor filtered out.
 /// </summary>
 internal sealed class SeriesStateStore
@@ -129,10 +129,17 @@ internal sealed class SeriesStateStore
     private readonly ConcurrentDictionary<string, DeltaAccumulator> _accumulators = new(StringComparer.Ordinal);
     private readonly object _commitLock = new();
     private readonly int _maxSeries;
+    private long _accumulatorVersion;
 
     public SeriesStateStore(int maxSeries = DefaultMaxSeries) => _maxSeries = maxSeries;
 
     public int SeriesCount => _lastTimestampMs.Count;
+
+    /// <summary>
+    /// Moves with every committed change of a delta accumulator: the state whose loss would corrupt
+    /// a series. Last sample times alone do not move it (losing them only lets Prometheus refuse a replay).
+    /// </summary>
+    public long AccumulatorVersion => Interlocked.Read(ref _accumulatorVersion);
 
     public int AccumulatorCount => _accumulators.Count;
 
@@ -154,6 +161,11 @@ internal sealed class SeriesStateStore
             foreach (var (key, acc) in accumulators)
             {
                 _accumulators[key] = acc;
+            }
+
+            if (accumulators.Count > 0)
+            {
+                Interlocked.Increment(ref _accumulatorVersion);
             }
 
             if (_lastTimestampMs.Count > _maxSeries)
