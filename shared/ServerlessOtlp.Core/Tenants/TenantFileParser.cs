@@ -573,6 +573,12 @@ public static partial class TenantFileParser
                 error(path + ".lokiLabels", "is only for kind loki");
             }
 
+            // Only these two have a choice of body; elsewhere the field would be silently ignored.
+            if (destination.Encoding is not null && destination.Kind is not (DestinationKind.OtlpHttp or DestinationKind.Loki))
+            {
+                error(path + ".encoding", $"is only for kinds otlphttp and loki (protobuf or json); a {KindName(destination.Kind)} destination has one fixed encoding");
+            }
+
             for (int l = 0; l < destination.LokiLabels.Count; l++)
             {
                 CheckNotBlank(destination.LokiLabels[l], JsonPaths.Index(path + ".lokiLabels", l));

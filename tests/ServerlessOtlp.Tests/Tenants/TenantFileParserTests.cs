@@ -192,6 +192,9 @@ public sealed class TenantFileParserTests
         { """{ "id": "a", "destinations": [ { "name": "o", "kind": "otlp", "endpoint": "http://j", "compression": "zstd" } ] }""", "tenants[0].destinations[0].compression", "unknown compression \"zstd\"; expected one of none, gzip" },
         { """{ "id": "a", "destinations": [ { "name": "o", "kind": "prometheusremotewrite", "endpoint": "http://j", "compression": "gzip" } ] }""", "tenants[0].destinations[0].compression", "not configurable for prometheusremotewrite" },
         { """{ "id": "a", "destinations": [ { "name": "o", "kind": "otlp", "endpoint": "http://j", "lokiLabels": ["service.name"] } ] }""", "tenants[0].destinations[0].lokiLabels", "only for kind loki" },
+        { """{ "id": "a", "destinations": [ { "name": "o", "kind": "otlp", "endpoint": "http://j", "encoding": "json" } ] }""", "tenants[0].destinations[0].encoding", "is only for kinds otlphttp and loki" },
+        { """{ "id": "a", "destinations": [ { "name": "o", "kind": "prometheusremotewrite", "endpoint": "http://j", "encoding": "protobuf" } ] }""", "tenants[0].destinations[0].encoding", "a prometheusremotewrite destination has one fixed encoding" },
+        { """{ "id": "a", "destinations": [ { "name": "o", "kind": "file", "path": "/tmp/x", "encoding": "json" } ] }""", "tenants[0].destinations[0].encoding", "is only for kinds otlphttp and loki" },
     };
 
     [Theory]
