@@ -3,11 +3,13 @@ using Microsoft.Azure.Functions.Worker;
 using Microsoft.Extensions.Logging;
 using ServerlessOtlp.Processing;
 using ServerlessOtlp.Storage;
+using ServerlessOtlp.Tenants;
 
 namespace ServerlessOtlp.Functions;
 
 /// <summary>
-/// Queue <c>Drain</c>: runs the drain engine for the job's partition. When the time budget ends
+/// Queue <c>Drain</c>: runs the drain engine for the job's partition, or for a tenant's replay
+/// cursor on it when the job names a tenant. When the time budget ends
 /// with lag left, the engine has already released the lease; only then is the continuation
 /// enqueued, so it never finds its parent still holding the partition.
 /// </summary>
@@ -38,13 +40,21 @@ public sealed class DrainFunction(ProcessingHost host, ILogger<DrainFunction> lo
             return null;
         }
 
-        await runtime.Jobs.StartedAsync(job.Partition, cancellationToken);
+        if (job.Tenant != null && !TenantIds.IsValid(job.Tenant))
+        {
+            logger.LogError("Dropped a replay job for tenant {Tenant}: not a valid tenant id", job.Tenant);
+            return null;
+        }
+
+        await runtime.Jobs.StartedAsync(job, cancellationToken);
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var heartbeats = HeartbeatLoopAsync(runtime, stop.Token);
-        DrainResult result;
+        DrainResult? result;
         try
         {
-            result = await runtime.Services.Engine.DrainAsync(job.Partition, keepAlive: false, cancellationToken);
+            result = job.Tenant is null
+                ? await runtime.Services.Engine.DrainAsync(job.Partition, keepAlive: false, cancellationToken)
+                : await runtime.Replay.DrainAsync(job, keepAlive: false, cancellationToken);
         }
         finally
         {
@@ -52,9 +62,13 @@ public sealed class DrainFunction(ProcessingHost host, ILogger<DrainFunction> lo
             await heartbeats;
         }
 
-        if (result.LagRemains)
+        if (result is null)
         {
-            bool enqueued = await runtime.Jobs.TryEnqueueAsync(new DrainJob(job.Partition, "continuation", runtime.Services.Drain.OwnerId), cancellationToken);
+            logger.LogInformation("Replay cursor of tenant {Tenant} on partition {Partition} does not exist; nothing to do", job.Tenant, job.Partition);
+        }
+        else if (result.LagRemains)
+        {
+            bool enqueued = await runtime.Jobs.TryEnqueueAsync(new DrainJob(job.Partition, "continuation", runtime.Services.Drain.OwnerId, job.Tenant), cancellationToken);
             logger.LogInformation("Partition {Partition}: budget used after {Events} events; continuation {Enqueued}", job.Partition, result.Events, enqueued ? "enqueued" : "already pending");
         }
         else if (result.End is DrainEnd.RetryLater or DrainEnd.LeaseLost)

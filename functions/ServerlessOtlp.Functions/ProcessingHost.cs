@@ -16,6 +16,7 @@ public sealed class ProcessingRuntime
         Jobs = jobs;
         Health = health;
         Dispatcher = services.CreateDispatcher(jobs);
+        Replay = new TenantReplay(services);
         HealthSweep = services.CreateHealthSweep(health);
         Retention = new RetentionSweep(services.Log, services.Checkpoints, services.Drain, options.Retention);
     }
@@ -27,6 +28,9 @@ public sealed class ProcessingRuntime
     public HealthOptions Health { get; }
 
     public Dispatcher Dispatcher { get; }
+
+    /// <summary>Tenant replay cursors: started by the admin replay, drained by <c>Drain</c>.</summary>
+    public TenantReplay Replay { get; }
 
     public HealthSweep HealthSweep { get; }
 

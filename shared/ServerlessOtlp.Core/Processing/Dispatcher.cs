@@ -19,6 +19,7 @@ public sealed record PartitionStatus(
 /// <summary>
 /// The Dispatch timer's logic: for each partition, lag = end of log − checkpoint; when there is
 /// lag and nobody holds the lease, enqueue a drain job (at most one pending per partition).
+/// The same for each active tenant replay cursor, whose lag is to its end.
 /// </summary>
 public sealed class Dispatcher
 {
@@ -64,7 +65,48 @@ public sealed class Dispatcher
         return result;
     }
 
-    /// <summary>Enqueues drain jobs for partitions with lag and no live lease; returns the partitions enqueued.</summary>
+    /// <summary>Every replay cursor of the log with its lag to its end and its lease (done ones included).</summary>
+    public async Task<IReadOnlyList<ReplayCursorStatus>> GetReplayCursorsAsync(CancellationToken cancellationToken = default)
+    {
+        var result = new List<ReplayCursorStatus>();
+        foreach (var cursor in await _checkpoints.ListCursorsAsync(_log.Name, cancellationToken))
+        {
+            var lease = cursor.IsDone ? null : await _leases.ReadAsync(_log.Name, cursor.Group, cursor.Partition, cancellationToken);
+            bool claimable = lease?.IsClaimable ?? true;
+            result.Add(new ReplayCursorStatus(
+                cursor,
+                _log.Lag(new LogPosition(cursor.Position), new LogPosition(cursor.End)),
+                claimable ? null : lease!.Owner,
+                claimable ? null : lease!.ExpiresAt,
+                claimable));
+        }
+
+        return result;
+    }
+
+    /// <summary>Enqueues drain jobs for active replay cursors nobody drains; returns them.</summary>
+    public async Task<IReadOnlyList<ReplayCursor>> DispatchReplayCursorsAsync(CancellationToken cancellationToken = default)
+    {
+        var enqueued = new List<ReplayCursor>();
+        foreach (var status in await GetReplayCursorsAsync(cancellationToken))
+        {
+            var cursor = status.Cursor;
+            if (!cursor.IsDone && status.LeaseClaimable
+                && await _jobs.TryEnqueueAsync(new DrainJob(cursor.Partition, "replay", Tenant: cursor.Tenant), cancellationToken))
+            {
+                enqueued.Add(cursor);
+            }
+        }
+
+        if (enqueued.Count > 0)
+        {
+            _logger.LogDebug("Dispatched replay cursors {Cursors}", string.Join(",", enqueued.Select(c => $"{c.Tenant}/{c.Partition}")));
+        }
+
+        return enqueued;
+    }
+
+    /// <summary>Enqueues drain jobs for partitions with lag and no live lease, then for replay cursors; returns the partitions enqueued (live drains).</summary>
     public async Task<IReadOnlyList<int>> DispatchAsync(CancellationToken cancellationToken = default)
     {
         var enqueued = new List<int>();
@@ -81,6 +123,7 @@ public sealed class Dispatcher
             _logger.LogDebug("Dispatched drain jobs for partitions {Partitions}", string.Join(",", enqueued));
         }
 
+        await DispatchReplayCursorsAsync(cancellationToken);
         return enqueued;
     }
 }

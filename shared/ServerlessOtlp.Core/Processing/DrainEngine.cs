@@ -25,6 +25,9 @@ public enum DrainEnd
 
     /// <summary>The host is stopping.</summary>
     Cancelled,
+
+    /// <summary>A bounded drain (a tenant's replay cursor) reached its end position and checkpointed it.</summary>
+    ReachedEnd,
 }
 
 public sealed record DrainResult(int Partition, DrainEnd End, long Events, long Items, long DeadLettered, LogPosition Checkpoint)
@@ -79,7 +82,17 @@ public sealed class DrainEngine
 
     /// <summary>Runs one drain job for <paramref name="partition"/>.</summary>
     /// <param name="keepAlive">When true (the local runner), the job does not end on its time budget while data keeps arriving.</param>
-    public async Task<DrainResult> DrainAsync(int partition, bool keepAlive = false, CancellationToken cancellationToken = default)
+    public Task<DrainResult> DrainAsync(int partition, bool keepAlive = false, CancellationToken cancellationToken = default) =>
+        DrainAsync(partition, keepAlive, stopAt: null, cancellationToken);
+
+    /// <summary>Runs one drain job for <paramref name="partition"/>, optionally bounded.</summary>
+    /// <param name="keepAlive">When true (the local runner), the job does not end on its time budget while data keeps arriving.</param>
+    /// <param name="stopAt">
+    /// For a replay cursor: events at or after this position are left alone; the checkpoint moves
+    /// to it and the job ends with <see cref="DrainEnd.ReachedEnd"/>. Everything before it was
+    /// settled by the live drain once, so corrupt records there are not dead-lettered again.
+    /// </param>
+    public async Task<DrainResult> DrainAsync(int partition, bool keepAlive, LogPosition? stopAt, CancellationToken cancellationToken = default)
     {
         string logName = _log.Name, group = _options.ConsumerGroup, owner = _options.OwnerId;
         var claim = await _leases.TryClaimAsync(logName, group, partition, owner, _options.LeaseTtl, cancellationToken);
@@ -118,7 +131,18 @@ public sealed class DrainEngine
             while (true)
             {
                 lost.Token.ThrowIfCancellationRequested();
+                if (position >= stopAt)
+                {
+                    end = DrainEnd.ReachedEnd;
+                    break;
+                }
+
                 var batch = await _log.ReadAsync(partition, position, _options.BatchMaxEvents, _options.BatchMaxBytes, lease.Epoch, lost.Token);
+                if (stopAt is { } limit)
+                {
+                    batch = Bound(batch, limit);
+                }
+
                 if (batch.Events.Count == 0)
                 {
                     if (batch.Next != position)
@@ -139,7 +163,7 @@ public sealed class DrainEngine
                 }
 
                 lastData = _time.GetTimestamp();
-                var (processed, fate) = await ProcessBatchAsync(partition, batch, lost.Token);
+                var (processed, fate) = await ProcessBatchAsync(partition, batch, deadLetterCorrupt: stopAt == null, lost.Token);
                 var checkpointTo = processed;
                 foreach (var e in batch.Events)
                 {
@@ -232,13 +256,18 @@ public sealed class DrainEngine
     private readonly record struct BatchFate(int DeadLettered, bool StopForRetry);
 
     /// <summary>Processes events in order; returns the position up to which everything is settled.</summary>
-    private async Task<(LogPosition Settled, BatchFate Fate)> ProcessBatchAsync(int partition, ReadBatch batch, CancellationToken cancellationToken)
+    private async Task<(LogPosition Settled, BatchFate Fate)> ProcessBatchAsync(int partition, ReadBatch batch, bool deadLetterCorrupt, CancellationToken cancellationToken)
     {
         int deadLettered = 0;
         foreach (var e in batch.Events)
         {
             if (e.IsCorrupt)
             {
+                if (!deadLetterCorrupt)
+                {
+                    continue;
+                }
+
                 await _deadLetters.WriteAsync(null, null, null, partition, e.Position.Value, e.CorruptReason!, e.Body, cancellationToken);
                 _logger.LogWarning("Partition {Partition}: corrupt record at {Position} dead-lettered: {Reason}", partition, e.Position, e.CorruptReason);
                 continue;
@@ -267,6 +296,23 @@ public sealed class DrainEngine
         }
 
         return (batch.Next, new BatchFate(deadLettered, false));
+    }
+
+    /// <summary>The part of a batch before <paramref name="limit"/>; when the read went past it, the batch ends at it.</summary>
+    private static ReadBatch Bound(ReadBatch batch, LogPosition limit)
+    {
+        if (batch.Next <= limit)
+        {
+            return batch;
+        }
+
+        int keep = 0;
+        while (keep < batch.Events.Count && batch.Events[keep].Position < limit)
+        {
+            keep++;
+        }
+
+        return new ReadBatch(keep == batch.Events.Count ? batch.Events : batch.Events.Take(keep).ToList(), limit);
     }
 
     private async Task RenewLoopAsync(Lease lease, CancellationTokenSource lost)

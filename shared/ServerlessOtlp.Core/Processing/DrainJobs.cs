@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Globalization;
 using System.Text.Json;
+using System.Text.Json.Serialization;
 using System.Threading.Channels;
 using Azure;
 using Azure.Data.Tables;
@@ -9,9 +10,19 @@ using ServerlessOtlp.Storage;
 
 namespace ServerlessOtlp.Processing;
 
-/// <summary>A request to drain one partition (the <c>drain-jobs</c> queue message).</summary>
-public sealed record DrainJob(int Partition, string? Reason = null, string? ParentOwner = null)
+/// <summary>
+/// A request to drain one partition (the <c>drain-jobs</c> queue message). With a
+/// <see cref="Tenant"/> it drains that tenant's replay cursor on the partition instead of the
+/// live checkpoint; messages written before cursors existed have none and mean the live drain.
+/// </summary>
+public sealed record DrainJob(int Partition, string? Reason = null, string? ParentOwner = null, string? Tenant = null)
 {
+    /// <summary>At most one job per key is pending: the partition, or the partition and the cursor's tenant.</summary>
+    [JsonIgnore]
+    public string PendingKey => Tenant is null
+        ? Partition.ToString("D5", CultureInfo.InvariantCulture)
+        : string.Concat(Partition.ToString("D5", CultureInfo.InvariantCulture), ":", Tenant);
+
     public string ToJson() => JsonSerializer.Serialize(this, JsonOptions);
 
     public static DrainJob FromJson(string json) =>
@@ -23,11 +34,11 @@ public sealed record DrainJob(int Partition, string? Reason = null, string? Pare
 /// <summary>Where drain jobs go. At most one pending job per partition.</summary>
 public interface IDrainJobQueue
 {
-    /// <summary>Enqueues a job unless one is already pending for the partition; returns whether it did.</summary>
+    /// <summary>Enqueues a job unless one is already pending for its <see cref="DrainJob.PendingKey"/>; returns whether it did.</summary>
     Task<bool> TryEnqueueAsync(DrainJob job, CancellationToken cancellationToken = default);
 
-    /// <summary>Called when a job starts, so that the next one may be enqueued.</summary>
-    Task StartedAsync(int partition, CancellationToken cancellationToken = default);
+    /// <summary>Called when a job starts, so that the next one for its key may be enqueued.</summary>
+    Task StartedAsync(DrainJob job, CancellationToken cancellationToken = default);
 }
 
 /// <summary>
@@ -52,7 +63,7 @@ public sealed class StorageQueueDrainJobs : IDrainJobQueue
 
     public async Task<bool> TryEnqueueAsync(DrainJob job, CancellationToken cancellationToken = default)
     {
-        string rowKey = job.Partition.ToString("D5", CultureInfo.InvariantCulture);
+        string rowKey = job.PendingKey;
         try
         {
             var existing = await _markers.GetEntityIfExistsAsync<TableEntity>(_partitionKey, rowKey, cancellationToken: cancellationToken);
@@ -80,11 +91,11 @@ public sealed class StorageQueueDrainJobs : IDrainJobQueue
         return true;
     }
 
-    public async Task StartedAsync(int partition, CancellationToken cancellationToken = default)
+    public async Task StartedAsync(DrainJob job, CancellationToken cancellationToken = default)
     {
         try
         {
-            await _markers.DeleteEntityAsync(_partitionKey, partition.ToString("D5", CultureInfo.InvariantCulture), ETag.All, cancellationToken);
+            await _markers.DeleteEntityAsync(_partitionKey, job.PendingKey, ETag.All, cancellationToken);
         }
         catch (RequestFailedException ex) when (ex.Status == 404)
         {
@@ -96,13 +107,13 @@ public sealed class StorageQueueDrainJobs : IDrainJobQueue
 public sealed class InProcessDrainJobs : IDrainJobQueue
 {
     private readonly Channel<DrainJob> _channel = Channel.CreateUnbounded<DrainJob>();
-    private readonly ConcurrentDictionary<int, bool> _pending = new();
+    private readonly ConcurrentDictionary<string, bool> _pending = new(StringComparer.Ordinal);
 
     public ChannelReader<DrainJob> Reader => _channel.Reader;
 
     public Task<bool> TryEnqueueAsync(DrainJob job, CancellationToken cancellationToken = default)
     {
-        if (!_pending.TryAdd(job.Partition, true))
+        if (!_pending.TryAdd(job.PendingKey, true))
         {
             return Task.FromResult(false);
         }
@@ -110,9 +121,9 @@ public sealed class InProcessDrainJobs : IDrainJobQueue
         return Task.FromResult(_channel.Writer.TryWrite(job));
     }
 
-    public Task StartedAsync(int partition, CancellationToken cancellationToken = default)
+    public Task StartedAsync(DrainJob job, CancellationToken cancellationToken = default)
     {
-        _pending.TryRemove(partition, out _);
+        _pending.TryRemove(job.PendingKey, out _);
         return Task.CompletedTask;
     }
 }

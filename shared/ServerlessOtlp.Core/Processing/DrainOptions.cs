@@ -35,6 +35,14 @@ public sealed class DrainOptions
     /// <summary>This instance's id: the lease owner and the heartbeat row.</summary>
     public string OwnerId { get; set; } = $"drain-{Environment.MachineName}-{Environment.ProcessId}-{Guid.NewGuid().ToString("N")[..6]}";
 
+    /// <summary>A copy of these settings for another consumer group (a tenant's replay cursor).</summary>
+    public DrainOptions ForConsumerGroup(string consumerGroup)
+    {
+        var copy = (DrainOptions)MemberwiseClone();
+        copy.ConsumerGroup = consumerGroup;
+        return copy;
+    }
+
     public void Validate()
     {
         if (ExportTimeout >= LeaseTtl / 2)

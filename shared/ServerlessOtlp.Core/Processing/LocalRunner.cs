@@ -19,7 +19,7 @@ public sealed class LocalRunnerOptions
     /// <summary>Fully checkpointed blob-log segments older than this are deleted.</summary>
     public TimeSpan Retention { get; set; } = TimeSpan.FromHours(24);
 
-    /// <summary>Partitions drained at once by this process.</summary>
+    /// <summary>Partitions (and tenant replay cursors) drained at once by this process.</summary>
     public int MaxConcurrentDrains { get; set; } = 8;
 
     public HealthOptions Health { get; set; } = new();
@@ -37,6 +37,7 @@ public sealed class LocalRunner
     private readonly LocalRunnerOptions _options;
     private readonly ILogger _logger;
     private readonly InProcessDrainJobs _jobs = new();
+    private readonly TenantReplay _replay;
     private readonly DateTimeOffset _started = DateTimeOffset.UtcNow;
     private int _activeDrains;
 
@@ -45,6 +46,7 @@ public sealed class LocalRunner
         _services = services;
         _options = options;
         _logger = services.Loggers.CreateLogger<LocalRunner>();
+        _replay = new TenantReplay(services);
     }
 
     public int ActiveDrains => Volatile.Read(ref _activeDrains);
@@ -82,11 +84,18 @@ public sealed class LocalRunner
         {
             await foreach (var job in _jobs.Reader.ReadAllAsync(cancellationToken))
             {
-                await _jobs.StartedAsync(job.Partition, cancellationToken);
+                await _jobs.StartedAsync(job, cancellationToken);
                 Interlocked.Increment(ref _activeDrains);
                 try
                 {
-                    var result = await _services.Engine.DrainAsync(job.Partition, keepAlive: true, cancellationToken);
+                    var result = job.Tenant is null
+                        ? await _services.Engine.DrainAsync(job.Partition, keepAlive: true, cancellationToken)
+                        : await _replay.DrainAsync(job, keepAlive: true, cancellationToken);
+                    if (result is null)
+                    {
+                        continue;
+                    }
+
                     if (result.Events > 0 || result.End is DrainEnd.RetryLater or DrainEnd.LeaseLost)
                     {
                         _logger.LogDebug("Partition {Partition}: {End} after {Events} events ({Items} items), checkpoint {Checkpoint}", result.Partition, result.End, result.Events, result.Items, result.Checkpoint);

@@ -74,25 +74,26 @@ internal sealed class FunctionTestHost : IDisposable
 /// <summary>Records the jobs enqueued and whether the partition's lease was free at that moment.</summary>
 internal sealed class RecordingJobs(ProcessingServices services) : IDrainJobQueue
 {
-    private readonly ConcurrentDictionary<int, bool> _pending = new();
+    private readonly ConcurrentDictionary<string, bool> _pending = new(StringComparer.Ordinal);
 
     public ConcurrentQueue<(DrainJob Job, bool LeaseWasFree)> Enqueued { get; } = new();
 
     public async Task<bool> TryEnqueueAsync(DrainJob job, CancellationToken cancellationToken = default)
     {
-        if (!_pending.TryAdd(job.Partition, true))
+        if (!_pending.TryAdd(job.PendingKey, true))
         {
             return false;
         }
 
-        var lease = await services.Leases.ReadAsync(services.Log.Name, services.Drain.ConsumerGroup, job.Partition, cancellationToken);
+        string group = job.Tenant is null ? services.Drain.ConsumerGroup : ReplayCursor.GroupOf(job.Tenant);
+        var lease = await services.Leases.ReadAsync(services.Log.Name, group, job.Partition, cancellationToken);
         Enqueued.Enqueue((job, lease.IsClaimable));
         return true;
     }
 
-    public Task StartedAsync(int partition, CancellationToken cancellationToken = default)
+    public Task StartedAsync(DrainJob job, CancellationToken cancellationToken = default)
     {
-        _pending.TryRemove(partition, out _);
+        _pending.TryRemove(job.PendingKey, out _);
         return Task.CompletedTask;
     }
 }

@@ -26,7 +26,7 @@ public sealed class DispatcherTests(AzuriteFixture azurite)
         var message = Assert.Single((await queue.ReceiveMessagesAsync(maxMessages: 32)).Value);
         Assert.Equal(0, DrainJob.FromJson(message.Body.ToString()).Partition);
 
-        await jobs.StartedAsync(0);
+        await jobs.StartedAsync(new DrainJob(0));
         Assert.Equal([0], await dispatcher.DispatchAsync());
 
         var status = await dispatcher.GetStatusAsync();

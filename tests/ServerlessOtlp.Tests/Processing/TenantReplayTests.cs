@@ -1,0 +1,207 @@
+using System.Text.RegularExpressions;
+using Microsoft.Extensions.Logging.Abstractions;
+using ServerlessOtlp.Hosting;
+using ServerlessOtlp.Log;
+using ServerlessOtlp.Otlp;
+using ServerlessOtlp.Processing;
+using ServerlessOtlp.Storage;
+using ServerlessOtlp.Tenants;
+using ServerlessOtlp.Tests.Infrastructure;
+
+namespace ServerlessOtlp.Tests.Processing;
+
+/// <summary>
+/// Per-tenant replay cursors on the blob log (Azurite): tenants A and B share a partition; A is
+/// replayed from a position or a time, through the dispatcher and the same drain engine.
+/// </summary>
+[Collection(AzuriteCollection.Name)]
+public sealed partial class TenantReplayTests(AzuriteFixture azurite)
+{
+    private const string A = "tenant-a";
+    private const string B = "tenant-b";
+
+    [Fact]
+    public async Task Replaying_a_tenant_redelivers_only_its_events_up_to_the_live_checkpoint_and_leaves_the_checkpoint_alone()
+    {
+        await using var world = await World.CreateAsync(azurite.ConnectionString);
+        await world.AppendAsync(0, 30, n => n % 2 == 0 ? A : B); // A: even spans, B: odd spans
+        Assert.Equal(DrainEnd.Idle, (await world.Services.Engine.DrainAsync(0)).End);
+        await world.AppendAsync(30, 4, n => n % 2 == 0 ? A : B); // after the live checkpoint: not part of the replay
+        var live = await world.LiveCheckpointAsync();
+        var events = await world.Context.ReadAllAsync(0);
+
+        var cursor = await world.Replay.StartAsync(A, 0, from: null, position: events[10].Position.Value, by: "test");
+
+        Assert.Equal(events[10].Position.Value, cursor.Start);
+        Assert.Equal(live.Position, cursor.End);
+        Assert.Equal(ReplayCursor.Active, cursor.State);
+        var dispatcher = world.Services.CreateDispatcher(world.Jobs);
+        Assert.Equal([(A, 0)], (await dispatcher.DispatchReplayCursorsAsync()).Select(c => (c.Tenant, c.Partition)));
+        Assert.True(world.Jobs.Reader.TryRead(out var job));
+        Assert.Equal(A, job.Tenant);
+        Assert.Empty(await dispatcher.DispatchReplayCursorsAsync()); // one pending job per cursor
+        await world.Jobs.StartedAsync(job);
+
+        var result = await world.Replay.DrainAsync(job, keepAlive: false);
+
+        Assert.NotNull(result);
+        Assert.Equal(DrainEnd.ReachedEnd, result.End);
+        var evens = Enumerable.Range(0, 15).Select(i => 2 * i).ToList();
+        Assert.Equal(evens.Concat(evens.Where(n => n >= 10)), world.Delivered(A));
+        Assert.Equal(Enumerable.Range(0, 15).Select(i => (2 * i) + 1), world.Delivered(B));
+        var after = await world.LiveCheckpointAsync();
+        Assert.Equal(live.Position, after.Position);
+        Assert.Equal(live.ETag, after.ETag);
+        var done = await world.Services.Checkpoints.ReadCursorAsync(world.Services.Log.Name, A, 0);
+        Assert.NotNull(done);
+        Assert.True(done.IsDone);
+        Assert.Equal(live.Position, done.Position);
+        Assert.Empty(await dispatcher.DispatchReplayCursorsAsync());
+        var status = Assert.Single(await dispatcher.GetReplayCursorsAsync());
+        Assert.Equal((A, ReplayCursor.Done, 0L), (status.Cursor.Tenant, status.Cursor.State, status.Lag));
+
+        // The live drain then delivers what came after, once.
+        await world.Services.Engine.DrainAsync(0);
+        Assert.Equal(evens.Concat(evens.Where(n => n >= 10)).Concat([30, 32]), world.Delivered(A));
+        Assert.Equal(Enumerable.Range(0, 17).Select(i => (2 * i) + 1), world.Delivered(B));
+    }
+
+    [Fact]
+    public async Task Replay_from_a_time_starts_at_the_first_event_received_at_or_after_it()
+    {
+        await using var world = await World.CreateAsync(azurite.ConnectionString);
+        var t0 = DateTimeOffset.UtcNow.AddHours(-1);
+        await world.AppendAsync(0, 12, n => n % 3 == 0 ? A : B, n => t0.AddMinutes(n));
+        await world.Services.Engine.DrainAsync(0);
+        var events = await world.Context.ReadAllAsync(0);
+
+        var cursor = await world.Replay.StartAsync(A, 0, from: t0.AddMinutes(5).AddSeconds(30), position: null, by: "test");
+
+        Assert.Equal(events[6].Position.Value, cursor.Start); // span 6 is the first received after 5.5 min
+        var result = await world.Replay.DrainAsync(new DrainJob(0, "replay", Tenant: A), keepAlive: false);
+        Assert.Equal(DrainEnd.ReachedEnd, result!.End);
+        Assert.Equal([0, 3, 6, 9, 6, 9], world.Delivered(A));
+        Assert.Equal(8, world.Delivered(B).Count);
+    }
+
+    [Fact]
+    public async Task A_replay_beside_the_running_live_drain_does_not_move_the_live_checkpoint()
+    {
+        await using var world = await World.CreateAsync(azurite.ConnectionString);
+        await world.AppendAsync(0, 20, n => n % 2 == 0 ? A : B);
+        await world.Services.Engine.DrainAsync(0);
+        var live = await world.LiveCheckpointAsync();
+        await world.Replay.StartAsync(A, 0, from: null, position: Checkpoint.StartOfLog, by: "test");
+        await world.AppendAsync(20, 20, n => n % 2 == 0 ? A : B);
+
+        // Both drains at once, on the same partition, in one process.
+        var liveDrain = world.Services.Engine.DrainAsync(0);
+        var replayDrain = world.Replay.DrainAsync(new DrainJob(0, "replay", Tenant: A), keepAlive: false);
+        await Task.WhenAll(liveDrain, (Task)replayDrain);
+
+        Assert.Equal(DrainEnd.Idle, (await liveDrain).End);
+        Assert.Equal(DrainEnd.ReachedEnd, (await replayDrain)!.End);
+        Assert.Equal((await world.Context.Log.GetEndAsync(0)).Value, (await world.LiveCheckpointAsync()).Position);
+        Assert.Equal(live.Position, (await world.Services.Checkpoints.ReadCursorAsync(world.Services.Log.Name, A, 0))!.Position);
+        var evens = Enumerable.Range(0, 20).Select(i => 2 * i).ToList();
+        Assert.Equal(evens.Concat(evens.Where(n => n < 20)).Order(), world.Delivered(A).Order());
+        Assert.Equal(Enumerable.Range(0, 20).Select(i => (2 * i) + 1), world.Delivered(B));
+    }
+
+    [Fact]
+    public async Task Replay_refuses_an_unknown_or_invalid_tenant_before_writing_anything()
+    {
+        await using var world = await World.CreateAsync(azurite.ConnectionString);
+
+        await Assert.ThrowsAsync<ArgumentException>(() => world.Replay.StartAsync("nobody", 0, null, 0, "test"));
+        await Assert.ThrowsAsync<ArgumentException>(() => world.Replay.StartAsync("a/b", 0, null, 0, "test"));
+        Assert.Empty(await world.Services.Checkpoints.ListCursorsAsync(world.Services.Log.Name));
+    }
+
+    [GeneratedRegex("\"name\":\\s*\"span-(\\d+)\"")]
+    private static partial Regex SpanName();
+
+    /// <summary>The processing services over a blob log of the test's own, with tenants A and B writing to their own directories.</summary>
+    private sealed class World : IAsyncDisposable
+    {
+        private readonly Dictionary<string, string> _dirs;
+
+        private World(DrainTestContext context, ProcessingServices services, Dictionary<string, string> dirs)
+        {
+            Context = context;
+            Services = services;
+            _dirs = dirs;
+            Replay = new TenantReplay(services);
+        }
+
+        public DrainTestContext Context { get; }
+
+        public ProcessingServices Services { get; }
+
+        public TenantReplay Replay { get; }
+
+        public InProcessDrainJobs Jobs { get; } = new();
+
+        public static async Task<World> CreateAsync(string connectionString)
+        {
+            var context = await DrainTestContext.CreateAsync(connectionString);
+            var dirs = new[] { A, B }.ToDictionary(t => t, t => Directory.CreateTempSubdirectory("replay-" + t + "-").FullName);
+            var tenants = new InMemoryTenantDirectory(new TenantFile
+            {
+                Tenants = dirs.Select(d => new TenantConfig
+                {
+                    Id = d.Key,
+                    Destinations = [new DestinationConfig { Name = "out", Kind = DestinationKind.File, Signals = [Signal.Traces], Path = d.Value }],
+                }).ToList(),
+            });
+            var log = context.NewLog();
+            await log.OpenAsync();
+            var services = await ProcessingServices.CreateAsync(
+                log,
+                new StorageClients(new StorageOptions { ConnectionString = connectionString }),
+                tenants,
+                DrainTestContext.Options("runner-" + Guid.NewGuid().ToString("N")[..6]),
+                NullLoggerFactory.Instance);
+            return new World(context, services, dirs);
+        }
+
+        public Task<Checkpoint> LiveCheckpointAsync() =>
+            Services.Checkpoints.ReadAsync(Services.Log.Name, Services.Drain.ConsumerGroup, 0);
+
+        public async Task AppendAsync(int first, int count, Func<int, string> tenantOf, Func<int, DateTimeOffset>? receivedAt = null)
+        {
+            var events = Enumerable.Range(first, count)
+                .Select(n => new LogEvent(
+                    new EventProperties(tenantOf(n), Signal.Traces, BodyCodec.Protobuf, 1, receivedAt?.Invoke(n) ?? DateTimeOffset.UtcNow, "test-gateway"),
+                    DrainTestContext.SpanBody(n)))
+                .ToList();
+            await Context.Log.AppendAsync(0, events);
+        }
+
+        /// <summary>The span numbers a tenant's file destination received, in order, with repeats.</summary>
+        public List<int> Delivered(string tenant)
+        {
+            string file = Path.Combine(_dirs[tenant], "traces.jsonl");
+            return File.Exists(file)
+                ? SpanName().Matches(File.ReadAllText(file)).Select(m => int.Parse(m.Groups[1].Value)).ToList()
+                : [];
+        }
+
+        public ValueTask DisposeAsync()
+        {
+            Context.Dispose();
+            foreach (string dir in _dirs.Values)
+            {
+                try
+                {
+                    Directory.Delete(dir, recursive: true);
+                }
+                catch (IOException)
+                {
+                }
+            }
+
+            return ValueTask.CompletedTask;
+        }
+    }
+}
