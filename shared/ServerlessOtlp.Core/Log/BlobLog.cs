@@ -54,7 +54,22 @@ public sealed class BlobLog : IPartitionedLog
         _logger = (ILogger?)logger ?? NullLogger.Instance;
     }
 
+    private BlobLog(BlobLog other)
+    {
+        _container = other._container;
+        _options = other._options;
+        _logger = other._logger;
+        _partitionCount = other._partitionCount;
+    }
+
     public string Name => "blob:" + _options.Name;
+
+    /// <summary>
+    /// Another reader of the same (opened) log. Read state is per partition and per instance, for one
+    /// continuous read at a time: a second drain of a partition in this process, such as a tenant's
+    /// replay cursor beside the live drain, reads through its own.
+    /// </summary>
+    public BlobLog NewReader() => new(this);
 
     public int PartitionCount => _partitionCount > 0 ? _partitionCount : throw new InvalidOperationException("call OpenAsync first");
 

@@ -33,6 +33,9 @@ public class CheckpointStore
     private const string LastReplayFromColumn = "LastReplayFrom";
     private const string LastReplayToColumn = "LastReplayTo";
     private const string ReplayCountColumn = "ReplayCount";
+    private const string CursorTenantColumn = "CursorTenant";
+    private const string CursorStartColumn = "CursorStart";
+    private const string CursorEndColumn = "CursorEnd";
 
     private readonly TableClient _table = null!;
     private readonly TimeProvider _time = TimeProvider.System;
@@ -212,7 +215,56 @@ public class CheckpointStore
     /// so a drainer active on the partition loses it (<see cref="LeaseLostException"/>) and the
     /// next claim resumes from the replayed position. The stored state is left as it is.
     /// </summary>
-    public virtual async Task<ReplayAudit> ReplayAsync(string log, string group, int partition, long toPosition, string by, CancellationToken cancellationToken = default)
+    public virtual Task<ReplayAudit> ReplayAsync(string log, string group, int partition, long toPosition, string by, CancellationToken cancellationToken = default) =>
+        MoveAsync(log, group, partition, toPosition, by, null, cancellationToken);
+
+    /// <summary>
+    /// Starts (or restarts) <paramref name="tenant"/>'s replay cursor on a partition: its
+    /// checkpoint row moves to <paramref name="from"/>, audited like <see cref="ReplayAsync"/>,
+    /// and records <paramref name="end"/>. A drain active on an earlier cursor of the same tenant
+    /// and partition loses its fence and stops; the next one starts over from here.
+    /// </summary>
+    public virtual async Task<ReplayCursor> StartCursorAsync(string log, string tenant, int partition, long from, long end, string by, CancellationToken cancellationToken = default)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(end, Checkpoint.StartOfLog);
+        var cursor = new Dictionary<string, object>
+        {
+            [CursorTenantColumn] = tenant,
+            [CursorStartColumn] = from,
+            [CursorEndColumn] = end,
+        };
+        var audit = await MoveAsync(log, ReplayCursor.GroupOf(tenant), partition, from, by, cursor, cancellationToken);
+        return new ReplayCursor(tenant, partition, from, end, from, by, audit.At, audit.At);
+    }
+
+    /// <summary>A tenant's replay cursor on a partition, or null when there is none.</summary>
+    public virtual async Task<ReplayCursor?> ReadCursorAsync(string log, string tenant, int partition, CancellationToken cancellationToken = default)
+    {
+        var row = await _table.GetEntityIfExistsAsync<TableEntity>(TableKeys.LogGroup(log, ReplayCursor.GroupOf(tenant)), TableKeys.Partition(partition), cancellationToken: cancellationToken);
+        return row.HasValue ? ToCursor(row.Value!) : null;
+    }
+
+    /// <summary>Every replay cursor of a log, done ones included, by tenant and partition (one range query).</summary>
+    public virtual async Task<IReadOnlyList<ReplayCursor>> ListCursorsAsync(string log, CancellationToken cancellationToken = default)
+    {
+        // Cursor groups share a prefix, so their PartitionKeys form one range: [log|replay:, log|replay;).
+        string first = TableKeys.LogGroup(log, ReplayCursor.GroupPrefix);
+        string after = first[..^1] + (char)(first[^1] + 1);
+        string filter = TableClient.CreateQueryFilter($"PartitionKey ge {first} and PartitionKey lt {after}");
+        var result = new List<ReplayCursor>();
+        await foreach (var row in _table.QueryAsync<TableEntity>(filter, cancellationToken: cancellationToken))
+        {
+            if (ToCursor(row) is { } cursor)
+            {
+                result.Add(cursor);
+            }
+        }
+
+        result.Sort((a, b) => string.CompareOrdinal(a.Tenant, b.Tenant) is var byTenant and not 0 ? byTenant : a.Partition.CompareTo(b.Partition));
+        return result;
+    }
+
+    private async Task<ReplayAudit> MoveAsync(string log, string group, int partition, long toPosition, string by, IReadOnlyDictionary<string, object>? extra, CancellationToken cancellationToken)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(toPosition, Checkpoint.StartOfLog);
         ArgumentException.ThrowIfNullOrEmpty(by);
@@ -235,6 +287,11 @@ public class CheckpointStore
                 [LastReplayToColumn] = audit.To,
                 [ReplayCountColumn] = audit.Count,
             };
+            foreach (var (column, value) in extra ?? new Dictionary<string, object>())
+            {
+                entity[column] = value;
+            }
+
             try
             {
                 if (row.HasValue)
@@ -288,6 +345,25 @@ public class CheckpointStore
                     row.GetInt64(ReplayCountColumn) ?? 1)
                 : null,
         };
+    }
+
+    private static ReplayCursor? ToCursor(TableEntity row)
+    {
+        if (row.GetString(CursorTenantColumn) is not { Length: > 0 } tenant || row.GetInt64(CursorEndColumn) is not long end)
+        {
+            return null;
+        }
+
+        var checkpoint = ToCheckpoint(row);
+        return new ReplayCursor(
+            tenant,
+            checkpoint.Partition,
+            row.GetInt64(CursorStartColumn) ?? Checkpoint.StartOfLog,
+            end,
+            checkpoint.Position,
+            checkpoint.LastReplay?.By ?? "",
+            checkpoint.LastReplay?.At ?? DateTimeOffset.MinValue,
+            checkpoint.UpdatedAt);
     }
 
     private static string? NullIfEmpty(string? s) => string.IsNullOrEmpty(s) ? null : s;
