@@ -11,7 +11,10 @@ public sealed record PartitionView(int Partition, long End, long Checkpoint, lon
 
 public sealed record NodeView(string Role, string Id, string? Version, string? Host, DateTimeOffset? StartedAt, string Status, DateTimeOffset LastSeen, double AgeSeconds, IReadOnlyDictionary<string, long> Counters);
 
-public sealed record AdminStatus(string Log, string ConsumerGroup, IReadOnlyList<PartitionView> Partitions, IReadOnlyList<NodeView> Nodes, IReadOnlyDictionary<string, int> DeadLetters);
+public sealed record AdminStatus(string Log, string ConsumerGroup, IReadOnlyList<PartitionView> Partitions, IReadOnlyList<NodeView> Nodes, IReadOnlyDictionary<string, int> DeadLetters, IReadOnlyList<RetryBacklogView> RetryStore);
+
+/// <summary>A destination's batches parked in the retry store: how many, their bytes, and the age of the oldest.</summary>
+public sealed record RetryBacklogView(string Tenant, string Destination, int Batches, long Bytes, double OldestAgeSeconds);
 
 /// <summary>The body of <c>POST admin/replay</c>: one partition or all, from a time or a position.</summary>
 public sealed record ReplayRequest(int? Partition = null, bool All = false, DateTimeOffset? From = null, long? Position = null, string? Tenant = null);
@@ -64,7 +67,11 @@ public sealed class AdminFunctions(ProcessingHost host)
             services.Drain.ConsumerGroup,
             partitions.Select(p => new PartitionView(p.Partition, p.End.Value, p.Checkpoint.Value, p.Lag, p.LeaseOwner, p.LeaseExpiresAt, p.CheckpointUpdatedAt)).ToList(),
             nodes.Select(n => new NodeView(n.Role, n.Id, n.Version, n.Host, n.StartedAt, n.Status, n.LastSeen, n.Age.TotalSeconds, n.Counters)).ToList(),
-            deadLetters.GroupBy(d => d.Tenant, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.Count(), StringComparer.Ordinal));
+            deadLetters.GroupBy(d => d.Tenant, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.Count(), StringComparer.Ordinal),
+            (await services.RetryStore.GetStatsAsync(cancellationToken))
+                .OrderBy(b => b.Tenant, StringComparer.Ordinal).ThenBy(b => b.Destination, StringComparer.Ordinal)
+                .Select(b => new RetryBacklogView(b.Tenant, b.Destination, b.Count, b.Bytes, Math.Round(b.OldestAge.TotalSeconds, 1)))
+                .ToList());
     }
 
     /// <summary>Validates and applies a replay; returns the HTTP status and the response body.</summary>

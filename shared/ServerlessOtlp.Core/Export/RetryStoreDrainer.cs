@@ -38,8 +38,9 @@ public sealed class RetryStoreDrainer
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
 
-    public RetryStoreDrainer(RetryStore store, ResilientExporter exporter, ITenantDirectory tenants, DeadLetterStore deadLetters, RetryStoreOptions? options = null, TimeProvider? time = null, ILogger<RetryStoreDrainer>? logger = null)
+    public RetryStoreDrainer(RetryStore store, ResilientExporter exporter, ITenantDirectory tenants, DeadLetterStore deadLetters, RetryStoreOptions? options = null, TimeProvider? time = null, ILogger<RetryStoreDrainer>? logger = null, RetryStoreMetrics? metrics = null)
     {
+        Metrics = metrics ?? new RetryStoreMetrics(time: time);
         _store = store;
         _exporter = exporter;
         _tenants = tenants;
@@ -49,10 +50,14 @@ public sealed class RetryStoreDrainer
         _logger = (ILogger?)logger ?? NullLogger.Instance;
     }
 
+    /// <summary>The backlog gauges, updated by every round.</summary>
+    public RetryStoreMetrics Metrics { get; }
+
     /// <summary>One round over the whole store; returns how many entries were settled (delivered or dead-lettered).</summary>
     public async Task<int> DrainOnceAsync(CancellationToken cancellationToken = default)
     {
         var entries = await _store.ListAsync(cancellationToken: cancellationToken);
+        Metrics.Update(entries);
         if (entries.Count == 0)
         {
             return 0;
@@ -61,14 +66,24 @@ public sealed class RetryStoreDrainer
         // The listing is in name order: tenant/destination/first-failure ticks, i.e. oldest first per destination.
         var groups = entries.GroupBy(e => (e.Tenant, e.Destination)).Select(g => g.ToList()).ToList();
         int settled = 0;
+        var settledIds = new System.Collections.Concurrent.ConcurrentDictionary<string, bool>(StringComparer.Ordinal);
         await Parallel.ForEachAsync(
             groups,
             new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, _options.MaxConcurrentDestinations), CancellationToken = cancellationToken },
-            async (group, ct) => Interlocked.Add(ref settled, await DrainDestinationAsync(group, ct)));
+            async (group, ct) => Interlocked.Add(ref settled, await DrainDestinationAsync(group, settledIds, ct)));
+
+        // Settled entries are the first of their destination's (oldest first): what remains is the rest.
+        var remaining = new List<RetryEntry>(entries.Count);
+        foreach (var group in groups)
+        {
+            remaining.AddRange(group.Where(e => !settledIds.ContainsKey(e.Id)));
+        }
+
+        Metrics.Update(remaining);
         return settled;
     }
 
-    private async Task<int> DrainDestinationAsync(List<RetryEntry> entries, CancellationToken cancellationToken)
+    private async Task<int> DrainDestinationAsync(List<RetryEntry> entries, System.Collections.Concurrent.ConcurrentDictionary<string, bool> settledIds, CancellationToken cancellationToken)
     {
         var first = entries[0];
         var tenant = await _tenants.GetAsync(first.Tenant, cancellationToken);
@@ -87,6 +102,7 @@ public sealed class RetryStoreDrainer
             {
                 await DeadLetterAsync(claim, $"undelivered after {age.TotalHours:0.#} h and {entry.Attempts} attempts: {entry.LastError}", cancellationToken);
                 settled++;
+                settledIds[entry.Id] = true;
                 continue;
             }
 
@@ -94,6 +110,7 @@ public sealed class RetryStoreDrainer
             {
                 await DeadLetterAsync(claim, $"destination {entry.Tenant}/{entry.Destination} is no longer configured", cancellationToken);
                 settled++;
+                settledIds[entry.Id] = true;
                 continue;
             }
 
@@ -106,6 +123,7 @@ public sealed class RetryStoreDrainer
             {
                 await DeadLetterAsync(claim, "undecodable retry-store entry: " + ex.Message, cancellationToken);
                 settled++;
+                settledIds[entry.Id] = true;
                 continue;
             }
 
@@ -120,10 +138,12 @@ public sealed class RetryStoreDrainer
 
                     await _store.DeleteAsync(claim, cancellationToken);
                     settled++;
+                    settledIds[entry.Id] = true;
                     break;
                 case ExportStatus.Permanent:
                     await DeadLetterAsync(claim, outcome.Message ?? "refused", cancellationToken);
                     settled++;
+                    settledIds[entry.Id] = true;
                     break;
                 default:
                     // Still failing: keep the order, try this destination again next round.

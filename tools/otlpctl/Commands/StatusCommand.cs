@@ -7,14 +7,14 @@ using Spectre.Console.Rendering;
 
 namespace ServerlessOtlp.Cli.Commands;
 
-/// <summary><c>otlpctl status [--watch]</c>: partitions, nodes and dead letters, from the tables.</summary>
+/// <summary><c>otlpctl status [--watch]</c>: partitions, nodes, the retry store and dead letters, from storage.</summary>
 public static class StatusCommand
 {
     private static readonly TimeSpan WatchInterval = TimeSpan.FromSeconds(2);
 
     public static Command Create()
     {
-        var command = new Command("status", "Where each partition stands (end, checkpoint, lag, lease), the nodes, dead letters per tenant");
+        var command = new Command("status", "Where each partition stands (end, checkpoint, lag, lease), the nodes, the retry store per destination, dead letters per tenant");
         var watch = new Option<bool>("--watch") { Description = "Refresh every 2 seconds until Ctrl+C" };
         command.Options.Add(watch);
         var selection = new StorageSelection().AddTo(command, withLog: true);
@@ -106,6 +106,25 @@ public static class StatusCommand
             deadTable.AddRow("[grey](none)[/]", "0");
         }
 
-        return new Rows(partitionTable, nodeTable, deadTable);
+        var retryTable = RetryTable(await services.RetryStore.GetStatsAsync(ct));
+
+        return new Rows(partitionTable, nodeTable, retryTable, deadTable);
+    }
+
+    /// <summary>Batches a destination could not take yet, parked until it answers again.</summary>
+    private static Table RetryTable(IReadOnlyList<ServerlessOtlp.Export.RetryBacklog> backlog)
+    {
+        var table = new Table().Title("retry store").AddColumns("tenant", "destination", "batches", "bytes", "oldest");
+        foreach (var b in backlog.OrderBy(b => b.Tenant, StringComparer.Ordinal).ThenBy(b => b.Destination, StringComparer.Ordinal))
+        {
+            table.AddRow(Markup.Escape(b.Tenant), Markup.Escape(b.Destination), b.Count.ToString("N0"), b.Bytes.ToString("N0"), Output.Age(b.OldestAge));
+        }
+
+        if (backlog.Count == 0)
+        {
+            table.AddRow("[grey](empty)[/]", "", "0", "0", "-");
+        }
+
+        return table;
     }
 }
