@@ -19,6 +19,13 @@ public sealed class LocalRunnerOptions
     /// <summary>Fully checkpointed blob-log segments older than this are deleted.</summary>
     public TimeSpan Retention { get; set; } = TimeSpan.FromHours(24);
 
+    /// <summary>
+    /// Longest round of the dispatch, health-sweep and heartbeat loops. They only talk to storage;
+    /// a request that hangs (the SDK waits 100 s, then retries) would otherwise hold up the next
+    /// round, and with it the takeover of a dead runner's expired leases.
+    /// </summary>
+    public TimeSpan RoundTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
     /// <summary>Partitions (and tenant replay cursors) drained at once by this process.</summary>
     public int MaxConcurrentDrains { get; set; } = 8;
 
@@ -61,11 +68,11 @@ public sealed class LocalRunner
         var workers = Enumerable.Range(0, Math.Max(1, _options.MaxConcurrentDrains)).Select(_ => WorkerAsync(cancellationToken)).ToList();
         var loops = new[]
         {
-            EveryAsync(_options.DispatchInterval, "dispatch", ct => dispatcher.DispatchAsync(ct), cancellationToken),
-            EveryAsync(_options.HealthInterval, "health sweep", ct => health.SweepAsync(ct), cancellationToken),
+            EveryAsync(_options.DispatchInterval, "dispatch", Bounded("dispatch", ct => dispatcher.DispatchAsync(ct)), cancellationToken),
+            EveryAsync(_options.HealthInterval, "health sweep", Bounded("health sweep", ct => health.SweepAsync(ct)), cancellationToken),
             EveryAsync(_options.RetentionInterval, "retention", ct => retention.SweepAsync(ct), cancellationToken),
             EveryAsync(_options.RetryStoreInterval, "retry store", ct => _services.RetryDrainer.DrainOnceAsync(ct), cancellationToken),
-            EveryAsync(_options.HeartbeatInterval, "heartbeat", ct => HeartbeatAsync(NodeStatus.Alive, ct), cancellationToken),
+            EveryAsync(_options.HeartbeatInterval, "heartbeat", Bounded("heartbeat", ct => HeartbeatAsync(NodeStatus.Alive, ct)), cancellationToken),
         };
         await Task.WhenAll(loops.Concat(workers));
         try
@@ -119,6 +126,21 @@ public sealed class LocalRunner
         {
         }
     }
+
+    /// <summary>One round of <paramref name="action"/>, cut off after <see cref="LocalRunnerOptions.RoundTimeout"/>; the loop goes on with the next.</summary>
+    private Func<CancellationToken, Task<T>> Bounded<T>(string what, Func<CancellationToken, Task<T>> action) => async cancellationToken =>
+    {
+        using var round = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        round.CancelAfter(_options.RoundTimeout);
+        try
+        {
+            return await action(round.Token);
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            throw new TimeoutException($"a {what} round took longer than {_options.RoundTimeout.TotalSeconds:0.#} s and was abandoned; storage is slow");
+        }
+    };
 
     private async Task EveryAsync<T>(TimeSpan period, string what, Func<CancellationToken, Task<T>> action, CancellationToken cancellationToken)
     {
