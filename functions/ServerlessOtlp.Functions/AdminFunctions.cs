@@ -11,17 +11,20 @@ public sealed record PartitionView(int Partition, long End, long Checkpoint, lon
 
 public sealed record NodeView(string Role, string Id, string? Version, string? Host, DateTimeOffset? StartedAt, string Status, DateTimeOffset LastSeen, double AgeSeconds, IReadOnlyDictionary<string, long> Counters);
 
-public sealed record AdminStatus(string Log, string ConsumerGroup, IReadOnlyList<PartitionView> Partitions, IReadOnlyList<NodeView> Nodes, IReadOnlyDictionary<string, int> DeadLetters, IReadOnlyList<RetryBacklogView> RetryStore);
+/// <summary>A tenant's replay cursor on one partition: it re-delivers that tenant's events from <c>start</c> up to <c>end</c>.</summary>
+public sealed record ReplayCursorView(string Tenant, int Partition, long Start, long End, long Position, long Lag, string State, string? LeaseOwner, string CreatedBy, DateTimeOffset CreatedAt);
+
+public sealed record AdminStatus(string Log, string ConsumerGroup, IReadOnlyList<PartitionView> Partitions, IReadOnlyList<NodeView> Nodes, IReadOnlyDictionary<string, int> DeadLetters, IReadOnlyList<ReplayCursorView> ReplayCursors, IReadOnlyList<RetryBacklogView> RetryStore);
 
 /// <summary>A destination's batches parked in the retry store: how many, their bytes, and the age of the oldest.</summary>
 public sealed record RetryBacklogView(string Tenant, string Destination, int Batches, long Bytes, double OldestAgeSeconds);
 
-/// <summary>The body of <c>POST admin/replay</c>: one partition or all, from a time or a position.</summary>
+/// <summary>The body of <c>POST admin/replay</c>: one partition or all, from a time or a position; with a tenant, through that tenant's replay cursors.</summary>
 public sealed record ReplayRequest(int? Partition = null, bool All = false, DateTimeOffset? From = null, long? Position = null, string? Tenant = null);
 
 public sealed record ReplayView(int Partition, string By, DateTimeOffset At, long From, long To, long Count);
 
-/// <summary>HTTP admin (function keys): status and replay.</summary>
+/// <summary>HTTP admin (function keys): status and replay (of partitions, or of one tenant through replay cursors).</summary>
 public sealed class AdminFunctions(ProcessingHost host)
 {
     /// <summary>Recorded in the checkpoint row's audit columns.</summary>
@@ -62,12 +65,14 @@ public sealed class AdminFunctions(ProcessingHost host)
         var partitions = await runtime.Dispatcher.GetStatusAsync(cancellationToken);
         var nodes = await services.Nodes.ListAsync(cancellationToken: cancellationToken);
         var deadLetters = await services.DeadLetters.ListAsync(cancellationToken: cancellationToken);
+        var cursors = await runtime.Dispatcher.GetReplayCursorsAsync(cancellationToken);
         return new AdminStatus(
             services.Log.Name,
             services.Drain.ConsumerGroup,
             partitions.Select(p => new PartitionView(p.Partition, p.End.Value, p.Checkpoint.Value, p.Lag, p.LeaseOwner, p.LeaseExpiresAt, p.CheckpointUpdatedAt)).ToList(),
             nodes.Select(n => new NodeView(n.Role, n.Id, n.Version, n.Host, n.StartedAt, n.Status, n.LastSeen, n.Age.TotalSeconds, n.Counters)).ToList(),
             deadLetters.GroupBy(d => d.Tenant, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.Count(), StringComparer.Ordinal),
+            cursors.Select(View).ToList(),
             (await services.RetryStore.GetStatsAsync(cancellationToken))
                 .OrderBy(b => b.Tenant, StringComparer.Ordinal).ThenBy(b => b.Destination, StringComparer.Ordinal)
                 .Select(b => new RetryBacklogView(b.Tenant, b.Destination, b.Count, b.Bytes, Math.Round(b.OldestAge.TotalSeconds, 1)))
@@ -77,11 +82,6 @@ public sealed class AdminFunctions(ProcessingHost host)
     /// <summary>Validates and applies a replay; returns the HTTP status and the response body.</summary>
     public async Task<(HttpStatusCode Status, object Body)> ReplayAsync(ReplayRequest request, CancellationToken cancellationToken = default)
     {
-        if (request.Tenant != null)
-        {
-            return (HttpStatusCode.NotImplemented, new { error = "per-tenant replay (a separate replay cursor for one tenant) is not built yet; replay a whole partition, or all, instead" });
-        }
-
         if ((request.From == null) == (request.Position == null))
         {
             return (HttpStatusCode.BadRequest, new { error = "give exactly one of \"from\" (an ISO 8601 time) or \"position\"" });
@@ -106,6 +106,32 @@ public sealed class AdminFunctions(ProcessingHost host)
         }
 
         var partitions = request.Partition is int p ? [p] : Enumerable.Range(0, count);
+        if (request.Tenant is { } tenant)
+        {
+            try
+            {
+                await runtime.Replay.ValidateAsync(tenant, cancellationToken);
+            }
+            catch (ArgumentException ex)
+            {
+                return (HttpStatusCode.BadRequest, new { error = ex.Message });
+            }
+            catch (NotSupportedException ex)
+            {
+                return (HttpStatusCode.NotImplemented, new { error = ex.Message });
+            }
+
+            // Accepted: the cursors exist now; the drains re-deliver in the background (see admin/status).
+            var started = new List<ReplayCursorView>();
+            foreach (int partition in partitions)
+            {
+                var cursor = await runtime.Replay.StartAsync(tenant, partition, request.From, request.Position, ReplayedBy, cancellationToken);
+                started.Add(View(new ReplayCursorStatus(cursor, services.Log.Lag(new(cursor.Position), new(cursor.End)), null, null, true)));
+            }
+
+            return (HttpStatusCode.Accepted, new { cursors = started });
+        }
+
         var audits = new List<ReplayView>();
         foreach (int partition in partitions)
         {
@@ -115,6 +141,9 @@ public sealed class AdminFunctions(ProcessingHost host)
 
         return (HttpStatusCode.OK, new { replayed = audits });
     }
+
+    private static ReplayCursorView View(ReplayCursorStatus status) =>
+        new(status.Cursor.Tenant, status.Cursor.Partition, status.Cursor.Start, status.Cursor.End, status.Cursor.Position, status.Lag, status.Cursor.State, status.LeaseOwner, status.Cursor.CreatedBy, status.Cursor.CreatedAt);
 
     private static async Task<HttpResponseData> RespondAsync(HttpRequestData request, HttpStatusCode status, object body)
     {

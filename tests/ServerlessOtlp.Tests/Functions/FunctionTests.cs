@@ -95,7 +95,7 @@ public sealed class FunctionTests(AzuriteFixture azurite)
     }
 
     [Fact]
-    public async Task Admin_replay_moves_a_partition_back_audited_and_refuses_what_is_not_built()
+    public async Task Admin_replay_moves_a_partition_back_audited_and_refuses_bad_requests()
     {
         using var host = await FunctionTestHost.CreateAsync(azurite.ConnectionString);
         await host.AppendSpansAsync(0, 0, 5);
@@ -115,15 +115,57 @@ public sealed class FunctionTests(AzuriteFixture azurite)
 
         Assert.Equal(3, (await drain.DrainAsync(new DrainJob(0).ToJson()))!.Events);
 
-        var tenant = (FakeHttpResponse)await admin.ReplayAsync(new FakeHttpRequest("POST", "http://localhost/api/admin/replay", """{ "tenant": "acme", "from": "2025-01-01T00:00:00Z" }"""), default);
-        Assert.Equal(HttpStatusCode.NotImplemented, tenant.StatusCode);
-        Assert.Contains("not built yet", tenant.ReadBody(), StringComparison.Ordinal);
-
-        foreach (string bad in new[] { """{ "partition": 0 }""", """{ "all": true, "position": 3 }""", """{ "partition": 7, "position": 0 }""", "{", """{ "partition": 0, "all": true, "position": 1 }""" })
+        foreach (string bad in new[]
+        {
+            """{ "partition": 0 }""", """{ "all": true, "position": 3 }""", """{ "partition": 7, "position": 0 }""", "{", """{ "partition": 0, "all": true, "position": 1 }""",
+            """{ "tenant": "nobody", "all": true, "from": "2025-01-01T00:00:00Z" }""", """{ "tenant": "a/b", "partition": 0, "position": 0 }""",
+        })
         {
             var response = (FakeHttpResponse)await admin.ReplayAsync(new FakeHttpRequest("POST", "http://localhost/api/admin/replay", bad), default);
             Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
         }
+    }
+
+    [Fact]
+    public async Task Admin_replay_for_a_tenant_starts_cursors_that_dispatch_drain_and_status_follow()
+    {
+        using var host = await FunctionTestHost.CreateAsync(azurite.ConnectionString);
+        await host.AppendSpansAsync(0, 0, 4);
+        await host.Log.AppendAsync(0, [Processing.DrainTestContext.Event(Processing.DrainTestContext.SpanBody(4), tenant: "other")]);
+        var drain = new DrainFunction(host.Host, NullLogger<DrainFunction>.Instance);
+        Assert.Equal(5, (await drain.DrainAsync(new DrainJob(0).ToJson()))!.Events);
+        var admin = new AdminFunctions(host.Host);
+
+        var replay = (FakeHttpResponse)await admin.ReplayAsync(new FakeHttpRequest("POST", "http://localhost/api/admin/replay", """{ "tenant": "acme", "partition": 0, "position": 1 }"""), default);
+
+        Assert.Equal(HttpStatusCode.Accepted, replay.StatusCode);
+        using (var doc = JsonDocument.Parse(replay.ReadBody()))
+        {
+            var cursor = doc.RootElement.GetProperty("cursors").EnumerateArray().Single();
+            Assert.Equal("acme", cursor.GetProperty("tenant").GetString());
+            Assert.Equal(1, cursor.GetProperty("start").GetInt64());
+            Assert.Equal(5, cursor.GetProperty("end").GetInt64());
+            Assert.Equal("active", cursor.GetProperty("state").GetString());
+        }
+
+        var row = await (await host.Host.GetAsync()).Services.Checkpoints.ReadCursorAsync(host.Log.Name, "acme", 0);
+        Assert.Equal((1L, 5L, AdminFunctions.ReplayedBy), (row!.Position, row.End, row.CreatedBy));
+        Assert.Contains("\"replayCursors\"", (await StatusBodyAsync(admin)), StringComparison.Ordinal);
+
+        // Dispatch enqueues the cursor's job (the live partition has no lag); Drain runs it to its end.
+        Assert.Empty(await new DispatchFunction(host.Host, NullLogger<DispatchFunction>.Instance).DispatchAsync());
+        var (job, leaseWasFree) = Assert.Single(host.Jobs.Enqueued);
+        Assert.Equal(("acme", 0), (job.Tenant, job.Partition));
+        Assert.True(leaseWasFree);
+        var result = await drain.DrainAsync(job.ToJson());
+
+        Assert.Equal(DrainEnd.ReachedEnd, result!.End);
+        var spans = System.Text.RegularExpressions.Regex.Matches(File.ReadAllText(Path.Combine(host.OutputDir, "traces.jsonl")), "\"name\":\\s*\"span-(\\d+)\"").Select(m => m.Groups[1].Value);
+        Assert.Equal(["0", "1", "2", "3", "1", "2", "3"], spans);
+        using var status = JsonDocument.Parse(await StatusBodyAsync(admin));
+        var shown = status.RootElement.GetProperty("replayCursors").EnumerateArray().Single();
+        Assert.Equal(("done", 0L, 5L), (shown.GetProperty("state").GetString(), shown.GetProperty("lag").GetInt64(), shown.GetProperty("position").GetInt64()));
+        Assert.Equal(5, status.RootElement.GetProperty("partitions")[0].GetProperty("checkpoint").GetInt64());
     }
 
     [Fact]
@@ -140,4 +182,7 @@ public sealed class FunctionTests(AzuriteFixture azurite)
         long first = (await host.Log.FindPositionAsync(0, DateTimeOffset.UtcNow.AddHours(-1))).Value;
         Assert.All(json.GetProperty("replayed").EnumerateArray(), a => Assert.Equal(first, a.GetProperty("to").GetInt64()));
     }
+
+    private static async Task<string> StatusBodyAsync(AdminFunctions admin) =>
+        ((FakeHttpResponse)await admin.StatusAsync(new FakeHttpRequest("GET", "http://localhost/api/admin/status"), default)).ReadBody();
 }
