@@ -1,8 +1,10 @@
+using System.Globalization;
 using Azure.Data.Tables;
 using Azure.Storage.Blobs;
 using Google.Protobuf;
 using OpenTelemetry.Proto.Collector.Trace.V1;
 using OpenTelemetry.Proto.Trace.V1;
+using ServerlessOtlp.Log;
 using ServerlessOtlp.Otlp;
 using ServerlessOtlp.Processing;
 using ServerlessOtlp.Storage;
@@ -30,11 +32,51 @@ public sealed class ReplayAndDeadLetterCommandTests(AzuriteFixture azurite)
     }
 
     [Fact]
-    public async Task Replay_for_one_tenant_is_refused_as_not_supported_yet()
+    public async Task Replay_for_one_tenant_starts_a_cursor_up_to_the_live_checkpoint_that_status_shows()
     {
-        using var replay = await Otlpctl.RunAsync("replay", "--all", "--from", "10m", "--tenant", "acme", "--storage", azurite.ConnectionString);
-        Assert.True(replay.ExitCode == 2, replay.ToString());
-        Assert.Contains("not supported yet: per-tenant replay cursor", replay.Stderr, StringComparison.Ordinal);
+        const int partition = 3;
+        string tenant = "rp-" + Guid.NewGuid().ToString("N")[..8];
+        var tables = new TableServiceClient(azurite.ConnectionString);
+        var store = new TenantStore(tables);
+        await store.EnsureCreatedAsync();
+        await store.ApplyAsync(new TenantFile
+        {
+            Tenants = [new TenantConfig { Id = tenant, Destinations = [new DestinationConfig { Name = "files", Kind = DestinationKind.File, Signals = [Signal.Traces], Path = CliTestData.TempDir("otlpctl-replay") }] }],
+        });
+        var container = new BlobServiceClient(azurite.ConnectionString).GetBlobContainerClient(StorageNames.DefaultLogContainer);
+        await container.CreateIfNotExistsAsync();
+        var log = new BlobLog(container);
+        await log.OpenAsync();
+        long from = (await log.GetEndAsync(partition)).Value;
+        await log.AppendAsync(partition, [Processing.DrainTestContext.Event(Processing.DrainTestContext.SpanBody(1), tenant)]);
+        var checkpoints = new CheckpointStore(tables);
+        await checkpoints.EnsureCreatedAsync();
+        long live = (await checkpoints.ReadAsync(log.Name, "$Default", partition)).Position;
+
+        using (var replay = await Otlpctl.RunAsync("replay", "--partition", partition.ToString(CultureInfo.InvariantCulture), "--position", from.ToString(CultureInfo.InvariantCulture), "--tenant", tenant, "--storage", azurite.ConnectionString))
+        {
+            Assert.True(replay.ExitCode == 0, replay.ToString());
+            Assert.Contains(tenant, replay.Stdout, StringComparison.Ordinal);
+        }
+
+        var cursor = await checkpoints.ReadCursorAsync(log.Name, tenant, partition);
+        Assert.NotNull(cursor);
+        Assert.Equal((from, live), (cursor.Start, cursor.End));
+        Assert.Contains("@", cursor.CreatedBy, StringComparison.Ordinal);
+        Assert.Equal(live, (await checkpoints.ReadAsync(log.Name, "$Default", partition)).Position);
+
+        using (var status = await Otlpctl.RunAsync("status", "--storage", azurite.ConnectionString))
+        {
+            Assert.True(status.ExitCode == 0, status.ToString());
+            Assert.Contains("replay cursors", status.Stdout, StringComparison.Ordinal);
+            Assert.Contains(tenant, status.Stdout, StringComparison.Ordinal);
+        }
+
+        using (var unknown = await Otlpctl.RunAsync("replay", "--all", "--from", "10m", "--tenant", "nobody-" + tenant, "--storage", azurite.ConnectionString))
+        {
+            Assert.True(unknown.ExitCode == 2, unknown.ToString());
+            Assert.Contains("is not configured", unknown.Stderr, StringComparison.Ordinal);
+        }
     }
 
     [Fact]

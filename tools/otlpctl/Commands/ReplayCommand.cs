@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using ServerlessOtlp.Cli.Connection;
 using ServerlessOtlp.Cli.Terminal;
+using ServerlessOtlp.Processing;
 using ServerlessOtlp.Storage;
 using ServerlessOtlp.Tenants;
 using Spectre.Console;
@@ -13,12 +14,15 @@ public static class ReplayCommand
 {
     public static Command Create()
     {
-        var command = new Command("replay", "Move partition checkpoints back (or forward) to a time or a position; the drains re-deliver from there");
+        var command = new Command(
+            "replay",
+            "Move partition checkpoints back (or forward) to a time or a position; the drains re-deliver every tenant's data from there. " +
+            "With --tenant, the checkpoints stay: a replay cursor per partition re-delivers only that tenant's data, up to where the live drain stood (see `otlpctl status`)");
         var partition = new Option<int?>("--partition") { Description = "The partition to move" };
         var all = new Option<bool>("--all") { Description = "Move every partition" };
         var from = new Option<string?>("--from") { Description = "A time (ISO 8601, e.g. 2025-01-31T10:00:00Z) or an age (e.g. 15m, 2h): replay what was received since" };
         var position = new Option<long?>("--position") { Description = "A log position (see `otlpctl status`)" };
-        var tenant = new Option<string?>("--tenant") { Description = "Re-deliver only this tenant's data (separate replay cursor)" };
+        var tenant = new Option<string?>("--tenant") { Description = "Re-deliver only this tenant's data, up to the live checkpoint, through a separate replay cursor; other tenants and the checkpoints are untouched" };
         command.Options.Add(partition);
         command.Options.Add(all);
         command.Options.Add(from);
@@ -41,11 +45,10 @@ public static class ReplayCommand
                 throw new CliException("give either --from TIME or --position N", ExitCodes.Usage);
             }
 
-            if (parse.GetValue(tenant) is { } t)
+            string? tenantId = parse.GetValue(tenant);
+            if (tenantId != null && TenantIds.Check(tenantId) is { } problem)
             {
-                throw new CliException(
-                    $"not supported yet: per-tenant replay cursor (replay --tenant {t}). Without --tenant the partition's checkpoint moves back and every tenant's data is re-delivered.",
-                    ExitCodes.Usage);
+                throw new CliException($"--tenant: tenant id {problem}", ExitCodes.Usage);
             }
 
             DateTimeOffset? time = fromText is null ? null : ParseTime(fromText);
@@ -57,6 +60,11 @@ public static class ReplayCommand
             }
 
             string by = $"{Environment.UserName}@{Environment.MachineName}";
+            if (tenantId != null)
+            {
+                return await StartCursorsAsync(connection, tenantId, p is int only ? [only] : Enumerable.Range(0, count), time, pos, by, ct);
+            }
+
             var table = new Table().AddColumns("partition", "from", "to", "replays");
             foreach (int part in p is int single ? [single] : Enumerable.Range(0, count))
             {
@@ -69,6 +77,30 @@ public static class ReplayCommand
             return ExitCodes.Ok;
         });
         return command;
+    }
+
+    private static async Task<int> StartCursorsAsync(ProcessingConnection connection, string tenant, IEnumerable<int> partitions, DateTimeOffset? time, long? position, string by, CancellationToken ct)
+    {
+        var replay = new TenantReplay(connection.Services);
+        try
+        {
+            await replay.ValidateAsync(tenant, ct);
+        }
+        catch (Exception ex) when (ex is ArgumentException or NotSupportedException)
+        {
+            throw new CliException($"--tenant {tenant}: {ex.Message}", ExitCodes.Usage);
+        }
+
+        var table = new Table().AddColumns("partition", "tenant", "from", "to (live checkpoint)", "state");
+        foreach (int part in partitions)
+        {
+            var cursor = await replay.StartAsync(tenant, part, time, position, by, ct);
+            table.AddRow(part.ToString(CultureInfo.InvariantCulture), Markup.Escape(tenant), Show(cursor.Start), Show(cursor.End), cursor.State);
+        }
+
+        Output.Write(table);
+        Output.Info($"Replay cursors started by {Markup.Escape(by)}; the drains re-deliver {Markup.Escape(tenant)}'s data in the background. Follow them with `otlpctl status`.");
+        return ExitCodes.Ok;
     }
 
     /// <summary>An ISO time, or an age such as <c>15m</c> meaning that long ago.</summary>

@@ -2,19 +2,20 @@ using System.CommandLine;
 using ServerlessOtlp.Cli.Connection;
 using ServerlessOtlp.Cli.Terminal;
 using ServerlessOtlp.Processing;
+using ServerlessOtlp.Storage;
 using Spectre.Console;
 using Spectre.Console.Rendering;
 
 namespace ServerlessOtlp.Cli.Commands;
 
-/// <summary><c>otlpctl status [--watch]</c>: partitions, nodes, the retry store and dead letters, from storage.</summary>
+/// <summary><c>otlpctl status [--watch]</c>: partitions, tenant replay cursors, nodes, the retry store and dead letters, from storage.</summary>
 public static class StatusCommand
 {
     private static readonly TimeSpan WatchInterval = TimeSpan.FromSeconds(2);
 
     public static Command Create()
     {
-        var command = new Command("status", "Where each partition stands (end, checkpoint, lag, lease), the nodes, the retry store per destination, dead letters per tenant");
+        var command = new Command("status", "Where each partition stands (end, checkpoint, lag, lease), tenant replay cursors, the nodes, the retry store per destination, dead letters per tenant");
         var watch = new Option<bool>("--watch") { Description = "Refresh every 2 seconds until Ctrl+C" };
         command.Options.Add(watch);
         var selection = new StorageSelection().AddTo(command, withLog: true);
@@ -63,7 +64,9 @@ public static class StatusCommand
     public static async Task<IRenderable> RenderAsync(ProcessingConnection connection, CancellationToken ct)
     {
         var services = connection.Services;
-        var partitions = await services.CreateDispatcher(new InProcessDrainJobs()).GetStatusAsync(ct);
+        var dispatcher = services.CreateDispatcher(new InProcessDrainJobs());
+        var partitions = await dispatcher.GetStatusAsync(ct);
+        var cursors = await dispatcher.GetReplayCursorsAsync(ct);
         var nodes = await services.Nodes.ListAsync(cancellationToken: ct);
         var deadLetters = await services.DeadLetters.ListAsync(cancellationToken: ct);
 
@@ -108,7 +111,29 @@ public static class StatusCommand
 
         var retryTable = RetryTable(await services.RetryStore.GetStatsAsync(ct));
 
-        return new Rows(partitionTable, nodeTable, retryTable, deadTable);
+        if (cursors.Count == 0)
+        {
+            return new Rows(partitionTable, nodeTable, retryTable, deadTable);
+        }
+
+        // Tenant replays (otlpctl replay --tenant): each re-delivers one tenant's data up to its end.
+        var cursorTable = new Table().Title("replay cursors")
+            .AddColumns("tenant", "partition", "position", "end", "lag", "state", "lease owner", "started by");
+        foreach (var c in cursors)
+        {
+            var cursor = c.Cursor;
+            cursorTable.AddRow(
+                Markup.Escape(cursor.Tenant),
+                cursor.Partition.ToString(),
+                cursor.Position == Checkpoint.StartOfLog ? "start" : cursor.Position.ToString(),
+                cursor.End == Checkpoint.StartOfLog ? "start" : cursor.End.ToString(),
+                c.Lag.ToString("N0"),
+                cursor.IsDone ? "[green]done[/]" : "[yellow]active[/]",
+                Markup.Escape(c.LeaseOwner ?? "-"),
+                $"{Markup.Escape(cursor.CreatedBy)}, {Output.Age(DateTimeOffset.UtcNow - cursor.CreatedAt)} ago");
+        }
+
+        return new Rows(partitionTable, cursorTable, nodeTable, retryTable, deadTable);
     }
 
     /// <summary>Batches a destination could not take yet, parked until it answers again.</summary>
