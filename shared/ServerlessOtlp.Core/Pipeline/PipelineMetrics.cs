@@ -18,12 +18,18 @@ public sealed class PipelineMetrics : IDisposable
     /// <summary>Reason tag of items of a request whose transform failed (error mode propagate): they go to the dead-letter store.</summary>
     public const string ReasonTransformError = "transform_error";
 
+    /// <summary>Reason tag of spans of traces no tail-sampling policy kept (late spans of such traces included).</summary>
+    public const string ReasonTailSampling = "tail_sampling";
+
     private readonly Meter _meter;
     private readonly Counter<long> _in;
     private readonly Counter<long> _out;
     private readonly Counter<long> _dropped;
     private readonly Counter<long> _errors;
     private readonly Counter<long> _redacted;
+    private readonly Counter<long> _tailKept;
+    private readonly Counter<long> _tailEarly;
+    private readonly Counter<long> _tailLate;
 
     public PipelineMetrics(IMeterFactory? factory = null)
     {
@@ -33,6 +39,9 @@ public sealed class PipelineMetrics : IDisposable
         _dropped = _meter.CreateCounter<long>("otlp_pipeline_items_dropped", "{item}", "Items dropped by the tenant pipeline, by reason");
         _errors = _meter.CreateCounter<long>("otlp_pipeline_transform_errors", "{error}", "OTTL evaluation errors, by error mode");
         _redacted = _meter.CreateCounter<long>("otlp_pipeline_values_redacted", "{value}", "Values masked by redaction presets");
+        _tailKept = _meter.CreateCounter<long>("otlp_tail_items_kept", "{item}", "Spans of traces a tail-sampling policy kept");
+        _tailEarly = _meter.CreateCounter<long>("otlp_tail_decided_early", "{trace}", "Traces decided before their decision wait because the partition's buffer was full");
+        _tailLate = _meter.CreateCounter<long>("otlp_tail_late_spans", "{item}", "Spans that arrived after their trace's decision and followed the cached decision, by decision");
     }
 
     public void Record(string tenant, Signal signal, in TransformResult result)
@@ -63,6 +72,35 @@ public sealed class PipelineMetrics : IDisposable
 
     public void Dropped(string tenant, Signal signal, string reason, long items) =>
         _dropped.Add(items, new TagList { { "tenant", tenant }, { "signal", signal.ToName() }, { "reason", reason } });
+
+    /// <summary>Tail sampling decided traces of <paramref name="tenant"/>: their spans kept and dropped.</summary>
+    public void TailDecided(string tenant, long keptSpans, long droppedSpans, long decidedEarly)
+    {
+        var tags = new TagList { { "tenant", tenant }, { "signal", Signal.Traces.ToName() } };
+        _tailKept.Add(keptSpans, tags);
+        if (droppedSpans > 0)
+        {
+            Dropped(tenant, Signal.Traces, ReasonTailSampling, droppedSpans);
+        }
+
+        if (decidedEarly > 0)
+        {
+            _tailEarly.Add(decidedEarly, tags);
+        }
+    }
+
+    public void TailLateSpans(string tenant, bool kept, long spans)
+    {
+        _tailLate.Add(spans, new TagList { { "tenant", tenant }, { "signal", Signal.Traces.ToName() }, { "decision", kept ? "kept" : "dropped" } });
+        if (kept)
+        {
+            _tailKept.Add(spans, new TagList { { "tenant", tenant }, { "signal", Signal.Traces.ToName() } });
+        }
+        else
+        {
+            Dropped(tenant, Signal.Traces, ReasonTailSampling, spans);
+        }
+    }
 
     public void Dispose() => _meter.Dispose();
 }

@@ -121,6 +121,25 @@ public sealed class DrainEngine
         long started = _time.GetTimestamp();
         long lastData = started;
         var stateful = _processor as IPartitionStateful;
+        var deferring = _processor as IDeferringEventProcessor;
+        var checkpointed = position;
+        deferring?.Reset(partition, new DeferralLimits(_log.PartitionCount, _options.TailMaxBufferedSpans, _options.TailDecisionCacheSize));
+
+        // Deferred items (spans waiting for their trace's decision) hold the checkpoint back at their event.
+        LogPosition Settled(LogPosition processed) =>
+            deferring?.PendingFloor(partition) is { } floor && floor < processed ? floor : processed;
+
+        async Task CheckpointAsync(LogPosition to)
+        {
+            if (to > checkpointed)
+            {
+                // The processor's state is saved first: it may run ahead of the checkpoint, never behind.
+                string? state = stateful == null ? null : await stateful.SaveStateAsync(fenced, lost.Token);
+                await _checkpoints.UpdateAsync(fenced, to.Value, state, lost.Token);
+                checkpointed = to;
+            }
+        }
+
         try
         {
             if (stateful != null)
@@ -145,14 +164,19 @@ public sealed class DrainEngine
 
                 if (batch.Events.Count == 0)
                 {
-                    if (batch.Next != position)
+                    // At the end of the log deferred items are decided by the clock.
+                    var flushed = await FlushDeferredAsync(partition, deferring, endOfLog: true, lost.Token);
+                    deadLettered += flushed.DeadLettered;
+                    if (flushed.StopForRetry)
                     {
-                        // Moved over an empty region (a sealed segment's end): record it.
-                        await _checkpoints.UpdateAsync(fenced, batch.Next.Value, null, lost.Token);
-                        position = batch.Next;
+                        end = DrainEnd.RetryLater;
+                        break;
                     }
 
-                    if (_time.GetElapsedTime(lastData) >= _options.IdleTimeout)
+                    // Also records moving over an empty region (a sealed segment's end).
+                    position = batch.Next;
+                    await CheckpointAsync(Settled(position));
+                    if (_time.GetElapsedTime(lastData) >= _options.IdleTimeout && deferring?.HasPending(partition) != true)
                     {
                         end = DrainEnd.Idle;
                         break;
@@ -164,7 +188,16 @@ public sealed class DrainEngine
 
                 lastData = _time.GetTimestamp();
                 var (processed, fate) = await ProcessBatchAsync(partition, batch, deadLetterCorrupt: stopAt == null, lost.Token);
-                var checkpointTo = processed;
+                var checkpointTo = Settled(processed);
+                if (!fate.StopForRetry)
+                {
+                    var flushed = await FlushDeferredAsync(partition, deferring, endOfLog: false, lost.Token);
+
+                    // A failed flush took its traces out of the buffer: keep the checkpoint below them.
+                    checkpointTo = flushed.StopForRetry ? checkpointTo : Settled(processed);
+                    fate = new BatchFate(fate.DeadLettered + flushed.DeadLettered, flushed.StopForRetry);
+                }
+
                 foreach (var e in batch.Events)
                 {
                     if (e.Position >= processed)
@@ -181,13 +214,8 @@ public sealed class DrainEngine
                 }
 
                 deadLettered += fate.DeadLettered;
-                if (checkpointTo > position)
-                {
-                    // The processor's state is saved first: it may run ahead of the checkpoint, never behind.
-                    string? state = stateful == null ? null : await stateful.SaveStateAsync(fenced, lost.Token);
-                    await _checkpoints.UpdateAsync(fenced, checkpointTo.Value, state, lost.Token);
-                    position = checkpointTo;
-                }
+                await CheckpointAsync(checkpointTo);
+                position = processed;
 
                 if (fate.StopForRetry)
                 {
@@ -199,6 +227,25 @@ public sealed class DrainEngine
                 {
                     end = DrainEnd.BudgetExhausted;
                     break;
+                }
+            }
+
+            // A graceful end hands over no undecided items: stop reading, keep deciding until nothing
+            // is pending (at most one decision wait), then checkpoint, so the next owner repeats nothing.
+            while (end is DrainEnd.BudgetExhausted or DrainEnd.ReachedEnd && deferring?.HasPending(partition) == true)
+            {
+                var flushed = await FlushDeferredAsync(partition, deferring, endOfLog: true, lost.Token);
+                deadLettered += flushed.DeadLettered;
+                if (flushed.StopForRetry)
+                {
+                    end = DrainEnd.RetryLater;
+                    break;
+                }
+
+                await CheckpointAsync(Settled(position));
+                if (deferring.HasPending(partition))
+                {
+                    await Task.Delay(_options.PollInterval, _time, lost.Token);
                 }
             }
         }
@@ -222,6 +269,7 @@ public sealed class DrainEngine
         }
         finally
         {
+            deferring?.Reset(partition, null); // whatever is still deferred is re-read by the next owner
             await lost.CancelAsync();
             await renewal;
             Interlocked.Add(ref _eventsTotal, events);
@@ -250,10 +298,31 @@ public sealed class DrainEngine
             System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(failure).Throw();
         }
 
-        return new DrainResult(partition, end, events, items, deadLettered, position);
+        return new DrainResult(partition, end, events, items, deadLettered, checkpointed);
     }
 
     private readonly record struct BatchFate(int DeadLettered, bool StopForRetry);
+
+    /// <summary>Lets a deferring processor decide and deliver what is due, under the same export cap as an event.</summary>
+    private async Task<BatchFate> FlushDeferredAsync(int partition, IDeferringEventProcessor? deferring, bool endOfLog, CancellationToken cancellationToken)
+    {
+        if (deferring?.HasPending(partition) != true)
+        {
+            return default;
+        }
+
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(_options.ExportTimeout);
+        try
+        {
+            var flushed = await deferring.FlushDueAsync(partition, _time.GetUtcNow(), endOfLog, timeout.Token);
+            return new BatchFate(flushed.DeadLettered, flushed.RetryLater);
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            return new BatchFate(0, true); // the export cap, not the lease, ran out
+        }
+    }
 
     /// <summary>Processes events in order; returns the position up to which everything is settled.</summary>
     private async Task<(LogPosition Settled, BatchFate Fate)> ProcessBatchAsync(int partition, ReadBatch batch, bool deadLetterCorrupt, CancellationToken cancellationToken)

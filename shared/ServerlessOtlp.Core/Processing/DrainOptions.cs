@@ -32,6 +32,16 @@ public sealed class DrainOptions
     /// </summary>
     public TimeSpan ExportTimeout { get; set; } = TimeSpan.FromSeconds(12);
 
+    /// <summary>
+    /// Tail sampling: most spans buffered per partition while their traces wait for a decision.
+    /// Beyond it the oldest traces are decided early (counted in <c>otlp_tail_decided_early</c>),
+    /// never dropped undecided. About 1 KB of memory per span.
+    /// </summary>
+    public int TailMaxBufferedSpans { get; set; } = 100_000;
+
+    /// <summary>Tail sampling: recent trace decisions remembered per partition for late spans (LRU).</summary>
+    public int TailDecisionCacheSize { get; set; } = 100_000;
+
     /// <summary>This instance's id: the lease owner and the heartbeat row.</summary>
     public string OwnerId { get; set; } = $"drain-{Environment.MachineName}-{Environment.ProcessId}-{Guid.NewGuid().ToString("N")[..6]}";
 
@@ -53,6 +63,11 @@ public sealed class DrainOptions
         if (BatchMaxEvents < 1 || BatchMaxBytes < 1024)
         {
             throw new InvalidOperationException("Drain:BatchMaxEvents must be ≥ 1 and BatchMaxBytes ≥ 1024");
+        }
+
+        if (TailMaxBufferedSpans < 1 || TailDecisionCacheSize < 0)
+        {
+            throw new InvalidOperationException("Drain:TailMaxBufferedSpans must be ≥ 1 and TailDecisionCacheSize ≥ 0");
         }
     }
 }

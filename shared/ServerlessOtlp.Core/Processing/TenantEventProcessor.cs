@@ -24,7 +24,7 @@ namespace ServerlessOtlp.Processing;
 /// to the dead-letter store. Only when parking itself fails (or there is no retry store) does the
 /// drain retry from this event later.
 /// </summary>
-public sealed class TenantEventProcessor : IEventProcessor, IPartitionStateful
+public sealed partial class TenantEventProcessor : IEventProcessor, IPartitionStateful, IDeferringEventProcessor
 {
     private readonly ITenantDirectory _tenants;
     private readonly ResilientExporter _exporter;
@@ -33,6 +33,7 @@ public sealed class TenantEventProcessor : IEventProcessor, IPartitionStateful
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly TenantTransformer _transformer;
+    private readonly PipelineMetrics _metrics;
     private long _parked;
     private long _rejectedItems;
 
@@ -52,7 +53,8 @@ public sealed class TenantEventProcessor : IEventProcessor, IPartitionStateful
         _retryStore = retryStore;
         _time = time ?? TimeProvider.System;
         _logger = (ILogger?)logger ?? NullLogger.Instance;
-        _transformer = new TenantTransformer(new PipelineMetrics());
+        _metrics = new PipelineMetrics();
+        _transformer = new TenantTransformer(_metrics);
     }
 
     /// <summary>Batches parked in the retry store by this processor.</summary>
@@ -64,6 +66,8 @@ public sealed class TenantEventProcessor : IEventProcessor, IPartitionStateful
     public async Task<EventFate> ProcessAsync(int partition, ReadEvent logEvent, CancellationToken cancellationToken = default)
     {
         var props = logEvent.Properties!;
+        var tail = TailBufferOf(partition);
+        tail?.Observe(props.ReceivedAt);
         var tenant = await _tenants.GetAsync(props.Tenant, cancellationToken);
         if (tenant == null)
         {
@@ -72,7 +76,7 @@ public sealed class TenantEventProcessor : IEventProcessor, IPartitionStateful
         }
 
         // Head of the pipeline: consistent sampling on the wire, so a dropped span is never decoded.
-        using var sampled = SampleTraces(tenant, logEvent, out var kept);
+        using var sampled = SampleOnWire(tenant, logEvent, out var kept);
         if (sampled != null)
         {
             if (kept.Kept == 0)
@@ -88,6 +92,34 @@ public sealed class TenantEventProcessor : IEventProcessor, IPartitionStateful
         {
             return fate;
         }
+
+        // Tail sampling: spans wait in the partition's buffer for their trace's decision; only spans
+        // of traces decided already (late spans) and spans without a trace id go on now.
+        if (tail != null && props.Signal == Signal.Traces && TailConfigOf(tenant) is { } tailConfig)
+        {
+            var now = Defer(tail, tenant.Id, tailConfig, logEvent, (ExportTraceServiceRequest)message);
+            if (now == null)
+            {
+                return fate;
+            }
+
+            message = now;
+            bytes = now.ToByteArray();
+        }
+
+        return await DeliverDecodedAsync(tenant, partition, logEvent, message, bytes, fate, cancellationToken);
+    }
+
+    /// <summary>
+    /// The pipeline after decoding and sampling, shared by events and by tail-sampled traces:
+    /// redaction, transforms and filters, then `when` routing and export to every destination of
+    /// the signal. <paramref name="fate"/> is the fate so far (dead-lettered when part of the event
+    /// could not be decoded); <paramref name="logEvent"/> names the tenant, signal and position for
+    /// dead letters.
+    /// </summary>
+    private async Task<EventFate> DeliverDecodedAsync(TenantConfig tenant, int partition, ReadEvent logEvent, IMessage message, ReadOnlyMemory<byte> bytes, EventFate fate, CancellationToken cancellationToken)
+    {
+        var props = logEvent.Properties!;
 
         // Redaction, OTTL transforms and filters, on the decoded request.
         if (TenantTransformer.HasWork(tenant, props.Signal))
@@ -143,17 +175,21 @@ public sealed class TenantEventProcessor : IEventProcessor, IPartitionStateful
         return result;
     }
 
-    /// <summary>Items dropped by trace sampling.</summary>
+    /// <summary>Items dropped by head sampling (spans, and log records by their trace id).</summary>
     public long SampledOutTotal => Interlocked.Read(ref _sampledOut);
 
     private long _sampledOut;
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, (long Version, TraceSampler? Sampler)> _samplers = new(StringComparer.Ordinal);
 
-    /// <summary>Applies the tenant's trace sampling; null when the event is not sampled (not traces, or no sampling configured).</summary>
-    private PooledBuffer? SampleTraces(TenantConfig tenant, ReadEvent logEvent, out WireSampler.Counts counts)
+    /// <summary>
+    /// Applies the tenant's trace sampling to spans, and to log records by their trace id; null
+    /// when the event is not sampled (metrics, or no sampling configured).
+    /// </summary>
+    private PooledBuffer? SampleOnWire(TenantConfig tenant, ReadEvent logEvent, out WireSampler.Counts counts)
     {
         counts = default;
-        if (logEvent.Properties!.Signal != Signal.Traces || tenant.Sampling?.Traces is not { } config)
+        var signal = logEvent.Properties!.Signal;
+        if (signal == Signal.Metrics || tenant.Sampling?.Traces is not { } config)
         {
             return null;
         }
@@ -165,7 +201,9 @@ public sealed class TenantEventProcessor : IEventProcessor, IPartitionStateful
         var buffer = new PooledBuffer(logEvent.Body.Length);
         try
         {
-            counts = WireSampler.SampleTraces(logEvent.Body.Span, entry.Sampler!, buffer);
+            counts = signal == Signal.Traces
+                ? WireSampler.SampleTraces(logEvent.Body.Span, entry.Sampler!, buffer)
+                : WireSampler.SampleLogs(logEvent.Body.Span, entry.Sampler!, buffer);
         }
         catch (InvalidDataException)
         {

@@ -16,11 +16,24 @@ public static class WireSampler
     private const int SpansField = 2;
     private const int TraceIdField = 1;
     private const int TraceStateField = 3;
+    private const int LogRecordTraceIdField = 9;
 
     public readonly record struct Counts(int Kept, int Dropped);
 
     /// <summary>Samples <paramref name="request"/> into <paramref name="output"/>.</summary>
-    public static Counts SampleTraces(ReadOnlySpan<byte> request, TraceSampler sampler, PooledBuffer output)
+    public static Counts SampleTraces(ReadOnlySpan<byte> request, TraceSampler sampler, PooledBuffer output) =>
+        Sample(request, sampler, output, logs: false);
+
+    /// <summary>
+    /// Samples an encoded ExportLogsServiceRequest by trace id: a record with a valid trace id is
+    /// kept iff that trace's spans are (randomness from the id's low 56 bits; logs carry no trace
+    /// state); a record without one is kept. ResourceLogs, ScopeLogs and log records use the same
+    /// field numbers as their trace counterparts (1, 2, 2).
+    /// </summary>
+    public static Counts SampleLogs(ReadOnlySpan<byte> request, TraceSampler sampler, PooledBuffer output) =>
+        Sample(request, sampler, output, logs: true);
+
+    private static Counts Sample(ReadOnlySpan<byte> request, TraceSampler sampler, PooledBuffer output, bool logs)
     {
         int kept = 0, dropped = 0;
         int pos = 0;
@@ -39,7 +52,7 @@ public static class WireSampler
                 pos += len;
                 int mark = BeginMessage(output, ResourceSpansField);
                 int before = kept;
-                WriteResource(rs, sampler, output, ref kept, ref dropped);
+                WriteResource(rs, sampler, output, logs, ref kept, ref dropped);
                 if (kept == before)
                 {
                     Abandon(output, mark);
@@ -59,7 +72,7 @@ public static class WireSampler
         return new Counts(kept, dropped);
     }
 
-    private static void WriteResource(ReadOnlySpan<byte> rs, TraceSampler sampler, PooledBuffer output, ref int kept, ref int dropped)
+    private static void WriteResource(ReadOnlySpan<byte> rs, TraceSampler sampler, PooledBuffer output, bool logs, ref int kept, ref int dropped)
     {
         int pos = 0;
         while (true)
@@ -77,7 +90,7 @@ public static class WireSampler
                 pos += len;
                 int mark = BeginMessage(output, ScopeSpansField);
                 int before = kept;
-                WriteScope(ss, sampler, output, ref kept, ref dropped);
+                WriteScope(ss, sampler, output, logs, ref kept, ref dropped);
                 if (kept == before)
                 {
                     Abandon(output, mark);
@@ -95,7 +108,7 @@ public static class WireSampler
         }
     }
 
-    private static void WriteScope(ReadOnlySpan<byte> ss, TraceSampler sampler, PooledBuffer output, ref int kept, ref int dropped)
+    private static void WriteScope(ReadOnlySpan<byte> ss, TraceSampler sampler, PooledBuffer output, bool logs, ref int kept, ref int dropped)
     {
         int pos = 0;
         while (true)
@@ -111,7 +124,7 @@ public static class WireSampler
                 int len = ProtoWire.ReadLength(ss, ref pos);
                 var span = ss.Slice(pos, len);
                 pos += len;
-                if (WriteSpanIfKept(span, sampler, output))
+                if (logs ? WriteLogIfKept(span, sampler, output) : WriteSpanIfKept(span, sampler, output))
                 {
                     kept++;
                 }
@@ -126,6 +139,34 @@ public static class WireSampler
                 output.Write(ss[tagStart..pos]);
             }
         }
+    }
+
+    private static bool WriteLogIfKept(ReadOnlySpan<byte> record, TraceSampler sampler, PooledBuffer output)
+    {
+        ReadOnlySpan<byte> traceId = default;
+        int pos = 0;
+        while (ProtoWire.TryReadTag(record, ref pos, out int field, out int wireType))
+        {
+            if (field == LogRecordTraceIdField && wireType == ProtoWire.WireLengthDelimited)
+            {
+                int len = ProtoWire.ReadLength(record, ref pos);
+                traceId = record.Slice(pos, len);
+                pos += len;
+            }
+            else
+            {
+                ProtoWire.SkipValue(record, ref pos, wireType);
+            }
+        }
+
+        // An absent or all-zero trace id is not a valid one: such records are not part of any trace.
+        if (traceId.Length == 16 && traceId.ContainsAnyExcept((byte)0) && !sampler.KeepLog(traceId))
+        {
+            return false;
+        }
+
+        WriteField(output, SpansField, record);
+        return true;
     }
 
     private static bool WriteSpanIfKept(ReadOnlySpan<byte> span, TraceSampler sampler, PooledBuffer output)
