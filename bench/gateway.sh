@@ -13,6 +13,7 @@
 #   GW_ENV="K=V ..."    environment of the gateway process; default: the gateway container's runtime
 #                       settings (gateway-container/Dockerfile: gen0size 4 MiB, no pool spinning, no
 #                       TieredPGO); GW_ENV= (empty) runs with the runtime defaults
+#   STEADY_CONTAINER=1  steady: also run the gateway container's program (0: only otlpctl dev and the sink)
 #   GW_ARGS="..."       extra `otlpctl dev` arguments for the gateway (e.g. --flush-delay 1ms)
 #   OVERLOAD_LOG_BPS=1048576   overload: the memory log's ingress per partition (bytes/s; 8 partitions)
 #   OVERLOAD_BUDGET=2097152    overload: the gateway's in-flight budget (bytes)
@@ -270,6 +271,27 @@ if want throughput; then
   echo >>"$out/summary.md"
 fi
 
+steady_container() {
+  # The gateway container's own program (gateway-container, Program.cs) on the same memory log and
+  # Azurite tenant table: the product without otlpctl's runner, Spectre.Console and live line.
+  ct_port="$(free_port)"; ct_http="$(free_port)"; ct_mgmt="$(free_port)"
+  (cd "$work" && exec env "${gw_env[@]}" DOTNET_gcServer=0 ServerlessOtlp__Gateway__BindAddress=127.0.0.1 \
+    ServerlessOtlp__Gateway__GrpcPort="$ct_port" ServerlessOtlp__Gateway__HttpPort="$ct_http" ServerlessOtlp__Gateway__ManagementPort="$ct_mgmt" \
+    ServerlessOtlp__Storage__ConnectionString="$storage" ServerlessOtlp__Log__Kind=memory Logging__LogLevel__Default=Warning \
+    "${gw_pin[@]}" dotnet "$repo/gateway-container/ServerlessOtlp.Gateway/bin/Release/net10.0/ServerlessOtlp.Gateway.dll") >"$out/container.txt" 2>&1 &
+  ct_pid=$!; pids+=("$ct_pid")
+  wait_port "$ct_port" "$ct_pid" 60 || return 1
+  log "gateway container program (pid $ct_pid, core $GW_CPU) on 127.0.0.1:$ct_port"
+  load warmup-container "$ct_port" "$key" --duration "${WARMUP_SECONDS}s" --spans-per-request 100 --connections 8 || return 1
+  load warmup-steady-container "$ct_port" "$key" --rate "$STEADY_RATE" --duration "${WARMUP_SECONDS}s" --spans-per-request 100 --connections 8 || return 1
+  measure "$ct_pid" idle-container sleep "$IDLE_SECONDS" || return 1
+  measure "$ct_pid" steady-container load steady-container "$ct_port" "$key" --rate "$STEADY_RATE" --duration "${STEADY_SECONDS}s" --spans-per-request 100 --connections 8 || return 1
+  jq -r --slurpfile p "$out/steady-container.proc.json" --slurpfile i "$out/idle-container.proc.json" \
+    '"| ours, container program | \(.itemsPerSecond|floor) | \(.latencyMs.p50) | \(.latencyMs.p99) | \($p[0].cpuPercentOfCore) | \($p[0].rssMaxMiB) | \($i[0].cpuPercentOfCore) | \($i[0].rssLastMiB) |"' \
+    "$out/steady-container.load.json" >>"$out/summary.md"
+  stop_pid "$ct_pid"
+}
+
 if want steady; then
   echo "## Steady ${STEADY_RATE} spans/s for ${STEADY_SECONDS} s (100 spans/request)" >>"$out/summary.md"
   echo >>"$out/summary.md"
@@ -282,6 +304,9 @@ if want steady; then
       '"| \($s) | \(.itemsPerSecond|floor) | \(.latencyMs.p50) | \(.latencyMs.p99) | \($p[0].cpuPercentOfCore) | \($p[0].rssMaxMiB) | \($i[0].cpuPercentOfCore) | \($i[0].rssLastMiB) |"' \
       "$out/steady-$sys.load.json" >>"$out/summary.md"
   done
+  if [[ -z "${GW_OTLPCTL:-}" && "${STEADY_CONTAINER:-1}" == 1 ]]; then
+    steady_container || { log "the container program run failed (see $out/container.txt)"; [[ -z "${ct_pid:-}" ]] || stop_pid "$ct_pid"; }
+  fi
   echo >>"$out/summary.md"
 fi
 
