@@ -2,6 +2,8 @@
 # Reproduces the figures in BENCHMARKS.md. Usage: bench/run.sh [extra BenchmarkDotNet args]
 #   bench/run.sh gateway [throughput|steady|overload|e2e ...]
 #                          -> the gateway and end-to-end figures (bench/gateway.sh; see its header)
+#   bench/run.sh drain     -> the drain path: wire sampling + OTTL transform vs decode-everything (issue #4)
+#   bench/run.sh export    -> remote-write conversion and the OTLP/Loki export encodings (issue #5)
 #   QUICK=1 bench/run.sh   -> BenchmarkDotNet's short job (fewer iterations, wider error bars)
 #   BENCH_FILTER='*Split*' -> which benchmarks to run (default: the splitter set)
 #   BENCH_CPU=1            -> the core the benchmark process is pinned to (taskset)
@@ -15,18 +17,28 @@ cpu="${BENCH_CPU:-1}"
 
 cd "$repo"
 
-if [[ "${1:-}" == "gateway" ]]; then
-  shift
-  exec "$repo/bench/gateway.sh" "$@"
-fi
+case "${1:-}" in
+  gateway)
+    shift
+    exec "$repo/bench/gateway.sh" "$@"
+    ;;
+  drain)
+    shift
+    filter="${BENCH_FILTER:-*DrainPath*}"
+    ;;
+  export)
+    shift
+    filter="${BENCH_FILTER:-*Benchmarks.Export.*}"
+    ;;
+esac
 
 # Several builds share this tree on the dev machine; the lock serializes them (a no-op elsewhere).
-build=(dotnet build -c Release "$project" -nologo -v quiet)
-if command -v flock >/dev/null 2>&1; then
-  flock /tmp/serverlessotlp-build.lock "${build[@]}"
-else
-  "${build[@]}"
+# Held for the build and the measurement, so no other build runs on the cores being measured.
+if command -v flock >/dev/null 2>&1 && [[ -z "${SERVERLESSOTLP_BENCH_LOCKED:-}" ]]; then
+  SERVERLESSOTLP_BENCH_LOCKED=1 BENCH_FILTER="$filter" exec flock /tmp/serverlessotlp-build.lock "$0" "$@"
 fi
+
+dotnet build -c Release "$project" -nologo -v quiet
 
 # --inProcess measures the binaries just built, without BenchmarkDotNet building a second copy
 # of the tree (which could race other builds or pick up half-edited sources).
