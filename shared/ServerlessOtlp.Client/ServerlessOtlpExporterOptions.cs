@@ -66,7 +66,7 @@ public sealed class ServerlessOtlpExporterOptions
     /// <summary>Cumulative (the default) lets the next successful export carry what a failed one missed.</summary>
     public MetricReaderTemporalityPreference MetricTemporality { get; set; } = MetricReaderTemporalityPreference.Cumulative;
 
-    /// <summary>Further settings of each endpoint's SDK exporter (compression, user agent…); endpoint, protocol, headers and timeout are set by this library.</summary>
+    /// <summary>Further settings of each endpoint's SDK exporter (compression, user agent…); endpoint, protocol, headers, timeout and HttpClientFactory are set by this library.</summary>
     public Action<OtlpExporterOptions>? ConfigureEndpointExporter { get; set; }
 
     /// <summary>

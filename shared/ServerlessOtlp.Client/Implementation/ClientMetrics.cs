@@ -18,9 +18,9 @@ internal sealed class ClientMetrics : IDisposable
     {
         _signal = new("signal", signal);
         _meter = new Meter(MeterName);
-        _exports = _meter.CreateCounter<long>("serverlessotlp.client.exports", "{export}", "Export attempts per endpoint and outcome (success, failure, refused by an open circuit).");
+        _exports = _meter.CreateCounter<long>("serverlessotlp.client.exports", "{export}", "Exports per endpoint and outcome (success, failure, throttled, rejected, circuit_open), retries on the endpoint included.");
         _failovers = _meter.CreateCounter<long>("serverlessotlp.client.failovers", "{failover}", "Exports that moved on to another endpoint after a failure.");
-        _dropped = _meter.CreateCounter<long>("serverlessotlp.client.dropped_items", "{item}", "Items given up: buffer full (buffer_full) or not bufferable (not_buffered).");
+        _dropped = _meter.CreateCounter<long>("serverlessotlp.client.dropped_items", "{item}", "Items given up: buffer full (buffer_full), not bufferable (not_buffered), or refused for good by a gateway (rejected, with its gRPC status).");
         _latency = _meter.CreateHistogram<double>("serverlessotlp.client.export_duration", "ms", "Duration of successful exports per endpoint, retries included.");
         _meter.CreateObservableGauge("serverlessotlp.client.buffered_items", () => new Measurement<int>(buffered(), _signal), "{item}", "Items waiting in the buffer.");
         _meter.CreateObservableGauge(
@@ -39,6 +39,14 @@ internal sealed class ClientMetrics : IDisposable
         if (items > 0)
         {
             _dropped.Add(items, _signal, new("reason", reason));
+        }
+    }
+
+    public void Dropped(long items, string reason, string status)
+    {
+        if (items > 0)
+        {
+            _dropped.Add(items, _signal, new("reason", reason), new("rpc.grpc.status", status));
         }
     }
 

@@ -20,6 +20,7 @@ internal sealed class FailoverExporter<T> : BaseExporter<T>
     private BaseProvider? _parent;
     private long _failovers;
     private long _notBuffered;
+    private long _rejected;
 
     /// <param name="signal">traces, metrics or logs, for the self-metrics.</param>
     /// <param name="keep">
@@ -57,6 +58,9 @@ internal sealed class FailoverExporter<T> : BaseExporter<T>
     internal long DroppedItems => (_buffer?.Dropped ?? 0) + Interlocked.Read(ref _notBuffered);
 
     internal long Failovers => Interlocked.Read(ref _failovers);
+
+    /// <summary>Items refused for good by a gateway (a wrong key, invalid data): dropped, neither retried nor buffered.</summary>
+    internal long RejectedItems => Interlocked.Read(ref _rejected);
 
     public override ExportResult Export(in Batch<T> batch)
     {
@@ -147,9 +151,15 @@ internal sealed class FailoverExporter<T> : BaseExporter<T>
 
     private ExportResult ExportOrBuffer(T[] items, int count)
     {
-        if (count == 0 || TryEndpoints(items, count))
+        var delivery = count == 0 ? Delivery.Delivered : TryEndpoints(items, count);
+        if (delivery == Delivery.Delivered)
         {
             return ExportResult.Success;
+        }
+
+        if (delivery == Delivery.Rejected)
+        {
+            return ExportResult.Failure; // counted and logged where it happened; sending it again cannot help
         }
 
         if (_buffer != null)
@@ -165,24 +175,35 @@ internal sealed class FailoverExporter<T> : BaseExporter<T>
         return ExportResult.Failure;
     }
 
-    private bool TryEndpoints(T[] items, int count)
+    private Delivery TryEndpoints(T[] items, int count)
     {
         Span<int> order = stackalloc int[_endpoints.Length];
         Order(order);
         for (int i = 0; i < order.Length; i++)
         {
             var endpoint = _endpoints[order[i]];
-            var outcome = endpoint.Export(items, count, out double durationMs);
+            var outcome = endpoint.Export(items, count, out double durationMs, out var answer);
             _metrics.Export(endpoint.Name, outcome switch
             {
                 AttemptOutcome.Success => "success",
                 AttemptOutcome.Refused => "circuit_open",
+                AttemptOutcome.Rejected => "rejected",
+                AttemptOutcome.Throttled => "throttled",
                 _ => "failure",
             });
             if (outcome == AttemptOutcome.Success)
             {
                 _metrics.Latency(endpoint.Name, durationMs);
-                return true;
+                return Delivery.Delivered;
+            }
+
+            if (outcome == AttemptOutcome.Rejected)
+            {
+                // Every gateway would refuse it the same way: no failover storm, no buffering.
+                Interlocked.Add(ref _rejected, count);
+                _metrics.Dropped(count, "rejected", answer.StatusName);
+                ClientEventSource.Log.Rejected(endpoint.Name, Signal, count, answer.StatusName);
+                return Delivery.Rejected;
             }
 
             if (i + 1 < order.Length)
@@ -192,7 +213,14 @@ internal sealed class FailoverExporter<T> : BaseExporter<T>
             }
         }
 
-        return false;
+        return Delivery.Failed;
+    }
+
+    private enum Delivery
+    {
+        Delivered,
+        Rejected,
+        Failed,
     }
 
     /// <summary>Without a way to hold items: one attempt, on the preferred endpoint, with the batch as it came.</summary>

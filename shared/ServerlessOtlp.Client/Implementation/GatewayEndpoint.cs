@@ -11,17 +11,21 @@ namespace ServerlessOtlp.Client.Implementation;
 
 /// <summary>
 /// One gateway endpoint: the SDK's own OTLP exporter for it, behind a resilience pipeline
-/// (retry → circuit breaker → injected latency, innermost), and its measured latency.
+/// (retry → circuit breaker → injected latency, innermost), and its measured latency. The SDK
+/// exporter's HttpClient carries a <see cref="ResponseObserver"/>, so the pipeline sees the
+/// gateway's gRPC status and RetryInfo, not just the SDK's Success/Failure.
 /// </summary>
 internal sealed class GatewayEndpoint<T> : IDisposable
     where T : class
 {
-    private readonly ResiliencePipeline<ExportResult> _pipeline;
+    private readonly ResiliencePipeline<Attempt> _pipeline;
     private readonly CircuitBreakerStateProvider _circuit = new();
     private readonly double _alpha;
     private readonly Lock _latencyLock = new();
     private double _latencyMs = double.NaN;
     private long _successes;
+    private long _retries;
+    private long _lastRetryDelayTicks = -1;
     private const double MaxSampleFactor = 4;
 
     public GatewayEndpoint(Uri uri, ServerlessOtlpExporterOptions options, Func<OtlpExporterOptions, BaseExporter<T>> createExporter, TimeProvider timeProvider)
@@ -34,6 +38,11 @@ internal sealed class GatewayEndpoint<T> : IDisposable
         exporterOptions.Endpoint = uri;
         exporterOptions.Protocol = OtlpExportProtocol.Grpc;
         exporterOptions.TimeoutMilliseconds = (int)Math.Clamp(options.AttemptTimeout.TotalMilliseconds, 1, int.MaxValue);
+        // The SDK sends OTLP/gRPC through this HttpClient too (OpenTelemetry ≥ 1.11 has its own gRPC client on HttpClient).
+        exporterOptions.HttpClientFactory = () => new HttpClient(new ResponseObserver(new SocketsHttpHandler()))
+        {
+            Timeout = TimeSpan.FromMilliseconds(exporterOptions.TimeoutMilliseconds),
+        };
         if (!string.IsNullOrEmpty(options.ApiKey))
         {
             exporterOptions.Headers = string.IsNullOrEmpty(exporterOptions.Headers)
@@ -42,7 +51,7 @@ internal sealed class GatewayEndpoint<T> : IDisposable
         }
 
         Exporter = createExporter(exporterOptions);
-        _pipeline = BuildPipeline(options, _circuit, InjectedLatency(options, uri), timeProvider);
+        _pipeline = BuildPipeline(options, _circuit, InjectedLatency(options, uri), timeProvider, this);
     }
 
     public Uri Uri { get; }
@@ -63,6 +72,12 @@ internal sealed class GatewayEndpoint<T> : IDisposable
         }
     }
 
+    /// <summary>Retries made on this endpoint (after a retryable answer, or a throttle with RetryInfo).</summary>
+    public long Retries => Interlocked.Read(ref _retries);
+
+    /// <summary>The last RetryInfo delay waited before a retry; null when none was given yet.</summary>
+    public TimeSpan? LastRetryDelay => Interlocked.Read(ref _lastRetryDelayTicks) is long t and >= 0 ? TimeSpan.FromTicks(t) : null;
+
     public EndpointHealth Health => _circuit.CircuitState switch
     {
         CircuitState.Closed => EndpointHealth.Healthy,
@@ -70,24 +85,47 @@ internal sealed class GatewayEndpoint<T> : IDisposable
         _ => EndpointHealth.Broken,
     };
 
-    /// <summary>Exports the first <paramref name="count"/> items through the pipeline; on success <paramref name="durationMs"/> is the time taken, retries included.</summary>
-    public AttemptOutcome Export(T[] items, int count, out double durationMs)
+    /// <summary>
+    /// Exports the first <paramref name="count"/> items through the pipeline; on success <paramref name="durationMs"/>
+    /// is the time taken, retries included. <paramref name="answer"/> is the gateway's last answer.
+    /// </summary>
+    public AttemptOutcome Export(T[] items, int count, out double durationMs, out GatewayAnswer answer)
     {
         durationMs = 0;
+        answer = GatewayAnswer.NoAnswer;
         long started = Stopwatch.GetTimestamp();
         try
         {
-            var result = _pipeline.Execute(
+            var attempt = _pipeline.Execute(
                 static state =>
                 {
-                    // A fresh batch per attempt: a batch's enumeration is not meant to be repeated.
-                    var batch = new Batch<T>(state.Items, state.Count);
-                    return state.Exporter.Export(batch);
+                    var record = ResponseObserver.Begin();
+                    try
+                    {
+                        // A fresh batch per attempt: a batch's enumeration is not meant to be repeated.
+                        var result = state.Exporter.Export(new Batch<T>(state.Items, state.Count));
+                        var seen = record.Answer;
+                        return new Attempt(
+                            result,
+                            result == ExportResult.Success ? new GatewayAnswer(AnswerKind.Success, 0, null)
+                            : seen is { Kind: not AnswerKind.Success } failed ? failed
+                            : GatewayAnswer.NoAnswer); // the SDK failed without a refusal on the wire: treat as no answer
+                    }
+                    finally
+                    {
+                        ResponseObserver.End();
+                    }
                 },
                 (Exporter, Items: items, Count: count));
-            if (result != ExportResult.Success)
+            answer = attempt.Answer;
+            if (attempt.Result != ExportResult.Success)
             {
-                return AttemptOutcome.Failure;
+                return attempt.Answer.Kind switch
+                {
+                    AnswerKind.Rejected => AttemptOutcome.Rejected,
+                    AnswerKind.Throttled => AttemptOutcome.Throttled,
+                    _ => AttemptOutcome.Failure,
+                };
             }
 
             double ms = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
@@ -123,29 +161,49 @@ internal sealed class GatewayEndpoint<T> : IDisposable
     private static TimeSpan InjectedLatency(ServerlessOtlpExporterOptions options, Uri uri) =>
         options.InjectedLatency.TryGetValue(uri.ToString(), out var d) || options.InjectedLatency.TryGetValue(uri.OriginalString, out d) ? d : TimeSpan.Zero;
 
-    private static ResiliencePipeline<ExportResult> BuildPipeline(ServerlessOtlpExporterOptions options, CircuitBreakerStateProvider circuit, TimeSpan injectedLatency, TimeProvider timeProvider)
+    /// <summary>
+    /// Whether an answer is worth another try on this endpoint: retryable codes and throttling with
+    /// RetryInfo, never a refusal for good, never a wait longer than one export attempt may take.
+    /// </summary>
+    internal static bool ShouldRetry(GatewayAnswer answer, TimeSpan maxWait) =>
+        answer.Kind is AnswerKind.Retryable or AnswerKind.Throttled && (answer.RetryDelay is not { } wait || wait <= maxWait);
+
+    private static ResiliencePipeline<Attempt> BuildPipeline(ServerlessOtlpExporterOptions options, CircuitBreakerStateProvider circuit, TimeSpan injectedLatency, TimeProvider timeProvider, GatewayEndpoint<T> owner)
     {
-        // The SDK exporter reports Success or Failure only: the gRPC status (retryable or not) and
-        // RetryInfo stay inside it, so every failure counts as transient here (see the README).
-        var builder = new ResiliencePipelineBuilder<ExportResult> { TimeProvider = timeProvider };
+        var builder = new ResiliencePipelineBuilder<Attempt> { TimeProvider = timeProvider };
+        var maxWait = options.AttemptTimeout;
         if (options.Retry.MaxRetryAttempts > 0)
         {
-            builder.AddRetry(new RetryStrategyOptions<ExportResult>
+            builder.AddRetry(new RetryStrategyOptions<Attempt>
             {
-                ShouldHandle = static args => ValueTask.FromResult(args.Outcome.Exception is null
-                    ? args.Outcome.Result == ExportResult.Failure
+                ShouldHandle = args => ValueTask.FromResult(args.Outcome.Exception is null
+                    ? args.Outcome.Result.Result != ExportResult.Success && ShouldRetry(args.Outcome.Result.Answer, maxWait)
                     : args.Outcome.Exception is not BrokenCircuitException),
                 MaxRetryAttempts = options.Retry.MaxRetryAttempts,
                 Delay = options.Retry.Delay,
                 MaxDelay = options.Retry.MaxDelay,
                 BackoffType = DelayBackoffType.Exponential,
                 UseJitter = true,
+                // The gateway's RetryInfo, exactly (no jitter): it knows when it can take more.
+                DelayGenerator = static args => ValueTask.FromResult(args.Outcome.Exception is null ? args.Outcome.Result.Answer.RetryDelay : null),
+                OnRetry = args =>
+                {
+                    Interlocked.Increment(ref owner._retries);
+                    if (args.Outcome.Exception is null && args.Outcome.Result.Answer.RetryDelay is { } delay)
+                    {
+                        Interlocked.Exchange(ref owner._lastRetryDelayTicks, delay.Ticks);
+                    }
+
+                    return default;
+                },
             });
         }
 
-        builder.AddCircuitBreaker(new CircuitBreakerStrategyOptions<ExportResult>
+        builder.AddCircuitBreaker(new CircuitBreakerStrategyOptions<Attempt>
         {
-            ShouldHandle = static args => ValueTask.FromResult(args.Outcome.Exception is not null || args.Outcome.Result == ExportResult.Failure),
+            // Only the endpoint's own failures open its circuit: a throttled tenant or a refused key is not an outage.
+            ShouldHandle = static args => ValueTask.FromResult(args.Outcome.Exception is not null
+                || (args.Outcome.Result.Result != ExportResult.Success && args.Outcome.Result.Answer.Kind == AnswerKind.Retryable)),
             FailureRatio = options.CircuitBreaker.FailureRatio,
             MinimumThroughput = options.CircuitBreaker.MinimumThroughput,
             SamplingDuration = options.CircuitBreaker.SamplingDuration,
@@ -162,10 +220,19 @@ internal sealed class GatewayEndpoint<T> : IDisposable
     }
 }
 
+/// <summary>The SDK exporter's result with the gateway's answer behind it.</summary>
+internal readonly record struct Attempt(ExportResult Result, GatewayAnswer Answer);
+
 internal enum AttemptOutcome
 {
     Success,
     Failure,
+
+    /// <summary>Refused for good (a wrong key, invalid data): another endpoint would refuse it too.</summary>
+    Rejected,
+
+    /// <summary>Still throttled after waiting as asked: another endpoint may have room.</summary>
+    Throttled,
 
     /// <summary>The circuit was open: nothing was sent.</summary>
     Refused,

@@ -248,7 +248,7 @@ public sealed class FailoverExporterTests(ITestOutputHelper output)
     }
 
     /// <summary>Spans with uids <c>{run}-{n}</c> through a batch processor over the exporter.</summary>
-    private sealed class SpanRun : IDisposable
+    internal sealed class SpanRun : IDisposable
     {
         private readonly ActivitySource _source;
         private readonly TracerProvider _provider;

@@ -17,7 +17,7 @@ public sealed class LoopbackGateway : IAsyncDisposable
 {
     public const string Key = "client-key-0123456789abcdef";
 
-    private static readonly TenantFile Tenants = new() { Tenants = [new TenantConfig { Id = "acme", ApiKeys = [Key] }] };
+    private readonly TenantFile _tenants;
 
     private readonly GatewayOptions _options = new()
     {
@@ -37,9 +37,13 @@ public sealed class LoopbackGateway : IAsyncDisposable
 
     public bool Running => _app != null;
 
-    public static async Task<LoopbackGateway> StartNewAsync()
+    /// <param name="itemsPerSecond">The tenant's rate limit (the gateway answers RESOURCE_EXHAUSTED with RetryInfo past it); null: none.</param>
+    public LoopbackGateway(long? itemsPerSecond = null) =>
+        _tenants = new() { Tenants = [new TenantConfig { Id = "acme", ApiKeys = [Key], Limits = itemsPerSecond is { } l ? new TenantLimits { ItemsPerSecond = l } : null }] };
+
+    public static async Task<LoopbackGateway> StartNewAsync(long? itemsPerSecond = null)
     {
-        var gateway = new LoopbackGateway();
+        var gateway = new LoopbackGateway(itemsPerSecond);
         await gateway.StartAsync();
         return gateway;
     }
@@ -48,7 +52,7 @@ public sealed class LoopbackGateway : IAsyncDisposable
     {
         for (int attempt = 0; ; attempt++)
         {
-            var app = GatewayHost.Build(_options, new GatewayDependencies(Log, new InMemoryTenantDirectory(Tenants), null), configure: b => b.Logging.ClearProviders());
+            var app = GatewayHost.Build(_options, new GatewayDependencies(Log, new InMemoryTenantDirectory(_tenants), null), configure: b => b.Logging.ClearProviders());
             try
             {
                 await app.StartAsync();

@@ -1,0 +1,128 @@
+using System.Diagnostics;
+using System.Diagnostics.Metrics;
+using Google.Protobuf;
+using Google.Protobuf.WellKnownTypes;
+using Google.Rpc;
+using ServerlessOtlp.Client;
+using ServerlessOtlp.Client.Implementation;
+using Xunit.Abstractions;
+
+namespace ServerlessOtlp.Tests.Client;
+
+/// <summary>
+/// The failover exporter honours the gateway's answer, not just the SDK's Success/Failure: a
+/// refusal for good is dropped and counted without retries or failover. Against real gateways on loopback.
+/// </summary>
+public sealed class GatewayAnswerTests(ITestOutputHelper output)
+{
+    [Theory]
+    [InlineData(14, false, "Retryable")] // UNAVAILABLE
+    [InlineData(4, false, "Retryable")] // DEADLINE_EXCEEDED
+    [InlineData(8, true, "Throttled")] // RESOURCE_EXHAUSTED + RetryInfo
+    [InlineData(8, false, "Rejected")] // RESOURCE_EXHAUSTED without RetryInfo (e.g. too large)
+    [InlineData(16, false, "Rejected")] // UNAUTHENTICATED
+    [InlineData(7, false, "Rejected")] // PERMISSION_DENIED
+    [InlineData(3, false, "Rejected")] // INVALID_ARGUMENT
+    [InlineData(0, false, "Success")]
+    public void Grpc_codes_are_classified_as_the_OTLP_specification_says(int code, bool retryInfo, string expected) =>
+        Assert.Equal(expected, GatewayAnswer.FromGrpc(code, retryInfo ? TimeSpan.FromSeconds(1) : null).Kind.ToString());
+
+    [Fact]
+    public void Retry_info_is_read_from_grpc_status_details_bin_padded_or_not()
+    {
+        var status = new Google.Rpc.Status { Code = 8, Message = "slow down" };
+        status.Details.Add(Any.Pack(new ErrorInfo { Reason = "x" }));
+        status.Details.Add(Any.Pack(new RetryInfo { RetryDelay = Duration.FromTimeSpan(TimeSpan.FromMilliseconds(1500)) }));
+        string padded = Convert.ToBase64String(status.ToByteArray());
+        Assert.Equal(TimeSpan.FromMilliseconds(1500), GatewayAnswer.ParseRetryDelay(padded));
+        Assert.Equal(TimeSpan.FromMilliseconds(1500), GatewayAnswer.ParseRetryDelay(padded.TrimEnd('=')));
+        Assert.Null(GatewayAnswer.ParseRetryDelay(Convert.ToBase64String(new Google.Rpc.Status { Code = 8 }.ToByteArray())));
+        Assert.Null(GatewayAnswer.ParseRetryDelay("not base64 at all!"));
+        Assert.Null(GatewayAnswer.ParseRetryDelay(Convert.ToBase64String([0x1A, 0x7F, 0x01])));
+    }
+
+    [Fact]
+    public void A_retry_delay_longer_than_an_attempt_is_not_waited_for()
+    {
+        var limit = TimeSpan.FromSeconds(5);
+        Assert.True(GatewayEndpoint<Activity>.ShouldRetry(GatewayAnswer.FromGrpc(8, TimeSpan.FromSeconds(2)), limit));
+        Assert.False(GatewayEndpoint<Activity>.ShouldRetry(GatewayAnswer.FromGrpc(8, TimeSpan.FromMinutes(1)), limit));
+        Assert.False(GatewayEndpoint<Activity>.ShouldRetry(GatewayAnswer.FromGrpc(16, null), limit));
+        Assert.True(GatewayEndpoint<Activity>.ShouldRetry(GatewayAnswer.NoAnswer, limit));
+    }
+
+    [Fact]
+    public async Task A_wrong_key_is_dropped_and_counted_without_retries_or_failover()
+    {
+        await using var first = await LoopbackGateway.StartNewAsync();
+        await using var second = await LoopbackGateway.StartNewAsync();
+        var options = new ServerlessOtlpExporterOptions { ApiKey = "wrong-key-0123456789abcdef", ProbeShare = 0 };
+        options.Endpoints.AddRange([first.GrpcUri, second.GrpcUri]);
+        options.Retry.MaxRetryAttempts = 3;
+        options.Retry.Delay = TimeSpan.FromMilliseconds(10);
+        options.CircuitBreaker.MinimumThroughput = 2;
+        var dropped = new List<(long Items, string? Reason, string? Status)>();
+        using var listener = DroppedListener(dropped);
+        var exporter = ServerlessOtlpExporterExtensions.CreateTraceExporter(options);
+        using (var run = new FailoverExporterTests.SpanRun(exporter))
+        {
+            for (int i = 0; i < 5; i++)
+            {
+                run.Emit(10);
+                run.Flush();
+            }
+
+            output.WriteLine($"rejected {exporter.RejectedItems}, failovers {exporter.Failovers}, retries {string.Join("/", exporter.Endpoints.Select(e => e.Retries))}, buffered {exporter.BufferedItems}");
+            Assert.Equal(50, exporter.RejectedItems);
+            Assert.Equal(0, exporter.Failovers);
+            Assert.All(exporter.Endpoints, e => Assert.Equal(0, e.Retries));
+            Assert.All(exporter.Endpoints, e => Assert.Equal(EndpointHealth.Healthy, e.Health)); // a refused key is not an outage
+            Assert.Equal(0, exporter.BufferedItems);
+        }
+
+        listener.RecordObservableInstruments();
+        lock (dropped)
+        {
+            Assert.Equal(50, dropped.Where(d => d.Reason == "rejected" && d.Status == "UNAUTHENTICATED").Sum(d => d.Items));
+        }
+
+        Assert.Empty(first.SpanUids());
+        Assert.Empty(second.SpanUids());
+    }
+
+    private static MeterListener DroppedListener(List<(long, string?, string?)> sink)
+    {
+        var listener = new MeterListener
+        {
+            InstrumentPublished = (instrument, l) =>
+            {
+                if (instrument.Meter.Name == ServerlessOtlpExporterExtensions.MeterName && instrument.Name == "serverlessotlp.client.dropped_items")
+                {
+                    l.EnableMeasurementEvents(instrument);
+                }
+            },
+        };
+        listener.SetMeasurementEventCallback<long>((_, value, tags, _) =>
+        {
+            string? reason = null, status = null;
+            foreach (var tag in tags)
+            {
+                if (tag.Key == "reason")
+                {
+                    reason = tag.Value as string;
+                }
+                else if (tag.Key == "rpc.grpc.status")
+                {
+                    status = tag.Value as string;
+                }
+            }
+
+            lock (sink)
+            {
+                sink.Add((value, reason, status));
+            }
+        });
+        listener.Start();
+        return listener;
+    }
+}
