@@ -2,11 +2,9 @@ using System.CommandLine;
 using System.Text;
 using ServerlessOtlp.Cli.Connection;
 using ServerlessOtlp.Cli.Terminal;
-using ServerlessOtlp.Log;
 using ServerlessOtlp.Otlp;
 using ServerlessOtlp.Otlp.Json;
 using ServerlessOtlp.Processing;
-using ServerlessOtlp.Tenants;
 using Spectre.Console;
 
 namespace ServerlessOtlp.Cli.Commands;
@@ -16,9 +14,6 @@ public static class DeadLetterCommand
 {
     // How much of a body `show` prints when it cannot be decoded.
     private const int ShowBytes = 256;
-
-    // Id of the "gateway" in the properties of a redriven event.
-    private const string RedriveSource = "otlpctl-redrive";
 
     public static Command Create()
     {
@@ -85,7 +80,12 @@ public static class DeadLetterCommand
         redrive.SetAction(async (parse, ct) =>
         {
             await using var connection = await ProcessingConnection.OpenAsync(redriveSelection, parse, ct);
-            var result = await RedriveAsync(connection.Services, parse.GetValue(tenant), parse.GetValue(destination), ct);
+            var result = await new DeadLetterRedrive(connection.Services).RedriveAsync(parse.GetValue(tenant), parse.GetValue(destination), ct);
+            foreach (string reason in result.SkipReasons)
+            {
+                Output.Warn(reason);
+            }
+
             Output.Info($"Redrive: {result.Delivered} delivered and removed, {result.Failed} dead-lettered again, {result.Retry} to retry later (kept), {result.Skipped} skipped.");
             return result.Failed + result.Retry > 0 ? ExitCodes.Failure : ExitCodes.Ok;
         });
@@ -94,71 +94,6 @@ public static class DeadLetterCommand
         command.Subcommands.Add(show);
         command.Subcommands.Add(redrive);
         return command;
-    }
-
-    public sealed record RedriveResult(int Delivered, int Failed, int Retry, int Skipped);
-
-    /// <summary>
-    /// Re-processes each matching dead letter through the tenant pipeline. A letter that names a
-    /// destination goes to that destination only (the others had it already). It is deleted when
-    /// delivered; when it fails again the pipeline writes a new dead letter and the old one is
-    /// deleted too (the new one carries the new reason); a transient failure keeps it.
-    /// </summary>
-    public static async Task<RedriveResult> RedriveAsync(ProcessingServices services, string? tenant, string? destination, CancellationToken ct)
-    {
-        int delivered = 0, failed = 0, retry = 0, skipped = 0;
-        foreach (var letter in await services.DeadLetters.ListAsync(tenant, ct))
-        {
-            if (destination != null && letter.Destination != destination)
-            {
-                continue;
-            }
-
-            if (!SignalNames.TryParse(letter.Signal, out var signal))
-            {
-                Output.Warn($"{letter.Id}: no signal recorded, cannot be redriven");
-                skipped++;
-                continue;
-            }
-
-            if (letter.Destination is { } named && await services.Tenants.GetAsync(letter.Tenant, ct) is { } config && config.Destinations.All(d => d.Name != named))
-            {
-                Output.Warn($"{letter.Id}: tenant {letter.Tenant} has no destination \"{named}\" any more; kept");
-                skipped++;
-                continue;
-            }
-
-            var found = await services.DeadLetters.GetAsync(letter.Id, ct);
-            if (found is null)
-            {
-                continue;
-            }
-
-            var body = found.Value.Body.ToMemory();
-            var properties = new EventProperties(letter.Tenant, signal, BodyCodec.Protobuf, 0, letter.At, RedriveSource);
-            var readEvent = new ReadEvent(new LogPosition(letter.Position), new LogPosition(letter.Position + 1), properties, body);
-            var processor = letter.Destination is { } only
-                ? services.CreateProcessor(new OneDestinationDirectory(services.Tenants, only))
-                : services.Processor;
-            var fate = await processor.ProcessAsync(letter.Partition, readEvent, ct);
-            switch (fate)
-            {
-                case EventFate.Delivered:
-                    await services.DeadLetters.DeleteAsync(letter.Id, ct);
-                    delivered++;
-                    break;
-                case EventFate.DeadLettered:
-                    // The pipeline wrote it again with the current reason: keep only that one.
-                    await services.DeadLetters.DeleteAsync(letter.Id, ct);
-                    failed++;
-                    break;
-                default:
-                    retry++;
-                    break;
-            }
-        }
-
-        return new RedriveResult(delivered, failed, retry, skipped);
     }
 
     private static string Describe(DeadLetter d, ReadOnlyMemory<byte> body)
@@ -177,18 +112,5 @@ public static class DeadLetterCommand
 
         var head = body.Span[..Math.Min(ShowBytes, body.Length)];
         return $"first {head.Length} of {body.Length} bytes:\n{Convert.ToHexString(head)}";
-    }
-
-    /// <summary>The tenants, each narrowed to one destination.</summary>
-    private sealed class OneDestinationDirectory(ITenantDirectory inner, string destination) : ITenantDirectory
-    {
-        public async ValueTask<TenantConfig?> AuthenticateAsync(string apiKey, CancellationToken cancellationToken = default) =>
-            Narrow(await inner.AuthenticateAsync(apiKey, cancellationToken));
-
-        public async ValueTask<TenantConfig?> GetAsync(string tenantId, CancellationToken cancellationToken = default) =>
-            Narrow(await inner.GetAsync(tenantId, cancellationToken));
-
-        private TenantConfig? Narrow(TenantConfig? config) =>
-            config is null ? null : config with { Destinations = config.Destinations.Where(d => d.Name == destination).ToList() };
     }
 }
