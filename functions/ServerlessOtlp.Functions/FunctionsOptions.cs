@@ -14,6 +14,15 @@ public sealed class FunctionsOptions
     /// <summary>The documented default of <see cref="DispatchScheduleExpression"/>: every 5 seconds.</summary>
     public const string DefaultDispatchSchedule = "*/5 * * * * *";
 
+    /// <summary>
+    /// The RetryStore timer's NCRONTAB, from the app setting <c>ServerlessOtlp__Functions__RetryStoreSchedule</c>
+    /// (the setting must exist, as for Dispatch).
+    /// </summary>
+    public const string RetryStoreScheduleExpression = "%ServerlessOtlp:Functions:RetryStoreSchedule%";
+
+    /// <summary>The documented default of <see cref="RetryStoreScheduleExpression"/>: every 10 seconds (the local runner's is 5).</summary>
+    public const string DefaultRetryStoreSchedule = "*/10 * * * * *";
+
     /// <summary>The failure detector runs every 10 seconds, well inside HealthOptions.SuspectAfter.</summary>
     public const string HealthSweepSchedule = "*/10 * * * * *";
 

@@ -32,3 +32,28 @@ public sealed class RetentionFunction(ProcessingHost host, ILogger<RetentionFunc
         }
     }
 }
+
+/// <summary>
+/// Timer <c>RetryStore</c>: re-sends batches parked in the retry store, oldest first per destination,
+/// once the destination answers again; dead-letters those past their age limit. Runs as a singleton
+/// (the timer's lock), and entries are claimed with blob leases besides.
+/// </summary>
+public sealed class RetryStoreFunction(ProcessingHost host, ILogger<RetryStoreFunction> logger)
+{
+    [Function("RetryStore")]
+    public Task RunAsync([TimerTrigger(FunctionsOptions.RetryStoreScheduleExpression)] TimerInfo timer, CancellationToken cancellationToken) =>
+        DrainAsync(cancellationToken);
+
+    /// <summary>Returns how many entries were settled (delivered or dead-lettered).</summary>
+    public async Task<int> DrainAsync(CancellationToken cancellationToken = default)
+    {
+        var runtime = await host.GetAsync(cancellationToken);
+        int settled = await runtime.Services.RetryDrainer.DrainOnceAsync(cancellationToken);
+        if (settled > 0)
+        {
+            logger.LogInformation("Retry store: {Settled} entries settled", settled);
+        }
+
+        return settled;
+    }
+}

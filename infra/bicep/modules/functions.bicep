@@ -140,6 +140,7 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'ServerlessOtlp__KeyVault__Uri', value: keyVaultUri }
         // The Dispatch timer's schedule is a %setting% binding: the host needs it to load the function.
         { name: 'ServerlessOtlp__Functions__DispatchSchedule', value: '*/5 * * * * *' }
+        { name: 'ServerlessOtlp__Functions__RetryStoreSchedule', value: '*/10 * * * * *' }
         // Telemetry: the connection string only addresses the component; ingestion is
         // authenticated with the identity (Monitoring Metrics Publisher).
         { name: 'APPLICATIONINSIGHTS_CONNECTION_STRING', value: appInsights.properties.ConnectionString }

@@ -83,6 +83,15 @@ public sealed class RetryStoreVisibilityTests(AzuriteFixture azurite)
         Assert.Contains("retry store", status.Stdout, StringComparison.Ordinal);
         var line = Assert.Single(status.Stdout.Split('\n'), l => l.Contains(tenant, StringComparison.Ordinal) && l.Contains("tempo", StringComparison.Ordinal));
         Assert.Matches(@"\b2\b.*1,234.*\b5m\b", line);
+
+        // Leave the shared container as found.
+        foreach (var entry in await services.RetryStore.ListAsync(tenant))
+        {
+            if (await services.RetryStore.ClaimAsync(entry) is { } claim)
+            {
+                await services.RetryStore.DeleteAsync(claim);
+            }
+        }
     }
 
     private static Dictionary<(string Name, string Tenant, string Destination), double> Collect(RetryStoreMetrics metrics)

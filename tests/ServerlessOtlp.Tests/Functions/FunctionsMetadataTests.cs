@@ -32,6 +32,8 @@ public sealed class FunctionsMetadataTests
     [InlineData("Dispatch", "timerTrigger", "schedule", "%ServerlessOtlp:Functions:DispatchSchedule%")]
     [InlineData("HealthSweep", "timerTrigger", "schedule", "*/10 * * * * *")]
     [InlineData("Retention", "timerTrigger", "schedule", "0 0 * * * *")]
+    [InlineData("RetryStore", "timerTrigger", "schedule", "%ServerlessOtlp:Functions:RetryStoreSchedule%")]
+    [InlineData("AdminRedrive", "httpTrigger", "route", "admin/deadletters/redrive")]
     [InlineData("Drain", "queueTrigger", "queueName", "drain-jobs")]
     [InlineData("AdminStatus", "httpTrigger", "route", "admin/status")]
     [InlineData("AdminReplay", "httpTrigger", "route", "admin/replay")]
@@ -47,7 +49,7 @@ public sealed class FunctionsMetadataTests
     [Fact]
     public void The_app_has_exactly_the_designed_functions()
     {
-        Assert.Equal(["AdminReplay", "AdminStatus", "Dispatch", "Drain", "HealthSweep", "Retention"], Functions().Keys.Order(StringComparer.Ordinal));
+        Assert.Equal(["AdminRedrive", "AdminReplay", "AdminStatus", "Dispatch", "Drain", "HealthSweep", "Retention", "RetryStore"], Functions().Keys.Order(StringComparer.Ordinal));
     }
 
     [Fact]
@@ -55,17 +57,18 @@ public sealed class FunctionsMetadataTests
     {
         var functions = Functions();
         Assert.Equal("AzureWebJobsStorage", Trigger(functions["Drain"]).GetProperty("connection").GetString());
-        foreach (string admin in new[] { "AdminStatus", "AdminReplay" })
+        foreach (string admin in new[] { "AdminStatus", "AdminReplay", "AdminRedrive" })
         {
             Assert.Equal("Function", Trigger(functions[admin]).GetProperty("authLevel").GetString(), ignoreCase: true);
         }
     }
 
     [Fact]
-    public void The_Dispatch_schedule_setting_has_its_default_in_local_settings()
+    public void The_timer_schedule_settings_have_their_defaults_in_local_settings()
     {
         using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(RepoRoot.Path, "functions", "ServerlessOtlp.Functions", "local.settings.json")));
         Assert.Equal("*/5 * * * * *", doc.RootElement.GetProperty("Values").GetProperty("ServerlessOtlp__Functions__DispatchSchedule").GetString());
+        Assert.Equal("*/10 * * * * *", doc.RootElement.GetProperty("Values").GetProperty("ServerlessOtlp__Functions__RetryStoreSchedule").GetString());
     }
 
     [Fact]
