@@ -95,9 +95,14 @@ public sealed class TenantReplay(ProcessingServices services)
 /// <summary>
 /// The processor of a tenant's replay cursor: that tenant's events go through the pipeline;
 /// every other event is settled as it is, never exported (its tenant got it from the live drain).
+/// What the pipeline defers (tail sampling) or carries per partition (delta state) is forwarded,
+/// so the drain flushes and checkpoints a replay as it does the live partition; the state lands
+/// in the cursor's own checkpoint row.
 /// </summary>
-public sealed class TenantOnlyProcessor(string tenant, IEventProcessor inner) : IEventProcessor
+public sealed class TenantOnlyProcessor(string tenant, IEventProcessor inner) : IDeferringEventProcessor, IPartitionStateful
 {
+    private readonly IDeferringEventProcessor? _deferring = inner as IDeferringEventProcessor;
+    private readonly IPartitionStateful? _stateful = inner as IPartitionStateful;
     private long _redelivered;
 
     public string Tenant => tenant;
@@ -115,6 +120,21 @@ public sealed class TenantOnlyProcessor(string tenant, IEventProcessor inner) : 
         Interlocked.Increment(ref _redelivered);
         return inner.ProcessAsync(partition, logEvent, cancellationToken);
     }
+
+    public void Reset(int partition, DeferralLimits? limits) => _deferring?.Reset(partition, limits);
+
+    public LogPosition? PendingFloor(int partition) => _deferring?.PendingFloor(partition);
+
+    public bool HasPending(int partition) => _deferring?.HasPending(partition) == true;
+
+    public Task<FlushOutcome> FlushDueAsync(int partition, DateTimeOffset now, bool endOfLog, CancellationToken cancellationToken = default) =>
+        _deferring?.FlushDueAsync(partition, now, endOfLog, cancellationToken) ?? Task.FromResult(default(FlushOutcome));
+
+    public Task RestoreStateAsync(FencedCheckpoint checkpoint, CancellationToken cancellationToken = default) =>
+        _stateful?.RestoreStateAsync(checkpoint, cancellationToken) ?? Task.CompletedTask;
+
+    public Task<string?> SaveStateAsync(FencedCheckpoint checkpoint, CancellationToken cancellationToken = default) =>
+        _stateful?.SaveStateAsync(checkpoint, cancellationToken) ?? Task.FromResult<string?>(null);
 }
 
 /// <summary>Where a replay cursor stands: its lag to its end and who drains it.</summary>

@@ -118,8 +118,53 @@ public sealed partial class TenantReplayTests(AzuriteFixture azurite)
         Assert.Empty(await world.Services.Checkpoints.ListCursorsAsync(world.Services.Log.Name));
     }
 
+    [Fact]
+    public async Task The_tenant_filter_passes_the_pipelines_deferrals_through_so_the_drain_flushes_them()
+    {
+        var inner = new DeferringProbe();
+        var filter = new TenantOnlyProcessor(A, inner);
+        var ofA = new ReadEvent(new LogPosition(7), new LogPosition(8), new EventProperties(A, Signal.Traces, BodyCodec.Protobuf, 1, DateTimeOffset.UtcNow, "g"), DrainTestContext.SpanBody(1));
+        var ofB = ofA with { Properties = ofA.Properties! with { Tenant = B } };
+
+        Assert.Equal(EventFate.Delivered, await filter.ProcessAsync(0, ofB));
+        Assert.Equal(0, inner.Processed);
+        Assert.Equal(EventFate.Delivered, await filter.ProcessAsync(0, ofA));
+        Assert.Equal((1, 1L), (inner.Processed, filter.Redelivered));
+        Assert.Equal(new LogPosition(7), filter.PendingFloor(0));
+        Assert.True(filter.HasPending(0));
+        Assert.Equal(new FlushOutcome(0, false), await filter.FlushDueAsync(0, DateTimeOffset.UtcNow, endOfLog: true));
+        Assert.False(filter.HasPending(0));
+    }
+
     [GeneratedRegex("\"name\":\\s*\"span-(\\d+)\"")]
     private static partial Regex SpanName();
+
+    /// <summary>A pipeline that defers every event it gets until the next flush, like tail sampling.</summary>
+    private sealed class DeferringProbe : IDeferringEventProcessor
+    {
+        private LogPosition? _floor;
+
+        public int Processed { get; private set; }
+
+        public Task<EventFate> ProcessAsync(int partition, ReadEvent logEvent, CancellationToken cancellationToken = default)
+        {
+            Processed++;
+            _floor ??= logEvent.Position;
+            return Task.FromResult(EventFate.Delivered);
+        }
+
+        public void Reset(int partition, DeferralLimits? limits) => _floor = null;
+
+        public LogPosition? PendingFloor(int partition) => _floor;
+
+        public bool HasPending(int partition) => _floor != null;
+
+        public Task<FlushOutcome> FlushDueAsync(int partition, DateTimeOffset now, bool endOfLog, CancellationToken cancellationToken = default)
+        {
+            _floor = null;
+            return Task.FromResult(new FlushOutcome(0, false));
+        }
+    }
 
     /// <summary>The processing services over a blob log of the test's own, with tenants A and B writing to their own directories.</summary>
     private sealed class World : IAsyncDisposable
