@@ -132,7 +132,7 @@ public sealed class OtlpHttpExporter : IDestinationExporter, IDisposable
 
     public void Dispose() => _client.Dispose();
 
-    private static byte[] Gzip(ReadOnlySpan<byte> data)
+    internal static byte[] Gzip(ReadOnlySpan<byte> data)
     {
         var output = new MemoryStream(data.Length / 4 + 64);
         using (var gzip = new GZipStream(output, CompressionLevel.Fastest, leaveOpen: true))

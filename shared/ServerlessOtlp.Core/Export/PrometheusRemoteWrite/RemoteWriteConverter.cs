@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Text;
 using Google.Protobuf.Collections;
 using OpenTelemetry.Proto.Collector.Metrics.V1;
@@ -80,8 +81,20 @@ internal sealed class RemoteWriteConverter
     private const string MetricNameLabel = "__name__";
     private const char KeySeparator = '\xff';
 
+    /// <summary>Most series remembered between requests; beyond, the cache starts over.</summary>
+    internal const int MaxCachedSeries = 200_000;
+
+    private const int MaxCachedBounds = 4096;
+
     private readonly PrometheusRemoteWriteOptions _options;
     private readonly TimeProvider _time;
+
+    // Series seen before, by state scope + series key: their key strings and protobuf labels are
+    // built once, not per sample (a request's series mostly repeat the previous request's).
+    // The labels are shared by every TimeSeries of the series: they are only ever serialized.
+    private readonly ConcurrentDictionary<string, CachedSeries> _seriesCache = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<long, string> _boundText = new(); // by bits: 0 and -0 print differently
+    private int _cachedSeries;
 
     public RemoteWriteConverter(PrometheusRemoteWriteOptions options, TimeProvider? time = null)
     {
@@ -107,11 +120,20 @@ internal sealed class RemoteWriteConverter
 
     private readonly record struct Entry(long TimestampMs, double Value, PromHistogram? Histogram, int Point);
 
-    private sealed class SeriesBuffer(string key, LabelPair[] labels)
+    /// <summary>What does not change between requests for one series.</summary>
+    private sealed class CachedSeries(string key, string stateKey, Label[] labels)
     {
         public string Key { get; } = key;
 
-        public LabelPair[] Labels { get; } = labels;
+        /// <summary>State scope, separator, <see cref="Key"/>: the series' key in <see cref="SeriesStateStore"/>.</summary>
+        public string StateKey { get; } = stateKey;
+
+        public Label[] Labels { get; } = labels;
+    }
+
+    private sealed class SeriesBuffer(CachedSeries cached)
+    {
+        public CachedSeries Cached { get; } = cached;
 
         public List<Entry> Entries { get; } = new(1);
 
@@ -122,6 +144,7 @@ internal sealed class RemoteWriteConverter
     private sealed class Run(RemoteWriteConverter owner, RemoteWriteBatch batch, string stateScope)
     {
         private readonly Dictionary<string, SeriesBuffer> _series = new(StringComparer.Ordinal);
+        private char[] _chars = new char[512];
         private readonly HashSet<string> _families = new(StringComparer.Ordinal);
         private readonly StringBuilder _key = new(256);
         private readonly List<LabelPair> _labels = new(16);
@@ -375,7 +398,7 @@ internal sealed class RemoteWriteConverter
             for (int i = 0; i < bounds.Count; i++)
             {
                 cumulative += i < counts.Count ? counts[i] : 0;
-                bucketSeries[i] = Add(labels, bucket, "le", PrometheusNaming.FormatFloat(bounds[i]), ts, stale ? StaleNaN : cumulative, point);
+                bucketSeries[i] = Add(labels, bucket, "le", Bound(bounds[i]), ts, stale ? StaleNaN : cumulative, point);
             }
 
             bucketSeries[^1] = Add(labels, bucket, "le", "+Inf", ts, stale ? StaleNaN : count, point);
@@ -520,27 +543,101 @@ internal sealed class RemoteWriteConverter
 
         private SeriesBuffer Add(LabelPair[] baseLabels, string name, string? extraName, string? extraValue, long ts, double value, int point, PromHistogram? histogram = null)
         {
-            _key.Clear();
-            _key.Append(name).Append(KeySeparator);
+            // The key, "scope\xff" + "name\xff[extra\xffvalue\xff](label\xffvalue\xff)*", built in a reused buffer:
+            // a string is made only for a series neither this request nor the cache has seen.
+            int length = 0;
+            Append(ref length, stateScope);
+            Append(ref length, KeySeparator);
+            int keyStart = length;
+            Append(ref length, name);
+            Append(ref length, KeySeparator);
             if (extraName != null)
             {
-                _key.Append(extraName).Append(KeySeparator).Append(extraValue).Append(KeySeparator);
+                Append(ref length, extraName);
+                Append(ref length, KeySeparator);
+                Append(ref length, extraValue!);
+                Append(ref length, KeySeparator);
             }
 
             foreach (var l in baseLabels)
             {
-                _key.Append(l.Name).Append(KeySeparator).Append(l.Value).Append(KeySeparator);
+                Append(ref length, l.Name);
+                Append(ref length, KeySeparator);
+                Append(ref length, l.Value);
+                Append(ref length, KeySeparator);
             }
 
-            string key = _key.ToString();
-            if (!_series.TryGetValue(key, out var series))
+            var stateKey = _chars.AsSpan(0, length);
+            var key = stateKey[keyStart..];
+            var inRun = _series.GetAlternateLookup<ReadOnlySpan<char>>();
+            if (!inRun.TryGetValue(key, out var series))
             {
-                series = new SeriesBuffer(key, Merge(baseLabels, name, extraName, extraValue));
-                _series.Add(key, series);
+                var cache = owner._seriesCache.GetAlternateLookup<ReadOnlySpan<char>>();
+                if (!cache.TryGetValue(stateKey, out var cached))
+                {
+                    string stateKeyText = new(stateKey);
+                    var labels = Merge(baseLabels, name, extraName, extraValue);
+                    var proto = new Label[labels.Length];
+                    for (int i = 0; i < labels.Length; i++)
+                    {
+                        proto[i] = new Label { Name = labels[i].Name, Value = labels[i].Value };
+                    }
+
+                    cached = new CachedSeries(stateKeyText[keyStart..], stateKeyText, proto);
+                    if (Interlocked.Increment(ref owner._cachedSeries) > MaxCachedSeries)
+                    {
+                        owner._seriesCache.Clear();
+                        Interlocked.Exchange(ref owner._cachedSeries, 0);
+                    }
+
+                    owner._seriesCache[stateKeyText] = cached;
+                }
+
+                series = new SeriesBuffer(cached);
+                _series.Add(cached.Key, series);
             }
 
             series.Entries.Add(new Entry(ts, value, histogram, point));
             return series;
+        }
+
+        private void Append(ref int length, string text)
+        {
+            if (length + text.Length > _chars.Length)
+            {
+                Array.Resize(ref _chars, Math.Max(_chars.Length * 2, length + text.Length));
+            }
+
+            text.CopyTo(_chars.AsSpan(length));
+            length += text.Length;
+        }
+
+        private void Append(ref int length, char c)
+        {
+            if (length == _chars.Length)
+            {
+                Array.Resize(ref _chars, _chars.Length * 2);
+            }
+
+            _chars[length++] = c;
+        }
+
+        /// <summary>A bucket bound as text (bounds repeat across points and requests).</summary>
+        private string Bound(double bound)
+        {
+            long bits = BitConverter.DoubleToInt64Bits(bound);
+            if (owner._boundText.TryGetValue(bits, out var text))
+            {
+                return text;
+            }
+
+            text = PrometheusNaming.FormatFloat(bound);
+            if (owner._boundText.Count < MaxCachedBounds)
+            {
+                owner._boundText.TryAdd(bits, text);
+            }
+
+            return text;
         }
 
         // Inserts __name__ and le/quantile into the sorted base labels (they win over attributes of the same name).
@@ -624,7 +721,7 @@ internal sealed class RemoteWriteConverter
                     entries.AddRange(ordered);
                 }
 
-                string stateKey = stateScope + KeySeparator + series.Key;
+                string stateKey = series.Cached.StateKey;
                 long last = batch.State.LastTimestamp(stateKey) ?? long.MinValue;
                 var ts = new TimeSeries();
                 var points = new List<int>(entries.Count);
@@ -664,10 +761,7 @@ internal sealed class RemoteWriteConverter
                     continue;
                 }
 
-                foreach (var l in series.Labels)
-                {
-                    ts.Labels.Add(new Label { Name = l.Name, Value = l.Value });
-                }
+                ts.Labels.Add(series.Cached.Labels);
 
                 if (series.Exemplars != null)
                 {
@@ -675,7 +769,7 @@ internal sealed class RemoteWriteConverter
                 }
 
                 batch.State.SetLastTimestamp(stateKey, last);
-                batch.Series.Add(new ConvertedSeries(ts, [.. points.Distinct()], samples));
+                batch.Series.Add(new ConvertedSeries(ts, points.Count == 1 ? [points[0]] : [.. points.Distinct()], samples));
                 batch.Samples += samples;
             }
 
