@@ -174,35 +174,26 @@ public static class WireSampler
         ReadOnlySpan<byte> traceId = default;
         ReadOnlySpan<byte> traceState = default;
         int traceStateFieldStart = -1, traceStateFieldEnd = -1;
-        int pos = 0;
-        while (true)
+        // Every field is visited (a later trace_id or trace_state wins, as in a parser), with the
+        // splitter's by-value field walk: its inlined fast path covers every field of an SDK span.
+        for (int pos = 0; pos < span.Length;)
         {
-            int tagStart = pos;
-            if (!ProtoWire.TryReadTag(span, ref pos, out int field, out int wireType))
+            var f = ProtoWire.ReadField(span, pos);
+            if (f.WireType == ProtoWire.WireLengthDelimited)
             {
-                break;
+                if (f.Number == TraceIdField)
+                {
+                    traceId = span[f.ValueStart..f.End];
+                }
+                else if (f.Number == TraceStateField)
+                {
+                    traceState = span[f.ValueStart..f.End];
+                    traceStateFieldStart = pos;
+                    traceStateFieldEnd = f.End;
+                }
             }
 
-            if (wireType == ProtoWire.WireLengthDelimited && (field == TraceIdField || field == TraceStateField))
-            {
-                int len = ProtoWire.ReadLength(span, ref pos);
-                if (field == TraceIdField)
-                {
-                    traceId = span.Slice(pos, len);
-                }
-                else
-                {
-                    traceState = span.Slice(pos, len);
-                    traceStateFieldStart = tagStart;
-                    traceStateFieldEnd = pos + len;
-                }
-
-                pos += len;
-            }
-            else
-            {
-                ProtoWire.SkipValue(span, ref pos, wireType);
-            }
+            pos = f.End;
         }
 
         if (traceId.Length != 16)
