@@ -28,7 +28,7 @@ public sealed class TailSamplingDrainTests(AzuriteFixture azurite)
 
     private static TailPolicy Half => Policy(TailPolicyType.Probabilistic, p => p with { Probabilistic = new ProbabilisticPolicy { SamplingPercentage = 50 } });
 
-    private sealed class World(DrainTestContext ctx, TailSamplingConfig tail)
+    private sealed class World(DrainTestContext ctx, TailSamplingConfig tail, RetryConfig? retry = null)
     {
         public MemoryLog Log { get; } = new(1, "tail" + Guid.NewGuid().ToString("N")[..10]);
 
@@ -44,7 +44,7 @@ public sealed class TailSamplingDrainTests(AzuriteFixture azurite)
                 {
                     Id = Tenant,
                     Sampling = new SamplingConfig { Tail = tail },
-                    Destinations = [new DestinationConfig { Name = "out", Kind = DestinationKind.File, Signals = [Signal.Traces], Path = "unused" }],
+                    Destinations = [new DestinationConfig { Name = "out", Kind = DestinationKind.File, Signals = [Signal.Traces], Path = "unused", Retry = retry }],
                 },
             ],
         });
@@ -169,6 +169,27 @@ public sealed class TailSamplingDrainTests(AzuriteFixture azurite)
         Assert.Equal(4, result.Checkpoint.Value);
         Assert.Equal(["x1", "x2", "x2", "y1"], w.Exporter.SpanNames.Order());
         Assert.All(w.Exporter.Spans, s => Assert.Equal("ot=th:8", s.TraceState));
+    }
+
+    [Fact]
+    public async Task A_decided_trace_the_destination_cannot_take_is_retried_from_a_checkpoint_below_it()
+    {
+        using var ctx = await DrainTestContext.CreateAsync(azurite.ConnectionString);
+        var w = new World(ctx, Tail(Policy(TailPolicyType.AlwaysSample)), new RetryConfig { InitialInterval = TimeSpan.FromMilliseconds(5), MaxElapsed = TimeSpan.FromMilliseconds(20) });
+        await w.AppendAsync(0, Request(Span(TraceId(1, 0), "a")));
+        await w.AppendAsync(1, Request(Span(TraceId(2, 0), "b")));
+        w.Exporter.Answer = _ => ServerlessOtlp.Export.ExportOutcome.Transient("backend down");
+
+        // No retry store: the flush fails as an event's delivery would, and the checkpoint stays at a.
+        var failed = await w.CompleteAsync(w.Engine("drainer-a").DrainAsync(0));
+        Assert.Equal(DrainEnd.RetryLater, failed.End);
+        Assert.Equal(0, await w.CheckpointAsync());
+
+        w.Exporter.Answer = _ => ServerlessOtlp.Export.ExportOutcome.Ok;
+        var retried = await w.CompleteAsync(w.Engine("drainer-a").DrainAsync(0));
+        Assert.Equal(DrainEnd.Idle, retried.End);
+        Assert.Equal(2, await w.CheckpointAsync());
+        Assert.Equal(["a", "b"], w.Exporter.SpanNames.Order());
     }
 
     [Fact]
