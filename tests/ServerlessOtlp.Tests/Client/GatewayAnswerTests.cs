@@ -11,7 +11,8 @@ namespace ServerlessOtlp.Tests.Client;
 
 /// <summary>
 /// The failover exporter honours the gateway's answer, not just the SDK's Success/Failure: a
-/// refusal for good is dropped and counted without retries or failover. Against real gateways on loopback.
+/// refusal for good is dropped and counted without retries or failover, a throttle with RetryInfo
+/// is retried after the delay asked for. Against real gateways on loopback.
 /// </summary>
 public sealed class GatewayAnswerTests(ITestOutputHelper output)
 {
@@ -88,6 +89,41 @@ public sealed class GatewayAnswerTests(ITestOutputHelper output)
 
         Assert.Empty(first.SpanUids());
         Assert.Empty(second.SpanUids());
+    }
+
+    [Fact]
+    public async Task A_throttled_tenant_is_retried_after_the_RetryInfo_delay_on_the_same_endpoint()
+    {
+        // 10 items/s: the first 10 spans empty the bucket, the next 10 are answered RESOURCE_EXHAUSTED + RetryInfo (~1 s).
+        await using var limited = await LoopbackGateway.StartNewAsync(itemsPerSecond: 10);
+        await using var other = await LoopbackGateway.StartNewAsync();
+        var options = new ServerlessOtlpExporterOptions { ApiKey = LoopbackGateway.Key, ProbeShare = 0, AttemptTimeout = TimeSpan.FromSeconds(5) };
+        options.Endpoints.AddRange([limited.GrpcUri, other.GrpcUri]);
+        options.Retry.MaxRetryAttempts = 1;
+        var exporter = ServerlessOtlpExporterExtensions.CreateTraceExporter(options);
+        using var run = new FailoverExporterTests.SpanRun(exporter);
+        run.Emit(10);
+        run.Flush();
+        run.Emit(10);
+        run.Flush();
+
+        // ForceFlush returns once the batch is taken from the queue; the retry may still be waiting out its delay.
+        var deadline = Stopwatch.StartNew();
+        while (limited.SpanUids().Count < 20 && deadline.Elapsed < TimeSpan.FromSeconds(10))
+        {
+            await Task.Delay(50);
+        }
+
+        var endpoint = exporter.Endpoints.Single(e => e.Uri == limited.GrpcUri);
+        output.WriteLine($"retries {endpoint.Retries}, RetryInfo delay waited {endpoint.LastRetryDelay}, failovers {exporter.Failovers}, buffered {exporter.BufferedItems}; spans on the limited gateway {limited.SpanUids().Count}, on the other {other.SpanUids().Count}");
+        Assert.Equal(1, endpoint.Retries);
+        Assert.NotNull(endpoint.LastRetryDelay);
+        Assert.InRange(endpoint.LastRetryDelay!.Value, TimeSpan.FromMilliseconds(1), options.AttemptTimeout);
+        Assert.Equal(0, exporter.Failovers);
+        Assert.Equal(0, exporter.RejectedItems);
+        Assert.Equal(EndpointHealth.Healthy, endpoint.Health); // throttling is the tenant's, not the endpoint's
+        Assert.Equal(Enumerable.Range(0, 20).Select(run.Uid).Order(), limited.SpanUids().Order());
+        Assert.Empty(other.SpanUids());
     }
 
     private static MeterListener DroppedListener(List<(long, string?, string?)> sink)
