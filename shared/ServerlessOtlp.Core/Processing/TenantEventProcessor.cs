@@ -345,7 +345,7 @@ public sealed partial class TenantEventProcessor : IEventProcessor, IPartitionSt
     public async Task RestoreStateAsync(FencedCheckpoint checkpoint, CancellationToken cancellationToken = default)
     {
         var exporters = _exporter.PartitionStateExporters.ToList();
-        if (_partitionState == null || exporters.Count == 0)
+        if (_partitionState == null || exporters.Count == 0 || IsReplayCursor(checkpoint))
         {
             return;
         }
@@ -408,7 +408,7 @@ public sealed partial class TenantEventProcessor : IEventProcessor, IPartitionSt
     public async Task<string?> SaveStateAsync(FencedCheckpoint checkpoint, CancellationToken cancellationToken = default)
     {
         var exporters = _exporter.PartitionStateExporters.ToList();
-        if (_partitionState == null || exporters.Count == 0)
+        if (_partitionState == null || exporters.Count == 0 || IsReplayCursor(checkpoint))
         {
             return null;
         }
@@ -442,6 +442,15 @@ public sealed partial class TenantEventProcessor : IEventProcessor, IPartitionSt
     }
 
     private static string StateName(DestinationKind kind) => kind.ToString().ToLowerInvariant();
+
+    /// <summary>
+    /// A tenant replay cursor re-reads what the live drain already counted, through the same
+    /// exporters: the partition's delta totals belong to the live checkpoint, so the cursor neither
+    /// replaces them (that would reset the live series) nor saves them; its replayed points are
+    /// skipped as not newer than what the series has.
+    /// </summary>
+    private static bool IsReplayCursor(FencedCheckpoint checkpoint) =>
+        checkpoint.Group.StartsWith(ReplayCursor.GroupPrefix, StringComparison.Ordinal);
 
     private Task DeadLetterAsync(EventProperties props, string? destination, int partition, ReadEvent logEvent, string reason, ReadOnlyMemory<byte> body, CancellationToken cancellationToken)
     {

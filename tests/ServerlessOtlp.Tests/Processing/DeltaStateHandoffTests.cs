@@ -97,6 +97,31 @@ public sealed class DeltaStateHandoffTests(AzuriteFixture azurite)
         Assert.Equal([5, 8, 8, 10], Hits(receiver));
     }
 
+    [Fact]
+    public async Task A_tenant_replay_cursor_leaves_the_live_delta_totals_alone()
+    {
+        using var ctx = await DrainTestContext.CreateAsync(azurite.ConnectionString);
+        await using var receiver = await CapturingHttpReceiver.StartAsync();
+        var tenants = PromTenant(receiver.Uri);
+        var states = new PartitionStateStore(ctx.Blobs.GetBlobContainerClient("st" + Guid.NewGuid().ToString("N")[..12]));
+        await states.EnsureCreatedAsync();
+        ulong t0 = TestMetrics.NowNs() - (60 * Second);
+        await AppendDeltaAsync(ctx, (5, t0));
+        var processor = Processor(ctx, tenants, states);
+        await (await ctx.EngineAsync(DrainTestContext.Options("drainer-a"), processor)).DrainAsync(0);
+
+        // A cursor drain of the same partition in this process (its own group, no saved state) claims and checkpoints.
+        var cursor = new FencedCheckpoint(ctx.Log.Name, ReplayCursor.GroupPrefix + DrainTestContext.Tenant, 0, "cursor", 1, Checkpoint.StartOfLog, null, default);
+        await processor.RestoreStateAsync(cursor);
+        Assert.Null(await processor.SaveStateAsync(cursor));
+
+        // The live series continues from its total: 5 + 3, not 3.
+        var body = TestMetrics.Request(TestMetrics.Sum("hits", "", 3, t0 + Second, monotonic: true, delta: true)).ToByteArray();
+        var props = new EventProperties(DrainTestContext.Tenant, Signal.Metrics, BodyCodec.Protobuf, 1, DateTimeOffset.UtcNow, "test-gateway");
+        Assert.Equal(EventFate.Delivered, await processor.ProcessAsync(0, new ReadEvent(new LogPosition(100), new LogPosition(101), props, body)));
+        Assert.Equal([5, 8], Hits(receiver));
+    }
+
     /// <summary>A fresh exporter per call: what another process would have.</summary>
     private static TenantEventProcessor Processor(DrainTestContext ctx, InMemoryTenantDirectory tenants, PartitionStateStore states) =>
         new(tenants, new ResilientExporter([new PrometheusRemoteWriteExporter()]), ctx.DeadLetters, null, partitionState: states);
