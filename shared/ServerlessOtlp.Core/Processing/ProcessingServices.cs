@@ -122,7 +122,8 @@ public sealed class ProcessingServices
     public async Task<ReplayAudit> ReplayAsync(int partition, DateTimeOffset? from, long? position, string by, CancellationToken cancellationToken = default)
     {
         var target = position is long p ? new LogPosition(p)
-            : from is { } time ? await Log.FindPositionAsync(partition, time, cancellationToken)
+            // Its own reader: a blob log's read state belongs to the drain running on it.
+            : from is { } time ? await (Log is BlobLog blob ? blob.NewReader() : Log).FindPositionAsync(partition, time, cancellationToken)
             : throw new ArgumentException("give a time or a position");
         return await Checkpoints.ReplayAsync(Log.Name, Drain.ConsumerGroup, partition, target.Value, by, cancellationToken);
     }
