@@ -329,13 +329,14 @@ if want overload; then
   capacity="$(jq '.itemsPerSecond | floor' "$out/overload-capacity.load.json")"
   rate=$((2 * capacity)); low=$((capacity / 2))
   measure "$gw_pid" overload load overload "$gw_port" "$key" --rate "$rate" --duration "${OVERLOAD_SECONDS}s" --spans-per-request 100 --connections 64
-  measure "$gw_pid" recovery load recovery "$gw_port" "$key" --rate "$low" --duration "${RECOVERY_SECONDS}s" --spans-per-request 100 --connections 8
+  measure "$gw_pid" recovery load recovery "$gw_port" "$key" --rate "$low" --duration "${RECOVERY_SECONDS}s" --spans-per-request 100 --connections 8 \
+    --timeline "$out/recovery.timeline.json"
   sleep 1
   appended="$(metric_sum otlp_gateway_items_appended)"
   refused_overloaded="$(metric_sum otlp_gateway_items_refused 'reason="overloaded"')"
   acked="$(jq -s 'map(.accepted) | add' "$out"/overload-warmup.load.json "$out"/overload-capacity.load.json "$out"/overload.load.json "$out"/recovery.load.json)"
   # Recovery time: from the drop in load to the start of the first second after which nothing was refused.
-  recovery="$(jq '[.timeline[] | select(.refused > 0) | .second] | if length == 0 then 0 else max + 1 end' "$out/recovery.load.json")"
+  recovery="$(jq '[.[] | select(.refused > 0) | .second] | if length == 0 then 0 else max + 1 end' "$out/recovery.timeline.json")"
   {
     echo "## Overload: log ingress $OVERLOAD_LOG_BPS B/s per partition, in-flight budget $OVERLOAD_BUDGET B; capacity ${capacity} spans/s measured, then ${rate} spans/s (2x) offered for ${OVERLOAD_SECONDS} s from 64 connections, then ${low} spans/s"
     echo
@@ -349,7 +350,7 @@ if want overload; then
     echo
     echo "- acknowledged to the clients (all runs on this gateway): $acked spans; appended to the log (gateway counter otlp_gateway_items_appended): $appended spans; lost acknowledged spans: $((acked > appended ? acked - appended : 0))"
     echo "- refused by the gateway for its in-flight budget (reason=overloaded): $refused_overloaded spans"
-    echo "- recovery: refusals stopped ${recovery} s after the load dropped to ${low} spans/s (per-second timeline: $(jq -c '[.timeline[] | [.second, .accepted, .refused]]' "$out/recovery.load.json"))"
+    echo "- recovery: refusals stopped ${recovery} s after the load dropped to ${low} spans/s (per-second [second, accepted, refused]: $(jq -c '[.[] | [.second, .accepted, .refused]]' "$out/recovery.timeline.json"))"
     echo
   } >>"$out/summary.md"
   log "overload: acked $acked, appended $appended, recovery ${recovery}s"

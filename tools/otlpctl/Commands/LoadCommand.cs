@@ -28,7 +28,8 @@ public static class LoadCommand
         var perRequest = new Option<int>("--spans-per-request") { Description = "Items (spans, data points, log records) per export request", DefaultValueFactory = _ => 100 };
         var connections = new Option<int>("--connections") { Description = "HTTP/2 connections (each with a few exports in flight)", DefaultValueFactory = _ => 8 };
         var report = new Option<FileInfo?>("--report") { Description = "Write the results as JSON to this file" };
-        foreach (var option in new Option[] { endpoint, key, signal, rate, duration, perRequest, connections, report })
+        var timeline = new Option<FileInfo?>("--timeline") { Description = "Write items accepted and refused per second as JSON to this file" };
+        foreach (var option in new Option[] { endpoint, key, signal, rate, duration, perRequest, connections, report, timeline })
         {
             command.Options.Add(option);
         }
@@ -60,6 +61,13 @@ public static class LoadCommand
             using var shutdown = new ShutdownSignal();
             var result = await RunAsync(settings, shutdown.Token);
             Print(result, settings);
+            if (parse.GetValue(timeline) is { } timelineFile)
+            {
+                timelineFile.Directory?.Create();
+                await using var stream = timelineFile.Create();
+                result.WriteTimelineJson(stream);
+            }
+
             if (parse.GetValue(report) is { } file)
             {
                 if (file.Directory is { Exists: false } dir)

@@ -40,7 +40,14 @@ public sealed record LoadReport(
         w.WriteNumber("p99", Math.Round(LatencyMs.P99, 3));
         w.WriteNumber("max", Math.Round(LatencyMs.Max, 3));
         w.WriteEndObject();
-        w.WriteStartArray("timeline");
+        w.WriteEndObject();
+    }
+
+    /// <summary>Writes <see cref="Timeline"/> as <c>[{"second","accepted","refused"}, …]</c> (<c>load --timeline</c>).</summary>
+    public void WriteTimelineJson(Stream stream)
+    {
+        using var w = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true });
+        w.WriteStartArray();
         foreach (var s in Timeline)
         {
             w.WriteStartObject();
@@ -51,7 +58,6 @@ public sealed record LoadReport(
         }
 
         w.WriteEndArray();
-        w.WriteEndObject();
     }
 }
 
