@@ -53,11 +53,12 @@ public sealed class DrainEngine
     private readonly DrainOptions _options;
     private readonly ILogger _logger;
     private readonly TimeProvider _time;
+    private readonly DrainMemoryBudget _memory;
     private long _eventsTotal;
     private long _itemsTotal;
     private long _deadLetteredTotal;
 
-    public DrainEngine(IPartitionedLog log, CheckpointStore checkpoints, LeaseStore leases, IEventProcessor processor, DeadLetterStore deadLetters, DrainOptions options, ILogger<DrainEngine>? logger = null, TimeProvider? time = null)
+    public DrainEngine(IPartitionedLog log, CheckpointStore checkpoints, LeaseStore leases, IEventProcessor processor, DeadLetterStore deadLetters, DrainOptions options, ILogger<DrainEngine>? logger = null, TimeProvider? time = null, DrainMemoryBudget? memory = null)
     {
         options.Validate();
         _log = log;
@@ -68,7 +69,11 @@ public sealed class DrainEngine
         _options = options;
         _logger = (ILogger?)logger ?? NullLogger.Instance;
         _time = time ?? TimeProvider.System;
+        _memory = memory ?? new DrainMemoryBudget(options.MemoryBudgetBytes);
     }
+
+    /// <summary>The byte budget this engine's reads are taken from (shared with the process's other drains).</summary>
+    public DrainMemoryBudget Memory => _memory;
 
     public DrainOptions Options => _options;
 
@@ -123,6 +128,7 @@ public sealed class DrainEngine
         var stateful = _processor as IPartitionStateful;
         var deferring = _processor as IDeferringEventProcessor;
         var checkpointed = position;
+        long held = 0; // budget behind the batch in hand, released once it is settled
         deferring?.Reset(partition, new DeferralLimits(_log.PartitionCount, _options.TailMaxBufferedSpans, _options.TailDecisionCacheSize));
 
         // Deferred items (spans waiting for their trace's decision) hold the checkpoint back at their event.
@@ -156,7 +162,8 @@ public sealed class DrainEngine
                     break;
                 }
 
-                var batch = await _log.ReadAsync(partition, position, _options.BatchMaxEvents, _options.BatchMaxBytes, lease.Epoch, lost.Token);
+                ReadBatch batch;
+                (batch, held) = await ReadWithinBudgetAsync(partition, position, lease.Epoch, lost.Token);
                 if (stopAt is { } limit)
                 {
                     batch = Bound(batch, limit);
@@ -164,6 +171,9 @@ public sealed class DrainEngine
 
                 if (batch.Events.Count == 0)
                 {
+                    _memory.Release(held);
+                    held = 0;
+
                     // At the end of the log deferred items are decided by the clock.
                     var flushed = await FlushDeferredAsync(partition, deferring, endOfLog: true, lost.Token);
                     deadLettered += flushed.DeadLettered;
@@ -216,6 +226,8 @@ public sealed class DrainEngine
                 deadLettered += fate.DeadLettered;
                 await CheckpointAsync(checkpointTo);
                 position = processed;
+                _memory.Release(held); // settled: checkpointed, or handed to the deferral buffer (capped on its own)
+                held = 0;
 
                 if (fate.StopForRetry)
                 {
@@ -269,6 +281,7 @@ public sealed class DrainEngine
         }
         finally
         {
+            _memory.Release(held);
             deferring?.Reset(partition, null); // whatever is still deferred is re-read by the next owner
             await lost.CancelAsync();
             await renewal;
@@ -300,6 +313,40 @@ public sealed class DrainEngine
 
         return new DrainResult(partition, end, events, items, deadLettered, checkpointed);
     }
+
+    /// <summary>
+    /// Reads after <paramref name="from"/> no more than the budget granted. The log returns at least
+    /// one event, so an event larger than the grant is dropped and read again alone once its size
+    /// (at most the whole budget) is free: held bytes never exceed the budget, and nothing stalls.
+    /// </summary>
+    private async Task<(ReadBatch Batch, long Held)> ReadWithinBudgetAsync(int partition, LogPosition from, long epoch, CancellationToken cancellationToken)
+    {
+        long grant = await _memory.AcquireAsync(Math.Min(_options.BatchMaxBytes, MinReadGrant), _options.BatchMaxBytes, cancellationToken);
+        try
+        {
+            ReadBatch? batch = await _log.ReadAsync(partition, from, _options.BatchMaxEvents, (int)grant, epoch, cancellationToken);
+            long size = batch.Events.Sum(e => (long)e.Body.Length);
+            if (size <= grant)
+            {
+                _memory.Release(grant - size); // hold what was read, not what was asked
+                return (batch, size);
+            }
+
+            _memory.Release(grant);
+            grant = 0;
+            batch = null; // not held while waiting
+            grant = await _memory.AcquireAsync(size, size, cancellationToken);
+            return (await _log.ReadAsync(partition, from, 1, (int)Math.Min(size, int.MaxValue), epoch, cancellationToken), grant);
+        }
+        catch
+        {
+            _memory.Release(grant);
+            throw;
+        }
+    }
+
+    /// <summary>The least a read waits for: small enough to share, large enough not to read event by event.</summary>
+    private const long MinReadGrant = 64 * 1024;
 
     private readonly record struct BatchFate(int DeadLettered, bool StopForRetry);
 

@@ -17,6 +17,13 @@ public sealed class DrainOptions
     /// <summary>Bytes per read.</summary>
     public int BatchMaxBytes { get; set; } = 8 * 1024 * 1024;
 
+    /// <summary>
+    /// Process-wide cap on event bytes read and not yet settled, shared by every drain in the
+    /// process. A drain waits for budget before it reads; an event larger than the whole budget is
+    /// read alone while its drain holds all of it, so a partition never stalls on it.
+    /// </summary>
+    public long MemoryBudgetBytes { get; set; } = 256L * 1024 * 1024;
+
     /// <summary>How long one drain job may run before it hands over (Functions have a time limit).</summary>
     public TimeSpan TimeBudget { get; set; } = TimeSpan.FromMinutes(4);
 
@@ -63,6 +70,11 @@ public sealed class DrainOptions
         if (BatchMaxEvents < 1 || BatchMaxBytes < 1024)
         {
             throw new InvalidOperationException("Drain:BatchMaxEvents must be ≥ 1 and BatchMaxBytes ≥ 1024");
+        }
+
+        if (MemoryBudgetBytes < 1024)
+        {
+            throw new InvalidOperationException("Drain:MemoryBudgetBytes must be ≥ 1024");
         }
 
         if (TailMaxBufferedSpans < 1 || TailDecisionCacheSize < 0)

@@ -77,7 +77,7 @@ public sealed class TenantReplay(ProcessingServices services)
         // Its own reader and its own pipeline: read and sampling state are per partition, and the live drain's are in use.
         var reader = Reader();
         var processor = new TenantOnlyProcessor(tenant, services.CreateProcessor(services.Tenants));
-        var engine = new DrainEngine(reader, services.Checkpoints, services.Leases, processor, services.DeadLetters, services.Drain.ForConsumerGroup(cursor.Group), services.Loggers.CreateLogger<DrainEngine>());
+        var engine = new DrainEngine(reader, services.Checkpoints, services.Leases, processor, services.DeadLetters, services.Drain.ForConsumerGroup(cursor.Group), services.Loggers.CreateLogger<DrainEngine>(), memory: services.Engine.Memory);
         var result = await engine.DrainAsync(job.Partition, keepAlive, new LogPosition(cursor.End), cancellationToken);
         if (result.End == DrainEnd.ReachedEnd)
         {
