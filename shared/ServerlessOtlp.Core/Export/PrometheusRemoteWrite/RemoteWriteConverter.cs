@@ -95,6 +95,7 @@ internal sealed class RemoteWriteConverter
     private readonly ConcurrentDictionary<string, CachedSeries> _seriesCache = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<long, string> _boundText = new(); // by bits: 0 and -0 print differently
     private int _cachedSeries;
+    private Run? _spareRun;
 
     public RemoteWriteConverter(PrometheusRemoteWriteOptions options, TimeProvider? time = null)
     {
@@ -106,13 +107,18 @@ internal sealed class RemoteWriteConverter
     public RemoteWriteBatch Convert(ExportMetricsServiceRequest request, string stateScope, SeriesStateTransaction state)
     {
         var batch = new RemoteWriteBatch { State = state };
-        var run = new Run(this, batch, stateScope);
+
+        // A run's buffers (series table, series buffers, label and key scratch) are kept for the
+        // next request: most of a request's allocations were these, and they all died at its end.
+        var run = Interlocked.Exchange(ref _spareRun, null) ?? new Run(this);
+        run.Start(batch, stateScope);
         foreach (var rm in request.ResourceMetrics)
         {
             run.Resource(rm);
         }
 
         run.Finish();
+        _spareRun = run;
         return batch;
     }
 
@@ -131,9 +137,9 @@ internal sealed class RemoteWriteConverter
         public Label[] Labels { get; } = labels;
     }
 
-    private sealed class SeriesBuffer(CachedSeries cached)
+    private sealed class SeriesBuffer
     {
-        public CachedSeries Cached { get; } = cached;
+        public CachedSeries Cached { get; set; } = null!;
 
         public List<Entry> Entries { get; } = new(1);
 
@@ -141,9 +147,18 @@ internal sealed class RemoteWriteConverter
     }
 
     /// <summary>One conversion: the series built so far, by label set.</summary>
-    private sealed class Run(RemoteWriteConverter owner, RemoteWriteBatch batch, string stateScope)
+    private sealed class Run(RemoteWriteConverter owner)
     {
         private readonly Dictionary<string, SeriesBuffer> _series = new(StringComparer.Ordinal);
+        private readonly List<SeriesBuffer> _buffers = [];
+        private readonly List<SeriesBuffer> _bucketSeries = [];
+        private readonly List<int> _points = [];
+        private KeyValue[] _sorted = new KeyValue[8];
+        private RemoteWriteBatch _batch = null!;
+        private string _stateScope = "";
+        private int _buffersUsed;
+        private string? _suffixBase;
+        private string _bucketName = "", _sumName = "", _countName = "";
         private char[] _chars = new char[512];
         private readonly HashSet<string> _families = new(StringComparer.Ordinal);
         private readonly StringBuilder _key = new(256);
@@ -151,6 +166,28 @@ internal sealed class RemoteWriteConverter
         private int _point;
 
         private PrometheusRemoteWriteOptions Options => owner._options;
+
+        public void Start(RemoteWriteBatch runBatch, string runStateScope)
+        {
+            _batch = runBatch;
+            _stateScope = runStateScope;
+            _series.Clear();
+            _families.Clear();
+            _buffersUsed = 0;
+            _point = 0;
+        }
+
+        /// <summary>Sets <see cref="_bucketName"/>, <see cref="_sumName"/>, <see cref="_countName"/> for a family (once per metric, not per point).</summary>
+        private void Suffixes(string name)
+        {
+            if (!ReferenceEquals(name, _suffixBase))
+            {
+                _suffixBase = name;
+                _bucketName = name + "_bucket";
+                _sumName = name + "_sum";
+                _countName = name + "_count";
+            }
+        }
 
         public void Resource(ResourceMetrics rm)
         {
@@ -250,10 +287,10 @@ internal sealed class RemoteWriteConverter
                         double value = Value(p);
                         if (delta && !IsNoRecordedValue(p.Flags))
                         {
-                            var acc = batch.State.Accumulator(AccumulatorKey(name, labels), out bool existed);
+                            var acc = _batch.State.Accumulator(AccumulatorKey(name, labels), out bool existed);
                             if (existed && p.TimeUnixNano <= acc.LastTimeUnixNano)
                             {
-                                batch.DroppedPoints.Add(point);
+                                _batch.DroppedPoints.Add(point);
                                 continue;
                             }
 
@@ -288,7 +325,7 @@ internal sealed class RemoteWriteConverter
 
                         if (p.BucketCounts.Count != 0 && p.BucketCounts.Count != p.ExplicitBounds.Count + 1)
                         {
-                            batch.DroppedPoints.Add(point); // malformed: counts must be bounds + 1
+                            _batch.DroppedPoints.Add(point); // malformed: counts must be bounds + 1
                             continue;
                         }
 
@@ -298,10 +335,10 @@ internal sealed class RemoteWriteConverter
                             continue;
                         }
 
-                        var acc = batch.State.Accumulator(AccumulatorKey(name, labels), out bool existed);
+                        var acc = _batch.State.Accumulator(AccumulatorKey(name, labels), out bool existed);
                         if (existed && p.TimeUnixNano <= acc.LastTimeUnixNano)
                         {
-                            batch.DroppedPoints.Add(point);
+                            _batch.DroppedPoints.Add(point);
                             continue;
                         }
 
@@ -342,10 +379,10 @@ internal sealed class RemoteWriteConverter
                         var view = ExponentialView.Of(p);
                         if (delta && !IsNoRecordedValue(p.Flags))
                         {
-                            var acc = batch.State.Accumulator(AccumulatorKey(name, labels), out bool existed);
+                            var acc = _batch.State.Accumulator(AccumulatorKey(name, labels), out bool existed);
                             if (existed && p.TimeUnixNano <= acc.LastTimeUnixNano)
                             {
-                                batch.DroppedPoints.Add(point);
+                                _batch.DroppedPoints.Add(point);
                                 continue;
                             }
 
@@ -386,28 +423,30 @@ internal sealed class RemoteWriteConverter
                     break;
             }
 
-            batch.DataPoints = _point;
+            _batch.DataPoints = _point;
             return latest;
         }
 
-        private void ExplicitHistogram(LabelPair[] labels, string name, long ts, int point, IReadOnlyList<double> bounds, IReadOnlyList<ulong> counts, double sum, bool hasSum, ulong count, bool stale, RepeatedField<OpenTelemetry.Proto.Metrics.V1.Exemplar> exemplars)
+        private void ExplicitHistogram(ReadOnlySpan<LabelPair> labels, string name, long ts, int point, IReadOnlyList<double> bounds, IReadOnlyList<ulong> counts, double sum, bool hasSum, ulong count, bool stale, RepeatedField<OpenTelemetry.Proto.Metrics.V1.Exemplar> exemplars)
         {
-            string bucket = name + "_bucket";
+            Suffixes(name);
+            string bucket = _bucketName;
             ulong cumulative = 0;
-            var bucketSeries = new SeriesBuffer[bounds.Count + 1];
+            var bucketSeries = _bucketSeries;
+            bucketSeries.Clear();
             for (int i = 0; i < bounds.Count; i++)
             {
                 cumulative += i < counts.Count ? counts[i] : 0;
-                bucketSeries[i] = Add(labels, bucket, "le", Bound(bounds[i]), ts, stale ? StaleNaN : cumulative, point);
+                bucketSeries.Add(Add(labels, bucket, "le", Bound(bounds[i]), ts, stale ? StaleNaN : cumulative, point));
             }
 
-            bucketSeries[^1] = Add(labels, bucket, "le", "+Inf", ts, stale ? StaleNaN : count, point);
+            bucketSeries.Add(Add(labels, bucket, "le", "+Inf", ts, stale ? StaleNaN : count, point));
             if (hasSum)
             {
-                Add(labels, name + "_sum", null, null, ts, stale ? StaleNaN : sum, point);
+                Add(labels, _sumName, null, null, ts, stale ? StaleNaN : sum, point);
             }
 
-            Add(labels, name + "_count", null, null, ts, stale ? StaleNaN : count, point);
+            Add(labels, _countName, null, null, ts, stale ? StaleNaN : count, point);
 
             // An exemplar goes with the first bucket whose bound holds its value.
             foreach (var e in exemplars)
@@ -423,7 +462,7 @@ internal sealed class RemoteWriteConverter
             }
         }
 
-        private void Exponential(LabelPair[] labels, string name, long ts, int point, ExponentialView view, bool stale)
+        private void Exponential(ReadOnlySpan<LabelPair> labels, string name, long ts, int point, ExponentialView view, bool stale)
         {
             if (Options.NativeHistograms && view.Scale >= MinNativeSchema)
             {
@@ -474,14 +513,20 @@ internal sealed class RemoteWriteConverter
         /// after sanitization joined with <c>;</c> in key order), then <paramref name="extra"/>
         /// (scope labels, job, instance) overriding them.
         /// </summary>
-        private LabelPair[] BaseLabels(RepeatedField<KeyValue> attributes, List<LabelPair> extra, bool skipServiceIdentity)
+        private ReadOnlySpan<LabelPair> BaseLabels(RepeatedField<KeyValue> attributes, List<LabelPair> extra, bool skipServiceIdentity)
         {
             _labels.Clear();
             KeyValue[]? sorted = null;
             if (attributes.Count > 1)
             {
-                sorted = [.. attributes];
-                Array.Sort(sorted, static (a, b) => string.CompareOrdinal(a.Key, b.Key));
+                if (_sorted.Length < attributes.Count)
+                {
+                    _sorted = new KeyValue[Math.Max(_sorted.Length * 2, attributes.Count)];
+                }
+
+                attributes.CopyTo(_sorted, 0);
+                sorted = _sorted;
+                Array.Sort(sorted, 0, attributes.Count, AttributeOrder.Instance);
             }
 
             for (int i = 0; i < attributes.Count; i++)
@@ -523,8 +568,9 @@ internal sealed class RemoteWriteConverter
                 }
             }
 
-            var result = _labels.ToArray();
-            Array.Sort(result, static (a, b) => string.CompareOrdinal(a.Name, b.Name));
+            // Sorted in place: the span is read only until the next point's labels are built.
+            var result = System.Runtime.InteropServices.CollectionsMarshal.AsSpan(_labels);
+            result.Sort(static (a, b) => string.CompareOrdinal(a.Name, b.Name));
             return result;
         }
 
@@ -541,12 +587,12 @@ internal sealed class RemoteWriteConverter
             return -1;
         }
 
-        private SeriesBuffer Add(LabelPair[] baseLabels, string name, string? extraName, string? extraValue, long ts, double value, int point, PromHistogram? histogram = null)
+        private SeriesBuffer Add(ReadOnlySpan<LabelPair> baseLabels, string name, string? extraName, string? extraValue, long ts, double value, int point, PromHistogram? histogram = null)
         {
             // The key, "scope\xff" + "name\xff[extra\xffvalue\xff](label\xffvalue\xff)*", built in a reused buffer:
             // a string is made only for a series neither this request nor the cache has seen.
             int length = 0;
-            Append(ref length, stateScope);
+            Append(ref length, _stateScope);
             Append(ref length, KeySeparator);
             int keyStart = length;
             Append(ref length, name);
@@ -593,12 +639,32 @@ internal sealed class RemoteWriteConverter
                     owner._seriesCache[stateKeyText] = cached;
                 }
 
-                series = new SeriesBuffer(cached);
+                series = NextBuffer(cached);
                 _series.Add(cached.Key, series);
             }
 
             series.Entries.Add(new Entry(ts, value, histogram, point));
             return series;
+        }
+
+        private SeriesBuffer NextBuffer(CachedSeries cached)
+        {
+            SeriesBuffer buffer;
+            if (_buffersUsed < _buffers.Count)
+            {
+                buffer = _buffers[_buffersUsed];
+                buffer.Entries.Clear();
+                buffer.Exemplars = null;
+            }
+            else
+            {
+                buffer = new SeriesBuffer();
+                _buffers.Add(buffer);
+            }
+
+            _buffersUsed++;
+            buffer.Cached = cached;
+            return buffer;
         }
 
         private void Append(ref int length, string text)
@@ -641,7 +707,7 @@ internal sealed class RemoteWriteConverter
         }
 
         // Inserts __name__ and le/quantile into the sorted base labels (they win over attributes of the same name).
-        private static LabelPair[] Merge(LabelPair[] baseLabels, string name, string? extraName, string? extraValue)
+        private static LabelPair[] Merge(ReadOnlySpan<LabelPair> baseLabels, string name, string? extraName, string? extraValue)
         {
             var result = new List<LabelPair>(baseLabels.Length + 2) { new(MetricNameLabel, name) };
             if (extraName != null)
@@ -687,14 +753,14 @@ internal sealed class RemoteWriteConverter
         {
             if (Options.SendMetadata && _families.Add(name))
             {
-                batch.Metadata.Add(new MetricMetadata { MetricFamilyName = name, Type = type, Help = help, Unit = PrometheusNaming.UnitName(unit) });
+                _batch.Metadata.Add(new MetricMetadata { MetricFamilyName = name, Type = type, Help = help, Unit = PrometheusNaming.UnitName(unit) });
             }
         }
 
-        private string AccumulatorKey(string name, LabelPair[] labels)
+        private string AccumulatorKey(string name, ReadOnlySpan<LabelPair> labels)
         {
             _key.Clear();
-            _key.Append(stateScope).Append(KeySeparator).Append('Δ').Append(name).Append(KeySeparator);
+            _key.Append(_stateScope).Append(KeySeparator).Append('Δ').Append(name).Append(KeySeparator);
             foreach (var l in labels)
             {
                 _key.Append(l.Name).Append(KeySeparator).Append(l.Value).Append(KeySeparator);
@@ -709,7 +775,10 @@ internal sealed class RemoteWriteConverter
         /// </summary>
         public void Finish()
         {
-            batch.DataPoints = _point;
+            _batch.DataPoints = _point;
+            _batch.Series.Capacity = Math.Max(_batch.Series.Capacity, _series.Count);
+            _batch.State.EnsureTimestampCapacity(_series.Count);
+            var points = _points;
             foreach (var series in _series.Values)
             {
                 var entries = series.Entries;
@@ -722,9 +791,9 @@ internal sealed class RemoteWriteConverter
                 }
 
                 string stateKey = series.Cached.StateKey;
-                long last = batch.State.LastTimestamp(stateKey) ?? long.MinValue;
+                long last = _batch.State.LastTimestamp(stateKey) ?? long.MinValue;
                 var ts = new TimeSeries();
-                var points = new List<int>(entries.Count);
+                points.Clear();
                 for (int i = 0; i < entries.Count; i++)
                 {
                     var e = entries[i];
@@ -732,7 +801,7 @@ internal sealed class RemoteWriteConverter
                     {
                         if (e.Point >= 0)
                         {
-                            batch.DroppedPoints.Add(e.Point);
+                            _batch.DroppedPoints.Add(e.Point);
                         }
 
                         continue;
@@ -768,17 +837,17 @@ internal sealed class RemoteWriteConverter
                     ts.Exemplars.AddRange(series.Exemplars);
                 }
 
-                batch.State.SetLastTimestamp(stateKey, last);
-                batch.Series.Add(new ConvertedSeries(ts, points.Count == 1 ? [points[0]] : [.. points.Distinct()], samples));
-                batch.Samples += samples;
+                _batch.State.SetLastTimestamp(stateKey, last);
+                _batch.Series.Add(new ConvertedSeries(ts, points.Count == 1 ? [points[0]] : [.. points.Distinct()], samples));
+                _batch.Samples += samples;
             }
 
             // A point is dropped only if none of its samples is sent.
-            foreach (var s in batch.Series)
+            foreach (var s in _batch.Series)
             {
                 foreach (int p in s.Points)
                 {
-                    batch.DroppedPoints.Remove(p);
+                    _batch.DroppedPoints.Remove(p);
                 }
             }
         }
@@ -795,5 +864,12 @@ internal sealed class RemoteWriteConverter
 
         private static double ExemplarValue(OpenTelemetry.Proto.Metrics.V1.Exemplar e) =>
             e.ValueCase == OpenTelemetry.Proto.Metrics.V1.Exemplar.ValueOneofCase.AsInt ? e.AsInt : e.AsDouble;
+    }
+
+    private sealed class AttributeOrder : IComparer<KeyValue>
+    {
+        public static readonly AttributeOrder Instance = new();
+
+        public int Compare(KeyValue? x, KeyValue? y) => string.CompareOrdinal(x!.Key, y!.Key);
     }
 }

@@ -244,6 +244,9 @@ internal sealed class SeriesStateTransaction
 
     public void SetLastTimestamp(string seriesKey, long timestampMs) => _timestamps[seriesKey] = timestampMs;
 
+    /// <summary>Sizes the pending timestamps for a request's series at once (no rehash per growth step).</summary>
+    public void EnsureTimestampCapacity(int series) => _timestamps.EnsureCapacity(_timestamps.Count + series);
+
     /// <summary>The accumulator to update in place: a private copy of the committed one, or a new one.</summary>
     public DeltaAccumulator Accumulator(string key, out bool existed)
     {
