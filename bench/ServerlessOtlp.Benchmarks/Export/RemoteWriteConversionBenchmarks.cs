@@ -11,7 +11,6 @@ using OpenTelemetry.Proto.Metrics.V1;
 using OpenTelemetry.Proto.Resource.V1;
 using ServerlessOtlp.Export.PrometheusRemoteWrite;
 using ServerlessOtlp.Export.PrometheusRemoteWrite.Prompb;
-using Snappier;
 using Histogram = OpenTelemetry.Proto.Metrics.V1.Histogram;
 using Metric = OpenTelemetry.Proto.Metrics.V1.Metric;
 using Summary = BenchmarkDotNet.Reports.Summary;
@@ -62,7 +61,9 @@ public class RemoteWriteConversionBenchmarks
         }
 
         write.Metadata.Add(batch.Metadata);
-        return Snappy.CompressToArray(write.ToByteArray()).Length;
+        byte[] body = RemoteWriteBody.Rent(write, out int length); // as the exporter sends it
+        System.Buffers.ArrayPool<byte>.Shared.Return(body);
+        return length;
     }
 
     internal static ExportMetricsServiceRequest Request()

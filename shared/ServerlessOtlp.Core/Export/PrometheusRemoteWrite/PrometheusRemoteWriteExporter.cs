@@ -3,7 +3,6 @@ using Google.Protobuf;
 using OpenTelemetry.Proto.Collector.Metrics.V1;
 using ServerlessOtlp.Export.PrometheusRemoteWrite.Prompb;
 using ServerlessOtlp.Tenants;
-using Snappier;
 
 namespace ServerlessOtlp.Export.PrometheusRemoteWrite;
 
@@ -172,8 +171,20 @@ public sealed class PrometheusRemoteWriteExporter : IDestinationExporter, IParti
 
     private async Task<(ExportOutcome Outcome, RemoteWriteAnswer Answer)> PostAsync(Uri endpoint, List<KeyValuePair<string, string>> headers, WriteRequest write, CancellationToken timeout, CancellationToken caller)
     {
-        byte[] body = Snappy.CompressToArray(write.ToByteArray());
-        using var message = new HttpRequestMessage(HttpMethod.Post, endpoint) { Content = new ByteArrayContent(body) };
+        byte[] body = RemoteWriteBody.Rent(write, out int length);
+        try
+        {
+            return await PostBodyAsync(endpoint, headers, body, length, timeout, caller);
+        }
+        finally
+        {
+            System.Buffers.ArrayPool<byte>.Shared.Return(body); // the request is sent and disposed by now
+        }
+    }
+
+    private async Task<(ExportOutcome Outcome, RemoteWriteAnswer Answer)> PostBodyAsync(Uri endpoint, List<KeyValuePair<string, string>> headers, byte[] body, int length, CancellationToken timeout, CancellationToken caller)
+    {
+        using var message = new HttpRequestMessage(HttpMethod.Post, endpoint) { Content = new ByteArrayContent(body, 0, length) };
         message.Content.Headers.ContentType = new MediaTypeHeaderValue("application/x-protobuf");
         message.Content.Headers.ContentEncoding.Add("snappy");
         message.Headers.Add("X-Prometheus-Remote-Write-Version", ProtocolVersion);
