@@ -53,6 +53,8 @@ public sealed class ProcessingRuntime
                     ["events"] = engine.EventsTotal,
                     ["items"] = engine.ItemsTotal,
                     ["deadLettered"] = engine.DeadLetteredTotal,
+                    ["memoryInUseBytes"] = engine.Memory.InUse,
+                    ["memoryHighWaterBytes"] = engine.Memory.HighWaterMark,
                 }),
             cancellationToken);
     }

@@ -182,6 +182,8 @@ public sealed class LocalRunner
                     ["items"] = engine.ItemsTotal,
                     ["deadLettered"] = engine.DeadLetteredTotal,
                     ["activeDrains"] = ActiveDrains,
+                    ["memoryInUseBytes"] = engine.Memory.InUse,
+                    ["memoryHighWaterBytes"] = engine.Memory.HighWaterMark,
                 }),
             cancellationToken);
         return true;
