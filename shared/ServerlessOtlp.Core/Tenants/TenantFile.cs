@@ -127,6 +127,8 @@ public sealed record TailPolicy
     public RateLimitingPolicy? RateLimiting { get; init; }
 
     public AndPolicy? And { get; init; }
+
+    public CompositePolicy? Composite { get; init; }
 }
 
 public enum TailPolicyType
@@ -157,6 +159,9 @@ public enum TailPolicyType
 
     [JsonStringEnumMemberName("and")]
     And,
+
+    [JsonStringEnumMemberName("composite")]
+    Composite,
 }
 
 /// <summary>Keeps a trace whose duration (earliest start to latest end) is ≥ <see cref="Threshold"/> (and ≤ the upper threshold when set).</summary>
@@ -230,6 +235,32 @@ public sealed record RateLimitingPolicy
 public sealed record AndPolicy
 {
     public IReadOnlyList<TailPolicy> Policies { get; init; } = [];
+}
+
+/// <summary>
+/// The Collector's <c>composite</c>: sub-policies tried in <see cref="PolicyOrder"/> (then any not
+/// listed, in declared order); a matching sub-policy keeps the trace while its share of
+/// <see cref="MaxTotalSpansPerSecond"/> has room this second, else the next one is tried.
+/// </summary>
+public sealed record CompositePolicy
+{
+    /// <summary>The tenant-wide rate; each partition's drainer gets its share.</summary>
+    public required long MaxTotalSpansPerSecond { get; init; }
+
+    public IReadOnlyList<string> PolicyOrder { get; init; } = [];
+
+    public IReadOnlyList<TailPolicy> SubPolicies { get; init; } = [];
+
+    /// <summary>Sub-policies without an allocation share equally what the allocations leave.</summary>
+    public IReadOnlyList<RateAllocation> RateAllocation { get; init; } = [];
+}
+
+public sealed record RateAllocation
+{
+    public required string Policy { get; init; }
+
+    /// <summary>0 to 100, of <see cref="CompositePolicy.MaxTotalSpansPerSecond"/>.</summary>
+    public required double Percent { get; init; }
 }
 
 /// <summary>OTTL statements or conditions per signal.</summary>

@@ -239,7 +239,8 @@ public static partial class TenantFileParser
             }
         }
 
-        private void CheckPolicies(IReadOnlyList<TailPolicy> policies, string listPath)
+        /// <param name="within">The enclosing and/composite, if any: as in the Collector, composite does not nest.</param>
+        private void CheckPolicies(IReadOnlyList<TailPolicy> policies, string listPath, string? within = null)
         {
             var names = new Dictionary<string, string>(StringComparer.Ordinal);
             for (int p = 0; p < policies.Count; p++)
@@ -253,6 +254,11 @@ public static partial class TenantFileParser
                 else if (!names.TryAdd(policy.Name, path))
                 {
                     error(path + ".name", $"duplicate policy name \"{policy.Name}\" (also {names[policy.Name]})");
+                }
+
+                if (within is not null && policy.Type == TailPolicyType.Composite)
+                {
+                    error(path + ".type", $"a composite policy cannot be nested inside \"{within}\"");
                 }
 
                 CheckPolicyBlocks(policy, path);
@@ -272,6 +278,7 @@ public static partial class TenantFileParser
                 ("spanCount", TailPolicyType.SpanCount, policy.SpanCount is not null),
                 ("rateLimiting", TailPolicyType.RateLimiting, policy.RateLimiting is not null),
                 ("and", TailPolicyType.And, policy.And is not null),
+                ("composite", TailPolicyType.Composite, policy.Composite is not null),
             ];
             foreach (var (field, type, present) in blocks)
             {
@@ -377,7 +384,60 @@ public static partial class TenantFileParser
                     error(path + ".and.policies", "must list at least one policy");
                 }
 
-                CheckPolicies(and.Policies, path + ".and.policies");
+                CheckPolicies(and.Policies, path + ".and.policies", "and");
+            }
+
+            if (policy.Composite is { } composite)
+            {
+                CheckComposite(composite, path + ".composite");
+            }
+        }
+
+        private void CheckComposite(CompositePolicy composite, string path)
+        {
+            if (composite.MaxTotalSpansPerSecond <= 0)
+            {
+                error(path + ".maxTotalSpansPerSecond", "must be greater than 0");
+            }
+
+            if (composite.SubPolicies.Count == 0)
+            {
+                error(path + ".subPolicies", "must list at least one policy");
+            }
+
+            CheckPolicies(composite.SubPolicies, path + ".subPolicies", "composite");
+            var names = composite.SubPolicies.Select(p => p.Name).ToHashSet(StringComparer.Ordinal);
+            for (int o = 0; o < composite.PolicyOrder.Count; o++)
+            {
+                if (!names.Contains(composite.PolicyOrder[o]))
+                {
+                    error(JsonPaths.Index(path + ".policyOrder", o), $"no sub-policy is named \"{composite.PolicyOrder[o]}\"");
+                }
+            }
+
+            CheckDistinct(composite.PolicyOrder, path + ".policyOrder", "policy name");
+            double total = 0;
+            var allocated = new HashSet<string>(StringComparer.Ordinal);
+            for (int a = 0; a < composite.RateAllocation.Count; a++)
+            {
+                var allocation = composite.RateAllocation[a];
+                string allocationPath = JsonPaths.Index(path + ".rateAllocation", a);
+                if (!names.Contains(allocation.Policy))
+                {
+                    error(allocationPath + ".policy", $"no sub-policy is named \"{allocation.Policy}\"");
+                }
+                else if (!allocated.Add(allocation.Policy))
+                {
+                    error(allocationPath + ".policy", $"\"{allocation.Policy}\" already has an allocation");
+                }
+
+                CheckPercentage(allocation.Percent, allocationPath + ".percent");
+                total += allocation.Percent;
+            }
+
+            if (total > 100)
+            {
+                error(path + ".rateAllocation", $"percents must sum to at most 100, got {total}");
             }
         }
 

@@ -149,4 +149,44 @@ public class TailPolicyTests
         Assert.Equal("Probabilistic", set.Decide(Buffered(Span(TraceId(1, HighR), "a")), Now, new TailRateWindows(), 1).Policy);
         Assert.False(set.Decide(Buffered(Span(TraceId(1, 0), "a")), Now, new TailRateWindows(), 1).Keep);
     }
+
+    [Fact]
+    public void Composite_keeps_through_the_first_matching_sub_policy_with_room_and_refills_each_second()
+    {
+        var composite = Policy(TailPolicyType.Composite, p => p with
+        {
+            Composite = new CompositePolicy
+            {
+                MaxTotalSpansPerSecond = 40,
+                PolicyOrder = ["errors", "all"],
+                SubPolicies =
+                [
+                    Policy(TailPolicyType.AlwaysSample, q => q with { Name = "all" }),
+                    Policy(TailPolicyType.StatusCode, q => q with { Name = "errors", StatusCode = new StatusCodePolicy { StatusCodes = [SpanStatusCode.Error] } }),
+                ],
+                RateAllocation = [new RateAllocation { Policy = "errors", Percent = 50 }],
+            },
+        });
+        var set = new TailPolicySet(Tail(composite));
+        var rates = new TailRateWindows();
+        var error = Buffered(Span(Id(), "a", traceState: "ot=th:8", status: Status.Types.StatusCode.Error), Span(Id(), "b"));
+        var ok = Buffered(Span(Id(), "a"), Span(Id(), "b"));
+
+        // 40 spans/s over 2 partitions: 20 here; "errors" gets 50 % (10), "all" the 50 % left (10).
+        // Errors take their share first (5 traces of 2 spans), then fall through to "all"'s share.
+        Assert.Equal(new TailDecision(true, null, "Composite"), set.Decide(error, Now, rates, 2));
+        Assert.Equal([true, true, true, true], Enumerable.Range(0, 4).Select(_ => set.Decide(error, Now, rates, 2).Keep));
+        Assert.Equal([true, true, true, true, true, false], Enumerable.Range(0, 6).Select(_ => set.Decide(error, Now, rates, 2).Keep));
+        Assert.False(set.Decide(ok, Now, rates, 2).Keep);
+
+        // The next second both shares are full again; an ok trace only ever uses "all"'s.
+        Assert.True(set.Decide(ok, Now.AddSeconds(1), rates, 2).Keep);
+        Assert.Equal(5, Enumerable.Range(0, 5).Count(_ => set.Decide(error, Now.AddSeconds(1), rates, 2).Keep));
+        Assert.Equal(4, Enumerable.Range(0, 5).Count(_ => set.Decide(ok, Now.AddSeconds(1), rates, 2).Keep));
+
+        // A sub-policy that does not match never spends: no match at all drops.
+        var only = composite with { Composite = composite.Composite! with { SubPolicies = [composite.Composite.SubPolicies[1]], PolicyOrder = [], RateAllocation = [] } };
+        Assert.False(Decide(only, ok).Keep);
+        Assert.True(Decide(only, error).Keep);
+    }
 }

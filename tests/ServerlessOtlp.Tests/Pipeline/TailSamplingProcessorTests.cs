@@ -185,4 +185,33 @@ public class TailSamplingProcessorTests
         Assert.True(sampler.Decide(TraceId(1, t), null).Keep);
         Assert.False(sampler.Decide(TraceId(2, t - 1), null).Keep);
     }
+
+    [Fact]
+    public async Task A_composite_policy_keeps_within_its_allocations_and_erases_th()
+    {
+        // 4 spans/s: "errors" 50 % (2), "all" the rest (2).
+        var h = new TailHarness(Tail(Policy(TailPolicyType.Composite, p => p with
+        {
+            Composite = new CompositePolicy
+            {
+                MaxTotalSpansPerSecond = 4,
+                PolicyOrder = ["errors", "all"],
+                SubPolicies = [Errors with { Name = "errors" }, Policy(TailPolicyType.AlwaysSample, q => q with { Name = "all" })],
+                RateAllocation = [new RateAllocation { Policy = "errors", Percent = 50 }],
+            },
+        })));
+        byte[] error = TraceId(1, 0), first = TraceId(2, 0), second = TraceId(3, 0);
+        await h.ReceiveAsync(0, 0, Request(
+            Span(error, "error", status: Status.Types.StatusCode.Error, traceState: "ot=th:8"), Span(error, "error-child", traceState: "ot=th:8"),
+            Span(first, "first"), Span(first, "first-child")));
+        await h.ReceiveAsync(1, 0.5, Request(Span(second, "second"), Span(second, "second-child")));
+
+        await h.FlushAsync(60, endOfLog: true);
+
+        // Decided in the same second: the error trace fills "errors", the first ok trace "all", the second finds no room.
+        Assert.Equal(["error", "error-child", "first", "first-child"], h.Exporter.SpanNames.Order());
+        Assert.All(h.Exporter.Spans, s => Assert.Equal("", s.TraceState));
+        Assert.Equal(4, h.Processor.TailKeptTotal);
+        Assert.Equal(2, h.Processor.TailDroppedTotal);
+    }
 }

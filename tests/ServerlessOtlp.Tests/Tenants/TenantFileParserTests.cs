@@ -160,6 +160,17 @@ public sealed class TenantFileParserTests
         { """{ "id": "a", "sampling": { "tail": { "policies": [ { "name": "x", "type": "latency" } ] } } }""", "tenants[0].sampling.tail.policies[0].latency", "is required for type \"latency\"" },
         { """{ "id": "a", "sampling": { "tail": { "policies": [ { "name": "x", "type": "always_sample", "probabilistic": { "samplingPercentage": 1 } } ] } } }""", "tenants[0].sampling.tail.policies[0].probabilistic", "does not belong" },
         { """{ "id": "a", "sampling": { "tail": { "policies": [ { "name": "x", "type": "string_attribute", "stringAttribute": { "key": "k", "values": ["("], "enabledRegexMatching": true } } ] } } }""", "tenants[0].sampling.tail.policies[0].stringAttribute.values[0]", "invalid regular expression" },
+        { """{ "id": "a", "sampling": { "tail": { "policies": [ { "name": "c", "type": "composite", "composite": { "maxTotalSpansPerSecond": 0, "subPolicies": [ { "name": "all", "type": "always_sample" } ] } } ] } } }""", "tenants[0].sampling.tail.policies[0].composite.maxTotalSpansPerSecond", "greater than 0" },
+        { """{ "id": "a", "sampling": { "tail": { "policies": [ { "name": "c", "type": "composite", "composite": { "maxTotalSpansPerSecond": 10 } } ] } } }""", "tenants[0].sampling.tail.policies[0].composite.subPolicies", "at least one policy" },
+        { """{ "id": "a", "sampling": { "tail": { "policies": [ { "name": "c", "type": "composite", "composite": { "maxTotalSpansPerSecond": 10, "policyOrder": ["nope"], "subPolicies": [ { "name": "all", "type": "always_sample" } ] } } ] } } }""", "tenants[0].sampling.tail.policies[0].composite.policyOrder[0]", "no sub-policy is named \"nope\"" },
+        { """{ "id": "a", "sampling": { "tail": { "policies": [ { "name": "c", "type": "composite", "composite": { "maxTotalSpansPerSecond": 10, "subPolicies": [ { "name": "all", "type": "always_sample" } ], "rateAllocation": [ { "policy": "x", "percent": 10 } ] } } ] } } }""", "tenants[0].sampling.tail.policies[0].composite.rateAllocation[0].policy", "no sub-policy is named \"x\"" },
+        { """{ "id": "a", "sampling": { "tail": { "policies": [ { "name": "c", "type": "composite", "composite": { "maxTotalSpansPerSecond": 10, "subPolicies": [ { "name": "all", "type": "always_sample" } ], "rateAllocation": [ { "policy": "all", "percent": 101 } ] } } ] } } }""", "tenants[0].sampling.tail.policies[0].composite.rateAllocation[0].percent", "between 0 and 100" },
+        { """{ "id": "a", "sampling": { "tail": { "policies": [ { "name": "c", "type": "composite", "composite": { "maxTotalSpansPerSecond": 10, "subPolicies": [ { "name": "a", "type": "always_sample" }, { "name": "b", "type": "always_sample" } ], "rateAllocation": [ { "policy": "a", "percent": 60 }, { "policy": "b", "percent": 50 } ] } } ] } } }""", "tenants[0].sampling.tail.policies[0].composite.rateAllocation", "sum to at most 100, got 110" },
+        { """{ "id": "a", "sampling": { "tail": { "policies": [ { "name": "c", "type": "composite", "composite": { "maxTotalSpansPerSecond": 10, "subPolicies": [ { "name": "a", "type": "always_sample" }, { "name": "a", "type": "always_sample" } ] } } ] } } }""", "tenants[0].sampling.tail.policies[0].composite.subPolicies[1].name", "duplicate policy name" },
+        { """{ "id": "a", "sampling": { "tail": { "policies": [ { "name": "c", "type": "composite", "composite": { "maxTotalSpansPerSecond": 10, "subPolicies": [ { "name": "l", "type": "latency" } ] } } ] } } }""", "tenants[0].sampling.tail.policies[0].composite.subPolicies[0].latency", "is required for type \"latency\"" },
+        { """{ "id": "a", "sampling": { "tail": { "policies": [ { "name": "c", "type": "composite", "composite": { "maxTotalSpansPerSecond": 10, "subPolicies": [ { "name": "n", "type": "composite", "composite": { "maxTotalSpansPerSecond": 1, "subPolicies": [ { "name": "all", "type": "always_sample" } ] } } ] } } ] } } }""", "tenants[0].sampling.tail.policies[0].composite.subPolicies[0].type", "cannot be nested inside \"composite\"" },
+        { """{ "id": "a", "sampling": { "tail": { "policies": [ { "name": "x", "type": "and", "and": { "policies": [ { "name": "c", "type": "composite", "composite": { "maxTotalSpansPerSecond": 1, "subPolicies": [ { "name": "all", "type": "always_sample" } ] } } ] } } ] } } }""", "tenants[0].sampling.tail.policies[0].and.policies[0].type", "cannot be nested inside \"and\"" },
+        { """{ "id": "a", "sampling": { "tail": { "policies": [ { "name": "x", "type": "composite" } ] } } }""", "tenants[0].sampling.tail.policies[0].composite", "is required for type \"composite\"" },
         { """{ "id": "a", "transforms": { "traces": [""] } }""", "tenants[0].transforms.traces[0]", "OTTL statement must not be empty" },
         { """{ "id": "a", "filters": { "logs": ["  "] } }""", "tenants[0].filters.logs[0]", "OTTL condition must not be empty" },
         { """{ "id": "a", "transforms": { "spans": [] } }""", "tenants[0].transforms.spans", "unknown field \"spans\"; expected one of traces, metrics, logs" },
@@ -196,6 +207,31 @@ public sealed class TenantFileParserTests
         { """{ "id": "a", "destinations": [ { "name": "o", "kind": "prometheusremotewrite", "endpoint": "http://j", "encoding": "protobuf" } ] }""", "tenants[0].destinations[0].encoding", "a prometheusremotewrite destination has one fixed encoding" },
         { """{ "id": "a", "destinations": [ { "name": "o", "kind": "file", "path": "/tmp/x", "encoding": "json" } ] }""", "tenants[0].destinations[0].encoding", "is only for kinds otlphttp and loki" },
     };
+
+    [Fact]
+    public void A_composite_policy_parses_with_its_sub_policies_order_and_allocations()
+    {
+        string json = """
+            { "tenants": [ { "id": "acme", "sampling": { "tail": { "policies": [
+              { "name": "c", "type": "composite", "composite": {
+                "maxTotalSpansPerSecond": 1000,
+                "policyOrder": ["errors", "both", "all"],
+                "subPolicies": [
+                  { "name": "errors", "type": "status_code", "statusCode": { "statusCodes": ["ERROR"] } },
+                  { "name": "both", "type": "and", "and": { "policies": [
+                    { "name": "slow", "type": "latency", "latency": { "threshold": "1s" } },
+                    { "name": "cap", "type": "rate_limiting", "rateLimiting": { "spansPerSecond": 10 } } ] } },
+                  { "name": "all", "type": "always_sample" } ],
+                "rateAllocation": [ { "policy": "errors", "percent": 50 }, { "policy": "both", "percent": 25 } ] } } ] } } } ] }
+            """;
+
+        var composite = Assert.Single(Assert.Single(TenantFileParser.Parse(json, "c.json").Tenants).Sampling!.Tail!.Policies).Composite!;
+
+        Assert.Equal(1000, composite.MaxTotalSpansPerSecond);
+        Assert.Equal(["errors", "both", "all"], composite.PolicyOrder);
+        Assert.Equal([TailPolicyType.StatusCode, TailPolicyType.And, TailPolicyType.AlwaysSample], composite.SubPolicies.Select(p => p.Type));
+        Assert.Equal([new RateAllocation { Policy = "errors", Percent = 50 }, new RateAllocation { Policy = "both", Percent = 25 }], composite.RateAllocation);
+    }
 
     [Theory]
     [MemberData(nameof(InvalidCases))]

@@ -46,8 +46,9 @@ public sealed class TailRateWindows
 /// policy matches, as in the Collector's <c>tail_sampling</c> processor. Evaluation order fixes
 /// which policy a kept trace is attributed to: the deterministic policies first, then
 /// <c>probabilistic</c> (its kept spans carry the consistent <c>ot=th</c>), then
-/// <c>rate_limiting</c> (which so spends its allowance only on traces nothing else keeps). A trace
-/// kept by any policy other than probabilistic has <c>th</c> erased: its inclusion probability is
+/// <c>rate_limiting</c> and <c>composite</c> (which so spend their allowance only on traces nothing
+/// else keeps). A trace kept by any policy other than probabilistic (composite and <c>and</c>
+/// included, whatever their sub-policies) has <c>th</c> erased: its inclusion probability is
 /// not the threshold's, as the specification requires. An inverted attribute policy is an
 /// ordinary match ("no span has a matching value"); it does not veto other policies (the
 /// Collector's behaviour with its <c>disableinvertdecisions</c> gate).
@@ -60,10 +61,10 @@ public sealed class TailPolicySet
 
     public TailPolicySet(TailSamplingConfig config)
     {
-        var all = config.Policies.Select(Compile).ToArray();
-        _deterministic = all.Where(p => p.Policy.Type is not (TailPolicyType.Probabilistic or TailPolicyType.RateLimiting)).ToArray();
+        var all = config.Policies.Select(p => Compile(p, "")).ToArray();
+        _deterministic = all.Where(p => p.Policy.Type is not (TailPolicyType.Probabilistic or TailPolicyType.RateLimiting or TailPolicyType.Composite)).ToArray();
         _probabilistic = all.Where(p => p.Policy.Type == TailPolicyType.Probabilistic).ToArray();
-        _rateLimited = all.Where(p => p.Policy.Type == TailPolicyType.RateLimiting).ToArray();
+        _rateLimited = all.Where(p => p.Policy.Type is TailPolicyType.RateLimiting or TailPolicyType.Composite).ToArray();
     }
 
     /// <summary>Decides for one trace (all its buffered spans, at least one).</summary>
@@ -98,15 +99,39 @@ public sealed class TailPolicySet
         return new TailDecision(false, null, null);
     }
 
-    private sealed record Compiled(TailPolicy Policy, Regex[]? Patterns, TraceSampler? Sampler, Compiled[] Children);
+    /// <param name="Key">The policy's rate window: its name qualified by its parents', as sub-policy names are only unique among siblings.</param>
+    /// <param name="Children">and: its policies; composite: its sub-policies in evaluation order.</param>
+    /// <param name="Allocations">composite: each child's tenant-wide spans per second.</param>
+    private sealed record Compiled(TailPolicy Policy, string Key, Regex[]? Patterns, TraceSampler? Sampler, Compiled[] Children, double[] Allocations);
 
-    private static Compiled Compile(TailPolicy policy) => new(
-        policy,
-        policy.StringAttribute is { EnabledRegexMatching: true } s
-            ? s.Values.Select(v => new Regex(v, RegexOptions.CultureInvariant, TimeSpan.FromSeconds(1))).ToArray()
-            : null,
-        policy.Probabilistic is { } pr ? new TraceSampler(SamplingMode.Proportional, pr.SamplingPercentage) : null,
-        policy.And?.Policies.Select(Compile).ToArray() ?? []);
+    private static Compiled Compile(TailPolicy policy, string parent)
+    {
+        string key = parent.Length == 0 ? policy.Name : parent + "\u0000" + policy.Name;
+        Compiled[] children = policy.And?.Policies.Select(c => Compile(c, key)).ToArray() ?? [];
+        double[] allocations = [];
+        if (policy.Composite is { } composite)
+        {
+            var order = composite.PolicyOrder.Select((name, i) => (name, i)).ToDictionary(x => x.name, x => x.i, StringComparer.Ordinal);
+            var subs = composite.SubPolicies.OrderBy(c => order.GetValueOrDefault(c.Name, int.MaxValue)).ToArray(); // stable: unlisted keep their order
+            children = subs.Select(c => Compile(c, key)).ToArray();
+            var percents = composite.RateAllocation.ToDictionary(a => a.Policy, a => a.Percent, StringComparer.Ordinal);
+            int unallocated = subs.Count(c => !percents.ContainsKey(c.Name));
+            double left = Math.Max(0, 100 - percents.Values.Sum());
+            allocations = subs
+                .Select(c => composite.MaxTotalSpansPerSecond * (percents.TryGetValue(c.Name, out double pc) ? pc : left / unallocated) / 100)
+                .ToArray();
+        }
+
+        return new(
+            policy,
+            key,
+            policy.StringAttribute is { EnabledRegexMatching: true } s
+                ? s.Values.Select(v => new Regex(v, RegexOptions.CultureInvariant, TimeSpan.FromSeconds(1))).ToArray()
+                : null,
+            policy.Probabilistic is { } pr ? new TraceSampler(SamplingMode.Proportional, pr.SamplingPercentage) : null,
+            children,
+            allocations);
+    }
 
     private static bool Matches(Compiled p, IReadOnlyList<BufferedSpan> spans, DateTimeOffset now, TailRateWindows rates, int partitionCount)
     {
@@ -144,7 +169,7 @@ public sealed class TailPolicySet
                 return spans.Count >= sc.MinSpans && (sc.MaxSpans is not { } maxSpans || spans.Count <= maxSpans);
             case TailPolicyType.RateLimiting:
                 double share = (double)policy.RateLimiting!.SpansPerSecond / Math.Max(1, partitionCount);
-                return rates.TryTake(policy.Name, now, spans.Count, share);
+                return rates.TryTake(p.Key, now, spans.Count, share);
             case TailPolicyType.And:
                 // Rate limits last, so an and-policy spends its allowance only on traces its other parts keep.
                 foreach (var child in p.Children.OrderBy(c => c.Policy.Type == TailPolicyType.RateLimiting))
@@ -156,6 +181,20 @@ public sealed class TailPolicySet
                 }
 
                 return true;
+            case TailPolicyType.Composite:
+                // Unlike the Collector (which drops when the first matching sub-policy's share is
+                // spent), the next matching sub-policy may still keep the trace from its own share.
+                for (int i = 0; i < p.Children.Length; i++)
+                {
+                    var child = p.Children[i];
+                    if (Matches(child, spans, now, rates, partitionCount)
+                        && rates.TryTake(child.Key + "\u0000share", now, spans.Count, p.Allocations[i] / Math.Max(1, partitionCount)))
+                    {
+                        return true;
+                    }
+                }
+
+                return false;
             default:
                 return false;
         }
