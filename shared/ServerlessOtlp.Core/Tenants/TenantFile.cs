@@ -238,9 +238,9 @@ public sealed record AndPolicy
 }
 
 /// <summary>
-/// The Collector's <c>composite</c>: sub-policies tried in <see cref="PolicyOrder"/> (then any not
-/// listed, in declared order); a matching sub-policy keeps the trace while its share of
-/// <see cref="MaxTotalSpansPerSecond"/> has room this second, else the next one is tried.
+/// The Collector's <c>composite</c>, with its run-time behaviour: sub-policies tried in declared
+/// order (<see cref="PolicyOrder"/> is validated but, as there, does not reorder); the first that
+/// matches decides — kept while its share of <see cref="MaxTotalSpansPerSecond"/> has room this second.
 /// </summary>
 public sealed record CompositePolicy
 {
@@ -251,7 +251,7 @@ public sealed record CompositePolicy
 
     public IReadOnlyList<TailPolicy> SubPolicies { get; init; } = [];
 
-    /// <summary>Sub-policies without an allocation share equally what the allocations leave.</summary>
+    /// <summary>A sub-policy without an allocation gets nothing; one of 0 % an equal share (as in the Collector).</summary>
     public IReadOnlyList<RateAllocation> RateAllocation { get; init; } = [];
 }
 

@@ -151,42 +151,42 @@ public class TailPolicyTests
     }
 
     [Fact]
-    public void Composite_keeps_through_the_first_matching_sub_policy_with_room_and_refills_each_second()
+    public void Composite_the_first_matching_sub_policy_decides_within_its_share_and_refills_each_second()
     {
-        var composite = Policy(TailPolicyType.Composite, p => p with
+        CompositePolicy Config(params RateAllocation[] allocations) => new()
         {
-            Composite = new CompositePolicy
-            {
-                MaxTotalSpansPerSecond = 40,
-                PolicyOrder = ["errors", "all"],
-                SubPolicies =
-                [
-                    Policy(TailPolicyType.AlwaysSample, q => q with { Name = "all" }),
-                    Policy(TailPolicyType.StatusCode, q => q with { Name = "errors", StatusCode = new StatusCodePolicy { StatusCodes = [SpanStatusCode.Error] } }),
-                ],
-                RateAllocation = [new RateAllocation { Policy = "errors", Percent = 50 }],
-            },
-        });
+            MaxTotalSpansPerSecond = 40,
+            PolicyOrder = ["errors", "all"],
+            SubPolicies =
+            [
+                Policy(TailPolicyType.StatusCode, q => q with { Name = "errors", StatusCode = new StatusCodePolicy { StatusCodes = [SpanStatusCode.Error] } }),
+                Policy(TailPolicyType.AlwaysSample, q => q with { Name = "all" }),
+            ],
+            RateAllocation = allocations,
+        };
+        var composite = Policy(TailPolicyType.Composite, p => p with { Composite = Config(new RateAllocation { Policy = "errors", Percent = 50 }, new RateAllocation { Policy = "all", Percent = 25 }) });
         var set = new TailPolicySet(Tail(composite));
         var rates = new TailRateWindows();
         var error = Buffered(Span(Id(), "a", traceState: "ot=th:8", status: Status.Types.StatusCode.Error), Span(Id(), "b"));
         var ok = Buffered(Span(Id(), "a"), Span(Id(), "b"));
 
-        // 40 spans/s over 2 partitions: 20 here; "errors" gets 50 % (10), "all" the 50 % left (10).
-        // Errors take their share first (5 traces of 2 spans), then fall through to "all"'s share.
+        // 40 spans/s over 2 partitions: 20 here; "errors" 50 % (10 spans), "all" 25 % (5 spans).
+        // An error trace is decided by "errors" (the first that matches): 5 traces of 2 spans fit, the
+        // 6th is not kept even though "all" would match it — as in the Collector.
         Assert.Equal(new TailDecision(true, null, "Composite"), set.Decide(error, Now, rates, 2));
-        Assert.Equal([true, true, true, true], Enumerable.Range(0, 4).Select(_ => set.Decide(error, Now, rates, 2).Keep));
-        Assert.Equal([true, true, true, true, true, false], Enumerable.Range(0, 6).Select(_ => set.Decide(error, Now, rates, 2).Keep));
-        Assert.False(set.Decide(ok, Now, rates, 2).Keep);
+        Assert.Equal([true, true, true, true, false], Enumerable.Range(0, 5).Select(_ => set.Decide(error, Now, rates, 2).Keep));
+        Assert.Equal([true, true, false], Enumerable.Range(0, 3).Select(_ => set.Decide(ok, Now, rates, 2).Keep));
 
-        // The next second both shares are full again; an ok trace only ever uses "all"'s.
-        Assert.True(set.Decide(ok, Now.AddSeconds(1), rates, 2).Keep);
-        Assert.Equal(5, Enumerable.Range(0, 5).Count(_ => set.Decide(error, Now.AddSeconds(1), rates, 2).Keep));
-        Assert.Equal(4, Enumerable.Range(0, 5).Count(_ => set.Decide(ok, Now.AddSeconds(1), rates, 2).Keep));
+        // The next second both shares are full again.
+        Assert.Equal(5, Enumerable.Range(0, 6).Count(_ => set.Decide(error, Now.AddSeconds(1), rates, 2).Keep));
+        Assert.Equal(2, Enumerable.Range(0, 3).Count(_ => set.Decide(ok, Now.AddSeconds(1), rates, 2).Keep));
 
-        // A sub-policy that does not match never spends: no match at all drops.
-        var only = composite with { Composite = composite.Composite! with { SubPolicies = [composite.Composite.SubPolicies[1]], PolicyOrder = [], RateAllocation = [] } };
-        Assert.False(Decide(only, ok).Keep);
-        Assert.True(Decide(only, error).Keep);
+        // Without an allocation a sub-policy keeps nothing; with 0 % it gets an equal share (40 / 2 = 20, 10 per partition).
+        var unallocated = composite with { Composite = Config(new RateAllocation { Policy = "errors", Percent = 50 }) };
+        Assert.False(Decide(unallocated, ok).Keep);
+        Assert.True(Decide(unallocated, error).Keep);
+        var zero = new TailPolicySet(Tail(composite with { Composite = Config(new RateAllocation { Policy = "errors", Percent = 50 }, new RateAllocation { Policy = "all", Percent = 0 }) }));
+        var zeroRates = new TailRateWindows();
+        Assert.Equal(5, Enumerable.Range(0, 6).Count(_ => zero.Decide(ok, Now, zeroRates, 2).Keep));
     }
 }

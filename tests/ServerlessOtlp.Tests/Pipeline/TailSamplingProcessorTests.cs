@@ -189,7 +189,7 @@ public class TailSamplingProcessorTests
     [Fact]
     public async Task A_composite_policy_keeps_within_its_allocations_and_erases_th()
     {
-        // 4 spans/s: "errors" 50 % (2), "all" the rest (2).
+        // 4 spans/s: "errors" 50 % (2), "all" 50 % (2).
         var h = new TailHarness(Tail(Policy(TailPolicyType.Composite, p => p with
         {
             Composite = new CompositePolicy
@@ -197,7 +197,7 @@ public class TailSamplingProcessorTests
                 MaxTotalSpansPerSecond = 4,
                 PolicyOrder = ["errors", "all"],
                 SubPolicies = [Errors with { Name = "errors" }, Policy(TailPolicyType.AlwaysSample, q => q with { Name = "all" })],
-                RateAllocation = [new RateAllocation { Policy = "errors", Percent = 50 }],
+                RateAllocation = [new RateAllocation { Policy = "errors", Percent = 50 }, new RateAllocation { Policy = "all", Percent = 50 }],
             },
         })));
         byte[] error = TraceId(1, 0), first = TraceId(2, 0), second = TraceId(3, 0);

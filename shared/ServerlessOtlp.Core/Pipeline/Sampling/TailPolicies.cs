@@ -111,14 +111,15 @@ public sealed class TailPolicySet
         double[] allocations = [];
         if (policy.Composite is { } composite)
         {
-            var order = composite.PolicyOrder.Select((name, i) => (name, i)).ToDictionary(x => x.name, x => x.i, StringComparer.Ordinal);
-            var subs = composite.SubPolicies.OrderBy(c => order.GetValueOrDefault(c.Name, int.MaxValue)).ToArray(); // stable: unlisted keep their order
+            // As the Collector does: sub-policies in list order (its policy_order is not used at run
+            // time); a sub-policy gets its percent of the total, an equal share for 0 %, and nothing
+            // without an allocation (pasted configs behave the same here as there).
+            var subs = composite.SubPolicies.ToArray();
             children = subs.Select(c => Compile(c, key)).ToArray();
             var percents = composite.RateAllocation.ToDictionary(a => a.Policy, a => a.Percent, StringComparer.Ordinal);
-            int unallocated = subs.Count(c => !percents.ContainsKey(c.Name));
-            double left = Math.Max(0, 100 - percents.Values.Sum());
+            double equalShare = (double)composite.MaxTotalSpansPerSecond / subs.Length;
             allocations = subs
-                .Select(c => composite.MaxTotalSpansPerSecond * (percents.TryGetValue(c.Name, out double pc) ? pc : left / unallocated) / 100)
+                .Select(c => !percents.TryGetValue(c.Name, out double pc) ? 0 : pc > 0 ? composite.MaxTotalSpansPerSecond * pc / 100 : equalShare)
                 .ToArray();
         }
 
@@ -182,15 +183,14 @@ public sealed class TailPolicySet
 
                 return true;
             case TailPolicyType.Composite:
-                // Unlike the Collector (which drops when the first matching sub-policy's share is
-                // spent), the next matching sub-policy may still keep the trace from its own share.
+                // The first matching sub-policy decides, as in the Collector: kept while its share of
+                // this second has room for the trace's spans, otherwise not kept by this policy.
                 for (int i = 0; i < p.Children.Length; i++)
                 {
                     var child = p.Children[i];
-                    if (Matches(child, spans, now, rates, partitionCount)
-                        && rates.TryTake(child.Key + "\u0000share", now, spans.Count, p.Allocations[i] / Math.Max(1, partitionCount)))
+                    if (Matches(child, spans, now, rates, partitionCount))
                     {
-                        return true;
+                        return rates.TryTake(child.Key + "\u0000share", now, spans.Count, p.Allocations[i] / Math.Max(1, partitionCount));
                     }
                 }
 
