@@ -123,50 +123,15 @@ public class RemoteWriteConversionBenchmarks
 
     private sealed class Columns : ManualConfig
     {
-        public Columns() => AddColumn(new SamplesPerSecondColumn());
-    }
-}
-
-/// <summary>Samples converted per second (samples per request / mean time).</summary>
-public sealed class SamplesPerSecondColumn : IColumn
-{
-    public string Id => nameof(SamplesPerSecondColumn);
-
-    public string ColumnName => "Samples/s";
-
-    public bool AlwaysShow => true;
-
-    public ColumnCategory Category => ColumnCategory.Custom;
-
-    public int PriorityInCategory => 0;
-
-    public bool IsNumeric => true;
-
-    public UnitType UnitType => UnitType.Dimensionless;
-
-    public string Legend => "Samples per request / mean time";
-
-    public bool IsDefault(Summary summary, BenchmarkCase benchmarkCase) => false;
-
-    public bool IsAvailable(Summary summary) => true;
-
-    public string GetValue(Summary summary, BenchmarkCase benchmarkCase) => GetValue(summary, benchmarkCase, SummaryStyle.Default);
-
-    public string GetValue(Summary summary, BenchmarkCase benchmarkCase, SummaryStyle style)
-    {
-        var stats = summary[benchmarkCase]?.ResultStatistics;
-        if (stats is null)
+        public Columns() => AddColumn(new ItemsPerSecondColumn("Samples/s", "Samples per request / mean time", _ =>
         {
-            return "-";
-        }
+            // The column runs in the host process: set the count up from the same request.
+            if (SamplesPerRequest == 0)
+            {
+                new RemoteWriteConversionBenchmarks().Setup();
+            }
 
-        // The column runs in the host process: set the count up from the same request.
-        if (RemoteWriteConversionBenchmarks.SamplesPerRequest == 0)
-        {
-            new RemoteWriteConversionBenchmarks().Setup();
-        }
-
-        double perSecond = RemoteWriteConversionBenchmarks.SamplesPerRequest / (stats.Mean / 1e9);
-        return perSecond.ToString("N0", CultureInfo.InvariantCulture);
+            return SamplesPerRequest;
+        }));
     }
 }

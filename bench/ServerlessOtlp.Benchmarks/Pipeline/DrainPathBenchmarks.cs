@@ -193,44 +193,9 @@ public class DrainPathBenchmarks
 
     private sealed class Columns : ManualConfig
     {
-        public Columns() => AddColumn(new InputSpansPerSecondColumn());
-    }
-}
-
-/// <summary>Input spans per second: Resources × 100 / mean time.</summary>
-public sealed class InputSpansPerSecondColumn : IColumn
-{
-    public string Id => nameof(InputSpansPerSecondColumn);
-
-    public string ColumnName => "Input spans/s";
-
-    public bool AlwaysShow => true;
-
-    public ColumnCategory Category => ColumnCategory.Custom;
-
-    public int PriorityInCategory => 0;
-
-    public bool IsNumeric => true;
-
-    public UnitType UnitType => UnitType.Dimensionless;
-
-    public string Legend => "Input spans per event / mean time (one thread)";
-
-    public bool IsDefault(Summary summary, BenchmarkCase benchmarkCase) => false;
-
-    public bool IsAvailable(Summary summary) => true;
-
-    public string GetValue(Summary summary, BenchmarkCase benchmarkCase) => GetValue(summary, benchmarkCase, SummaryStyle.Default);
-
-    public string GetValue(Summary summary, BenchmarkCase benchmarkCase, SummaryStyle style)
-    {
-        var stats = summary[benchmarkCase]?.ResultStatistics;
-        if (stats is null || benchmarkCase.Parameters["Resources"] is not int resources)
-        {
-            return "-";
-        }
-
-        double perSecond = resources * DrainPathBenchmarks.SpansPerRequest / (stats.Mean / 1e9);
-        return perSecond.ToString("N0", CultureInfo.InvariantCulture);
+        public Columns() => AddColumn(new ItemsPerSecondColumn(
+            "Input spans/s",
+            "Input spans per event / mean time (one thread)",
+            c => c.Parameters["Resources"] is int resources ? resources * SpansPerRequest : null));
     }
 }
