@@ -116,10 +116,6 @@ public sealed class AdminFunctions(ProcessingHost host)
             {
                 return (HttpStatusCode.BadRequest, new { error = ex.Message });
             }
-            catch (NotSupportedException ex)
-            {
-                return (HttpStatusCode.NotImplemented, new { error = ex.Message });
-            }
 
             // Accepted: the cursors exist now; the drains re-deliver in the background (see admin/status).
             var started = new List<ReplayCursorView>();

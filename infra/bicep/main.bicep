@@ -70,6 +70,9 @@ param eventHubsRetentionHours int = 168
 @description('Consumer group the drain functions read with.')
 param eventHubsConsumerGroupName string = 'functions'
 
+@description('Consumer group of per-tenant replay cursors (non-exclusive receivers beside the live drain\'s).')
+param eventHubsReplayConsumerGroupName string = 'replay'
+
 // ---------------------------------------------------------------- storage
 
 @description('Storage replication.')
@@ -277,6 +280,7 @@ module eventHubs 'modules/eventhubs.bicep' = {
     partitionCount: eventHubsPartitionCount
     retentionHours: eventHubsRetentionHours
     consumerGroupName: eventHubsConsumerGroupName
+    replayConsumerGroupName: eventHubsReplayConsumerGroupName
   }
 }
 
@@ -389,6 +393,7 @@ module functions 'modules/functions.bicep' = {
     eventHubsFullyQualifiedNamespace: eventHubs.outputs.fullyQualifiedNamespace
     eventHubName: eventHubs.outputs.eventHubName
     consumerGroupName: eventHubs.outputs.consumerGroupName
+    replayConsumerGroupName: eventHubs.outputs.replayConsumerGroupName
     keyVaultUri: keyVault.outputs.uri
     applicationInsightsName: names.applicationInsights
     runtimeVersion: functionsRuntimeVersion

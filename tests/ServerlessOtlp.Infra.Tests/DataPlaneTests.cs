@@ -68,10 +68,19 @@ public sealed class DataPlaneTests
     }
 
     [Fact]
-    public void Functions_get_a_consumer_group_of_their_own()
+    public void Functions_get_a_consumer_group_of_their_own_and_one_for_replay_cursors()
     {
-        Assert.Single(Template.Resources("Microsoft.EventHub/namespaces/eventhubs/consumergroups"));
-        Assert.NotEqual("$Default", Template.Root.Template["parameters"]!["eventHubsConsumerGroupName"]!["defaultValue"]?.ToString());
+        var groups = Template.Resources("Microsoft.EventHub/namespaces/eventhubs/consumergroups").Select(g => g.Resource["name"]!.ToString()).ToList();
+        Assert.Equal(2, groups.Count);
+        Assert.Contains(groups, n => n.Contains("parameters('consumerGroupName')", StringComparison.Ordinal));
+        Assert.Contains(groups, n => n.Contains("parameters('replayConsumerGroupName')", StringComparison.Ordinal));
+        var parameters = Template.Root.Template["parameters"]!;
+        string? live = parameters["eventHubsConsumerGroupName"]!["defaultValue"]?.ToString();
+        string? replay = parameters["eventHubsReplayConsumerGroupName"]!["defaultValue"]?.ToString();
+        Assert.NotEqual("$Default", live);
+        Assert.Equal("replay", replay);
+        Assert.NotEqual(live, replay); // replay receivers are non-exclusive: they must not share the live drain's group
+        Assert.Contains("eventHubsReplayConsumerGroupName", Template.Module("eventhubs").Argument("replayConsumerGroupName")?.ToString(), StringComparison.Ordinal);
     }
 
     [Fact]

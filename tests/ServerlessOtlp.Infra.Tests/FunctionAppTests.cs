@@ -50,6 +50,7 @@ public sealed class FunctionAppTests
                      "ServerlessOtlp__Log__EventHubs__FullyQualifiedNamespace",
                      "ServerlessOtlp__Log__EventHubs__EventHubName",
                      "ServerlessOtlp__Log__EventHubs__ConsumerGroup",
+                     "ServerlessOtlp__Log__EventHubs__ReplayConsumerGroup",
                      "ServerlessOtlp__KeyVault__Uri",
                      "APPLICATIONINSIGHTS_CONNECTION_STRING",
                  })
@@ -58,6 +59,8 @@ public sealed class FunctionAppTests
         }
 
         Assert.Contains("fullyQualifiedNamespace", Template.Module("functions").Argument("eventHubsFullyQualifiedNamespace")?.ToString(), StringComparison.Ordinal);
+        Assert.Equal("[parameters('replayConsumerGroupName')]", settings["ServerlessOtlp__Log__EventHubs__ReplayConsumerGroup"]?.ToString());
+        Assert.Contains("replayConsumerGroupName", Template.Module("functions").Argument("replayConsumerGroupName")?.ToString(), StringComparison.Ordinal);
     }
 
     [Fact]

@@ -45,6 +45,9 @@ param retentionHours int
 @description('Consumer group the functions read with.')
 param consumerGroupName string
 
+@description('Consumer group of per-tenant replay cursors: their receivers are non-exclusive, so they cannot share the live drain\'s group, where receivers hold an owner level.')
+param replayConsumerGroupName string
+
 var isPremium = sku == 'Premium'
 
 resource namespace 'Microsoft.EventHub/namespaces@2024-01-01' = {
@@ -85,9 +88,18 @@ resource consumerGroup 'Microsoft.EventHub/namespaces/eventhubs/consumergroups@2
   }
 }
 
+resource replayConsumerGroup 'Microsoft.EventHub/namespaces/eventhubs/consumergroups@2024-01-01' = {
+  parent: hub
+  name: replayConsumerGroupName
+  properties: {
+    userMetadata: 'ServerlessOtlp per-tenant replay cursors'
+  }
+}
+
 output namespaceName string = namespace.name
 output namespaceId string = namespace.id
 @description('Host name the SDK connects to: <namespace>.servicebus.windows.net (or the sovereign-cloud equivalent).')
 output fullyQualifiedNamespace string = split(split(namespace.properties.serviceBusEndpoint, '//')[1], ':')[0]
 output eventHubName string = hub.name
 output consumerGroupName string = consumerGroup.name
+output replayConsumerGroupName string = replayConsumerGroup.name

@@ -44,6 +44,9 @@ param eventHubName string
 @description('Consumer group the drains read with.')
 param consumerGroupName string
 
+@description('Event Hubs consumer group of per-tenant replay cursors.')
+param replayConsumerGroupName string
+
 @description('Key Vault URI for `secret:NAME` references in tenant destinations.')
 param keyVaultUri string
 
@@ -137,6 +140,7 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'ServerlessOtlp__Log__EventHubs__FullyQualifiedNamespace', value: eventHubsFullyQualifiedNamespace }
         { name: 'ServerlessOtlp__Log__EventHubs__EventHubName', value: eventHubName }
         { name: 'ServerlessOtlp__Log__EventHubs__ConsumerGroup', value: consumerGroupName }
+        { name: 'ServerlessOtlp__Log__EventHubs__ReplayConsumerGroup', value: replayConsumerGroupName }
         { name: 'ServerlessOtlp__KeyVault__Uri', value: keyVaultUri }
         // The Dispatch timer's schedule is a %setting% binding: the host needs it to load the function.
         { name: 'ServerlessOtlp__Functions__DispatchSchedule', value: '*/5 * * * * *' }

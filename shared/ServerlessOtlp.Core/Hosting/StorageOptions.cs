@@ -48,4 +48,10 @@ public sealed class EventHubsLogOptions
     public string EventHubName { get; set; } = "otlp";
 
     public string ConsumerGroup { get; set; } = "$Default";
+
+    /// <summary>
+    /// Consumer group of per-tenant replay cursors. Separate from <see cref="ConsumerGroup"/>: the
+    /// live drain's receivers there are exclusive, and a cursor's would cut them off.
+    /// </summary>
+    public string ReplayConsumerGroup { get; set; } = "replay";
 }

@@ -13,21 +13,43 @@ namespace ServerlessOtlp.Log;
 /// The partitioned log on Azure Event Hubs. Appends go to an explicit partition in one
 /// <see cref="EventDataBatch"/> per call (the buffered producer acknowledges before data is
 /// durable, so it does not fit); a call completes only when every batch was sent. Reads use a
-/// <see cref="PartitionReceiver"/> from a sequence number, opened with the reader's lease epoch as
-/// its owner level so that a stale reader is disconnected by the service.
+/// <see cref="PartitionReceiver"/> from a sequence number, opened in the live consumer group with
+/// the reader's lease epoch as its owner level so that a stale reader is disconnected by the service.
+/// <see cref="WithConsumerGroup"/> gives a reader in another consumer group (replay cursors):
+/// it opens non-exclusive receivers, since an owner level in the live group would cut off the live drain.
 /// </summary>
 public sealed class EventHubsLog : IPartitionedLog
 {
+    /// <summary>Opens a receiver: consumer group, partition id, start, owner level (null = non-exclusive).</summary>
+    public delegate PartitionReceiver ReceiverFactory(string consumerGroup, string partitionId, EventPosition position, long? ownerLevel);
+
     private readonly EventHubProducerClient _producer;
-    private readonly Func<string, EventPosition, long, PartitionReceiver> _receiverFactory;
+    private readonly ReceiverFactory _receiverFactory;
+    private readonly bool _exclusive;
+    private readonly bool _ownsProducer;
     private readonly ConcurrentDictionary<int, ReceiverState> _receivers = new();
     private string[] _partitionIds = [];
 
-    public EventHubsLog(EventHubProducerClient producer, Func<string, EventPosition, long, PartitionReceiver> receiverFactory)
+    public EventHubsLog(EventHubProducerClient producer, string consumerGroup, string replayConsumerGroup, ReceiverFactory receiverFactory)
+        : this(producer, consumerGroup, replayConsumerGroup, receiverFactory, exclusive: true, ownsProducer: true)
+    {
+    }
+
+    private EventHubsLog(EventHubProducerClient producer, string consumerGroup, string replayConsumerGroup, ReceiverFactory receiverFactory, bool exclusive, bool ownsProducer)
     {
         _producer = producer;
+        ConsumerGroup = consumerGroup;
+        ReplayConsumerGroup = replayConsumerGroup;
         _receiverFactory = receiverFactory;
+        _exclusive = exclusive;
+        _ownsProducer = ownsProducer;
     }
+
+    /// <summary>The consumer group this instance reads in.</summary>
+    public string ConsumerGroup { get; }
+
+    /// <summary>The consumer group replay cursors read in, beside the live drain's.</summary>
+    public string ReplayConsumerGroup { get; }
 
     public static EventHubsLog Create(EventHubsLogOptions options)
     {
@@ -35,8 +57,8 @@ public sealed class EventHubsLog : IPartitionedLog
         if (!string.IsNullOrWhiteSpace(options.ConnectionString))
         {
             var producer = new EventHubProducerClient(options.ConnectionString, options.EventHubName, clientOptions);
-            return new EventHubsLog(producer, (id, position, ownerLevel) => new PartitionReceiver(
-                options.ConsumerGroup, id, position, options.ConnectionString, options.EventHubName, new PartitionReceiverOptions { OwnerLevel = ownerLevel > 0 ? ownerLevel : null }));
+            return new EventHubsLog(producer, options.ConsumerGroup, options.ReplayConsumerGroup, (group, id, position, ownerLevel) => new PartitionReceiver(
+                group, id, position, options.ConnectionString, options.EventHubName, new PartitionReceiverOptions { OwnerLevel = ownerLevel }));
         }
 
         if (string.IsNullOrWhiteSpace(options.FullyQualifiedNamespace))
@@ -46,8 +68,20 @@ public sealed class EventHubsLog : IPartitionedLog
 
         var credential = new DefaultAzureCredential();
         var p = new EventHubProducerClient(options.FullyQualifiedNamespace, options.EventHubName, credential, clientOptions);
-        return new EventHubsLog(p, (id, position, ownerLevel) => new PartitionReceiver(
-            options.ConsumerGroup, id, position, options.FullyQualifiedNamespace, options.EventHubName, credential, new PartitionReceiverOptions { OwnerLevel = ownerLevel > 0 ? ownerLevel : null }));
+        return new EventHubsLog(p, options.ConsumerGroup, options.ReplayConsumerGroup, (group, id, position, ownerLevel) => new PartitionReceiver(
+            group, id, position, options.FullyQualifiedNamespace, options.EventHubName, credential, new PartitionReceiverOptions { OwnerLevel = ownerLevel }));
+    }
+
+    /// <summary>
+    /// A reader of the same hub in <paramref name="consumerGroup"/>, sharing the producer and the
+    /// partition ids, with its own receivers. They are non-exclusive (no owner level): several
+    /// cursors may read one partition at once, and a cursor is fenced by its lease and checkpoint
+    /// ETag, not by the service. Disposing it closes its receivers only.
+    /// </summary>
+    public EventHubsLog WithConsumerGroup(string consumerGroup)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(consumerGroup);
+        return new EventHubsLog(_producer, consumerGroup, ReplayConsumerGroup, _receiverFactory, exclusive: false, ownsProducer: false) { _partitionIds = _partitionIds };
     }
 
     // Table keys cannot hold "/", so the name joins namespace and hub with ":".
@@ -142,7 +176,7 @@ public sealed class EventHubsLog : IPartitionedLog
             }
 
             var position = from.IsStart ? EventPosition.Earliest : EventPosition.FromSequenceNumber(from.Value, isInclusive: true);
-            state.Receiver = _receiverFactory(_partitionIds[partition], position, ownerLevel);
+            state.Receiver = _receiverFactory(ConsumerGroup, _partitionIds[partition], position, OwnerLevel(ownerLevel));
             state.OwnerLevel = ownerLevel;
         }
 
@@ -173,7 +207,7 @@ public sealed class EventHubsLog : IPartitionedLog
 
     public async Task<LogPosition> FindPositionAsync(int partition, DateTimeOffset time, CancellationToken cancellationToken = default)
     {
-        await using var receiver = _receiverFactory(_partitionIds[partition], EventPosition.FromEnqueuedTime(time), 0);
+        await using var receiver = _receiverFactory(ConsumerGroup, _partitionIds[partition], EventPosition.FromEnqueuedTime(time), null);
         var batch = await receiver.ReceiveBatchAsync(1, TimeSpan.FromSeconds(5), cancellationToken);
         foreach (var data in batch)
         {
@@ -193,8 +227,13 @@ public sealed class EventHubsLog : IPartitionedLog
             }
         }
 
-        await _producer.DisposeAsync();
+        if (_ownsProducer)
+        {
+            await _producer.DisposeAsync();
+        }
     }
+
+    private long? OwnerLevel(long epoch) => _exclusive && epoch > 0 ? epoch : null;
 
     private sealed class ReceiverState
     {

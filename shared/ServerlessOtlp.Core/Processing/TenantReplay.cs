@@ -13,24 +13,36 @@ namespace ServerlessOtlp.Processing;
 public sealed class TenantReplay(ProcessingServices services)
 {
     /// <summary>
-    /// A cursor reads the log beside the live drain. The blob log and the memory log allow that;
-    /// an Event Hubs receiver opened with an owner level would cut off the live drain's.
-    /// </summary>
-    public bool IsSupported => services.Log is BlobLog or MemoryLog;
-
-    /// <summary>
     /// Starts (or restarts) <paramref name="tenant"/>'s cursor on <paramref name="partition"/> at
     /// <paramref name="position"/>, or at the first event received at or after <paramref name="from"/>;
     /// it ends at the partition's live checkpoint as of now. Audited in the cursor's row.
     /// </summary>
     /// <exception cref="ArgumentException">The tenant id is invalid or not configured, or neither a time nor a position was given.</exception>
-    /// <exception cref="NotSupportedException">The log cannot be read beside the live drain (Event Hubs).</exception>
     public async Task<ReplayCursor> StartAsync(string tenant, int partition, DateTimeOffset? from, long? position, string by, CancellationToken cancellationToken = default)
     {
         await ValidateAsync(tenant, cancellationToken);
-        var start = position is long p ? new LogPosition(p)
-            : from is { } time ? await Reader().FindPositionAsync(partition, time, cancellationToken)
-            : throw new ArgumentException("give a time or a position");
+        LogPosition start;
+        if (position is long p)
+        {
+            start = new LogPosition(p);
+        }
+        else if (from is { } time)
+        {
+            var reader = Reader();
+            try
+            {
+                start = await reader.FindPositionAsync(partition, time, cancellationToken);
+            }
+            finally
+            {
+                await DisposeReaderAsync(reader);
+            }
+        }
+        else
+        {
+            throw new ArgumentException("give a time or a position");
+        }
+
         var live = await services.Checkpoints.ReadAsync(services.Log.Name, services.Drain.ConsumerGroup, partition, cancellationToken);
         return await services.Checkpoints.StartCursorAsync(services.Log.Name, tenant, partition, start.Value, live.Position, by, cancellationToken);
     }
@@ -41,12 +53,6 @@ public sealed class TenantReplay(ProcessingServices services)
         if (TenantIds.Check(tenant) is { } problem)
         {
             throw new ArgumentException($"tenant id {problem}", nameof(tenant));
-        }
-
-        if (!IsSupported)
-        {
-            throw new NotSupportedException(
-                "per-tenant replay reads the log beside the live drain, which this log cannot do (an Event Hubs receiver with an owner level cuts off the live one); replay the whole partition instead");
         }
 
         if (await services.Tenants.GetAsync(tenant, cancellationToken) == null)
@@ -64,7 +70,7 @@ public sealed class TenantReplay(ProcessingServices services)
     {
         string tenant = job.Tenant ?? throw new ArgumentException("not a replay cursor's job", nameof(job));
         var cursor = await services.Checkpoints.ReadCursorAsync(services.Log.Name, tenant, job.Partition, cancellationToken);
-        if (cursor == null || !IsSupported)
+        if (cursor == null)
         {
             return null;
         }
@@ -77,8 +83,17 @@ public sealed class TenantReplay(ProcessingServices services)
         // Its own reader and its own pipeline: read and sampling state are per partition, and the live drain's are in use.
         var reader = Reader();
         var processor = new TenantOnlyProcessor(tenant, services.CreateProcessor(services.Tenants));
-        var engine = new DrainEngine(reader, services.Checkpoints, services.Leases, processor, services.DeadLetters, services.Drain.ForConsumerGroup(cursor.Group), services.Loggers.CreateLogger<DrainEngine>(), memory: services.Engine.Memory);
-        var result = await engine.DrainAsync(job.Partition, keepAlive, new LogPosition(cursor.End), cancellationToken);
+        DrainResult result;
+        try
+        {
+            var engine = new DrainEngine(reader, services.Checkpoints, services.Leases, processor, services.DeadLetters, services.Drain.ForConsumerGroup(cursor.Group), services.Loggers.CreateLogger<DrainEngine>(), memory: services.Engine.Memory);
+            result = await engine.DrainAsync(job.Partition, keepAlive, new LogPosition(cursor.End), cancellationToken);
+        }
+        finally
+        {
+            await DisposeReaderAsync(reader);
+        }
+
         if (result.End == DrainEnd.ReachedEnd)
         {
             services.Loggers.CreateLogger<TenantReplay>().LogInformation(
@@ -88,8 +103,21 @@ public sealed class TenantReplay(ProcessingServices services)
         return result;
     }
 
-    /// <summary>A reader beside the live drain's: the blob log keeps read state per instance and partition; the memory log keeps none.</summary>
-    private IPartitionedLog Reader() => services.Log is BlobLog blob ? blob.NewReader() : services.Log;
+    /// <summary>
+    /// A reader beside the live drain's: the blob log keeps read state per instance and partition;
+    /// on Event Hubs a cursor reads in the replay consumer group with non-exclusive receivers (an
+    /// owner level in the live group would cut off the live drain); the memory log keeps none.
+    /// </summary>
+    internal IPartitionedLog Reader() => services.Log switch
+    {
+        BlobLog blob => blob.NewReader(),
+        EventHubsLog hub => hub.WithConsumerGroup(hub.ReplayConsumerGroup),
+        _ => services.Log,
+    };
+
+    // A cursor's own reader holds receivers (Event Hubs links); the shared log is not ours to dispose.
+    private ValueTask DisposeReaderAsync(IPartitionedLog reader) =>
+        ReferenceEquals(reader, services.Log) ? ValueTask.CompletedTask : reader.DisposeAsync();
 }
 
 /// <summary>

@@ -26,7 +26,7 @@ public sealed class EventHubsLogTests(ITestOutputHelper output)
     {
         var producer = new MockProducer(PartitionIds, batchBytes);
         var receivers = new ReceiverFactory();
-        var log = new EventHubsLog(producer, receivers.Create);
+        var log = new EventHubsLog(producer, "functions", "replay", receivers.Create);
         await log.OpenAsync();
         return (log, producer, receivers);
     }
@@ -36,7 +36,7 @@ public sealed class EventHubsLogTests(ITestOutputHelper output)
     {
         var (log, _, _) = await OpenAsync();
         Assert.Equal(12, log.PartitionCount);
-        Assert.Throws<InvalidOperationException>(() => new EventHubsLog(new MockProducer(PartitionIds, 1000), new ReceiverFactory().Create).PartitionCount);
+        Assert.Throws<InvalidOperationException>(() => new EventHubsLog(new MockProducer(PartitionIds, 1000), "functions", "replay", new ReceiverFactory().Create).PartitionCount);
     }
 
     [Fact]
@@ -114,7 +114,8 @@ public sealed class EventHubsLogTests(ITestOutputHelper output)
         var call = Assert.Single(receivers.Calls);
         Assert.Equal("3", call.PartitionId);
         Assert.Equal(EventPosition.FromSequenceNumber(42, isInclusive: true), call.Position);
-        Assert.Equal(7, call.OwnerLevel);
+        Assert.Equal((long?)7, call.OwnerLevel);
+        Assert.Equal("functions", call.ConsumerGroup);
 
         Assert.Equal(2, batch.Events.Count);
         Assert.Equal(new LogPosition(42), batch.Events[0].Position);
@@ -136,7 +137,7 @@ public sealed class EventHubsLogTests(ITestOutputHelper output)
 
         await log.ReadAsync(3, batch.Next, 10, 1024 * 1024, ownerLevel: 8);
         Assert.Equal(2, receivers.Calls.Count);
-        Assert.Equal(8, receivers.Calls[1].OwnerLevel);
+        Assert.Equal((long?)8, receivers.Calls[1].OwnerLevel);
         Assert.Equal(EventPosition.FromSequenceNumber(44, isInclusive: true), receivers.Calls[1].Position);
         Assert.True(receivers.Calls[0].Receiver.Closed, "the superseded receiver is closed");
 
@@ -209,11 +210,46 @@ public sealed class EventHubsLogTests(ITestOutputHelper output)
         var call = Assert.Single(receivers.Calls);
         Assert.Equal("6", call.PartitionId);
         Assert.Equal(EventPosition.FromEnqueuedTime(time), call.Position);
+        Assert.Null(call.OwnerLevel);
         Assert.True(call.Receiver.Closed);
 
         producer.Properties["6"] = EventHubsModelFactory.PartitionProperties("hub", "6", false, 0, 90, "1", ReceivedAt);
         receivers.Next.Enqueue([]);
         Assert.Equal(new LogPosition(91), await log.FindPositionAsync(6, time.AddDays(1)));
+    }
+
+    [Fact]
+    public async Task A_replay_reader_reads_in_the_replay_group_without_an_owner_level_beside_the_live_epoch_receiver()
+    {
+        var (log, producer, receivers) = await OpenAsync();
+        receivers.Next.Enqueue([Received(10, null)]);
+        await log.ReadAsync(3, new LogPosition(10), 10, 1024 * 1024, ownerLevel: 7);
+
+        await using (var cursor = log.WithConsumerGroup(log.ReplayConsumerGroup))
+        {
+            Assert.Equal("replay", cursor.ConsumerGroup);
+            Assert.Equal(12, cursor.PartitionCount);
+            receivers.Next.Enqueue([Received(4, null, "globex")]);
+            var batch = await cursor.ReadAsync(3, new LogPosition(4), 10, 1024 * 1024, ownerLevel: 5);
+            Assert.Equal("globex", Assert.Single(batch.Events).Properties!.Tenant);
+
+            Assert.Equal(2, receivers.Calls.Count);
+            var live = receivers.Calls[0];
+            Assert.Equal(("functions", "3", 7L), (live.ConsumerGroup, live.PartitionId, live.OwnerLevel!.Value));
+            var replay = receivers.Calls[1];
+            Assert.Equal("replay", replay.ConsumerGroup);
+            Assert.Equal("3", replay.PartitionId);
+            Assert.Null(replay.OwnerLevel);
+            Assert.Equal(EventPosition.FromSequenceNumber(4, isInclusive: true), replay.Position);
+            Assert.False(live.Receiver.Closed, "the cursor does not touch the live drain's receiver");
+        }
+
+        // Disposing the cursor's reader closes its receiver only; the shared producer and the live receiver stay open.
+        Assert.True(receivers.Calls[1].Receiver.Closed);
+        Assert.False(receivers.Calls[0].Receiver.Closed);
+        Assert.False(producer.Disposed);
+        await log.AppendAsync(0, [Event("acme", 10)]);
+        Assert.Single(producer.Sent);
     }
 
     [Fact]
@@ -315,20 +351,26 @@ public sealed class EventHubsLogTests(ITestOutputHelper output)
 
         public override Task CloseAsync(CancellationToken cancellationToken = default) => Task.CompletedTask;
 
-        public override ValueTask DisposeAsync() => ValueTask.CompletedTask;
+        public bool Disposed { get; private set; }
+
+        public override ValueTask DisposeAsync()
+        {
+            Disposed = true;
+            return ValueTask.CompletedTask;
+        }
     }
 
     private sealed class ReceiverFactory
     {
-        public List<(string PartitionId, EventPosition Position, long OwnerLevel, MockReceiver Receiver)> Calls { get; } = [];
+        public List<(string ConsumerGroup, string PartitionId, EventPosition Position, long? OwnerLevel, MockReceiver Receiver)> Calls { get; } = [];
 
         /// <summary>What the next receive calls return, in order.</summary>
         public ConcurrentQueue<List<EventData>> Next { get; } = new();
 
-        public PartitionReceiver Create(string partitionId, EventPosition position, long ownerLevel)
+        public PartitionReceiver Create(string consumerGroup, string partitionId, EventPosition position, long? ownerLevel)
         {
             var receiver = new MockReceiver(this);
-            Calls.Add((partitionId, position, ownerLevel, receiver));
+            Calls.Add((consumerGroup, partitionId, position, ownerLevel, receiver));
             return receiver;
         }
     }

@@ -86,7 +86,7 @@ public static class ReplayCommand
         {
             await replay.ValidateAsync(tenant, ct);
         }
-        catch (Exception ex) when (ex is ArgumentException or NotSupportedException)
+        catch (ArgumentException ex)
         {
             throw new CliException($"--tenant {tenant}: {ex.Message}", ExitCodes.Usage);
         }
