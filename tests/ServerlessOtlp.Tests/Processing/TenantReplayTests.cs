@@ -1,4 +1,5 @@
 using System.Text.RegularExpressions;
+using Azure.Messaging.EventHubs.Producer;
 using Microsoft.Extensions.Logging.Abstractions;
 using ServerlessOtlp.Hosting;
 using ServerlessOtlp.Log;
@@ -164,6 +165,32 @@ public sealed partial class TenantReplayTests(AzuriteFixture azurite)
             _floor = null;
             return Task.FromResult(new FlushOutcome(0, false));
         }
+    }
+
+    [Fact]
+    public async Task On_Event_Hubs_a_cursor_reads_in_the_replay_consumer_group_beside_the_live_one()
+    {
+        // A producer that never connects: only the reader's consumer group is looked at here
+        // (EventHubsLogTests proves its receivers are non-exclusive and in that group).
+        await using var log = new EventHubsLog(
+            new EventHubProducerClient("Endpoint=sb://replay-test.servicebus.windows.net/;SharedAccessKeyName=k;SharedAccessKey=v", "otlp"),
+            "functions",
+            "replay",
+            (_, _, _, _) => throw new InvalidOperationException("no receiver is opened"));
+        var services = await ProcessingServices.CreateAsync(
+            log,
+            new StorageClients(new StorageOptions { ConnectionString = azurite.ConnectionString }),
+            new InMemoryTenantDirectory(new TenantFile()),
+            DrainTestContext.Options("runner-" + Guid.NewGuid().ToString("N")[..6]),
+            NullLoggerFactory.Instance);
+
+        await using var reader = new TenantReplay(services).Reader();
+
+        var cursorLog = Assert.IsType<EventHubsLog>(reader);
+        Assert.NotSame(log, cursorLog);
+        Assert.Equal("replay", cursorLog.ConsumerGroup);
+        Assert.Equal("functions", log.ConsumerGroup);
+        Assert.Equal(log.Name, cursorLog.Name);
     }
 
     /// <summary>The processing services over a blob log of the test's own, with tenants A and B writing to their own directories.</summary>
