@@ -121,12 +121,46 @@ public sealed class ProcessingServices
     /// <summary>Moves a partition's checkpoint back (or forward) to a time or position; audited in the checkpoint row.</summary>
     public async Task<ReplayAudit> ReplayAsync(int partition, DateTimeOffset? from, long? position, string by, CancellationToken cancellationToken = default)
     {
-        var target = position is long p ? new LogPosition(p)
-            // Its own reader: a blob log's read state belongs to the drain running on it.
-            : from is { } time ? await (Log is BlobLog blob ? blob.NewReader() : Log).FindPositionAsync(partition, time, cancellationToken)
-            : throw new ArgumentException("give a time or a position");
+        LogPosition target;
+        if (position is long p)
+        {
+            target = new LogPosition(p);
+        }
+        else if (from is { } time)
+        {
+            var reader = SideReader();
+            try
+            {
+                target = await reader.FindPositionAsync(partition, time, cancellationToken);
+            }
+            finally
+            {
+                await ReleaseSideReaderAsync(reader);
+            }
+        }
+        else
+        {
+            throw new ArgumentException("give a time or a position");
+        }
+
         return await Checkpoints.ReplayAsync(Log.Name, Drain.ConsumerGroup, partition, target.Value, by, cancellationToken);
     }
+
+    /// <summary>
+    /// A reader beside the running drains: a blob log's own read state (the shared one belongs to
+    /// the drains), or Event Hubs receivers in the replay consumer group without an owner level, so
+    /// that it never cuts off a drain's exclusive receiver.
+    /// </summary>
+    internal IPartitionedLog SideReader() => Log switch
+    {
+        BlobLog blob => blob.NewReader(),
+        EventHubsLog hub => hub.WithConsumerGroup(hub.ReplayConsumerGroup),
+        _ => Log,
+    };
+
+    /// <summary>Closes what <see cref="SideReader"/> opened (its Event Hubs links); the shared log is not ours to dispose.</summary>
+    internal ValueTask ReleaseSideReaderAsync(IPartitionedLog reader) =>
+        ReferenceEquals(reader, Log) ? ValueTask.CompletedTask : reader.DisposeAsync();
 }
 
 /// <summary>How the processing side exports: resilience defaults, the retry store, and where <c>secret:NAME</c> headers come from.</summary>

@@ -108,16 +108,9 @@ public sealed class TenantReplay(ProcessingServices services)
     /// on Event Hubs a cursor reads in the replay consumer group with non-exclusive receivers (an
     /// owner level in the live group would cut off the live drain); the memory log keeps none.
     /// </summary>
-    internal IPartitionedLog Reader() => services.Log switch
-    {
-        BlobLog blob => blob.NewReader(),
-        EventHubsLog hub => hub.WithConsumerGroup(hub.ReplayConsumerGroup),
-        _ => services.Log,
-    };
+    internal IPartitionedLog Reader() => services.SideReader();
 
-    // A cursor's own reader holds receivers (Event Hubs links); the shared log is not ours to dispose.
-    private ValueTask DisposeReaderAsync(IPartitionedLog reader) =>
-        ReferenceEquals(reader, services.Log) ? ValueTask.CompletedTask : reader.DisposeAsync();
+    private ValueTask DisposeReaderAsync(IPartitionedLog reader) => services.ReleaseSideReaderAsync(reader);
 }
 
 /// <summary>
