@@ -60,7 +60,10 @@ public sealed class Otlpctl : IDisposable
         }
     }
 
-    public static Otlpctl Start(string? workingDirectory, params string[] args)
+    public static Otlpctl Start(string? workingDirectory, params string[] args) => Start(workingDirectory, null, args);
+
+    /// <summary>Starts otlpctl with extra environment variables (settings named as the Functions app names them).</summary>
+    public static Otlpctl Start(string? workingDirectory, IReadOnlyDictionary<string, string>? environment, params string[] args)
     {
         var psi = new ProcessStartInfo("dotnet")
         {
@@ -70,6 +73,11 @@ public sealed class Otlpctl : IDisposable
             RedirectStandardInput = true,
             WorkingDirectory = workingDirectory ?? Directory.GetCurrentDirectory(),
         };
+        foreach (var (name, value) in environment ?? new Dictionary<string, string>())
+        {
+            psi.Environment[name] = value;
+        }
+
         psi.ArgumentList.Add(DllPath);
         foreach (string a in args)
         {

@@ -136,4 +136,18 @@ public sealed class ReplayAndDeadLetterCommandTests(AzuriteFixture azurite)
         string written = await File.ReadAllTextAsync(Path.Combine(outDir, "traces.jsonl"));
         Assert.Contains(Convert.ToHexString(traceId).ToLowerInvariant(), written, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task Event_Hubs_consumer_groups_come_from_the_Functions_settings_and_a_replay_group_equal_to_the_live_one_is_refused()
+    {
+        // Bound from ServerlessOtlp__Log__EventHubs__* as in the Functions app: the same group twice is refused before anything connects.
+        using var ctl = Otlpctl.Start(null, new Dictionary<string, string>
+        {
+            ["ServerlessOtlp__Log__EventHubs__ConsumerGroup"] = "functions",
+            ["ServerlessOtlp__Log__EventHubs__ReplayConsumerGroup"] = "functions",
+        }, "status", "--storage", azurite.ConnectionString, "--log", "eventhubs", "--event-hubs-namespace", "example");
+        Assert.True(await ctl.WaitAsync(TimeSpan.FromSeconds(90)), ctl.ToString());
+        Assert.True(ctl.ExitCode == 2, ctl.ToString());
+        Assert.Contains("ReplayConsumerGroup must differ from the live consumer group \"functions\"", ctl.Stderr, StringComparison.Ordinal);
+    }
 }

@@ -134,7 +134,16 @@ public sealed class StorageSelection
                 throw new Terminal.CliException("--log eventhubs needs --event-hubs-namespace NAME (the namespace NAME.servicebus.windows.net)", Terminal.ExitCodes.Usage);
             }
 
+            // The hub and consumer groups as the Functions app names them (ServerlessOtlp__Log__EventHubs__ConsumerGroup=functions, …),
+            // so otlpctl drains and replays in the groups a deployment uses; the flag names the namespace.
+            new ConfigurationBuilder().AddEnvironmentVariables().Build().GetSection("ServerlessOtlp:Log:EventHubs").Bind(options.EventHubs);
             options.EventHubs.FullyQualifiedNamespace = ns.Contains('.', StringComparison.Ordinal) ? ns : ns + ".servicebus.windows.net";
+            if (string.Equals(options.EventHubs.ConsumerGroup, options.EventHubs.ReplayConsumerGroup, StringComparison.OrdinalIgnoreCase))
+            {
+                throw new Terminal.CliException(
+                    $"ServerlessOtlp__Log__EventHubs__ReplayConsumerGroup must differ from the live consumer group \"{options.EventHubs.ConsumerGroup}\" (a replay cursor's receivers would cut off the live drain's)",
+                    Terminal.ExitCodes.Usage);
+            }
         }
 
         return options;
