@@ -83,7 +83,7 @@ public sealed class BlobLog : IPartitionedLog
         var meta = _container.GetBlobClient($"{_options.Name}/meta.json");
         try
         {
-            var body = JsonSerializer.SerializeToUtf8Bytes(new LogMetadata(_options.Partitions, EventProperties.CurrentFormatVersion, DateTimeOffset.UtcNow));
+            var body = JsonSerializer.SerializeToUtf8Bytes(new LogMetadata(_options.Partitions, EventProperties.CurrentFormatVersion, DateTimeOffset.UtcNow), CoreJsonContext.Default.LogMetadata);
             await meta.UploadAsync(new BinaryData(body), new BlobUploadOptions { Conditions = new BlobRequestConditions { IfNoneMatch = ETag.All } }, cancellationToken);
         }
         catch (RequestFailedException ex) when (ex.Status is 409 or 412)
@@ -92,7 +92,7 @@ public sealed class BlobLog : IPartitionedLog
         }
 
         var existing = await meta.DownloadContentAsync(cancellationToken);
-        var recorded = existing.Value.Content.ToObjectFromJson<LogMetadata>()
+        var recorded = existing.Value.Content.ToObjectFromJson(CoreJsonContext.Default.LogMetadata)
                        ?? throw new InvalidDataException($"{meta.Name} is empty");
         if (recorded.Partitions < 1)
         {
@@ -509,7 +509,7 @@ public sealed class BlobLog : IPartitionedLog
         public readonly Dictionary<Guid, ulong> Seen = [];
     }
 
-    private sealed record LogMetadata(int Partitions, int Format, DateTimeOffset Created);
+    internal sealed record LogMetadata(int Partitions, int Format, DateTimeOffset Created);
 
     /// <summary>A read-only stream over memory, so an append uploads without a copy.</summary>
     private sealed class ReadOnlyMemoryStream(ReadOnlyMemory<byte> memory) : Stream

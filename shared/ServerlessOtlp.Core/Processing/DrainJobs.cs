@@ -23,12 +23,10 @@ public sealed record DrainJob(int Partition, string? Reason = null, string? Pare
         ? Partition.ToString("D5", CultureInfo.InvariantCulture)
         : string.Concat(Partition.ToString("D5", CultureInfo.InvariantCulture), ":", Tenant);
 
-    public string ToJson() => JsonSerializer.Serialize(this, JsonOptions);
+    public string ToJson() => JsonSerializer.Serialize(this, DrainJobJsonContext.Default.DrainJob);
 
     public static DrainJob FromJson(string json) =>
-        JsonSerializer.Deserialize<DrainJob>(json, JsonOptions) ?? throw new FormatException("empty drain job");
-
-    private static readonly JsonSerializerOptions JsonOptions = new(JsonSerializerDefaults.Web);
+        JsonSerializer.Deserialize(json, DrainJobJsonContext.Default.DrainJob) ?? throw new FormatException("empty drain job");
 }
 
 /// <summary>Where drain jobs go. At most one pending job per partition.</summary>

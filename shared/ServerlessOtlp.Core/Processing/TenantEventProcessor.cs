@@ -361,7 +361,7 @@ public sealed partial class TenantEventProcessor : IEventProcessor, IPartitionSt
         {
             try
             {
-                snapshots = System.Text.Json.JsonSerializer.Deserialize<Dictionary<string, string>>(data.ToMemory().Span);
+                snapshots = System.Text.Json.JsonSerializer.Deserialize(data.ToMemory().Span, CoreJsonContext.Default.DictionaryStringString);
             }
             catch (System.Text.Json.JsonException ex)
             {
@@ -435,7 +435,7 @@ public sealed partial class TenantEventProcessor : IEventProcessor, IPartitionSt
             await _partitionState.DeleteAsync(superseded, cancellationToken);
         }
 
-        string reference = await _partitionState.WriteAsync(checkpoint, BinaryData.FromObjectAsJson(snapshots), cancellationToken);
+        string reference = await _partitionState.WriteAsync(checkpoint, BinaryData.FromObjectAsJson(snapshots, CoreJsonContext.Default.DictionaryStringString), cancellationToken);
         _supersededState[partition] = checkpoint.State;
         _savedStateVersion[partition] = version;
         return reference;

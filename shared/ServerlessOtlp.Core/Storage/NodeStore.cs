@@ -56,7 +56,7 @@ public class NodeStore
             [HostColumn] = heartbeat.Host,
             [StartedAtColumn] = heartbeat.StartedAt,
             [StatusColumn] = heartbeat.Status,
-            [CountersColumn] = JsonSerializer.Serialize(heartbeat.Counters ?? NoCounters),
+            [CountersColumn] = JsonSerializer.Serialize(heartbeat.Counters ?? NoCounters, CoreJsonContext.Default.DictionaryStringInt64),
         };
         var written = await _table.UpsertEntityAsync(row, TableUpdateMode.Replace, cancellationToken);
         return written.Headers.ETag.GetValueOrDefault();
@@ -152,7 +152,7 @@ public class NodeStore
 
         try
         {
-            return JsonSerializer.Deserialize<Dictionary<string, long>>(json) ?? NoCounters;
+            return JsonSerializer.Deserialize(json, CoreJsonContext.Default.DictionaryStringInt64) ?? NoCounters;
         }
         catch (JsonException)
         {

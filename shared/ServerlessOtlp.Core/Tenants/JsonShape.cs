@@ -12,7 +12,7 @@ internal static class JsonPaths
     {
         if (!IsIdentifier(name))
         {
-            return parent + "[" + JsonSerializer.Serialize(name) + "]";
+            return parent + "[" + JsonSerializer.Serialize(name, CoreJsonContext.Default.String) + "]";
         }
 
         return parent.Length == 0 ? name : parent + "." + name;
@@ -259,13 +259,15 @@ internal sealed class JsonShape(JsonSerializerOptions options, Action<string, st
         }
     }
 
-    /// <summary>Names of an enum's members as written in JSON, in declaration order.</summary>
+    /// <summary>Names of an enum's members as <see cref="TenantJson.Options"/> writes them, in value order.</summary>
     public static IReadOnlyList<string> EnumNames(Type type)
     {
+        // Asked of the converter itself, so the names cannot drift from what is read and written.
+        var info = TenantJson.Options.GetTypeInfo(type);
         var names = new List<string>();
-        foreach (var field in type.GetFields(BindingFlags.Public | BindingFlags.Static))
+        foreach (object value in Enum.GetValuesAsUnderlyingType(type))
         {
-            names.Add(field.GetCustomAttribute<JsonStringEnumMemberNameAttribute>()?.Name ?? JsonNamingPolicy.CamelCase.ConvertName(field.Name));
+            names.Add(JsonSerializer.SerializeToElement(Enum.ToObject(type, value), info).GetString()!);
         }
 
         return names;

@@ -7,11 +7,14 @@ namespace ServerlessOtlp.Tenants;
 // camelCase; they are a contract with users' files, change them only on purpose. Produced by
 // TenantFileParser (which validates it) and read by the gateway, the drainers and the exporters.
 // Absent optional blocks are null; absent lists are empty.
+// Properties with a default are settable, not init-only: the source-generated serializer (the
+// gateway runs as Native AOT) sets every init-only property in one object initializer, so an
+// absent one would lose its default (dotnet/runtime#84484).
 
 /// <summary>A tenant file: <c>{ "tenants": [ … ] }</c>.</summary>
 public sealed record TenantFile
 {
-    public IReadOnlyList<TenantConfig> Tenants { get; init; } = [];
+    public IReadOnlyList<TenantConfig> Tenants { get; set; } = [];
 }
 
 /// <summary>One tenant: who it is, how its data is sampled, transformed and where it goes.</summary>
@@ -38,11 +41,11 @@ public sealed record TenantConfig
     public OttlStatements? Filters { get; init; }
 
     /// <summary>What a failing transform statement does (the Collector's <c>error_mode</c>).</summary>
-    public TransformErrorMode TransformErrorMode { get; init; } = TransformErrorMode.Propagate;
+    public TransformErrorMode TransformErrorMode { get; set; } = TransformErrorMode.Propagate;
 
-    public IReadOnlyList<RedactionPreset> Redaction { get; init; } = [];
+    public IReadOnlyList<RedactionPreset> Redaction { get; set; } = [];
 
-    public IReadOnlyList<DestinationConfig> Destinations { get; init; } = [];
+    public IReadOnlyList<DestinationConfig> Destinations { get; set; } = [];
 
     /// <summary>The stored version (incremented on every apply); 0 for a config parsed from a file.</summary>
     [JsonIgnore]
@@ -72,13 +75,13 @@ public sealed record TraceSamplingConfig
     /// <summary>Most digits a 56-bit threshold has.</summary>
     public const int MaxPrecision = 14;
 
-    public SamplingMode Mode { get; init; } = SamplingMode.Proportional;
+    public SamplingMode Mode { get; set; } = SamplingMode.Proportional;
 
     /// <summary>0 to 100.</summary>
     public required double SamplingPercentage { get; init; }
 
     /// <summary>1 to <see cref="MaxPrecision"/>.</summary>
-    public int Precision { get; init; } = DefaultPrecision;
+    public int Precision { get; set; } = DefaultPrecision;
 }
 
 public enum SamplingMode
@@ -95,10 +98,10 @@ public sealed record TailSamplingConfig
     public static readonly TimeSpan DefaultDecisionWait = TimeSpan.FromSeconds(10);
 
     /// <summary>How long (received time) spans of a trace are buffered before the decision.</summary>
-    public TimeSpan DecisionWait { get; init; } = DefaultDecisionWait;
+    public TimeSpan DecisionWait { get; set; } = DefaultDecisionWait;
 
     /// <summary>A trace is kept when any policy matches.</summary>
-    public IReadOnlyList<TailPolicy> Policies { get; init; } = [];
+    public IReadOnlyList<TailPolicy> Policies { get; set; } = [];
 }
 
 /// <summary>
@@ -174,7 +177,7 @@ public sealed record LatencyPolicy
 
 public sealed record StatusCodePolicy
 {
-    public IReadOnlyList<SpanStatusCode> StatusCodes { get; init; } = [];
+    public IReadOnlyList<SpanStatusCode> StatusCodes { get; set; } = [];
 }
 
 public enum SpanStatusCode
@@ -193,7 +196,7 @@ public sealed record StringAttributePolicy
 {
     public required string Key { get; init; }
 
-    public IReadOnlyList<string> Values { get; init; } = [];
+    public IReadOnlyList<string> Values { get; set; } = [];
 
     /// <summary>Values are regular expressions (.NET syntax, checked at apply time).</summary>
     public bool EnabledRegexMatching { get; init; }
@@ -234,7 +237,7 @@ public sealed record RateLimitingPolicy
 /// <summary>Keeps a trace when every sub-policy matches.</summary>
 public sealed record AndPolicy
 {
-    public IReadOnlyList<TailPolicy> Policies { get; init; } = [];
+    public IReadOnlyList<TailPolicy> Policies { get; set; } = [];
 }
 
 /// <summary>
@@ -247,12 +250,12 @@ public sealed record CompositePolicy
     /// <summary>The tenant-wide rate; each partition's drainer gets its share.</summary>
     public required long MaxTotalSpansPerSecond { get; init; }
 
-    public IReadOnlyList<string> PolicyOrder { get; init; } = [];
+    public IReadOnlyList<string> PolicyOrder { get; set; } = [];
 
-    public IReadOnlyList<TailPolicy> SubPolicies { get; init; } = [];
+    public IReadOnlyList<TailPolicy> SubPolicies { get; set; } = [];
 
     /// <summary>A sub-policy without an allocation gets nothing; one of 0 % an equal share (as in the Collector).</summary>
-    public IReadOnlyList<RateAllocation> RateAllocation { get; init; } = [];
+    public IReadOnlyList<RateAllocation> RateAllocation { get; set; } = [];
 }
 
 public sealed record RateAllocation
@@ -266,11 +269,11 @@ public sealed record RateAllocation
 /// <summary>OTTL statements or conditions per signal.</summary>
 public sealed record OttlStatements
 {
-    public IReadOnlyList<string> Traces { get; init; } = [];
+    public IReadOnlyList<string> Traces { get; set; } = [];
 
-    public IReadOnlyList<string> Metrics { get; init; } = [];
+    public IReadOnlyList<string> Metrics { get; set; } = [];
 
-    public IReadOnlyList<string> Logs { get; init; } = [];
+    public IReadOnlyList<string> Logs { get; set; } = [];
 
     public IReadOnlyList<string> For(Signal signal) => signal switch
     {
@@ -315,7 +318,7 @@ public sealed record DestinationConfig
     public required DestinationKind Kind { get; init; }
 
     /// <summary>Never empty after parsing: an absent list means every signal the kind carries.</summary>
-    public IReadOnlyList<Signal> Signals { get; init; } = [];
+    public IReadOnlyList<Signal> Signals { get; set; } = [];
 
     /// <summary>Directory of a <see cref="DestinationKind.File"/> destination.</summary>
     public string? Path { get; init; }
@@ -324,7 +327,7 @@ public sealed record DestinationConfig
     public string? Endpoint { get; init; }
 
     /// <summary>Request headers; credential values are <c>secret:NAME</c> references (<see cref="SecretReference"/>).</summary>
-    public IReadOnlyDictionary<string, string> Headers { get; init; } = new Dictionary<string, string>();
+    public IReadOnlyDictionary<string, string> Headers { get; set; } = new Dictionary<string, string>();
 
     /// <summary>Optional OTTL condition: only matching items go to this destination.</summary>
     public string? When { get; init; }
@@ -341,7 +344,7 @@ public sealed record DestinationConfig
     public DestinationEncoding? Encoding { get; init; }
 
     /// <summary>Resource attributes that become Loki stream labels (kind loki only).</summary>
-    public IReadOnlyList<string> LokiLabels { get; init; } = [];
+    public IReadOnlyList<string> LokiLabels { get; set; } = [];
 }
 
 public enum DestinationKind

@@ -67,7 +67,7 @@ public static partial class TenantFileParser
             throw new TenantConfigException(errors);
         }
 
-        var file = Normalize(document.RootElement.Deserialize<TenantFile>(TenantJson.Options)!);
+        var file = Normalize(document.RootElement.Deserialize(TenantJson.TypeInfo<TenantFile>())!);
         new Rules((path, message) => errors.Add(At(path, message)), ottl ?? new OttlValidator()).Check(file);
         if (errors.Count > 0)
         {

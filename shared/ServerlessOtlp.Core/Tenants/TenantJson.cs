@@ -2,6 +2,7 @@ using System.Collections;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using System.Text.Json.Serialization.Metadata;
+using ServerlessOtlp.Otlp;
 
 namespace ServerlessOtlp.Tenants;
 
@@ -16,10 +17,13 @@ public static class TenantJson
 
     /// <summary>A config as stored: compact, without its API keys.</summary>
     public static string SerializeForStore(TenantConfig config) =>
-        JsonSerializer.Serialize(config with { ApiKeys = null }, Options);
+        JsonSerializer.Serialize(config with { ApiKeys = null }, TypeInfo<TenantConfig>());
 
     public static TenantConfig DeserializeStored(string json) =>
-        JsonSerializer.Deserialize<TenantConfig>(json, Options) ?? throw new JsonException("stored tenant config is null");
+        JsonSerializer.Deserialize(json, TypeInfo<TenantConfig>()) ?? throw new JsonException("stored tenant config is null");
+
+    /// <summary>The metadata of a tenant model type under <see cref="Options"/>.</summary>
+    public static JsonTypeInfo<T> TypeInfo<T>() => (JsonTypeInfo<T>)Options.GetTypeInfo(typeof(T));
 
     private static JsonSerializerOptions Create()
     {
@@ -29,15 +33,28 @@ public static class TenantJson
             DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
             ReadCommentHandling = JsonCommentHandling.Skip,
             AllowTrailingCommas = true,
-            TypeInfoResolver = new DefaultJsonTypeInfoResolver { Modifiers = { SkipEmptyCollections } },
+            TypeInfoResolver = TenantJsonContext.Default.WithAddedModifier(SkipEmptyCollections),
         };
         options.Converters.Add(new DurationJsonConverter());
 
-        // Signal has no member-name attributes: camelCase gives "traces", "metrics", "logs".
-        options.Converters.Add(new JsonStringEnumConverter(JsonNamingPolicy.CamelCase, allowIntegerValues: false));
+        // Every enum of the model, by name (a generic converter each: the factory needs runtime code
+        // generation). Signal has no member-name attributes: camelCase gives "traces", "metrics", "logs".
+        AddEnum<Signal>(options);
+        AddEnum<SamplingMode>(options);
+        AddEnum<TailPolicyType>(options);
+        AddEnum<SpanStatusCode>(options);
+        AddEnum<TransformErrorMode>(options);
+        AddEnum<RedactionPreset>(options);
+        AddEnum<DestinationKind>(options);
+        AddEnum<DestinationCompression>(options);
+        AddEnum<DestinationEncoding>(options);
         options.MakeReadOnly();
         return options;
     }
+
+    private static void AddEnum<T>(JsonSerializerOptions options)
+        where T : struct, Enum =>
+        options.Converters.Add(new JsonStringEnumConverter<T>(JsonNamingPolicy.CamelCase, allowIntegerValues: false));
 
     private static void SkipEmptyCollections(JsonTypeInfo type)
     {

@@ -123,8 +123,6 @@ internal sealed class SeriesStateStore
     /// </summary>
     public const int DefaultMaxSeries = 1_000_000;
 
-    private static readonly JsonSerializerOptions SnapshotJson = new() { DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull };
-
     private readonly ConcurrentDictionary<string, long> _lastTimestampMs = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, DeltaAccumulator> _accumulators = new(StringComparer.Ordinal);
     private readonly object _commitLock = new();
@@ -194,13 +192,13 @@ internal sealed class SeriesStateStore
             LastTimestampMs = new Dictionary<string, long>(_lastTimestampMs, StringComparer.Ordinal),
             Accumulators = new Dictionary<string, DeltaAccumulator>(_accumulators, StringComparer.Ordinal),
         };
-        return JsonSerializer.Serialize(snapshot, SnapshotJson);
+        return JsonSerializer.Serialize(snapshot, SeriesStateJsonContext.Default.StateSnapshot);
     }
 
     /// <summary>Merges a snapshot in (newer timestamps win; restored accumulators replace ours).</summary>
     public void Restore(string snapshotJson)
     {
-        var snapshot = JsonSerializer.Deserialize<StateSnapshot>(snapshotJson, SnapshotJson)
+        var snapshot = JsonSerializer.Deserialize(snapshotJson, SeriesStateJsonContext.Default.StateSnapshot)
             ?? throw new FormatException("empty remote-write state snapshot");
         if (snapshot.Version != 1)
         {
@@ -218,7 +216,7 @@ internal sealed class SeriesStateStore
         }
     }
 
-    private sealed class StateSnapshot
+    internal sealed class StateSnapshot
     {
         public int Version { get; set; }
 

@@ -86,13 +86,13 @@ internal static class OttlValues
                 sb.Append("null");
                 break;
             case string s:
-                sb.Append(System.Text.Json.JsonSerializer.Serialize(s));
+                sb.Append(System.Text.Json.JsonSerializer.Serialize(s, CoreJsonContext.Default.String));
                 break;
             case RepeatedField<KeyValue> map:
                 sb.Append('{');
                 for (int i = 0; i < map.Count; i++)
                 {
-                    sb.Append(i == 0 ? "" : ",").Append(System.Text.Json.JsonSerializer.Serialize(map[i].Key)).Append(':');
+                    sb.Append(i == 0 ? "" : ",").Append(System.Text.Json.JsonSerializer.Serialize(map[i].Key, CoreJsonContext.Default.String)).Append(':');
                     WriteJson(sb, FromAnyValue(map[i].Value));
                 }
 
