@@ -37,6 +37,7 @@ public static class GatewayHost
         services.AddSingleton(sp => new GatewayMetrics(sp.GetService<System.Diagnostics.Metrics.IMeterFactory>()));
         services.AddSingleton<TenantRateLimiter>();
         services.AddSingleton(sp => new IngestService(dependencies.Log, options, sp.GetRequiredService<GatewayMetrics>(), sp.GetRequiredService<TenantRateLimiter>(), sp.GetRequiredService<TimeProvider>()));
+        services.AddSingleton<TenantLookupFailures>();
         services.AddSingleton<OtlpGrpcService>();
         services.AddSingleton<OtlpHttpEndpoints>();
         services.AddSingleton<Readiness>();

@@ -16,7 +16,7 @@ namespace ServerlessOtlp.Gateway.Protocol;
 /// The three OTLP/gRPC Export methods, bound to raw bytes so that the hot path never
 /// materializes spans: the request is copied once out of the transport into a pooled buffer.
 /// </summary>
-public sealed class OtlpGrpcService(IngestService ingest, ITenantDirectory tenants, GatewayMetrics metrics, TimeProvider time)
+public sealed class OtlpGrpcService(IngestService ingest, ITenantDirectory tenants, GatewayMetrics metrics, TenantLookupFailures lookupFailures, TimeProvider time)
 {
     internal async Task<byte[]> ExportAsync(Signal signal, RawRequest request, ServerCallContext context)
     {
@@ -32,6 +32,7 @@ public sealed class OtlpGrpcService(IngestService ingest, ITenantDirectory tenan
             catch (Exception ex) when (ex is not OperationCanceledException)
             {
                 // The tenant store is unreachable (storage outage): retryable UNAVAILABLE, not an unhandled UNKNOWN.
+                lookupFailures.Failed(ex);
                 metrics.Refused(null, signal, "tenants_unavailable", 0);
                 throw OtlpAnswers.ToRpcException(IngestResult.Fail(IngestOutcome.LogUnavailable, "the tenant directory is unreachable; retry later"));
             }

@@ -19,7 +19,7 @@ namespace ServerlessOtlp.Gateway.Protocol;
 /// OTLP/HTTP: <c>POST /v1/traces|metrics|logs</c>, protobuf or JSON, optionally gzip; the answer
 /// is in the request's encoding, and every 4xx/5xx carries a <c>google.rpc.Status</c>.
 /// </summary>
-public sealed class OtlpHttpEndpoints(IngestService ingest, ITenantDirectory tenants, GatewayOptions options, GatewayMetrics metrics, TimeProvider time)
+public sealed class OtlpHttpEndpoints(IngestService ingest, ITenantDirectory tenants, GatewayOptions options, GatewayMetrics metrics, TenantLookupFailures lookupFailures, TimeProvider time)
 {
     private const string Protobuf = "application/x-protobuf";
     private const string Json = "application/json";
@@ -82,6 +82,7 @@ public sealed class OtlpHttpEndpoints(IngestService ingest, ITenantDirectory ten
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
             // The tenant store is unreachable (storage outage): retryable 503, not an unhandled 500.
+            lookupFailures.Failed(ex);
             metrics.Refused(null, signal, "tenants_unavailable", 0);
             return IngestResult.Fail(IngestOutcome.LogUnavailable, "the tenant directory is unreachable; retry later", TimeSpan.FromSeconds(options.RetryAfterSeconds));
         }
