@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The README's test command: installs what the tests need (Azurite from npm, the Bicep CLI from
-# NuGet, Prometheus from Debian when apt is available), then runs every test in the solution.
+# NuGet, Prometheus from Debian when apt is available), publishes the gateway as Native AOT, then
+# runs every test in the solution.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,6 +17,9 @@ if [ -x tools/install-prometheus.sh ]; then
   echo "== tools: Prometheus (Debian)"
   bash tools/install-prometheus.sh
 fi
+
+echo "== gateway: Native AOT publish (artifacts/gateway-aot; the tests run the native binary)"
+dotnet publish gateway-container/ServerlessOtlp.Gateway -c Release -o artifacts/gateway-aot --nologo -v quiet
 
 echo "== tests"
 log=$(mktemp)

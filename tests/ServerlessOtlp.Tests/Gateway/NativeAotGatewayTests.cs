@@ -1,0 +1,206 @@
+using System.Diagnostics;
+using System.Net;
+using System.Text;
+using OpenTelemetry;
+using OpenTelemetry.Exporter;
+using OpenTelemetry.Proto.Collector.Logs.V1;
+using OpenTelemetry.Proto.Collector.Trace.V1;
+using OpenTelemetry.Resources;
+using OpenTelemetry.Trace;
+using ServerlessOtlp.Hosting;
+using ServerlessOtlp.Log;
+using ServerlessOtlp.Otlp;
+using ServerlessOtlp.Otlp.Wire;
+using ServerlessOtlp.Storage;
+using ServerlessOtlp.Tenants;
+using ServerlessOtlp.Tests.Infrastructure;
+using ServerlessOtlp.Tests.Reliability;
+using Xunit.Abstractions;
+
+namespace ServerlessOtlp.Tests.Gateway;
+
+/// <summary>
+/// The gateway container ships as Native AOT, where reflection-based JSON and trimmed
+/// constructors fail only at run time. This runs the published native binary (tools/test.sh
+/// publishes it to artifacts/gateway-aot) against Azurite and the blob log: tenant lookup from
+/// the table and its config blob, the OpenTelemetry SDK over gRPC, OTLP/JSON over HTTP, the split,
+/// the append, a refused key, and the heartbeat row with its JSON counters.
+/// </summary>
+[Collection(AzuriteCollection.Name)]
+public sealed class NativeAotGatewayTests(AzuriteFixture azurite, ITestOutputHelper output)
+{
+    private const int Partitions = 4;
+
+    public static string BinaryPath { get; } = Path.Combine(RepoRoot.Path, "artifacts", "gateway-aot", "ServerlessOtlp.Gateway");
+
+    [Fact]
+    public async Task The_published_native_gateway_authenticates_splits_appends_and_heartbeats()
+    {
+        Assert.True(File.Exists(BinaryPath),
+            $"no Native AOT gateway at {BinaryPath}: the README's test command (tools/test.sh) publishes it; by hand: " +
+            "dotnet publish gateway-container/ServerlessOtlp.Gateway -c Release -o artifacts/gateway-aot");
+
+        string suffix = Guid.NewGuid().ToString("N")[..8];
+        string tenant = "aot" + suffix, key = "aot-key-" + suffix + "-0123456789";
+        var storage = new StorageClients(new StorageOptions { ConnectionString = azurite.ConnectionString });
+        var store = new TenantStore(storage.Tables, configBlobs: storage.Blobs.GetBlobContainerClient(StorageNames.DefaultTenants));
+        await store.EnsureCreatedAsync();
+        await new NodeStore(storage.Tables).EnsureCreatedAsync();
+        // A config that exercises the stored model: enums, durations, lists, dictionaries, nested policies.
+        await store.ApplyAsync(TenantFileParser.Parse($$"""
+            { "tenants": [ { "id": "{{tenant}}", "apiKeys": ["{{key}}"], "limits": { "itemsPerSecond": 1000000 },
+              "sampling": { "traces": { "mode": "equalizing", "samplingPercentage": 50, "precision": 5 },
+                            "tail": { "decisionWait": "2s", "policies": [ { "name": "errors", "type": "status_code", "statusCode": { "statusCodes": ["ERROR"] } } ] } },
+              "transforms": { "traces": ["set(attributes[\"aot\"], true)"] },
+              "redaction": ["credentials"],
+              "destinations": [ { "name": "out", "kind": "otlphttp", "endpoint": "http://127.0.0.1:9/", "headers": { "X-Scope-OrgID": "{{tenant}}" },
+                                  "timeout": "5s", "encoding": "json" } ] } ] }
+            """, "aot.json"));
+        await storage.Blobs.GetBlobContainerClient(StorageNames.DefaultLogContainer).CreateIfNotExistsAsync();
+        string logName = "aot" + suffix;
+
+        int grpcPort = AzuriteFixture.FreePort(), httpPort = AzuriteFixture.FreePort(), managementPort = AzuriteFixture.FreePort();
+        using var gateway = ChildProcess.Start("native gateway", BinaryPath, Path.GetTempPath(), new Dictionary<string, string>
+        {
+            ["ServerlessOtlp__Gateway__BindAddress"] = "127.0.0.1",
+            ["ServerlessOtlp__Gateway__GrpcPort"] = grpcPort.ToString(),
+            ["ServerlessOtlp__Gateway__HttpPort"] = httpPort.ToString(),
+            ["ServerlessOtlp__Gateway__ManagementPort"] = managementPort.ToString(),
+            ["ServerlessOtlp__Gateway__HeartbeatInterval"] = "00:00:01",
+            ["ServerlessOtlp__Storage__ConnectionString"] = azurite.ConnectionString,
+            ["ServerlessOtlp__Log__Kind"] = "blob",
+            ["ServerlessOtlp__Log__Name"] = logName,
+            ["ServerlessOtlp__Log__Partitions"] = Partitions.ToString(),
+        }, []);
+        try
+        {
+            using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{httpPort}"), Timeout = TimeSpan.FromSeconds(10) };
+            await WaitReadyAsync(http, gateway);
+
+            // The SDK over gRPC: 20 traces of 5 spans.
+            string run = Guid.NewGuid().ToString("N");
+            var traceIds = new HashSet<string>();
+            using (var source = new ActivitySource("aot-" + run))
+            using (var provider = Sdk.CreateTracerProviderBuilder()
+                       .AddSource(source.Name)
+                       .SetSampler(new AlwaysOnSampler())
+                       .SetResourceBuilder(ResourceBuilder.CreateEmpty().AddService("aot-" + run))
+                       .AddOtlpExporter(o =>
+                       {
+                           o.Protocol = OtlpExportProtocol.Grpc;
+                           o.Endpoint = new Uri($"http://127.0.0.1:{grpcPort}");
+                           o.Headers = "x-api-key=" + key;
+                       })
+                       .Build())
+            {
+                for (int t = 0; t < 20; t++)
+                {
+                    using var root = source.StartActivity("root", ActivityKind.Server, parentContext: default)!;
+                    traceIds.Add(root.TraceId.ToHexString());
+                    for (int s = 1; s < 5; s++)
+                    {
+                        using var child = source.StartActivity("child");
+                    }
+                }
+
+                Assert.True(provider.ForceFlush(15_000), "ForceFlush timed out");
+            }
+
+            // OTLP/JSON over HTTP, and a key nobody holds.
+            const string logsJson = """{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"timeUnixNano":"1","body":{"stringValue":"from json"}}]}]}]}""";
+            using (var ok = await http.SendAsync(Post("/v1/logs", logsJson, key)))
+            {
+                Assert.Equal(HttpStatusCode.OK, ok.StatusCode);
+            }
+
+            using (var refused = await http.SendAsync(Post("/v1/logs", logsJson, "nobody-holds-this-key-0123")))
+            {
+                Assert.Equal(HttpStatusCode.Unauthorized, refused.StatusCode);
+            }
+
+            // Everything acknowledged is in the log, in the partition of its trace id, under the key's tenant.
+            var log = new BlobLog(storage.Blobs.GetBlobContainerClient(StorageNames.DefaultLogContainer), new BlobLogOptions { Name = logName });
+            await log.OpenAsync();
+            Assert.Equal(Partitions, log.PartitionCount);
+            int spans = 0, logRecords = 0;
+            var seenTraces = new HashSet<string>();
+            for (int p = 0; p < Partitions; p++)
+            {
+                var batch = await log.ReadAsync(p, LogPosition.Start, 1000, 16 << 20, ownerLevel: 0);
+                foreach (var e in batch.Events)
+                {
+                    Assert.False(e.IsCorrupt, e.CorruptReason);
+                    Assert.Equal(tenant, e.Properties!.Tenant);
+                    if (e.Properties.Signal == Signal.Traces)
+                    {
+                        foreach (var span in ExportTraceServiceRequest.Parser.ParseFrom(e.Body.Span).ResourceSpans.SelectMany(r => r.ScopeSpans).SelectMany(s => s.Spans))
+                        {
+                            Assert.Equal(PartitionFunction.ForTraceId(span.TraceId.Span, Partitions), p);
+                            seenTraces.Add(Convert.ToHexStringLower(span.TraceId.Span));
+                            spans++;
+                        }
+                    }
+                    else if (e.Properties.Signal == Signal.Logs)
+                    {
+                        logRecords += ExportLogsServiceRequest.Parser.ParseFrom(e.Body.Span).ResourceLogs.SelectMany(r => r.ScopeLogs).Sum(s => s.LogRecords.Count);
+                    }
+                }
+            }
+
+            Assert.Equal(100, spans);
+            Assert.Equal(traceIds, seenTraces);
+            Assert.Equal(1, logRecords);
+
+            // The heartbeat row, with counters written as JSON by the native binary.
+            var nodes = new NodeStore(storage.Tables);
+            var deadline = Stopwatch.StartNew();
+            NodeInfo? node = null;
+            while (deadline.Elapsed < TimeSpan.FromSeconds(15))
+            {
+                node = (await nodes.ListAsync("gateway")).FirstOrDefault(n => n.Counters.TryGetValue("accepted", out long a) && a >= 101);
+                if (node != null)
+                {
+                    break;
+                }
+
+                await Task.Delay(250);
+            }
+
+            Assert.NotNull(node);
+            output.WriteLine($"node {node!.Id}: {string.Join(", ", node.Counters.Select(c => $"{c.Key}={c.Value}"))}");
+            Assert.DoesNotContain("Exception", gateway.Output, StringComparison.Ordinal);
+        }
+        finally
+        {
+            output.WriteLine(gateway.ToString());
+        }
+    }
+
+    private static HttpRequestMessage Post(string path, string json, string key) =>
+        new(HttpMethod.Post, path) { Content = new StringContent(json, Encoding.UTF8, "application/json"), Headers = { { "x-api-key", key } } };
+
+    private static async Task WaitReadyAsync(HttpClient http, ChildProcess gateway)
+    {
+        var deadline = Stopwatch.StartNew();
+        while (deadline.Elapsed < TimeSpan.FromSeconds(30))
+        {
+            Assert.False(gateway.HasExited, "the native gateway exited:\n" + gateway);
+            try
+            {
+                using var ready = await http.GetAsync("/readyz");
+                if (ready.IsSuccessStatusCode)
+                {
+                    return;
+                }
+            }
+            catch (HttpRequestException)
+            {
+                // not listening yet
+            }
+
+            await Task.Delay(200);
+        }
+
+        Assert.Fail("the native gateway was not ready after 30 s:\n" + gateway);
+    }
+}
