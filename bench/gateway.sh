@@ -10,10 +10,11 @@
 #   WARMUP_SECONDS=20   length of each warm-up run (not reported); IDLE_SECONDS=20 the idle measurement
 #   GW_OTLPCTL=DLL      otlpctl.dll that hosts the gateway (default: the one built here), e.g. a copy
 #                       built from an earlier commit, to measure before/after in the same conditions
-#   GW_ENV="K=V ..."    environment of the gateway process; default: the gateway container's runtime
-#                       settings (gateway-container/Dockerfile: gen0size 4 MiB, no pool spinning, no
-#                       TieredPGO); GW_ENV= (empty) runs with the runtime defaults
-#   STEADY_CONTAINER=1  steady: also run the gateway container's program (0: only otlpctl dev and the sink)
+#   GW_ENV="K=V ..."    environment of the gateway processes; default: the gateway container's runtime
+#                       settings (gateway-container/Dockerfile: gen0size 4 MiB, no pool spinning) and
+#                       no TieredPGO (the project's setting, for JIT builds); GW_ENV= (empty): runtime defaults
+#   STEADY_CONTAINER=1  steady: also run the gateway container's program, as the container runs it
+#                       (Native AOT) and as a JIT build (0: only otlpctl dev and the sink)
 #   GW_ARGS="..."       extra `otlpctl dev` arguments for the gateway (e.g. --flush-delay 1ms)
 #   OVERLOAD_LOG_BPS=1048576   overload: the memory log's ingress per partition (bytes/s; 8 partitions)
 #   OVERLOAD_BUDGET=2097152    overload: the gateway's in-flight budget (bytes)
@@ -84,11 +85,13 @@ fi
 # ---------------------------------------------------------------- build (once, under the shared lock)
 build() {
   local p
-  for p in tools/otlpctl bench/BaselineOtlpSink bench/E2eLatencyProbe; do
+  for p in tools/otlpctl bench/BaselineOtlpSink bench/E2eLatencyProbe gateway-container/ServerlessOtlp.Gateway; do
     dotnet build -c Release "$p" -nologo -v quiet
   done
+  # The container's binary: Native AOT, as the Dockerfile publishes it.
+  dotnet publish -c Release gateway-container/ServerlessOtlp.Gateway -o "$repo/artifacts/gateway-aot" -nologo -v quiet
 }
-log "building otlpctl, the baseline sink and the probe (Release)"
+log "building otlpctl, the baseline sink, the probe and the gateway (JIT build and Native AOT publish)"
 build
 otlpctl=(dotnet "$repo/tools/otlpctl/bin/Release/net10.0/otlpctl.dll")
 gw_otlpctl=(dotnet "${GW_OTLPCTL:-$repo/tools/otlpctl/bin/Release/net10.0/otlpctl.dll}")
@@ -271,24 +274,32 @@ if want throughput; then
   echo >>"$out/summary.md"
 fi
 
-steady_container() {
-  # The gateway container's own program (gateway-container, Program.cs) on the same memory log and
-  # Azurite tenant table: the product without otlpctl's runner, Spectre.Console and live line.
+steady_container() { # steady_container NAME LABEL CMD... : the gateway container's own program
+  # (gateway-container, Program.cs) on the same memory log and Azurite tenant table: the product
+  # without otlpctl's runner, Spectre.Console and live line. Steady, idle, then one full-speed run.
+  local name="$1" label="$2"; shift 2
   ct_port="$(free_port)"; ct_http="$(free_port)"; ct_mgmt="$(free_port)"
   (cd "$work" && exec env "${gw_env[@]}" DOTNET_gcServer=0 ServerlessOtlp__Gateway__BindAddress=127.0.0.1 \
     ServerlessOtlp__Gateway__GrpcPort="$ct_port" ServerlessOtlp__Gateway__HttpPort="$ct_http" ServerlessOtlp__Gateway__ManagementPort="$ct_mgmt" \
     ServerlessOtlp__Storage__ConnectionString="$storage" ServerlessOtlp__Log__Kind=memory Logging__LogLevel__Default=Warning \
-    "${gw_pin[@]}" dotnet "$repo/gateway-container/ServerlessOtlp.Gateway/bin/Release/net10.0/ServerlessOtlp.Gateway.dll") >"$out/container.txt" 2>&1 &
+    "${gw_pin[@]}" "$@") >"$out/$name.txt" 2>&1 &
   ct_pid=$!; pids+=("$ct_pid")
   wait_port "$ct_port" "$ct_pid" 60 || return 1
-  log "gateway container program (pid $ct_pid, core $GW_CPU) on 127.0.0.1:$ct_port"
-  load warmup-container "$ct_port" "$key" --duration "${WARMUP_SECONDS}s" --spans-per-request 100 --connections 8 || return 1
-  load warmup-steady-container "$ct_port" "$key" --rate "$STEADY_RATE" --duration "${WARMUP_SECONDS}s" --spans-per-request 100 --connections 8 || return 1
-  measure "$ct_pid" idle-container sleep "$IDLE_SECONDS" || return 1
-  measure "$ct_pid" steady-container load steady-container "$ct_port" "$key" --rate "$STEADY_RATE" --duration "${STEADY_SECONDS}s" --spans-per-request 100 --connections 8 || return 1
-  jq -r --slurpfile p "$out/steady-container.proc.json" --slurpfile i "$out/idle-container.proc.json" \
-    '"| ours, container program | \(.itemsPerSecond|floor) | \(.latencyMs.p50) | \(.latencyMs.p99) | \($p[0].cpuPercentOfCore) | \($p[0].rssMaxMiB) | \($i[0].cpuPercentOfCore) | \($i[0].rssLastMiB) |"' \
-    "$out/steady-container.load.json" >>"$out/summary.md"
+  log "gateway container program, $label (pid $ct_pid, core $GW_CPU) on 127.0.0.1:$ct_port"
+  measure "$ct_pid" "first-$name" load "first-$name" "$ct_port" "$key" --duration "${WARMUP_SECONDS}s" --spans-per-request 100 --connections 8 || return 1
+  load "warmup-steady-$name" "$ct_port" "$key" --rate "$STEADY_RATE" --duration "${WARMUP_SECONDS}s" --spans-per-request 100 --connections 8 || return 1
+  measure "$ct_pid" "idle-$name" sleep "$IDLE_SECONDS" || return 1
+  measure "$ct_pid" "steady-$name" load "steady-$name" "$ct_port" "$key" --rate "$STEADY_RATE" --duration "${STEADY_SECONDS}s" --spans-per-request 100 --connections 8 || return 1
+  measure "$ct_pid" "throughput-$name" load "throughput-$name" "$ct_port" "$key" --spans-per-request 100 --connections 8 --duration 20s || return 1
+  jq -r --arg l "$label" --slurpfile p "$out/steady-$name.proc.json" --slurpfile i "$out/idle-$name.proc.json" \
+    '"| ours, container program, \($l) | \(.itemsPerSecond|floor) | \(.latencyMs.p50) | \(.latencyMs.p99) | \($p[0].cpuPercentOfCore) | \($p[0].rssMaxMiB) | \($i[0].cpuPercentOfCore) | \($i[0].rssLastMiB) |"' \
+    "$out/steady-$name.load.json" >>"$out/summary.md"
+  # Full speed, for the table after this one: the first 20 s after start (no warm-up) and after the steady run.
+  for run in first throughput; do
+    jq -r --arg l "$label" --arg r "$run" --slurpfile p "$out/$run-$name.proc.json" \
+      '"| \($l) | \(if $r == "first" then "first 20 s after start" else "after warm-up" end) | \(.itemsPerSecond|floor) | \(.latencyMs.p50) | \(.latencyMs.p99) | \($p[0].cpuPercentOfCore) | \($p[0].rssMaxMiB) |"' \
+      "$out/$run-$name.load.json" >>"$work/container-throughput.md"
+  done
   stop_pid "$ct_pid"
 }
 
@@ -305,7 +316,19 @@ if want steady; then
       "$out/steady-$sys.load.json" >>"$out/summary.md"
   done
   if [[ -z "${GW_OTLPCTL:-}" && "${STEADY_CONTAINER:-1}" == 1 ]]; then
-    steady_container || { log "the container program run failed (see $out/container.txt)"; [[ -z "${ct_pid:-}" ]] || stop_pid "$ct_pid"; }
+    : >"$work/container-throughput.md"
+    steady_container container-aot "Native AOT" "$repo/artifacts/gateway-aot/ServerlessOtlp.Gateway" \
+      || { log "the Native AOT container program run failed (see $out/container-aot.txt)"; [[ -z "${ct_pid:-}" ]] || stop_pid "$ct_pid"; }
+    steady_container container-jit "JIT" dotnet "$repo/gateway-container/ServerlessOtlp.Gateway/bin/Release/net10.0/ServerlessOtlp.Gateway.dll" \
+      || { log "the JIT container program run failed (see $out/container-jit.txt)"; [[ -z "${ct_pid:-}" ]] || stop_pid "$ct_pid"; }
+    {
+      echo
+      echo "### The container program at full speed (100 spans/request, 8 connections x 4 in flight, 20 s)"
+      echo
+      echo "| build | when | spans/s accepted | p50 ms | p99 ms | server CPU % of core | server RSS max MiB |"
+      echo "|---|---|---|---|---|---|---|"
+      cat "$work/container-throughput.md"
+    } >>"$out/summary.md"
   fi
   echo >>"$out/summary.md"
 fi
