@@ -19,6 +19,7 @@ if [ -x tools/install-prometheus.sh ]; then
 fi
 
 echo "== gateway: Native AOT publish (artifacts/gateway-aot; the tests run the native binary)"
+bash tools/install-aot-prereqs.sh
 dotnet publish gateway-container/ServerlessOtlp.Gateway -c Release -o artifacts/gateway-aot --nologo -v quiet
 
 echo "== tests"
