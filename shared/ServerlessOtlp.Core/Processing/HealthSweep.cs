@@ -51,6 +51,7 @@ public sealed class HealthSweep
         int suspect = 0, dead = 0, expired = 0, removed = 0;
         var nodes = await _nodes.ListAsync(cancellationToken: cancellationToken);
         IReadOnlyList<LeaseInfo>? leases = null;
+        IReadOnlyList<(string Group, LeaseInfo Lease)>? cursorLeases = null;
         foreach (var node in nodes)
         {
             if (node.Status is NodeStatus.Dead or NodeStatus.Stopped)
@@ -76,6 +77,16 @@ public sealed class HealthSweep
                 foreach (var lease in leases.Where(l => l.Owner == node.Id && !l.IsExpired))
                 {
                     if (await _leases.ExpireAsync(_log.Name, _drain.ConsumerGroup, lease.Partition, node.Id, cancellationToken))
+                    {
+                        expired++;
+                    }
+                }
+
+                // Tenant replay cursors are drained under leases of their own groups: resume those at once too.
+                cursorLeases ??= await _leases.ListCursorLeasesAsync(_log.Name, cancellationToken);
+                foreach (var (group, lease) in cursorLeases.Where(c => c.Lease.Owner == node.Id && !c.Lease.IsExpired))
+                {
+                    if (await _leases.ExpireAsync(_log.Name, group, lease.Partition, node.Id, cancellationToken))
                     {
                         expired++;
                     }

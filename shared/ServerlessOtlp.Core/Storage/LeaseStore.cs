@@ -203,6 +203,28 @@ public class LeaseStore
         return result;
     }
 
+    /// <summary>
+    /// The leases of every replay cursor of a log (consumer groups <c>replay:&lt;tenant&gt;</c>) with
+    /// their group: one range query, as the cursors' groups share a prefix.
+    /// </summary>
+    public virtual async Task<IReadOnlyList<(string Group, LeaseInfo Lease)>> ListCursorLeasesAsync(string log, CancellationToken cancellationToken = default)
+    {
+        string first = TableKeys.LogGroup(log, ReplayCursor.GroupPrefix);
+        string after = first[..^1] + (char)(first[^1] + 1);
+        string filter = TableClient.CreateQueryFilter($"PartitionKey ge {first} and PartitionKey lt {after}");
+        var result = new List<(string, LeaseInfo)>();
+        await foreach (var page in _table.QueryAsync<TableEntity>(filter, cancellationToken: cancellationToken).AsPages())
+        {
+            var serviceNow = ServiceClock.Now(page.GetRawResponse());
+            foreach (var row in page.Values)
+            {
+                result.Add((row.PartitionKey[(log.Length + 1)..], ToInfo(row, serviceNow)));
+            }
+        }
+
+        return result;
+    }
+
     private async Task<LeaseInfo> ReadInfoAsync(string pk, string rk, int partition, CancellationToken cancellationToken)
     {
         var row = await _table.GetEntityIfExistsAsync<TableEntity>(pk, rk, cancellationToken: cancellationToken);

@@ -183,6 +183,39 @@ public sealed class DrainEngineTests(AzuriteFixture azurite)
     }
 
     [Fact]
+    public async Task The_failure_detector_also_expires_a_dead_nodes_replay_cursor_leases_and_only_those()
+    {
+        using var ctx = await DrainTestContext.CreateAsync(azurite.ConnectionString);
+        var health = new HealthOptions { SuspectAfter = TimeSpan.FromSeconds(1), DeadAfter = TimeSpan.FromSeconds(2) };
+        var sweep = new HealthSweep(ctx.Nodes, ctx.Leases, ctx.Log, DrainTestContext.Options("drainer-b"), health);
+        string acme = ReplayCursor.GroupOf("acme"), globex = ReplayCursor.GroupOf("globex");
+        await ctx.Nodes.HeartbeatAsync(new NodeHeartbeat(NodeRoles.Runner, "drainer-a", "1", "host-a", DateTimeOffset.UtcNow));
+        Assert.True((await ctx.Leases.TryClaimAsync(ctx.Log.Name, "$Default", 0, "drainer-a", TimeSpan.FromMinutes(5))).Claimed);
+        Assert.True((await ctx.Leases.TryClaimAsync(ctx.Log.Name, acme, 0, "drainer-a", TimeSpan.FromMinutes(5))).Claimed);
+        Assert.True((await ctx.Leases.TryClaimAsync(ctx.Log.Name, globex, 1, "drainer-a", TimeSpan.FromMinutes(5))).Claimed);
+        // Another, live node's cursor lease is left alone.
+        Assert.True((await ctx.Leases.TryClaimAsync(ctx.Log.Name, globex, 0, "drainer-c", TimeSpan.FromMinutes(5))).Claimed);
+
+        HealthSweep.SweepResult swept;
+        var watch = Stopwatch.StartNew();
+        do
+        {
+            await Task.Delay(200);
+            await ctx.Nodes.HeartbeatAsync(new NodeHeartbeat(NodeRoles.Runner, "drainer-c", "1", "host-c", DateTimeOffset.UtcNow));
+            swept = await sweep.SweepAsync();
+        }
+        while (swept.Dead == 0 && watch.Elapsed < TimeSpan.FromSeconds(8));
+
+        Assert.Equal(1, swept.Dead);
+        Assert.Equal(3, swept.LeasesExpired);
+        Assert.True((await ctx.Leases.TryClaimAsync(ctx.Log.Name, acme, 0, "drainer-b", TimeSpan.FromSeconds(30))).Claimed);
+        Assert.True((await ctx.Leases.TryClaimAsync(ctx.Log.Name, globex, 1, "drainer-b", TimeSpan.FromSeconds(30))).Claimed);
+        var kept = await ctx.Leases.ReadAsync(ctx.Log.Name, globex, 0);
+        Assert.Equal("drainer-c", kept.Owner);
+        Assert.False(kept.IsExpired);
+    }
+
+    [Fact]
     public async Task Moving_a_checkpoint_back_redelivers_exactly_the_events_after_that_position()
     {
         using var ctx = await DrainTestContext.CreateAsync(azurite.ConnectionString);
