@@ -121,28 +121,7 @@ public sealed class ProcessingServices
     /// <summary>Moves a partition's checkpoint back (or forward) to a time or position; audited in the checkpoint row.</summary>
     public async Task<ReplayAudit> ReplayAsync(int partition, DateTimeOffset? from, long? position, string by, CancellationToken cancellationToken = default)
     {
-        LogPosition target;
-        if (position is long p)
-        {
-            target = new LogPosition(p);
-        }
-        else if (from is { } time)
-        {
-            var reader = SideReader();
-            try
-            {
-                target = await reader.FindPositionAsync(partition, time, cancellationToken);
-            }
-            finally
-            {
-                await ReleaseSideReaderAsync(reader);
-            }
-        }
-        else
-        {
-            throw new ArgumentException("give a time or a position");
-        }
-
+        var target = await PositionAsync(partition, from, position, cancellationToken);
         return await Checkpoints.ReplayAsync(Log.Name, Drain.ConsumerGroup, partition, target.Value, by, cancellationToken);
     }
 
@@ -151,6 +130,31 @@ public sealed class ProcessingServices
     /// the drains), or Event Hubs receivers in the replay consumer group without an owner level, so
     /// that it never cuts off a drain's exclusive receiver.
     /// </summary>
+    /// <summary>A replay's start: the position given, or the first event received at or after the time (looked up on a side reader).</summary>
+    /// <exception cref="ArgumentException">Neither a time nor a position was given.</exception>
+    internal async Task<LogPosition> PositionAsync(int partition, DateTimeOffset? from, long? position, CancellationToken cancellationToken)
+    {
+        if (position is long p)
+        {
+            return new LogPosition(p);
+        }
+
+        if (from is not { } time)
+        {
+            throw new ArgumentException("give a time or a position");
+        }
+
+        var reader = SideReader();
+        try
+        {
+            return await reader.FindPositionAsync(partition, time, cancellationToken);
+        }
+        finally
+        {
+            await ReleaseSideReaderAsync(reader);
+        }
+    }
+
     internal IPartitionedLog SideReader() => Log switch
     {
         BlobLog blob => blob.NewReader(),

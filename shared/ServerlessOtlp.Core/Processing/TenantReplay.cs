@@ -21,28 +21,7 @@ public sealed class TenantReplay(ProcessingServices services)
     public async Task<ReplayCursor> StartAsync(string tenant, int partition, DateTimeOffset? from, long? position, string by, CancellationToken cancellationToken = default)
     {
         await ValidateAsync(tenant, cancellationToken);
-        LogPosition start;
-        if (position is long p)
-        {
-            start = new LogPosition(p);
-        }
-        else if (from is { } time)
-        {
-            var reader = Reader();
-            try
-            {
-                start = await reader.FindPositionAsync(partition, time, cancellationToken);
-            }
-            finally
-            {
-                await DisposeReaderAsync(reader);
-            }
-        }
-        else
-        {
-            throw new ArgumentException("give a time or a position");
-        }
-
+        var start = await services.PositionAsync(partition, from, position, cancellationToken);
         var live = await services.Checkpoints.ReadAsync(services.Log.Name, services.Drain.ConsumerGroup, partition, cancellationToken);
         return await services.Checkpoints.StartCursorAsync(services.Log.Name, tenant, partition, start.Value, live.Position, by, cancellationToken);
     }

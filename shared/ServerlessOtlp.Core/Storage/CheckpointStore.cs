@@ -247,10 +247,7 @@ public class CheckpointStore
     /// <summary>Every replay cursor of a log, done ones included, by tenant and partition (one range query).</summary>
     public virtual async Task<IReadOnlyList<ReplayCursor>> ListCursorsAsync(string log, CancellationToken cancellationToken = default)
     {
-        // Cursor groups share a prefix, so their PartitionKeys form one range: [log|replay:, log|replay;).
-        string first = TableKeys.LogGroup(log, ReplayCursor.GroupPrefix);
-        string after = first[..^1] + (char)(first[^1] + 1);
-        string filter = TableClient.CreateQueryFilter($"PartitionKey ge {first} and PartitionKey lt {after}");
+        string filter = TableKeys.GroupPrefixFilter(log, ReplayCursor.GroupPrefix);
         var result = new List<ReplayCursor>();
         await foreach (var row in _table.QueryAsync<TableEntity>(filter, cancellationToken: cancellationToken))
         {

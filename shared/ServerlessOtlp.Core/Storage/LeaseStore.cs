@@ -209,9 +209,7 @@ public class LeaseStore
     /// </summary>
     public virtual async Task<IReadOnlyList<(string Group, LeaseInfo Lease)>> ListCursorLeasesAsync(string log, CancellationToken cancellationToken = default)
     {
-        string first = TableKeys.LogGroup(log, ReplayCursor.GroupPrefix);
-        string after = first[..^1] + (char)(first[^1] + 1);
-        string filter = TableClient.CreateQueryFilter($"PartitionKey ge {first} and PartitionKey lt {after}");
+        string filter = TableKeys.GroupPrefixFilter(log, ReplayCursor.GroupPrefix);
         var result = new List<(string, LeaseInfo)>();
         await foreach (var page in _table.QueryAsync<TableEntity>(filter, cancellationToken: cancellationToken).AsPages())
         {

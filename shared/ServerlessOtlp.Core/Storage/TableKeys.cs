@@ -1,4 +1,5 @@
 using Azure;
+using Azure.Data.Tables;
 
 namespace ServerlessOtlp.Storage;
 
@@ -19,6 +20,17 @@ internal static class TableKeys
         ValidateKeyPart(log, nameof(log), allowSeparator: false);
         ValidateKeyPart(group, nameof(group), allowSeparator: false);
         return string.Concat(log, Separator.ToString(), group);
+    }
+
+    /// <summary>
+    /// A filter for the rows of every group of a log whose name starts with <paramref name="groupPrefix"/>:
+    /// their PartitionKeys form one range, [log|prefix, log|prefix with its last character + 1).
+    /// </summary>
+    public static string GroupPrefixFilter(string log, string groupPrefix)
+    {
+        string first = LogGroup(log, groupPrefix);
+        string after = first[..^1] + (char)(first[^1] + 1);
+        return TableClient.CreateQueryFilter($"PartitionKey ge {first} and PartitionKey lt {after}");
     }
 
     /// <summary>RowKey for a partition: zero-padded so rows sort by partition number.</summary>
