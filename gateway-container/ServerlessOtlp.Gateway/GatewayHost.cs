@@ -7,6 +7,7 @@ using OpenTelemetry.Metrics;
 using ServerlessOtlp.Gateway.Health;
 using ServerlessOtlp.Gateway.Ingest;
 using ServerlessOtlp.Gateway.Protocol;
+using ServerlessOtlp.Gateway.Security;
 using ServerlessOtlp.Gateway.Telemetry;
 using ServerlessOtlp.Log;
 using ServerlessOtlp.Storage;
@@ -38,6 +39,9 @@ public static class GatewayHost
         services.AddSingleton<TenantRateLimiter>();
         services.AddSingleton(sp => new IngestService(dependencies.Log, options, sp.GetRequiredService<GatewayMetrics>(), sp.GetRequiredService<TenantRateLimiter>(), sp.GetRequiredService<TimeProvider>()));
         services.AddSingleton<TenantLookupFailures>();
+        services.AddSingleton<AuthFailureLimiter>();
+        services.AddSingleton<RequestAuthenticator>();
+        services.AddSingleton<GrpcFrontDoor>();
         services.AddSingleton<OtlpGrpcService>();
         services.AddSingleton<OtlpHttpEndpoints>();
         services.AddSingleton<Readiness>();
@@ -51,12 +55,13 @@ public static class GatewayHost
 
         services.AddGrpc(o =>
         {
-            // grpc-dotnet applies this to the message before and after decompression; the wire limit, when
-            // smaller, is enforced by LimitGrpcWireSize so that gzip gets MaxDecompressedBytes as over HTTP.
-            o.MaxReceiveMessageSize = Math.Max(options.MaxRequestBytes, options.MaxDecompressedBytes);
+            // grpc-dotnet checks this before and after decompression: the larger of the two limits here, the
+            // wire limit in GrpcFrontDoor (from the frame header), the decompressed one in LimitedGzipProvider
+            // (while inflating, so a bomb never expands).
+            o.MaxReceiveMessageSize = Math.Max(options.GrpcWireLimit, options.GrpcDecompressedLimit);
             o.MaxSendMessageSize = 4 * 1024 * 1024;
             o.EnableDetailedErrors = false;
-            o.CompressionProviders = [new LimitedGzipProvider(options.MaxDecompressedBytes)];
+            o.CompressionProviders = [new LimitedGzipProvider(options.GrpcDecompressedLimit)];
         });
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IServiceMethodProvider<OtlpGrpcService>, OtlpGrpcMethodProvider>());
         services.AddOpenTelemetry().WithMetrics(m => m.AddMeter(GatewayMetrics.MeterName).AddPrometheusExporter());
@@ -67,37 +72,19 @@ public static class GatewayHost
         return app;
     }
 
-    /// <summary>
-    /// Limits a gRPC request body to MaxRequestBytes plus the frame header, answering RESOURCE_EXHAUSTED
-    /// (Kestrel's own limit would surface as UNKNOWN), when MaxReceiveMessageSize is the larger decompressed limit.
-    /// </summary>
-    private static Func<HttpContext, RequestDelegate, Task> LimitGrpcWireSize(GatewayOptions options) => (ctx, next) =>
-    {
-        if (ctx.Request.ContentType?.StartsWith("application/grpc", StringComparison.OrdinalIgnoreCase) == true)
-        {
-            if (ctx.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } size)
-            {
-                size.MaxRequestBodySize = null;
-            }
-
-            ctx.Request.Body = new LimitedReadStream(ctx.Request.Body, options.MaxRequestBytes + 5L, () => new Grpc.Core.RpcException(
-                new Grpc.Core.Status(Grpc.Core.StatusCode.ResourceExhausted, $"request exceeds the limit of {options.MaxRequestBytes} bytes")));
-        }
-
-        return next(ctx);
-    };
-
     private static void ConfigureKestrel(WebApplicationBuilder builder, GatewayOptions options)
     {
         builder.WebHost.UseSockets(s => s.UnsafePreferInlineScheduling = options.InlineScheduling);
         builder.WebHost.ConfigureKestrel(k =>
         {
             k.AddServerHeader = false;
-            // + 5: a gRPC body is the message plus its 5-byte frame header; gRPC checks the message against
-            // MaxReceiveMessageSize, and OtlpHttpEndpoints sets MaxRequestBytes on each OTLP/HTTP request.
-            k.Limits.MaxRequestBodySize = options.MaxRequestBytes + 5L;
-            // Many SDK connections each multiplex exports; larger windows keep big requests flowing.
-            k.Limits.Http2.MaxStreamsPerConnection = 256;
+            // OtlpHttpEndpoints sets MaxRequestBytes on each OTLP/HTTP request and GrpcFrontDoor lifts it for
+            // gRPC (whose message limit is checked from the frame header); anything else gets the smaller limit.
+            k.Limits.MaxRequestBodySize = options.MaxRequestBytes;
+            k.Limits.MaxConcurrentConnections = options.MaxConnections;
+            k.Limits.MaxConcurrentUpgradedConnections = 0;
+            k.Limits.Http2.MaxStreamsPerConnection = options.MaxStreamsPerConnection;
+            // Larger windows keep big requests flowing; a stream can buffer at most its window unread.
             k.Limits.Http2.InitialConnectionWindowSize = 4 * 1024 * 1024;
             k.Limits.Http2.InitialStreamWindowSize = 1024 * 1024;
             var address = IPAddress.Parse(options.BindAddress);
@@ -117,30 +104,54 @@ public static class GatewayHost
 
     private static void MapEndpoints(WebApplication app, GatewayOptions options)
     {
-        if (options.MaxDecompressedBytes > options.MaxRequestBytes)
-        {
-            app.Use(LimitGrpcWireSize(options));
-        }
+        app.Use(ManagementByPort(options));
+        var frontDoor = app.Services.GetRequiredService<GrpcFrontDoor>();
+        app.Use(frontDoor.InvokeAsync);
 
         app.MapGrpcService<OtlpGrpcService>();
         var http = app.Services.GetRequiredService<OtlpHttpEndpoints>();
         app.Map("/v1/{signal}", http.HandleAsync);
 
         app.MapGet("/healthz", () => Results.Text("ok\n"));
-        app.MapGet("/readyz", (Readiness r) => r.IsReady ? Results.Text("ready\n") : Results.Text($"not ready: {r.Reason}\n", statusCode: 503));
-        app.MapPrometheusScrapingEndpoint("/metrics").RequireHost($"*:{options.ManagementPort}");
+        app.MapGet("/readyz", (HttpContext ctx, Readiness r) =>
+        {
+            // Why it is not ready (exception text) is for operators on the management port only.
+            bool management = ctx.Connection.LocalPort == options.ManagementPort;
+            return r.IsReady ? Results.Text("ready\n") : Results.Text(management ? $"not ready: {r.Reason}\n" : "not ready\n", statusCode: 503);
+        });
+        app.MapPrometheusScrapingEndpoint("/metrics");
 
         // Unknown paths get a google.rpc.Status body, not the framework's empty 404.
-        app.MapFallback(async ctx =>
-        {
-            if (ctx.Request.ContentType?.StartsWith("application/grpc", StringComparison.OrdinalIgnoreCase) == true)
-            {
-                ctx.Response.StatusCode = 404;
-                return;
-            }
+        app.MapFallback(NotFoundAsync);
+    }
 
-            await OtlpHttpEndpoints.WriteFailure(ctx, OtlpHttpEndpoints.IsJson(ctx.Request.ContentType),
-                IngestResult.Fail(IngestOutcome.NotFound, $"unknown path {ctx.Request.Path}; OTLP/HTTP serves /v1/traces, /v1/metrics and /v1/logs"));
-        });
+    /// <summary>
+    /// The management port serves /healthz, /readyz and /metrics and nothing else; the OTLP ports never
+    /// serve /metrics (tenant ids and volumes). Judged by the port the connection arrived on, never by
+    /// the Host header, which the client writes.
+    /// </summary>
+    private static Func<HttpContext, RequestDelegate, Task> ManagementByPort(GatewayOptions options) => (ctx, next) =>
+    {
+        bool management = ctx.Connection.LocalPort == options.ManagementPort;
+        string path = ctx.Request.Path.Value ?? "";
+        bool managementPath = path is "/healthz" or "/readyz" or "/metrics";
+        if (management != managementPath && !(path is "/healthz" or "/readyz"))
+        {
+            return NotFoundAsync(ctx);
+        }
+
+        return next(ctx);
+    };
+
+    private static Task NotFoundAsync(HttpContext ctx)
+    {
+        if (GrpcFrontDoor.IsGrpc(ctx.Request))
+        {
+            ctx.Response.StatusCode = 404;
+            return Task.CompletedTask;
+        }
+
+        return OtlpHttpEndpoints.WriteFailure(ctx, OtlpHttpEndpoints.IsJson(ctx.Request.ContentType),
+            IngestResult.Fail(IngestOutcome.NotFound, $"unknown path {ctx.Request.Path}; OTLP/HTTP serves /v1/traces, /v1/metrics and /v1/logs"));
     }
 }

@@ -24,11 +24,47 @@ public sealed class GatewayOptions
     /// <summary>Address to bind; loopback by default so a local run is not exposed.</summary>
     public string BindAddress { get; set; } = "127.0.0.1";
 
-    /// <summary>Largest request body on the wire (compressed), in bytes.</summary>
-    public int MaxRequestBytes { get; set; } = 64 * 1024 * 1024;
+    /// <summary>
+    /// Largest request body on the wire (compressed or not), in bytes. 20 MiB is the Collector's
+    /// <c>confighttp</c> <c>max_request_body_size</c> default.
+    /// </summary>
+    public int MaxRequestBytes { get; set; } = DefaultMaxRequestBytes;
 
-    /// <summary>Largest request body after decompression (OTLP 1.11 suggests a limit; 64 MiB is the Collector's default).</summary>
-    public int MaxDecompressedBytes { get; set; } = 64 * 1024 * 1024;
+    /// <summary>
+    /// Largest request body after decompression, in bytes: the Collector applies its body limit to the
+    /// decompressed size as well since CVE-2024-36129, with the same 20 MiB default.
+    /// </summary>
+    public int MaxDecompressedBytes { get; set; } = DefaultMaxRequestBytes;
+
+    /// <summary>
+    /// Cap of a gRPC message, compressed and decompressed, on top of the two limits above: 4 MiB is
+    /// grpc-go's default <c>MaxRecvMsgSize</c>, which the Collector's OTLP gRPC receiver keeps.
+    /// </summary>
+    public int MaxGrpcMessageBytes { get; set; } = 4 * 1024 * 1024;
+
+    /// <summary>Connections a replica accepts at once (Kestrel's <c>MaxConcurrentConnections</c>); more wait in the kernel's backlog.</summary>
+    public long MaxConnections { get; set; } = 10_000;
+
+    /// <summary>
+    /// Concurrent HTTP/2 streams per connection: what one connection can make the gateway hold at once.
+    /// 100 is the minimum RFC 9113 recommends and grpc-go's default.
+    /// </summary>
+    public int MaxStreamsPerConnection { get; set; } = 100;
+
+    /// <summary>
+    /// Proxies in front of the gateway that append to <c>X-Forwarded-For</c> (the cloud ingress: 1).
+    /// The client address for per-address limits is the entry this many from the right; 0 uses the
+    /// TCP peer, and a header the client wrote itself is never trusted.
+    /// </summary>
+    public int TrustedProxyHops { get; set; }
+
+    /// <summary>The gRPC wire limit: <see cref="MaxRequestBytes"/> capped by <see cref="MaxGrpcMessageBytes"/>.</summary>
+    public int GrpcWireLimit => Math.Min(MaxRequestBytes, MaxGrpcMessageBytes);
+
+    /// <summary>The gRPC decompressed limit: <see cref="MaxDecompressedBytes"/> capped by <see cref="MaxGrpcMessageBytes"/>.</summary>
+    public int GrpcDecompressedLimit => Math.Min(MaxDecompressedBytes, MaxGrpcMessageBytes);
+
+    public const int DefaultMaxRequestBytes = 20 * 1024 * 1024;
 
     /// <summary>Bytes of accepted-but-not-yet-durable data the gateway holds; past it requests are refused as retryable.</summary>
     public long InFlightBudgetBytes { get; set; } = 64L * 1024 * 1024;

@@ -43,7 +43,6 @@ public class IngestBenchmarks
     public void Cleanup()
     {
         _metrics.Dispose();
-        _limiter.Dispose();
     }
 
     /// <summary>Reference: the splitter alone on the same bytes.</summary>

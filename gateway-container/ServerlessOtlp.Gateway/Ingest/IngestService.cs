@@ -2,6 +2,7 @@ using ServerlessOtlp.Gateway.Telemetry;
 using ServerlessOtlp.Log;
 using ServerlessOtlp.Otlp;
 using ServerlessOtlp.Otlp.Wire;
+using ServerlessOtlp.Tenants;
 
 namespace ServerlessOtlp.Gateway.Ingest;
 
@@ -45,7 +46,8 @@ public sealed class IngestService
     public int PartitionCount => _appenders.Length;
 
     /// <summary>Ingests one protobuf-encoded export request for an authenticated tenant.</summary>
-    public async Task<IngestResult> IngestAsync(string tenant, long? itemsPerSecond, Signal signal, ReadOnlyMemory<byte> request)
+    /// <param name="receivedBytes">The request's size after decompression as the client sent it (JSON is larger than its protobuf); the protobuf's length when not given.</param>
+    public async Task<IngestResult> IngestAsync(string tenant, TenantLimits? limits, Signal signal, ReadOnlyMemory<byte> request, long receivedBytes = -1)
     {
         SplitResult split;
         try
@@ -70,10 +72,10 @@ public sealed class IngestService
                 return new IngestResult(IngestOutcome.Ok, 0, split.RejectedItems, split.RejectionMessage);
             }
 
-            if (!_rateLimiter.TryAcquire(tenant, itemsPerSecond, split.AcceptedItems, out var retryAfter))
+            if (!_rateLimiter.TryAcquire(tenant, limits?.ItemsPerSecond, limits?.BytesPerSecond, split.AcceptedItems, receivedBytes < 0 ? request.Length : receivedBytes, out var retryAfter))
             {
                 _metrics.Refused(tenant, signal, "rate_limited", split.AcceptedItems);
-                return IngestResult.Fail(IngestOutcome.RateLimited, $"tenant {tenant} is over its limit of {itemsPerSecond} items/s", retryAfter);
+                return IngestResult.Fail(IngestOutcome.RateLimited, $"tenant {tenant} is over its limit ({LimitText(limits)})", retryAfter);
             }
 
             long bytes = split.Buffer.Length;
@@ -107,6 +109,15 @@ public sealed class IngestService
             return new IngestResult(IngestOutcome.Ok, split.AcceptedItems, split.RejectedItems, split.RejectionMessage);
         }
     }
+
+    private static string LimitText(TenantLimits? limits) =>
+        (limits?.ItemsPerSecond, limits?.BytesPerSecond) switch
+        {
+            (long i, long b) => $"{i} items/s, {b} bytes/s",
+            (long i, null) => $"{i} items/s",
+            (null, long b) => $"{b} bytes/s",
+            _ => "none",
+        };
 
     /// <summary>
     /// Hands every part to its partition, then starts the pumps that are not running yet (all parts

@@ -1,69 +1,79 @@
 using System.Collections.Concurrent;
-using System.Threading.RateLimiting;
 
 namespace ServerlessOtlp.Gateway.Ingest;
 
 /// <summary>
-/// Per-tenant items-per-second limits: token buckets of one second's worth, refilled by the time
-/// elapsed since the last request (not by a timer), so the rate is exact for any limit and the
-/// retry delay we advertise is one after which the same request is accepted.
+/// Per-tenant limits at the gateway: items per second and decompressed bytes per second, each a
+/// <see cref="TokenBucket"/> of one second's worth. Every request costs at least one item, so empty
+/// requests are not free, and a request larger than a bucket is charged in full (the bucket goes
+/// into debt) so that large requests cannot exceed the rate. The delay advertised on refusal is
+/// one after which the same request is accepted, unless other requests took the tokens first.
 /// </summary>
-public sealed class TenantRateLimiter : IDisposable
+public sealed class TenantRateLimiter(TimeProvider? time = null)
 {
-    private static readonly TimeSpan Period = TimeSpan.FromSeconds(1);
-    private static readonly TimeSpan MinimumRetryAfter = TimeSpan.FromMilliseconds(10);
-    private readonly ConcurrentDictionary<string, (long Limit, TokenBucketRateLimiter Limiter)> _limiters = new(StringComparer.Ordinal);
+    // Past this, the least recently created entries go (a tenant that comes back gets a full bucket).
+    private const int MaxTenants = 100_000;
 
-    /// <summary>Takes <paramref name="items"/> tokens; false when the tenant is over its limit.</summary>
-    public bool TryAcquire(string tenant, long? itemsPerSecond, int items, out TimeSpan retryAfter)
+    private static readonly TimeSpan MinimumRetryAfter = TimeSpan.FromMilliseconds(10);
+    private readonly TimeProvider _time = time ?? TimeProvider.System;
+    private readonly ConcurrentDictionary<string, Buckets> _tenants = new(StringComparer.Ordinal);
+
+    /// <summary>Charges a request of <paramref name="items"/> items and <paramref name="bytes"/> bytes; false when the tenant is over a limit.</summary>
+    public bool TryAcquire(string tenant, double? itemsPerSecond, double? bytesPerSecond, int items, long bytes, out TimeSpan retryAfter)
     {
         retryAfter = TimeSpan.Zero;
-        if (itemsPerSecond is not > 0 || items <= 0)
+        if (itemsPerSecond is not > 0 && bytesPerSecond is not > 0)
         {
             return true;
         }
 
-        long limit = itemsPerSecond.Value;
-        var entry = _limiters.AddOrUpdate(
-            tenant,
-            _ => (limit, Create(limit)),
-            (_, existing) => existing.Limit == limit ? existing : (limit, Create(limit)));
-        int tokenLimit = (int)Math.Min(int.MaxValue, limit);
-        int wanted = Math.Min(items, tokenLimit);
-        entry.Limiter.TryReplenish();
-        using var lease = entry.Limiter.AttemptAcquire(wanted);
-        if (lease.IsAcquired)
+        var buckets = Get(tenant, itemsPerSecond, bytesPerSecond);
+        double itemCost = Math.Max(1, items);
+        lock (buckets)
         {
+            // Both must have room before either is charged: a refused request costs nothing.
+            TimeSpan itemWait = TimeSpan.Zero, byteWait = TimeSpan.Zero;
+            bool itemsOk = buckets.Items?.CanTake(itemCost, out itemWait) ?? true;
+            bool bytesOk = buckets.Bytes?.CanTake(Math.Max(1, bytes), out byteWait) ?? true;
+            if (!itemsOk || !bytesOk)
+            {
+                var wait = itemWait > byteWait ? itemWait : byteWait;
+                retryAfter = wait < MinimumRetryAfter ? MinimumRetryAfter : wait;
+                return false;
+            }
+
+            buckets.Items?.Take(itemCost);
+            buckets.Bytes?.Take(Math.Max(1, bytes));
             return true;
         }
-
-        // The limiter's own RetryAfter rounds whole periods down; compute the wait for the deficit
-        // at the exact rate instead (available permits are truncated, so this errs on the long side).
-        long available = entry.Limiter.GetStatistics()?.CurrentAvailablePermits ?? 0;
-        long deficit = Math.Max(1, wanted - available);
-        var wait = TimeSpan.FromTicks((long)Math.Ceiling((double)deficit * Period.Ticks / tokenLimit));
-        retryAfter = wait < MinimumRetryAfter ? MinimumRetryAfter : wait;
-        return false;
     }
 
-    private static TokenBucketRateLimiter Create(long itemsPerSecond)
+    private Buckets Get(string tenant, double? itemsPerSecond, double? bytesPerSecond)
     {
-        int limit = (int)Math.Min(int.MaxValue, itemsPerSecond);
-        return new TokenBucketRateLimiter(new TokenBucketRateLimiterOptions
+        if (_tenants.TryGetValue(tenant, out var existing) && existing.Matches(itemsPerSecond, bytesPerSecond))
         {
-            TokenLimit = limit,
-            TokensPerPeriod = limit,
-            ReplenishmentPeriod = Period,
-            QueueLimit = 0,
-            AutoReplenishment = false, // TryReplenish adds rate × elapsed time: no timer per tenant, no timer jitter
-        });
-    }
-
-    public void Dispose()
-    {
-        foreach (var (_, limiter) in _limiters.Values)
-        {
-            limiter.Dispose();
+            return existing;
         }
+
+        if (_tenants.Count >= MaxTenants)
+        {
+            _tenants.Clear(); // rare: a full bucket for everyone is the lenient side of the error
+        }
+
+        var created = new Buckets(
+            itemsPerSecond is > 0 and double i ? new TokenBucket(i, _time) : null,
+            bytesPerSecond is > 0 and double b ? new TokenBucket(b, _time) : null);
+        return _tenants.AddOrUpdate(tenant, created, (_, old) => old.Matches(itemsPerSecond, bytesPerSecond) ? old : created);
+    }
+
+    private sealed class Buckets(TokenBucket? items, TokenBucket? bytes)
+    {
+        public TokenBucket? Items { get; } = items;
+
+        public TokenBucket? Bytes { get; } = bytes;
+
+        public bool Matches(double? itemsPerSecond, double? bytesPerSecond) =>
+            Items?.PerSecond == (itemsPerSecond is > 0 ? itemsPerSecond : null)
+            && Bytes?.PerSecond == (bytesPerSecond is > 0 ? bytesPerSecond : null);
     }
 }

@@ -8,7 +8,6 @@ using OpenTelemetry.Proto.Collector.Trace.V1;
 using ServerlessOtlp.Gateway.Ingest;
 using ServerlessOtlp.Gateway.Telemetry;
 using ServerlessOtlp.Otlp;
-using ServerlessOtlp.Tenants;
 
 namespace ServerlessOtlp.Gateway.Protocol;
 
@@ -16,36 +15,17 @@ namespace ServerlessOtlp.Gateway.Protocol;
 /// The three OTLP/gRPC Export methods, bound to raw bytes so that the hot path never
 /// materializes spans: the request is copied once out of the transport into a pooled buffer.
 /// </summary>
-public sealed class OtlpGrpcService(IngestService ingest, ITenantDirectory tenants, GatewayMetrics metrics, TenantLookupFailures lookupFailures, TimeProvider time)
+public sealed class OtlpGrpcService(IngestService ingest, GatewayMetrics metrics, TimeProvider time)
 {
     internal async Task<byte[]> ExportAsync(Signal signal, RawRequest request, ServerCallContext context)
     {
         long start = time.GetTimestamp();
         try
         {
-            var key = ApiKeys.FromHeaders(context.RequestHeaders.GetValue(ApiKeys.ApiKeyHeader), context.RequestHeaders.GetValue(ApiKeys.AuthorizationHeader));
-            TenantConfig? tenant;
-            try
-            {
-                tenant = key == null ? null : await tenants.AuthenticateAsync(key, context.CancellationToken);
-            }
-            catch (Exception ex) when (ex is not OperationCanceledException)
-            {
-                // The tenant store is unreachable (storage outage): retryable UNAVAILABLE, not an unhandled UNKNOWN.
-                lookupFailures.Failed(ex);
-                metrics.Refused(null, signal, "tenants_unavailable", 0);
-                throw OtlpAnswers.ToRpcException(IngestResult.Fail(IngestOutcome.LogUnavailable, "the tenant directory is unreachable; retry later"));
-            }
-
-            if (tenant == null)
-            {
-                metrics.Refused(null, signal, "unauthenticated", 0);
-                throw OtlpAnswers.ToRpcException(IngestResult.Fail(IngestOutcome.Unauthenticated, key == null
-                    ? "missing API key: send x-api-key or Authorization: Bearer"
-                    : "unknown API key"));
-            }
-
-            var result = await ingest.IngestAsync(tenant.Id, tenant.Limits?.ItemsPerSecond, signal, request.Memory);
+            // GrpcFrontDoor authenticated the request before its message was read.
+            var tenant = context.GetHttpContext().Features.Get<AuthenticatedTenant>()?.Tenant
+                ?? throw new InvalidOperationException("a gRPC export reached the service without GrpcFrontDoor");
+            var result = await ingest.IngestAsync(tenant.Id, tenant.Limits, signal, request.Memory);
             if (result.Outcome != IngestOutcome.Ok)
             {
                 throw OtlpAnswers.ToRpcException(result);

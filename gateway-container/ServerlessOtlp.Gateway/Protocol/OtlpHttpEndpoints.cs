@@ -8,10 +8,10 @@ using OpenTelemetry.Proto.Collector.Logs.V1;
 using OpenTelemetry.Proto.Collector.Metrics.V1;
 using OpenTelemetry.Proto.Collector.Trace.V1;
 using ServerlessOtlp.Gateway.Ingest;
+using ServerlessOtlp.Gateway.Security;
 using ServerlessOtlp.Gateway.Telemetry;
 using ServerlessOtlp.Otlp;
 using ServerlessOtlp.Otlp.Json;
-using ServerlessOtlp.Tenants;
 
 namespace ServerlessOtlp.Gateway.Protocol;
 
@@ -19,7 +19,7 @@ namespace ServerlessOtlp.Gateway.Protocol;
 /// OTLP/HTTP: <c>POST /v1/traces|metrics|logs</c>, protobuf or JSON, optionally gzip; the answer
 /// is in the request's encoding, and every 4xx/5xx carries a <c>google.rpc.Status</c>.
 /// </summary>
-public sealed class OtlpHttpEndpoints(IngestService ingest, ITenantDirectory tenants, GatewayOptions options, GatewayMetrics metrics, TenantLookupFailures lookupFailures, TimeProvider time)
+public sealed class OtlpHttpEndpoints(IngestService ingest, RequestAuthenticator authenticator, GatewayOptions options, GatewayMetrics metrics, TimeProvider time)
 {
     private const string Protobuf = "application/x-protobuf";
     private const string Json = "application/json";
@@ -73,26 +73,13 @@ public sealed class OtlpHttpEndpoints(IngestService ingest, ITenantDirectory ten
             return IngestResult.Fail(IngestOutcome.UnsupportedMediaType, $"unsupported content type \"{http.Request.ContentType}\"; use {Protobuf} or {Json}");
         }
 
-        var key = ApiKeys.FromHeaders(http.Request.Headers[ApiKeys.ApiKeyHeader], http.Request.Headers.Authorization);
-        TenantConfig? tenant;
-        try
+        var auth = await authenticator.AuthenticateAsync(http, signal, http.RequestAborted);
+        if (!auth.Succeeded)
         {
-            tenant = key == null ? null : await tenants.AuthenticateAsync(key, http.RequestAborted);
-        }
-        catch (Exception ex) when (ex is not OperationCanceledException)
-        {
-            // The tenant store is unreachable (storage outage): retryable 503, not an unhandled 500.
-            lookupFailures.Failed(ex);
-            metrics.Refused(null, signal, "tenants_unavailable", 0);
-            return IngestResult.Fail(IngestOutcome.LogUnavailable, "the tenant directory is unreachable; retry later", TimeSpan.FromSeconds(options.RetryAfterSeconds));
+            return auth.Failure;
         }
 
-        if (tenant == null)
-        {
-            metrics.Refused(null, signal, "unauthenticated", 0);
-            return IngestResult.Fail(IngestOutcome.Unauthenticated, key == null ? "missing API key: send x-api-key or Authorization: Bearer" : "unknown API key");
-        }
-
+        var tenant = auth.Tenant!;
         StringValues encoding = http.Request.Headers.ContentEncoding;
         bool gzip = false;
         if (!StringValues.IsNullOrEmpty(encoding))
@@ -150,7 +137,7 @@ public sealed class OtlpHttpEndpoints(IngestService ingest, ITenantDirectory ten
                 }
             }
 
-            return await ingest.IngestAsync(tenant.Id, tenant.Limits?.ItemsPerSecond, signal, protobuf);
+            return await ingest.IngestAsync(tenant.Id, tenant.Limits, signal, protobuf, length);
         }
         finally
         {

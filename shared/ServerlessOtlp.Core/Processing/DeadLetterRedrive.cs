@@ -95,6 +95,13 @@ public sealed class DeadLetterRedrive(ProcessingServices services, ILogger<DeadL
         public async ValueTask<TenantConfig?> AuthenticateAsync(string apiKey, CancellationToken cancellationToken = default) =>
             Narrow(await inner.AuthenticateAsync(apiKey, cancellationToken));
 
+        public bool TryAuthenticateFromMemory(string apiKey, out TenantConfig? tenant)
+        {
+            bool known = inner.TryAuthenticateFromMemory(apiKey, out tenant);
+            tenant = Narrow(tenant);
+            return known;
+        }
+
         public async ValueTask<TenantConfig?> GetAsync(string tenantId, CancellationToken cancellationToken = default) =>
             Narrow(await inner.GetAsync(tenantId, cancellationToken));
 

@@ -15,9 +15,15 @@ public sealed class InMemoryTenantDirectory : ITenantDirectory
 
     public ValueTask<TenantConfig?> AuthenticateAsync(string apiKey, CancellationToken cancellationToken = default)
     {
-        var snapshot = _snapshot;
-        TenantConfig? config = apiKey.Length is > 0 and <= ApiKey.MaxLength && snapshot.ByKey.TryGetValue(KeyDigest.Of(apiKey), out var found) ? found : null;
+        TryAuthenticateFromMemory(apiKey, out var config);
         return ValueTask.FromResult(config);
+    }
+
+    public bool TryAuthenticateFromMemory(string apiKey, out TenantConfig? tenant)
+    {
+        var snapshot = _snapshot;
+        tenant = apiKey.Length is > 0 and <= ApiKey.MaxLength && snapshot.ByKey.TryGetValue(KeyDigest.Of(apiKey), out var found) ? found : null;
+        return true;
     }
 
     public ValueTask<TenantConfig?> GetAsync(string tenantId, CancellationToken cancellationToken = default) =>

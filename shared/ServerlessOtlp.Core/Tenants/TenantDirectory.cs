@@ -48,6 +48,22 @@ public sealed class TenantDirectory : ITenantDirectory
         return AuthenticateSlowAsync(digest, cancellationToken);
     }
 
+    public bool TryAuthenticateFromMemory(string apiKey, out TenantConfig? tenant)
+    {
+        tenant = null;
+        if (apiKey.Length is 0 or > ApiKey.MaxLength)
+        {
+            return true;
+        }
+
+        if (!_keys.TryGet(KeyDigest.Of(apiKey), out string? tenantId))
+        {
+            return false;
+        }
+
+        return tenantId is null || _configs.TryGet(tenantId, out tenant);
+    }
+
     public ValueTask<TenantConfig?> GetAsync(string tenantId, CancellationToken cancellationToken = default) =>
         _configs.GetOrLoadAsync(tenantId, _store, static (id, store) => store.GetAsync(id), cancellationToken);
 

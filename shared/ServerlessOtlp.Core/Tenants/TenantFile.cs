@@ -56,6 +56,9 @@ public sealed record TenantLimits
 {
     /// <summary>Spans + data points + log records per second accepted by the gateway; null = unlimited.</summary>
     public long? ItemsPerSecond { get; init; }
+
+    /// <summary>Request bytes per second after decompression accepted by the gateway; null = unlimited.</summary>
+    public long? BytesPerSecond { get; init; }
 }
 
 public sealed record SamplingConfig

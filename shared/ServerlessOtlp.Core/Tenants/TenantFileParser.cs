@@ -207,6 +207,11 @@ public static partial class TenantFileParser
             {
                 error(path + ".itemsPerSecond", "must be greater than 0 (leave it out for no limit)");
             }
+
+            if (limits?.BytesPerSecond is <= 0)
+            {
+                error(path + ".bytesPerSecond", "must be greater than 0 (leave it out for no limit)");
+            }
         }
 
         private void CheckSampling(SamplingConfig? sampling, string path)

@@ -28,7 +28,7 @@ public sealed class DevCommandTests(AzuriteFixture azurite, ITestOutputHelper ou
         string tenant = "e2e-" + Guid.NewGuid().ToString("N")[..8];
         string key = CliTestData.NewKey();
         string tenants = CliTestData.TenantFile(dataDir, tenant, key, outDir);
-        int grpc = AzuriteFixture.FreePort(), http = AzuriteFixture.FreePort(), management = AzuriteFixture.FreePort();
+        int grpc = TestPorts.Next(), http = TestPorts.Next(), management = TestPorts.Next();
 
         using var dev = Otlpctl.Start(dataDir,
             "dev", "--role", "all", "--storage", azurite.ConnectionString, "--data-dir", dataDir, "--tenants", tenants,
@@ -136,7 +136,7 @@ public sealed class DevCommandTests(AzuriteFixture azurite, ITestOutputHelper ou
         int port = ((IPEndPoint)busy.LocalEndpoint).Port;
         string dataDir = CliTestData.TempDir("otlpctl-dev");
         using var dev = await Otlpctl.RunAsync("dev", "--storage", azurite.ConnectionString, "--data-dir", dataDir,
-            "--grpc-port", port.ToString(), "--http-port", AzuriteFixture.FreePort().ToString(), "--management-port", AzuriteFixture.FreePort().ToString());
+            "--grpc-port", port.ToString(), "--http-port", TestPorts.Next().ToString(), "--management-port", TestPorts.Next().ToString());
         Assert.True(dev.ExitCode == 1, dev.ToString());
         Assert.Contains($"port {port}", dev.Stderr, StringComparison.Ordinal);
         Assert.Contains("--grpc-port", dev.Stderr, StringComparison.Ordinal);

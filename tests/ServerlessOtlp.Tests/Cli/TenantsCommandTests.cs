@@ -68,7 +68,7 @@ public sealed class TenantsCommandTests(AzuriteFixture azurite)
     [Fact]
     public async Task Unreachable_storage_says_how_to_fix_it()
     {
-        int port = AzuriteFixture.FreePort();
+        int port = TestPorts.Next();
         string conn = $"DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;BlobEndpoint=http://127.0.0.1:{port}/devstoreaccount1;QueueEndpoint=http://127.0.0.1:{port}/devstoreaccount1;TableEndpoint=http://127.0.0.1:{port}/devstoreaccount1;";
         using var list = await Otlpctl.RunAsync("tenants", "list", "--storage", conn);
         Assert.True(list.ExitCode == 1, list.ToString());

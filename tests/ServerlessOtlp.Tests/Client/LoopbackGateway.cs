@@ -22,9 +22,9 @@ public sealed class LoopbackGateway : IAsyncDisposable
     private readonly GatewayOptions _options = new()
     {
         BindAddress = "127.0.0.1",
-        GrpcPort = AzuriteFixture.FreePort(),
-        HttpPort = AzuriteFixture.FreePort(),
-        ManagementPort = AzuriteFixture.FreePort(),
+        GrpcPort = TestPorts.Next(),
+        HttpPort = TestPorts.Next(),
+        ManagementPort = TestPorts.Next(),
         NodeId = "gw-client-test",
         FlushDelay = TimeSpan.FromMilliseconds(1),
     };

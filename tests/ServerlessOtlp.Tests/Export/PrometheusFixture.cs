@@ -41,8 +41,25 @@ public sealed class PrometheusFixture : IAsyncLifetime
         _dir = Directory.CreateTempSubdirectory("serverlessotlp-prom-").FullName;
         string config = Path.Combine(_dir, "prometheus.yml");
         await File.WriteAllTextAsync(config, "global:\n  scrape_interval: 1m\n");
-        int port = FreePort();
-        BaseUri = new Uri($"http://127.0.0.1:{port}");
+        for (int attempt = 1; ; attempt++)
+        {
+            int port = Infrastructure.TestPorts.Next();
+            BaseUri = new Uri($"http://127.0.0.1:{port}");
+            if (await TryStartAsync(binary, config, port))
+            {
+                return;
+            }
+
+            // Another process bound the port between our check and Prometheus' bind: take another.
+            if (attempt >= 5 || !Infrastructure.TestPorts.LostItsPort(Log))
+            {
+                throw new InvalidOperationException($"prometheus exited with {_process!.ExitCode}:\n{Log}");
+            }
+        }
+    }
+
+    private async Task<bool> TryStartAsync(string binary, string config, int port)
+    {
         var start = new ProcessStartInfo(binary)
         {
             RedirectStandardError = true,
@@ -61,6 +78,7 @@ public sealed class PrometheusFixture : IAsyncLifetime
             start.ArgumentList.Add(arg);
         }
 
+        _process?.Dispose();
         _process = Process.Start(start) ?? throw new InvalidOperationException("could not start prometheus");
         _process.ErrorDataReceived += (_, e) => Keep(e.Data);
         _process.OutputDataReceived += (_, e) => Keep(e.Data);
@@ -72,7 +90,8 @@ public sealed class PrometheusFixture : IAsyncLifetime
         {
             if (_process.HasExited)
             {
-                throw new InvalidOperationException($"prometheus exited with {_process.ExitCode}:\n{Log}");
+                _process.WaitForExit(); // the last output lines
+                return false;
             }
 
             try
@@ -80,7 +99,7 @@ public sealed class PrometheusFixture : IAsyncLifetime
                 using var ready = await Http.GetAsync(new Uri(BaseUri, "/-/ready"));
                 if (ready.StatusCode == HttpStatusCode.OK)
                 {
-                    return;
+                    return true;
                 }
             }
             catch (HttpRequestException)
@@ -174,12 +193,5 @@ public sealed class PrometheusFixture : IAsyncLifetime
         }
 
         return null;
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 }

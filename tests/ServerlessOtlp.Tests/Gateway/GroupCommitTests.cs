@@ -26,7 +26,6 @@ public sealed class GroupCommitTests : IDisposable
     public void Dispose()
     {
         _metrics.Dispose();
-        _limiter.Dispose();
     }
 
     private IngestService Create(HeldLog log) =>

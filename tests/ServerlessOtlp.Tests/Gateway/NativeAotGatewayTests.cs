@@ -59,23 +59,19 @@ public sealed class NativeAotGatewayTests(AzuriteFixture azurite, ITestOutputHel
         await storage.Blobs.GetBlobContainerClient(StorageNames.DefaultLogContainer).CreateIfNotExistsAsync();
         string logName = "aot" + suffix;
 
-        int grpcPort = AzuriteFixture.FreePort(), httpPort = AzuriteFixture.FreePort(), managementPort = AzuriteFixture.FreePort();
-        using var gateway = ChildProcess.Start("native gateway", BinaryPath, Path.GetTempPath(), new Dictionary<string, string>
+        using var native = await NativeGatewayProcess.StartAsync(BinaryPath, new Dictionary<string, string>
         {
-            ["ServerlessOtlp__Gateway__BindAddress"] = "127.0.0.1",
-            ["ServerlessOtlp__Gateway__GrpcPort"] = grpcPort.ToString(),
-            ["ServerlessOtlp__Gateway__HttpPort"] = httpPort.ToString(),
-            ["ServerlessOtlp__Gateway__ManagementPort"] = managementPort.ToString(),
             ["ServerlessOtlp__Gateway__HeartbeatInterval"] = "00:00:01",
             ["ServerlessOtlp__Storage__ConnectionString"] = azurite.ConnectionString,
             ["ServerlessOtlp__Log__Kind"] = "blob",
             ["ServerlessOtlp__Log__Name"] = logName,
             ["ServerlessOtlp__Log__Partitions"] = Partitions.ToString(),
-        }, []);
+        });
+        var gateway = native.Process;
+        int grpcPort = native.GrpcPort, managementPort = native.ManagementPort;
         try
         {
-            using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{httpPort}"), Timeout = TimeSpan.FromSeconds(10) };
-            await WaitReadyAsync(http, gateway);
+            using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{native.HttpPort}"), Timeout = TimeSpan.FromSeconds(10) };
 
             // The SDK over gRPC: 20 traces of 5 spans.
             string run = Guid.NewGuid().ToString("N");
@@ -178,29 +174,85 @@ public sealed class NativeAotGatewayTests(AzuriteFixture azurite, ITestOutputHel
 
     private static HttpRequestMessage Post(string path, string json, string key) =>
         new(HttpMethod.Post, path) { Content = new StringContent(json, Encoding.UTF8, "application/json"), Headers = { { "x-api-key", key } } };
+}
 
-    private static async Task WaitReadyAsync(HttpClient http, ChildProcess gateway)
+/// <summary>The published Native AOT gateway as a child process on ports of its own, ready when returned.</summary>
+public sealed class NativeGatewayProcess : IDisposable
+{
+    private NativeGatewayProcess(ChildProcess process, int grpc, int http, int management)
     {
-        var deadline = Stopwatch.StartNew();
-        while (deadline.Elapsed < TimeSpan.FromSeconds(30))
+        Process = process;
+        GrpcPort = grpc;
+        HttpPort = http;
+        ManagementPort = management;
+    }
+
+    public ChildProcess Process { get; }
+
+    public int GrpcPort { get; }
+
+    public int HttpPort { get; }
+
+    public int ManagementPort { get; }
+
+    public static async Task<NativeGatewayProcess> StartAsync(string binary, IReadOnlyDictionary<string, string> settings)
+    {
+        for (int attempt = 1; ; attempt++)
         {
-            Assert.False(gateway.HasExited, "the native gateway exited:\n" + gateway);
+            int grpc = TestPorts.Next(), http = TestPorts.Next(), management = TestPorts.Next();
+            var environment = new Dictionary<string, string>(settings)
+            {
+                ["ServerlessOtlp__Gateway__BindAddress"] = "127.0.0.1",
+                ["ServerlessOtlp__Gateway__GrpcPort"] = grpc.ToString(),
+                ["ServerlessOtlp__Gateway__HttpPort"] = http.ToString(),
+                ["ServerlessOtlp__Gateway__ManagementPort"] = management.ToString(),
+            };
+            var process = ChildProcess.Start("native gateway", binary, Path.GetTempPath(), environment, []);
+            if (await WaitReadyAsync(http, process))
+            {
+                return new NativeGatewayProcess(process, grpc, http, management);
+            }
+
+            string output = process.ToString();
+            process.Dispose();
+            // Another process bound one of the ports first: take others.
+            Assert.True(attempt < 5 && TestPorts.LostItsPort(output), "the native gateway did not become ready:\n" + output);
+        }
+    }
+
+    private static async Task<bool> WaitReadyAsync(int port, ChildProcess gateway)
+    {
+        using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}"), Timeout = TimeSpan.FromSeconds(10) };
+        var deadline = Stopwatch.StartNew();
+        while (deadline.Elapsed < TimeSpan.FromSeconds(60))
+        {
+            if (gateway.HasExited)
+            {
+                return false;
+            }
+
             try
             {
                 using var ready = await http.GetAsync("/readyz");
                 if (ready.IsSuccessStatusCode)
                 {
-                    return;
+                    return true;
                 }
             }
             catch (HttpRequestException)
             {
                 // not listening yet
             }
+            catch (TaskCanceledException)
+            {
+                // busy machine: ask again
+            }
 
             await Task.Delay(200);
         }
 
-        Assert.Fail("the native gateway was not ready after 30 s:\n" + gateway);
+        return false;
     }
+
+    public void Dispose() => Process.Dispose();
 }

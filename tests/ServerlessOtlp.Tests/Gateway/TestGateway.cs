@@ -68,9 +68,9 @@ public sealed class TestGateway : IAsyncDisposable
             var options = new GatewayOptions
             {
                 BindAddress = "127.0.0.1",
-                GrpcPort = AzuriteFixture.FreePort(),
-                HttpPort = AzuriteFixture.FreePort(),
-                ManagementPort = AzuriteFixture.FreePort(),
+                GrpcPort = TestPorts.Next(),
+                HttpPort = TestPorts.Next(),
+                ManagementPort = TestPorts.Next(),
                 NodeId = "gw-test",
                 FlushDelay = TimeSpan.FromMilliseconds(1),
             };

@@ -34,45 +34,86 @@ public sealed class AzuriteFixture : IAsyncLifetime
             throw new InvalidOperationException($"Azurite is not installed at {azurite}: run `npm ci` in {root} (the README's test command does).");
         }
 
-        BlobPort = FreePort();
-        QueuePort = FreePort();
-        TablePort = FreePort();
-        var psi = new ProcessStartInfo(azurite)
+        for (int attempt = 1; ; attempt++)
         {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        foreach (var arg in new[]
-                 {
-                     "--inMemoryPersistence", "--skipApiVersionCheck", "--loose", "--silent",
-                     "--blobHost", "127.0.0.1", "--blobPort", BlobPort.ToString(),
-                     "--queueHost", "127.0.0.1", "--queuePort", QueuePort.ToString(),
-                     "--tableHost", "127.0.0.1", "--tablePort", TablePort.ToString(),
-                 })
-        {
-            psi.ArgumentList.Add(arg);
+            BlobPort = TestPorts.Next();
+            QueuePort = TestPorts.Next();
+            TablePort = TestPorts.Next();
+            var output = new System.Text.StringBuilder();
+            var psi = new ProcessStartInfo(azurite)
+            {
+                RedirectStandardOutput = true,
+                RedirectStandardError = true,
+                UseShellExecute = false,
+            };
+            foreach (var arg in Arguments(BlobPort, QueuePort, TablePort))
+            {
+                psi.ArgumentList.Add(arg);
+            }
+
+            psi.ArgumentList.Add("--inMemoryPersistence");
+            _process = Process.Start(psi) ?? throw new InvalidOperationException("could not start Azurite");
+            DataReceivedEventHandler keep = (_, e) =>
+            {
+                if (e.Data != null)
+                {
+                    lock (output)
+                    {
+                        output.AppendLine(e.Data);
+                    }
+                }
+            };
+            _process.OutputDataReceived += keep;
+            _process.ErrorDataReceived += keep;
+            _process.BeginOutputReadLine();
+            _process.BeginErrorReadLine();
+
+            if (await WaitListeningAsync(_process, [BlobPort, QueuePort, TablePort], TimeSpan.FromSeconds(60)))
+            {
+                return;
+            }
+
+            string text;
+            lock (output)
+            {
+                text = output.ToString();
+            }
+
+            await DisposeAsync();
+            if (attempt >= 5 || !TestPorts.LostItsPort(text))
+            {
+                throw new InvalidOperationException($"Azurite did not listen on {BlobPort}/{QueuePort}/{TablePort}:\n{text}");
+            }
         }
+    }
 
-        _process = Process.Start(psi) ?? throw new InvalidOperationException("could not start Azurite");
-        _process.OutputDataReceived += (_, _) => { };
-        _process.ErrorDataReceived += (_, _) => { };
-        _process.BeginOutputReadLine();
-        _process.BeginErrorReadLine();
+    /// <summary>The arguments every Azurite of the tests gets: loopback ports, no telemetry (no network beyond this machine).</summary>
+    public static IEnumerable<string> Arguments(int blobPort, int queuePort, int tablePort) =>
+    [
+        "--skipApiVersionCheck", "--loose", "--silent", "--disableTelemetry",
+        "--blobHost", "127.0.0.1", "--blobPort", blobPort.ToString(),
+        "--queueHost", "127.0.0.1", "--queuePort", queuePort.ToString(),
+        "--tableHost", "127.0.0.1", "--tablePort", tablePort.ToString(),
+    ];
 
-        var deadline = DateTime.UtcNow.AddSeconds(60);
-        foreach (int port in new[] { BlobPort, QueuePort, TablePort })
+    /// <summary>Waits until every port accepts connections; false when the process exits first or the time is up.</summary>
+    public static async Task<bool> WaitListeningAsync(Process process, int[] ports, TimeSpan limit)
+    {
+        var deadline = DateTime.UtcNow + limit;
+        foreach (int port in ports)
         {
             while (!await CanConnect(port))
             {
-                if (_process.HasExited || DateTime.UtcNow > deadline)
+                if (process.HasExited || DateTime.UtcNow > deadline)
                 {
-                    throw new InvalidOperationException($"Azurite did not listen on {port} (exited: {_process.HasExited})");
+                    return false;
                 }
 
                 await Task.Delay(100);
             }
         }
+
+        return true;
     }
 
     public Task DisposeAsync()
@@ -84,14 +125,8 @@ public sealed class AzuriteFixture : IAsyncLifetime
         }
 
         _process?.Dispose();
+        _process = null;
         return Task.CompletedTask;
-    }
-
-    public static int FreePort()
-    {
-        using var l = new TcpListener(IPAddress.Loopback, 0);
-        l.Start();
-        return ((IPEndPoint)l.LocalEndpoint).Port;
     }
 
     private static async Task<bool> CanConnect(int port)

@@ -73,9 +73,9 @@ public sealed class InProcessGateway : IAsyncDisposable
             var options = new GatewayOptions
             {
                 BindAddress = "127.0.0.1",
-                GrpcPort = AzuriteFixture.FreePort(),
-                HttpPort = AzuriteFixture.FreePort(),
-                ManagementPort = AzuriteFixture.FreePort(),
+                GrpcPort = TestPorts.Next(),
+                HttpPort = TestPorts.Next(),
+                ManagementPort = TestPorts.Next(),
                 NodeId = "gw-reliability",
                 FlushDelay = TimeSpan.FromMilliseconds(1),
             };

@@ -109,6 +109,26 @@ public sealed class ChildProcess : IDisposable
         _process.Dispose();
     }
 
+    /// <summary>Waits until every port accepts connections; false when the process exits first or the time is up.</summary>
+    public static async Task<bool> WaitListeningAsync(ChildProcess process, int[] ports, TimeSpan limit)
+    {
+        var deadline = DateTime.UtcNow + limit;
+        foreach (int port in ports)
+        {
+            while (!await CanConnectAsync(port))
+            {
+                if (process.HasExited || DateTime.UtcNow > deadline)
+                {
+                    return false;
+                }
+
+                await Task.Delay(100);
+            }
+        }
+
+        return true;
+    }
+
     public static async Task<bool> CanConnectAsync(int port)
     {
         try
@@ -136,18 +156,25 @@ public sealed class PersistentAzurite : IDisposable
     public PersistentAzurite()
     {
         Location = CliTestData.TempDir("azurite-persistent");
-        BlobPort = AzuriteFixture.FreePort();
-        QueuePort = AzuriteFixture.FreePort();
-        TablePort = AzuriteFixture.FreePort();
+        PickPorts();
     }
 
     public string Location { get; }
 
-    public int BlobPort { get; }
+    public int BlobPort { get; private set; }
 
-    public int QueuePort { get; }
+    public int QueuePort { get; private set; }
 
-    public int TablePort { get; }
+    public int TablePort { get; private set; }
+
+    private bool _started;
+
+    private void PickPorts()
+    {
+        BlobPort = TestPorts.Next();
+        QueuePort = TestPorts.Next();
+        TablePort = TestPorts.Next();
+    }
 
     public string ConnectionString =>
         "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;" +
@@ -156,6 +183,10 @@ public sealed class PersistentAzurite : IDisposable
         $"QueueEndpoint=http://127.0.0.1:{QueuePort}/devstoreaccount1;" +
         $"TableEndpoint=http://127.0.0.1:{TablePort}/devstoreaccount1;";
 
+    /// <summary>
+    /// Starts Azurite; the first start moves to other ports when another process took one first,
+    /// a restart keeps them (that is the point of a restart).
+    /// </summary>
     public async Task StartAsync()
     {
         string azurite = Path.Combine(RepoRoot.Path, "node_modules", ".bin", "azurite");
@@ -164,25 +195,24 @@ public sealed class PersistentAzurite : IDisposable
             throw new InvalidOperationException($"Azurite is not installed at {azurite}: run `npm ci` in {RepoRoot.Path}.");
         }
 
-        var deadline = DateTime.UtcNow.AddSeconds(60);
-        _process = ChildProcess.Start("azurite", azurite, Location, null,
-        [
-            "--location", Location, "--skipApiVersionCheck", "--loose", "--silent",
-            "--blobHost", "127.0.0.1", "--blobPort", BlobPort.ToString(),
-            "--queueHost", "127.0.0.1", "--queuePort", QueuePort.ToString(),
-            "--tableHost", "127.0.0.1", "--tablePort", TablePort.ToString(),
-        ]);
-        foreach (int port in new[] { BlobPort, QueuePort, TablePort })
+        for (int attempt = 1; ; attempt++)
         {
-            while (!await ChildProcess.CanConnectAsync(port))
+            _process?.Dispose();
+            _process = ChildProcess.Start("azurite", azurite, Location, null,
+                ["--location", Location, .. AzuriteFixture.Arguments(BlobPort, QueuePort, TablePort)]);
+            if (await ChildProcess.WaitListeningAsync(_process, [BlobPort, QueuePort, TablePort], TimeSpan.FromSeconds(60)))
             {
-                if (_process.HasExited || DateTime.UtcNow > deadline)
-                {
-                    throw new InvalidOperationException($"Azurite did not listen on {port}:\n{_process}");
-                }
-
-                await Task.Delay(100);
+                _started = true;
+                return;
             }
+
+            _process.Kill();
+            if (_started || attempt >= 5 || !TestPorts.LostItsPort(_process.Output))
+            {
+                throw new InvalidOperationException($"Azurite did not listen on {BlobPort}/{QueuePort}/{TablePort}:\n{_process}");
+            }
+
+            PickPorts();
         }
     }
 
@@ -267,7 +297,7 @@ public sealed class DevNode : IDisposable
     /// <summary>Starts a node and waits until it is ready (the gateway's /readyz, or the runner's "Ready." line).</summary>
     public static async Task<DevNode> StartAsync(string role, string storage, string dataDir, string tenants, int? grpc = null, int? http = null, int? management = null)
     {
-        int g = grpc ?? AzuriteFixture.FreePort(), h = http ?? AzuriteFixture.FreePort(), m = management ?? AzuriteFixture.FreePort();
+        int g = grpc ?? TestPorts.Next(), h = http ?? TestPorts.Next(), m = management ?? TestPorts.Next();
         var deadline = DateTime.UtcNow.AddSeconds(90);
         while (true)
         {
@@ -280,12 +310,18 @@ public sealed class DevNode : IDisposable
                 return node;
             }
 
-            // A port still held by the killed predecessor (TIME_WAIT): try again shortly.
+            // A port still held by the killed predecessor (TIME_WAIT): try again shortly. Ports we
+            // chose ourselves are moved instead (another process may have bound one first).
             string output = process.ToString();
             process.Dispose();
-            if (DateTime.UtcNow > deadline || !output.Contains("in use", StringComparison.Ordinal))
+            if (DateTime.UtcNow > deadline || !TestPorts.LostItsPort(output) && !output.Contains("in use", StringComparison.Ordinal))
             {
                 throw new InvalidOperationException("otlpctl dev did not become ready:\n" + output);
+            }
+
+            if (grpc == null && http == null && management == null)
+            {
+                (g, h, m) = (TestPorts.Next(), TestPorts.Next(), TestPorts.Next());
             }
 
             await Task.Delay(500);

@@ -21,6 +21,12 @@ public sealed class StoreOutageTests(ITestOutputHelper output)
         public ValueTask<TenantConfig?> AuthenticateAsync(string apiKey, CancellationToken cancellationToken = default) =>
             ValueTask.FromException<TenantConfig?>(new RequestFailedException(0, "Connection refused (127.0.0.1:10002)"));
 
+        public bool TryAuthenticateFromMemory(string apiKey, out TenantConfig? tenant)
+        {
+            tenant = null;
+            return false;
+        }
+
         public ValueTask<TenantConfig?> GetAsync(string tenantId, CancellationToken cancellationToken = default) =>
             ValueTask.FromException<TenantConfig?>(new RequestFailedException(0, "Connection refused (127.0.0.1:10002)"));
     }
