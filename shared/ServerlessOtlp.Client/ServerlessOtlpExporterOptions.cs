@@ -21,6 +21,23 @@ public sealed class ServerlessOtlpExporterOptions
     /// </summary>
     public List<Uri> Endpoints { get; set; } = [];
 
+    /// <summary>
+    /// Gateway endpoints with where they run (<c>ServerlessOtlp:Gateways:0:Endpoint</c>, <c>…:Region</c>,
+    /// <c>…:Zone</c>); tried after <see cref="Endpoints"/> in configuration order. With <see cref="Region"/>
+    /// set, endpoints of the client's own region are preferred (see the README).
+    /// </summary>
+    public List<ServerlessOtlpGatewayOptions> Gateways { get; set; } = [];
+
+    /// <summary>
+    /// The region this application runs in (e.g. <c>westeurope</c>). Set, exports stay on healthy
+    /// endpoints of this region, by latency, and cross to another region only while every endpoint of
+    /// its own is open-circuit or refusing; unset, every endpoint counts as near and latency decides.
+    /// </summary>
+    public string? Region { get; set; }
+
+    /// <summary>The availability zone this application runs in; an endpoint in the same zone goes before others of the region.</summary>
+    public string? Zone { get; set; }
+
     /// <summary>The tenant's API key, sent in <see cref="ApiKeyHeader"/> to every endpoint.</summary>
     public string? ApiKey { get; set; }
 
@@ -28,8 +45,9 @@ public sealed class ServerlessOtlpExporterOptions
     public string ApiKeyHeader { get; set; } = "x-api-key";
 
     /// <summary>
-    /// Share of exports (0 to 1) sent first to an endpoint other than the preferred one, so that
-    /// a recovered or faster endpoint is noticed. A failed probe falls over to the preferred endpoint.
+    /// Share of exports (0 to 1) sent first to an endpoint other than the preferred one of the same
+    /// proximity (never another region), so that a faster endpoint is noticed: every
+    /// round(1 / ProbeShare)-th export. A failed probe falls over to the preferred endpoint.
     /// </summary>
     public double ProbeShare { get; set; } = 0.05;
 
@@ -75,6 +93,26 @@ public sealed class ServerlessOtlpExporterOptions
     /// measurement, retry and breaker see it. Empty in production.
     /// </summary>
     public Dictionary<string, TimeSpan> InjectedLatency { get; } = new(StringComparer.OrdinalIgnoreCase);
+
+    /// <summary>The clock of latency measurements, retry delays and circuit breakers; the system clock unless a test fakes it.</summary>
+    public TimeProvider TimeProvider { get; set; } = TimeProvider.System;
+
+    /// <summary>Every endpoint: <see cref="Endpoints"/> (no region) then <see cref="Gateways"/>.</summary>
+    internal IEnumerable<ServerlessOtlpGatewayOptions> AllGateways() =>
+        Endpoints.Select(e => new ServerlessOtlpGatewayOptions { Endpoint = e }).Concat(Gateways);
+}
+
+/// <summary>One gateway endpoint and where it runs.</summary>
+public sealed class ServerlessOtlpGatewayOptions
+{
+    /// <summary>The OTLP/gRPC endpoint.</summary>
+    public Uri? Endpoint { get; set; }
+
+    /// <summary>Its region (compared with <see cref="ServerlessOtlpExporterOptions.Region"/>, ignoring case).</summary>
+    public string? Region { get; set; }
+
+    /// <summary>Its availability zone.</summary>
+    public string? Zone { get; set; }
 }
 
 /// <summary>Retry of one endpoint before failing over to the next (Polly v8 retry).</summary>

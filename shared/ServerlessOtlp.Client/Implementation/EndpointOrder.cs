@@ -6,24 +6,40 @@ internal enum EndpointHealth
     /// <summary>Circuit closed: the endpoint is taking exports.</summary>
     Healthy = 0,
 
-    /// <summary>Circuit half-open: one trial export will decide.</summary>
+    /// <summary>Circuit half-open, or open past its break duration: the next attempt is a trial that decides.</summary>
     Recovering = 1,
 
-    /// <summary>Circuit open (or isolated): an attempt is refused without touching the network.</summary>
+    /// <summary>Circuit open within its break duration: an attempt is refused without touching the network.</summary>
     Broken = 2,
+}
+
+/// <summary>Where an endpoint is relative to the client; lower is preferred.</summary>
+internal enum Proximity
+{
+    /// <summary>The client's own zone (or no region configured on the client: every endpoint counts as near).</summary>
+    SameZone = 0,
+
+    SameRegion = 1,
+
+    /// <summary>Another region, or an endpoint whose region is unknown.</summary>
+    OtherRegion = 2,
 }
 
 /// <summary>The order in which one export tries the endpoints. Pure, so it is tested by tables.</summary>
 internal static class EndpointOrder
 {
     /// <summary>
-    /// Fills <paramref name="order"/> with endpoint indexes: healthy before recovering before broken,
-    /// then lowest latency (an unmeasured endpoint, NaN, first so it gets measured), then
-    /// configuration order. When <paramref name="probeRoll"/> &lt; <paramref name="probeShare"/>,
-    /// the endpoint at position <c>1 + probePick % (n - 1)</c> is moved to the front: a probe.
-    /// Returns whether the export is a probe.
+    /// Fills <paramref name="order"/> with endpoint indexes. Usable endpoints (closed, or recovering:
+    /// due a trial) come before broken ones; among usable ones the nearest region first — so traffic
+    /// crosses to another region only while every endpoint of its own is open-circuit (or refuses
+    /// the export, which then moves on), and comes back with the first successful trial — then
+    /// closed before recovering, then the lowest latency (an unmeasured endpoint, NaN, first so it
+    /// gets measured), then configuration order. With <paramref name="probe"/> set, the next
+    /// endpoint after the preferred one in the same proximity and usable (<paramref name="probePick"/>
+    /// chooses which) is moved to the front: a probe never crosses regions. Returns whether the
+    /// export is a probe.
     /// </summary>
-    public static bool Fill(Span<int> order, ReadOnlySpan<EndpointHealth> health, ReadOnlySpan<double> latencyMs, double probeShare, double probeRoll, int probePick)
+    public static bool Fill(Span<int> order, ReadOnlySpan<EndpointHealth> health, ReadOnlySpan<double> latencyMs, ReadOnlySpan<Proximity> proximity, bool probe, int probePick)
     {
         int n = order.Length;
         for (int i = 0; i < n; i++)
@@ -36,7 +52,7 @@ internal static class EndpointOrder
         {
             int current = order[i];
             int j = i - 1;
-            while (j >= 0 && Before(current, order[j], health, latencyMs))
+            while (j >= 0 && Before(current, order[j], health, latencyMs, proximity))
             {
                 order[j + 1] = order[j];
                 j--;
@@ -45,24 +61,49 @@ internal static class EndpointOrder
             order[j + 1] = current;
         }
 
-        if (n < 2 || probeRoll >= probeShare)
+        if (!probe || n < 2)
         {
             return false;
         }
 
-        int position = 1 + (int)((uint)probePick % (uint)(n - 1));
-        int probe = order[position];
+        // Candidates: the usable endpoints that share the preferred one's proximity.
+        int first = order[0];
+        int candidates = 0;
+        for (int k = 1; k < n && Usable(health[order[k]]) && proximity[order[k]] == proximity[first]; k++)
+        {
+            candidates++;
+        }
+
+        if (candidates == 0)
+        {
+            return false;
+        }
+
+        int position = 1 + (int)((uint)probePick % (uint)candidates);
+        int chosen = order[position];
         for (int k = position; k > 0; k--)
         {
             order[k] = order[k - 1];
         }
 
-        order[0] = probe;
+        order[0] = chosen;
         return true;
     }
 
-    private static bool Before(int a, int b, ReadOnlySpan<EndpointHealth> health, ReadOnlySpan<double> latencyMs)
+    private static bool Usable(EndpointHealth health) => health != EndpointHealth.Broken;
+
+    private static bool Before(int a, int b, ReadOnlySpan<EndpointHealth> health, ReadOnlySpan<double> latencyMs, ReadOnlySpan<Proximity> proximity)
     {
+        if (Usable(health[a]) != Usable(health[b]))
+        {
+            return Usable(health[a]);
+        }
+
+        if (proximity[a] != proximity[b])
+        {
+            return proximity[a] < proximity[b];
+        }
+
         if (health[a] != health[b])
         {
             return health[a] < health[b];
@@ -71,5 +112,23 @@ internal static class EndpointOrder
         double la = double.IsNaN(latencyMs[a]) ? -1 : latencyMs[a];
         double lb = double.IsNaN(latencyMs[b]) ? -1 : latencyMs[b];
         return la != lb ? la < lb : a < b;
+    }
+
+    /// <summary>How near an endpoint is to a client in <paramref name="clientRegion"/>/<paramref name="clientZone"/>.</summary>
+    public static Proximity ProximityOf(string? clientRegion, string? clientZone, string? region, string? zone)
+    {
+        if (string.IsNullOrEmpty(clientRegion))
+        {
+            return Proximity.SameZone;
+        }
+
+        if (!string.Equals(clientRegion, region, StringComparison.OrdinalIgnoreCase))
+        {
+            return Proximity.OtherRegion;
+        }
+
+        return !string.IsNullOrEmpty(clientZone) && string.Equals(clientZone, zone, StringComparison.OrdinalIgnoreCase)
+            ? Proximity.SameZone
+            : Proximity.SameRegion;
     }
 }

@@ -9,14 +9,15 @@ namespace ServerlessOtlp.Client.Implementation;
 /// fastest first, a share of probes to the others, the next endpoint when one fails, and a
 /// bounded buffer for what failed everywhere (sent again, oldest first, with the next export).
 /// </summary>
-internal sealed class FailoverExporter<T> : BaseExporter<T>
+internal sealed class FailoverExporter<T> : BaseExporter<T>, IHealthSource
     where T : class
 {
     private readonly GatewayEndpoint<T>[] _endpoints;
     private readonly Func<T, T>? _keep;
     private readonly RetryBuffer<T>? _buffer;
     private readonly ClientMetrics _metrics;
-    private readonly double _probeShare;
+    private readonly int _probeEvery;
+    private long _exports;
     private BaseProvider? _parent;
     private long _failovers;
     private long _notBuffered;
@@ -28,11 +29,12 @@ internal sealed class FailoverExporter<T> : BaseExporter<T>
     /// records). Null: items cannot be held, so each export goes once to the preferred endpoint.
     /// </param>
     /// <param name="bufferable">Whether failed items may be sent again later (not metrics: their objects are reused by the next collection).</param>
-    public FailoverExporter(string signal, ServerlessOtlpExporterOptions options, Func<OtlpExporterOptions, BaseExporter<T>> createExporter, Func<T, T>? keep, bool bufferable, TimeProvider? timeProvider = null)
+    public FailoverExporter(string signal, ServerlessOtlpExporterOptions options, Func<OtlpExporterOptions, BaseExporter<T>> createExporter, Func<T, T>? keep, bool bufferable)
     {
-        if (options.Endpoints.Count == 0)
+        var gateways = options.AllGateways().ToList();
+        if (gateways.Count == 0)
         {
-            throw new ArgumentException($"no endpoint configured: set {ServerlessOtlpExporterOptions.Section}:Endpoints or ServerlessOtlpExporterOptions.Endpoints", nameof(options));
+            throw new ArgumentException($"no endpoint configured: set {ServerlessOtlpExporterOptions.Section}:Endpoints (or :Gateways) or ServerlessOtlpExporterOptions.Endpoints", nameof(options));
         }
 
         if (options.ProbeShare is < 0 or > 1 || options.LatencyEwmaAlpha is <= 0 or > 1)
@@ -41,9 +43,11 @@ internal sealed class FailoverExporter<T> : BaseExporter<T>
         }
 
         Signal = signal;
-        _probeShare = options.ProbeShare;
+        // Probes are scheduled, not drawn: every n-th export, so their number is exact.
+        _probeEvery = options.ProbeShare > 0 ? (int)Math.Max(1, Math.Round(1 / options.ProbeShare)) : 0;
         _keep = keep;
-        _endpoints = options.Endpoints.Select(u => new GatewayEndpoint<T>(u, options, createExporter, timeProvider ?? TimeProvider.System)).ToArray();
+        _endpoints = gateways.Select(g => new GatewayEndpoint<T>(g, options, createExporter)).ToArray();
+        ServerlessOtlpHealth.Register(this);
         _buffer = bufferable && keep != null && options.BufferCapacity > 0 ? new RetryBuffer<T>(options.BufferCapacity) : null;
         _metrics = new ClientMetrics(signal, () => _buffer?.Count ?? 0, () => _endpoints.Select(e => (e.Name, e.Health)));
     }
@@ -123,6 +127,7 @@ internal sealed class FailoverExporter<T> : BaseExporter<T>
             }
 
             _metrics.Dispose();
+            ServerlessOtlpHealth.Unregister(this);
         }
 
         base.Dispose(disposing);
@@ -239,14 +244,35 @@ internal sealed class FailoverExporter<T> : BaseExporter<T>
         int n = _endpoints.Length;
         Span<EndpointHealth> health = stackalloc EndpointHealth[n];
         Span<double> latency = stackalloc double[n];
+        Span<Proximity> proximity = stackalloc Proximity[n];
         for (int i = 0; i < n; i++)
         {
             health[i] = _endpoints[i].Health;
             latency[i] = _endpoints[i].LatencyMs;
+            proximity[i] = _endpoints[i].Proximity;
         }
 
-        EndpointOrder.Fill(order, health, latency, _probeShare, Random.Shared.NextDouble(), Random.Shared.Next());
+        long export = Interlocked.Increment(ref _exports);
+        bool probe = _probeEvery > 0 && export % _probeEvery == 0;
+        EndpointOrder.Fill(order, health, latency, proximity, probe, (int)(export / Math.Max(1, _probeEvery)));
     }
+
+    /// <summary>The state of every endpoint, for <see cref="ServerlessOtlpHealth.GetHealth"/>.</summary>
+    public IEnumerable<ServerlessOtlpEndpointHealth> Health() =>
+        _endpoints.Select(e => new ServerlessOtlpEndpointHealth(
+            Signal,
+            e.Uri,
+            e.Region,
+            e.Zone,
+            e.Health switch
+            {
+                EndpointHealth.Healthy => ServerlessOtlpEndpointState.Healthy,
+                EndpointHealth.Recovering => ServerlessOtlpEndpointState.Recovering,
+                _ => ServerlessOtlpEndpointState.Broken,
+            },
+            e.Circuit.ToString(),
+            double.IsNaN(e.LatencyMs) ? null : e.LatencyMs,
+            e.Proximity != Proximity.OtherRegion));
 
     private void HandDownParentProvider()
     {

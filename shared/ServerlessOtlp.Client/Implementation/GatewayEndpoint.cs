@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using OpenTelemetry;
 using OpenTelemetry.Exporter;
 using Polly;
@@ -20,6 +19,8 @@ internal sealed class GatewayEndpoint<T> : IDisposable
 {
     private readonly ResiliencePipeline<Attempt> _pipeline;
     private readonly CircuitBreakerStateProvider _circuit = new();
+    private readonly TimeProvider _time;
+    private long _openUntilTicks = long.MaxValue;
     private readonly double _alpha;
     private readonly Lock _latencyLock = new();
     private double _latencyMs = double.NaN;
@@ -28,10 +29,15 @@ internal sealed class GatewayEndpoint<T> : IDisposable
     private long _lastRetryDelayTicks = -1;
     private const double MaxSampleFactor = 4;
 
-    public GatewayEndpoint(Uri uri, ServerlessOtlpExporterOptions options, Func<OtlpExporterOptions, BaseExporter<T>> createExporter, TimeProvider timeProvider)
+    public GatewayEndpoint(ServerlessOtlpGatewayOptions gateway, ServerlessOtlpExporterOptions options, Func<OtlpExporterOptions, BaseExporter<T>> createExporter)
     {
+        var uri = gateway.Endpoint ?? throw new ArgumentException("a gateway without an Endpoint", nameof(gateway));
         Uri = uri;
         Name = uri.ToString();
+        Region = gateway.Region;
+        Zone = gateway.Zone;
+        Proximity = EndpointOrder.ProximityOf(options.Region, options.Zone, gateway.Region, gateway.Zone);
+        _time = options.TimeProvider;
         _alpha = options.LatencyEwmaAlpha;
         var exporterOptions = new OtlpExporterOptions();
         options.ConfigureEndpointExporter?.Invoke(exporterOptions);
@@ -51,12 +57,21 @@ internal sealed class GatewayEndpoint<T> : IDisposable
         }
 
         Exporter = createExporter(exporterOptions);
-        _pipeline = BuildPipeline(options, _circuit, InjectedLatency(options, uri), timeProvider, this);
+        _pipeline = BuildPipeline(options, _circuit, InjectedLatency(options, uri), _time, this);
     }
 
     public Uri Uri { get; }
 
     public string Name { get; }
+
+    public string? Region { get; }
+
+    public string? Zone { get; }
+
+    public Proximity Proximity { get; }
+
+    /// <summary>The circuit as Polly holds it (closed, open, half-open, isolated).</summary>
+    public CircuitState Circuit => _circuit.CircuitState;
 
     public BaseExporter<T> Exporter { get; }
 
@@ -78,10 +93,16 @@ internal sealed class GatewayEndpoint<T> : IDisposable
     /// <summary>The last RetryInfo delay waited before a retry; null when none was given yet.</summary>
     public TimeSpan? LastRetryDelay => Interlocked.Read(ref _lastRetryDelayTicks) is long t and >= 0 ? TimeSpan.FromTicks(t) : null;
 
+    /// <summary>
+    /// Polly moves an open circuit to half-open only when an attempt arrives after the break, so an
+    /// open circuit whose break has passed counts as recovering here: the order then gives it that
+    /// trial (before another region), which is how traffic comes back.
+    /// </summary>
     public EndpointHealth Health => _circuit.CircuitState switch
     {
         CircuitState.Closed => EndpointHealth.Healthy,
         CircuitState.HalfOpen => EndpointHealth.Recovering,
+        CircuitState.Open when _time.GetUtcNow().UtcTicks >= Interlocked.Read(ref _openUntilTicks) => EndpointHealth.Recovering,
         _ => EndpointHealth.Broken,
     };
 
@@ -93,7 +114,7 @@ internal sealed class GatewayEndpoint<T> : IDisposable
     {
         durationMs = 0;
         answer = GatewayAnswer.NoAnswer;
-        long started = Stopwatch.GetTimestamp();
+        long started = _time.GetTimestamp();
         try
         {
             var attempt = _pipeline.Execute(
@@ -128,7 +149,7 @@ internal sealed class GatewayEndpoint<T> : IDisposable
                 };
             }
 
-            double ms = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
+            double ms = _time.GetElapsedTime(started).TotalMilliseconds;
             lock (_latencyLock)
             {
                 // The first success pays for connecting (HTTP/2 handshake, JIT): an outlier that would
@@ -209,6 +230,16 @@ internal sealed class GatewayEndpoint<T> : IDisposable
             SamplingDuration = options.CircuitBreaker.SamplingDuration,
             BreakDuration = options.CircuitBreaker.BreakDuration,
             StateProvider = circuit,
+            OnOpened = args =>
+            {
+                Interlocked.Exchange(ref owner._openUntilTicks, (timeProvider.GetUtcNow() + args.BreakDuration).UtcTicks);
+                return default;
+            },
+            OnClosed = _ =>
+            {
+                Interlocked.Exchange(ref owner._openUntilTicks, long.MaxValue);
+                return default;
+            },
         });
 
         if (injectedLatency > TimeSpan.Zero)

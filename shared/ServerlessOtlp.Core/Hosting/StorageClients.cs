@@ -11,6 +11,7 @@ public sealed class StorageClients
 {
     public StorageClients(StorageOptions options, TokenCredential? credential = null)
     {
+        Names = options.Names;
         if (!string.IsNullOrWhiteSpace(options.ConnectionString))
         {
             Tables = new TableServiceClient(options.ConnectionString);
@@ -41,4 +42,7 @@ public sealed class StorageClients
     public QueueServiceClient Queues { get; }
 
     public string Description { get; }
+
+    /// <summary>The names of the tables, queue and containers in this account.</summary>
+    public Storage.StorageNames Names { get; }
 }

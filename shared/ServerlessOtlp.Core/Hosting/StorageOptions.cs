@@ -14,6 +14,9 @@ public sealed class StorageOptions
     /// <summary>Endpoint suffix, for sovereign clouds.</summary>
     public string EndpointSuffix { get; set; } = "core.windows.net";
 
+    /// <summary>Table, queue and container names (<c>ServerlessOtlp:Storage:Names:RetryContainer</c>, …); the documented defaults unless set.</summary>
+    public Storage.StorageNames Names { get; set; } = new();
+
     /// <summary>The connection string of the Azurite emulator on its default local ports.</summary>
     public const string AzuriteDefault = "UseDevelopmentStorage=true";
 }

@@ -6,8 +6,6 @@ namespace ServerlessOtlp.Log;
 /// <summary>Creates the configured log (not yet opened).</summary>
 public static class PartitionedLogFactory
 {
-    public const string LogContainer = "otlp-log";
-
     public static IPartitionedLog Create(LogOptions options, StorageClients? storage, ILoggerFactory loggers)
     {
         switch (options.Kind.ToLowerInvariant())
@@ -19,7 +17,7 @@ public static class PartitionedLogFactory
                 }
 
                 return new BlobLog(
-                    storage.Blobs.GetBlobContainerClient(LogContainer),
+                    storage.Blobs.GetBlobContainerClient(storage.Names.LogContainer),
                     new BlobLogOptions { Name = options.Name, Partitions = options.Partitions },
                     loggers.CreateLogger<BlobLog>());
             case "eventhubs":

@@ -20,14 +20,15 @@ public sealed class ProcessingServices
         Storage = storage;
         Tenants = tenants;
         Drain = drain;
-        Checkpoints = new CheckpointStore(storage.Tables);
-        Leases = new LeaseStore(storage.Tables);
-        Nodes = new NodeStore(storage.Tables);
-        DeadLetters = new DeadLetterStore(storage.Blobs.GetBlobContainerClient(StorageNames.DefaultDeadLetterContainer));
+        var names = storage.Names;
+        Checkpoints = new CheckpointStore(storage.Tables, names.Checkpoints);
+        Leases = new LeaseStore(storage.Tables, names.Leases);
+        Nodes = new NodeStore(storage.Tables, names.Nodes);
+        DeadLetters = new DeadLetterStore(storage.Blobs.GetBlobContainerClient(names.DeadLetterContainer));
         Loggers = loggers;
         ExportSettings = export;
-        PartitionState = new PartitionStateStore(storage.Blobs.GetBlobContainerClient(StorageNames.DefaultPartitionStateContainer));
-        RetryStore = new RetryStore(storage.Blobs.GetBlobContainerClient(StorageNames.DefaultRetryContainer), time);
+        PartitionState = new PartitionStateStore(storage.Blobs.GetBlobContainerClient(names.PartitionStateContainer));
+        RetryStore = new RetryStore(storage.Blobs.GetBlobContainerClient(names.RetryContainer), time);
         Exporter = new ResilientExporter(DefaultExporters(export.Secrets), export.Resilience, time, loggers.CreateLogger<ResilientExporter>());
         RetryDrainer = new RetryStoreDrainer(RetryStore, Exporter, tenants, DeadLetters, export.RetryStore, time, loggers.CreateLogger<RetryStoreDrainer>());
         Processor = CreateProcessor(tenants);
@@ -116,7 +117,7 @@ public sealed class ProcessingServices
         new(Nodes, Leases, Log, Drain, options, Loggers.CreateLogger<HealthSweep>());
 
     public StorageQueueDrainJobs CreateQueueJobs() =>
-        new(Storage.Queues.GetQueueClient(StorageNames.DefaultDrainJobs), Storage.Tables.GetTableClient(StorageNames.DefaultLeases), Log.Name, Drain.ConsumerGroup);
+        new(Storage.Queues.GetQueueClient(Storage.Names.DrainJobs), Storage.Tables.GetTableClient(Storage.Names.Leases), Log.Name, Drain.ConsumerGroup);
 
     /// <summary>Moves a partition's checkpoint back (or forward) to a time or position; audited in the checkpoint row.</summary>
     public async Task<ReplayAudit> ReplayAsync(int partition, DateTimeOffset? from, long? position, string by, CancellationToken cancellationToken = default)

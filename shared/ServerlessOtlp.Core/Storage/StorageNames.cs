@@ -6,6 +6,7 @@ namespace ServerlessOtlp.Storage;
 /// </summary>
 public sealed record StorageNames
 {
+    // Settable (not init-only): bound from configuration by the source generator (see TenantFile.cs on #84484).
     public const string DefaultCheckpoints = "checkpoints";
     public const string DefaultLeases = "leases";
     public const string DefaultNodes = "nodes";
@@ -17,24 +18,27 @@ public sealed record StorageNames
     public const string DefaultPartitionStateContainer = "drain-state";
 
     // Tables
-    public string Checkpoints { get; init; } = DefaultCheckpoints;
+    public string Checkpoints { get; set; } = DefaultCheckpoints;
 
-    public string Leases { get; init; } = DefaultLeases;
+    public string Leases { get; set; } = DefaultLeases;
 
-    public string Nodes { get; init; } = DefaultNodes;
+    public string Nodes { get; set; } = DefaultNodes;
 
-    public string Tenants { get; init; } = DefaultTenants;
+    public string Tenants { get; set; } = DefaultTenants;
 
     // Queues
-    public string DrainJobs { get; init; } = DefaultDrainJobs;
+    public string DrainJobs { get; set; } = DefaultDrainJobs;
 
     // Blob containers
-    public string LogContainer { get; init; } = DefaultLogContainer;
+    public string LogContainer { get; set; } = DefaultLogContainer;
 
-    public string RetryContainer { get; init; } = DefaultRetryContainer;
+    public string RetryContainer { get; set; } = DefaultRetryContainer;
 
-    public string DeadLetterContainer { get; init; } = DefaultDeadLetterContainer;
+    public string DeadLetterContainer { get; set; } = DefaultDeadLetterContainer;
+
+    /// <summary>Tenant configs too large for a table row.</summary>
+    public string TenantContainer { get; set; } = DefaultTenants;
 
     /// <summary>Partition state snapshots referenced from checkpoints (delta → cumulative totals).</summary>
-    public string PartitionStateContainer { get; init; } = DefaultPartitionStateContainer;
+    public string PartitionStateContainer { get; set; } = DefaultPartitionStateContainer;
 }

@@ -112,9 +112,12 @@ public sealed class Otlpctl : IDisposable
     }
 
     /// <summary>Runs to completion; returns the exit code (stdout/stderr on the instance).</summary>
-    public static async Task<Otlpctl> RunAsync(params string[] args)
+    public static async Task<Otlpctl> RunAsync(params string[] args) => await RunAsync(null, args);
+
+    /// <summary>Runs to completion with extra environment variables.</summary>
+    public static async Task<Otlpctl> RunAsync(IReadOnlyDictionary<string, string>? environment, params string[] args)
     {
-        var ctl = Start(null, args);
+        var ctl = Start(null, environment, args);
         await ctl.WaitAsync(TimeSpan.FromSeconds(90));
         return ctl;
     }

@@ -7,6 +7,8 @@ using ServerlessOtlp.Client;
 using ServerlessOtlp.Client.Implementation;
 using Xunit.Abstractions;
 
+using ServerlessOtlp.Tests.Infrastructure;
+
 namespace ServerlessOtlp.Tests.Client;
 
 /// <summary>
@@ -95,9 +97,12 @@ public sealed class GatewayAnswerTests(ITestOutputHelper output)
     public async Task A_throttled_tenant_is_retried_after_the_RetryInfo_delay_on_the_same_endpoint()
     {
         // 10 items/s: the first 10 spans empty the bucket, the next 10 are answered RESOURCE_EXHAUSTED + RetryInfo (~1 s).
-        await using var limited = await LoopbackGateway.StartNewAsync(itemsPerSecond: 10);
+        // The gateway's buckets and the client's retry delay share a clock that moves only by the waits
+        // themselves, so the bucket refills by exactly the delay the client waited, however busy the machine.
+        var time = new InstantTimeProvider();
+        await using var limited = await LoopbackGateway.StartNewAsync(itemsPerSecond: 10, time);
         await using var other = await LoopbackGateway.StartNewAsync();
-        var options = new ServerlessOtlpExporterOptions { ApiKey = LoopbackGateway.Key, ProbeShare = 0, AttemptTimeout = TimeSpan.FromSeconds(5) };
+        var options = new ServerlessOtlpExporterOptions { ApiKey = LoopbackGateway.Key, ProbeShare = 0, AttemptTimeout = TimeSpan.FromSeconds(5), TimeProvider = time };
         options.Endpoints.AddRange([limited.GrpcUri, other.GrpcUri]);
         options.Retry.MaxRetryAttempts = 1;
         var exporter = ServerlessOtlpExporterExtensions.CreateTraceExporter(options);

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.Logging;
 using OpenTelemetry.Proto.Collector.Trace.V1;
@@ -37,13 +38,19 @@ public sealed class LoopbackGateway : IAsyncDisposable
 
     public bool Running => _app != null;
 
-    /// <param name="itemsPerSecond">The tenant's rate limit (the gateway answers RESOURCE_EXHAUSTED with RetryInfo past it); null: none.</param>
-    public LoopbackGateway(long? itemsPerSecond = null) =>
-        _tenants = new() { Tenants = [new TenantConfig { Id = "acme", ApiKeys = [Key], Limits = itemsPerSecond is { } l ? new TenantLimits { ItemsPerSecond = l } : null }] };
+    private readonly TimeProvider? _time;
 
-    public static async Task<LoopbackGateway> StartNewAsync(long? itemsPerSecond = null)
+    /// <param name="itemsPerSecond">The tenant's rate limit (the gateway answers RESOURCE_EXHAUSTED with RetryInfo past it); null: none.</param>
+    /// <param name="time">The clock of the tenant's rate limit; the system clock when null.</param>
+    public LoopbackGateway(long? itemsPerSecond = null, TimeProvider? time = null)
     {
-        var gateway = new LoopbackGateway(itemsPerSecond);
+        _tenants = new() { Tenants = [new TenantConfig { Id = "acme", ApiKeys = [Key], Limits = itemsPerSecond is { } l ? new TenantLimits { ItemsPerSecond = l } : null }] };
+        _time = time;
+    }
+
+    public static async Task<LoopbackGateway> StartNewAsync(long? itemsPerSecond = null, TimeProvider? time = null)
+    {
+        var gateway = new LoopbackGateway(itemsPerSecond, time);
         await gateway.StartAsync();
         return gateway;
     }
@@ -52,7 +59,14 @@ public sealed class LoopbackGateway : IAsyncDisposable
     {
         for (int attempt = 0; ; attempt++)
         {
-            var app = GatewayHost.Build(_options, new GatewayDependencies(Log, new InMemoryTenantDirectory(_tenants), null), configure: b => b.Logging.ClearProviders());
+            var app = GatewayHost.Build(_options, new GatewayDependencies(Log, new InMemoryTenantDirectory(_tenants), null), configure: b =>
+            {
+                b.Logging.ClearProviders();
+                if (_time != null)
+                {
+                    b.Services.AddSingleton(new ServerlessOtlp.Gateway.Ingest.TenantRateLimiter(_time));
+                }
+            });
             try
             {
                 await app.StartAsync();

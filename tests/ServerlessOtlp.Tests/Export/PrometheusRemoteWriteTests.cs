@@ -384,6 +384,53 @@ internal static class TestMetrics
 /// <summary>Through a real Prometheus: what PromQL finds after the exporter wrote.</summary>
 public sealed class PrometheusRemoteWriteTests(PrometheusFixture prometheus) : IClassFixture<PrometheusFixture>
 {
+    /// <summary>
+    /// The request behind the remote-write golden hash, decoded by Prometheus (an implementation that is
+    /// not ours), against values derived by hand from the OTLP input and the specification's naming rules.
+    /// </summary>
+    [Fact]
+    public async Task The_golden_request_reads_back_from_Prometheus_as_the_specification_names_it()
+    {
+        string service = "golden" + Guid.NewGuid().ToString("N")[..8];
+        var request = RemoteWriteGoldenTests.Request(TestMetrics.NowNs(), service);
+        var outcome = await new PrometheusRemoteWriteExporter().ExportAsync(TestMetrics.Export(request, prometheus.WriteUri));
+        Assert.True(outcome.Status == ExportStatus.Success, $"{outcome}\n{prometheus.Log}");
+
+        string job = $"job=\"shop/{service}\"";
+        async Task<double> One(string query) => Assert.Single(await prometheus.QueryAsync(query)).Value;
+
+        Assert.Equal(21.5, await One($"room_temperature_celsius{{{job},room=\"kitchen\"}}"));
+        Assert.Equal(7, await One($"orders_total{{{job}}}"));
+        Assert.Equal(5, await One($"hits_total{{{job}}}")); // a delta sum's first point is its cumulative total
+        Assert.Equal(-3, await One($"queue_depth{{{job}}}")); // a non-monotonic sum is a gauge
+        // "a.b" and "a_b" both sanitize to a_b: the values are joined with ';' in the order of the original keys.
+        var g = Assert.Single(await prometheus.QueryAsync($"g{{{job}}}"));
+        Assert.Equal(("1;2", 1.0), (g.Labels["a_b"], g.Value));
+        Assert.DoesNotContain("z", g.Labels.Keys); // an empty value is no label
+
+        var dlat = (await prometheus.QueryAsync($"dlat_seconds_bucket{{{job}}}")).ToDictionary(r => r.Labels["le"], r => r.Value);
+        Assert.Equal(new Dictionary<string, double> { ["0.5"] = 1, ["1"] = 3, ["+Inf"] = 3 }, dlat);
+        Assert.Equal(1.5, await One($"dlat_seconds_sum{{{job}}}"));
+        Assert.Equal(3, await One($"dlat_seconds_count{{{job}}}"));
+
+        // Exponential histograms become classic buckets at their bucket bounds: scale 0, offset 0, counts [1, 2]
+        // are (1, 2] and (2, 4], below them the zero bucket; scale 3 bounds are 2^(k/8).
+        var size = (await prometheus.QueryAsync($"size_bytes_bucket{{{job}}}")).ToDictionary(r => r.Labels["le"], r => r.Value);
+        Assert.Equal(new Dictionary<string, double> { ["0"] = 1, ["2"] = 2, ["4"] = 4, ["+Inf"] = 4 }, size);
+        var dsize = (await prometheus.QueryAsync($"dsize_bytes_bucket{{{job}}}")).ToDictionary(r => r.Labels["le"], r => r.Value);
+        Assert.Equal([1, 3, 6, 6], dsize.OrderBy(kv => kv.Key == "+Inf" ? double.PositiveInfinity : double.Parse(kv.Key, System.Globalization.CultureInfo.InvariantCulture)).Select(kv => kv.Value));
+
+        // Several points of one series: the newest by timestamp is what Prometheus answers (values 100 + i, time t + (i % 3) ms).
+        var requests = (await prometheus.QueryAsync($"requests_total{{{job}}}")).ToDictionary(r => r.Labels["route"] + " " + r.Labels["method"], r => r.Value);
+        Assert.Equal(new Dictionary<string, double> { ["/r/0 GET"] = 108, ["/r/1 POST"] = 105, ["/r/2 GET"] = 102, ["/r/3 POST"] = 111 }, requests);
+        var quantiles = (await prometheus.QueryAsync($"rpc_seconds{{{job}}}")).ToDictionary(r => r.Labels["quantile"], r => r.Value);
+        Assert.Equal(new Dictionary<string, double> { ["0.5"] = 0.1, ["0.99"] = 0.9 }, quantiles);
+
+        // A histogram whose bounds are not increasing is malformed: dropped, not stored with non-monotonic buckets.
+        Assert.Empty(await prometheus.QueryAsync($"latency_milliseconds_bucket{{{job}}}"));
+        Assert.Equal(1, outcome.RejectedItems);
+    }
+
     [Fact]
     public async Task SDK_metrics_land_in_Prometheus_with_their_names_labels_values_and_target_info()
     {

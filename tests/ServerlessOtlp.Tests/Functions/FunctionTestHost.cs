@@ -33,13 +33,16 @@ internal sealed class FunctionTestHost : IDisposable
         });
         Drain = DrainTestContext.Options("functions-" + Guid.NewGuid().ToString("N")[..8], configure);
         Host = new ProcessingHost(
-            ct => ProcessingServices.CreateAsync(Log, new StorageClients(new StorageOptions { ConnectionString = connectionString }), tenants, Drain, NullLoggerFactory.Instance, ct),
+            ct => ProcessingServices.CreateAsync(Log, new StorageClients(new StorageOptions { ConnectionString = connectionString, Names = Names }), tenants, Drain, NullLoggerFactory.Instance, ct),
             services => Jobs = new RecordingJobs(services),
             new FunctionsOptions(),
             new HealthOptions());
     }
 
     public MemoryLog Log { get; }
+
+    /// <summary>This host's own tables, queue and containers on the shared Azurite.</summary>
+    public ServerlessOtlp.Storage.StorageNames Names { get; } = ServerlessOtlp.Tests.Infrastructure.AzuriteFixture.UniqueNames();
 
     public string OutputDir { get; }
 

@@ -180,20 +180,21 @@ public static class OtlpRequests
     /// <summary>A request with <paramref name="spans"/> valid spans, each with an "id" attribute <c>{marker}-{i}</c>.</summary>
     public static ExportTraceServiceRequest Traces(string marker, int spans = 5, IEnumerable<byte[]>? extraTraceIds = null)
     {
-        var rnd = new Random(marker.GetHashCode(StringComparison.Ordinal));
+        // string.GetHashCode is randomized per process: a stable hash gives the same trace ids in every run.
+        var rnd = new Random(unchecked((int)System.IO.Hashing.XxHash32.HashToUInt32(System.Text.Encoding.UTF8.GetBytes(marker))));
         var ss = new ScopeSpans { Scope = new InstrumentationScope { Name = "raw-test" } };
         for (int i = 0; i < spans; i++)
         {
             var traceId = new byte[16];
             rnd.NextBytes(traceId);
             traceId[0] |= 1;
-            ss.Spans.Add(Span(traceId, $"{marker}-{i}"));
+            ss.Spans.Add(Span(traceId, $"{marker}-{i}", rnd));
         }
 
         int extra = 0;
         foreach (var id in extraTraceIds ?? [])
         {
-            ss.Spans.Add(Span(id, $"{marker}-invalid-{extra++}"));
+            ss.Spans.Add(Span(id, $"{marker}-invalid-{extra++}", rnd));
         }
 
         var rs = new ResourceSpans { Resource = new Resource(), ScopeSpans = { ss } };
@@ -201,10 +202,10 @@ public static class OtlpRequests
         return new ExportTraceServiceRequest { ResourceSpans = { rs } };
     }
 
-    private static Span Span(byte[] traceId, string id)
+    private static Span Span(byte[] traceId, string id, Random rnd)
     {
         var spanId = new byte[8];
-        Random.Shared.NextBytes(spanId);
+        rnd.NextBytes(spanId);
         spanId[0] |= 1;
         var span = new Span
         {

@@ -1,6 +1,8 @@
 using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
+using ServerlessOtlp.Hosting;
+using ServerlessOtlp.Storage;
 
 namespace ServerlessOtlp.Tests.Infrastructure;
 
@@ -24,6 +26,47 @@ public sealed class AzuriteFixture : IAsyncLifetime
         $"BlobEndpoint=http://127.0.0.1:{BlobPort}/devstoreaccount1;" +
         $"QueueEndpoint=http://127.0.0.1:{QueuePort}/devstoreaccount1;" +
         $"TableEndpoint=http://127.0.0.1:{TablePort}/devstoreaccount1;";
+
+    /// <summary>
+    /// Storage clients on this Azurite whose tables, queue and containers are this caller's alone,
+    /// so that no other test's leftovers (retry store, dead letters, drain jobs, node rows) change
+    /// what this one sees, whatever the order the tests run in.
+    /// </summary>
+    public StorageClients IsolatedStorage() => new(new StorageOptions { ConnectionString = ConnectionString, Names = UniqueNames() });
+
+    /// <summary>Every storage name with a suffix of its own; also as environment variables for child processes.</summary>
+    public static StorageNames UniqueNames()
+    {
+        string id = Guid.NewGuid().ToString("N")[..10];
+        return new StorageNames
+        {
+            Checkpoints = "checkpoints" + id,
+            Leases = "leases" + id,
+            Nodes = "nodes" + id,
+            Tenants = "tenants" + id,
+            DrainJobs = "drain-jobs-" + id,
+            LogContainer = "otlp-log-" + id,
+            RetryContainer = "retry-" + id,
+            DeadLetterContainer = "deadletter-" + id,
+            PartitionStateContainer = "drain-state-" + id,
+            TenantContainer = "tenants-" + id,
+        };
+    }
+
+    /// <summary><paramref name="names"/> as the <c>ServerlessOtlp__Storage__Names__*</c> settings a child process binds.</summary>
+    public static Dictionary<string, string> NameSettings(StorageNames names) => new()
+    {
+        ["ServerlessOtlp__Storage__Names__Checkpoints"] = names.Checkpoints,
+        ["ServerlessOtlp__Storage__Names__Leases"] = names.Leases,
+        ["ServerlessOtlp__Storage__Names__Nodes"] = names.Nodes,
+        ["ServerlessOtlp__Storage__Names__Tenants"] = names.Tenants,
+        ["ServerlessOtlp__Storage__Names__DrainJobs"] = names.DrainJobs,
+        ["ServerlessOtlp__Storage__Names__LogContainer"] = names.LogContainer,
+        ["ServerlessOtlp__Storage__Names__RetryContainer"] = names.RetryContainer,
+        ["ServerlessOtlp__Storage__Names__DeadLetterContainer"] = names.DeadLetterContainer,
+        ["ServerlessOtlp__Storage__Names__PartitionStateContainer"] = names.PartitionStateContainer,
+        ["ServerlessOtlp__Storage__Names__TenantContainer"] = names.TenantContainer,
+    };
 
     public async Task InitializeAsync()
     {

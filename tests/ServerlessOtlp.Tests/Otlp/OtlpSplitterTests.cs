@@ -278,6 +278,23 @@ public class OtlpSplitterTests
         Assert.Equal(new[] { 0, GoldenFor8, GoldenFor16, GoldenFor32 }, golden);
     }
 
+    /// <summary>
+    /// The documented function checked against values that did not come from this code: splitmix64's
+    /// published first output for seed 0, and partitions computed by a separate implementation (Python,
+    /// written from Vigna's splitmix64 and Lamping and Veach's jump hash as the README states them).
+    /// </summary>
+    [Theory]
+    [InlineData("4bf92f3577b34da6a3ce929d0e0e4736", new[] { 1, 8, 16, 32 }, new[] { 0, 7, 10, 16 })]
+    [InlineData("0102030405060708090a0b0c0d0e0f10", new[] { 2, 3, 8, 32, 100 }, new[] { 0, 2, 6, 25, 45 })]
+    [InlineData("5b8efff798038103d269b633813fc60c", new[] { 2, 3, 8, 32, 100 }, new[] { 1, 1, 7, 11, 11 })]
+    [InlineData("ffffffffffffffffffffffffffffffff", new[] { 2, 3, 8, 32, 100 }, new[] { 1, 2, 7, 26, 26 })]
+    public void Partition_function_matches_an_independent_implementation(string traceId, int[] partitionCounts, int[] expected)
+    {
+        Assert.Equal(0xE220A8397B1DCDAFUL, PartitionFunction.SplitMix64(0));
+        byte[] id = Convert.FromHexString(traceId);
+        Assert.Equal(expected, partitionCounts.Select(n => PartitionFunction.ForTraceId(id, n)));
+    }
+
     [Fact]
     public void Jump_hash_moves_few_keys_when_partitions_grow()
     {

@@ -39,12 +39,12 @@ public sealed class HotReloadTests(AzuriteFixture azurite, ITestOutputHelper out
         string tenant = "reload-" + Guid.NewGuid().ToString("N")[..6];
         string key = CliTestData.NewKey();
         string dir = CliTestData.TempDir("hot-reload");
-        var storage = new StorageClients(new StorageOptions { ConnectionString = azurite.ConnectionString });
-        var store = new TenantStore(storage.Tables, configBlobs: storage.Blobs.GetBlobContainerClient(StorageNames.DefaultTenants));
+        var storage = azurite.IsolatedStorage();
+        var store = new TenantStore(storage.Tables, storage.Names.Tenants, storage.Blobs.GetBlobContainerClient(storage.Names.TenantContainer));
         await store.EnsureCreatedAsync();
         await store.ApplyAsync(new TenantFile { Tenants = [Config(tenant, key, dir, version: 1, percentage: null)] });
-        await storage.Blobs.GetBlobContainerClient(StorageNames.DefaultLogContainer).CreateIfNotExistsAsync();
-        var log = new BlobLog(storage.Blobs.GetBlobContainerClient(StorageNames.DefaultLogContainer), new BlobLogOptions { Name = "reload" + Guid.NewGuid().ToString("N")[..8], Partitions = 4 });
+        await storage.Blobs.GetBlobContainerClient(storage.Names.LogContainer).CreateIfNotExistsAsync();
+        var log = new BlobLog(storage.Blobs.GetBlobContainerClient(storage.Names.LogContainer), new BlobLogOptions { Name = "reload" + Guid.NewGuid().ToString("N")[..8], Partitions = 4 });
 
         // Separate directories with the production TTL, as a gateway and a runner in separate processes have.
         var ttl = new TenantDirectoryOptions().CacheTtl;

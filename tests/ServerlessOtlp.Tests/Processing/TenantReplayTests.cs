@@ -179,7 +179,7 @@ public sealed partial class TenantReplayTests(AzuriteFixture azurite)
             (_, _, _, _) => throw new InvalidOperationException("no receiver is opened"));
         var services = await ProcessingServices.CreateAsync(
             log,
-            new StorageClients(new StorageOptions { ConnectionString = azurite.ConnectionString }),
+            azurite.IsolatedStorage(),
             new InMemoryTenantDirectory(new TenantFile()),
             DrainTestContext.Options("runner-" + Guid.NewGuid().ToString("N")[..6]),
             NullLoggerFactory.Instance);
@@ -230,7 +230,7 @@ public sealed partial class TenantReplayTests(AzuriteFixture azurite)
             await log.OpenAsync();
             var services = await ProcessingServices.CreateAsync(
                 log,
-                new StorageClients(new StorageOptions { ConnectionString = connectionString }),
+                new StorageClients(new StorageOptions { ConnectionString = connectionString, Names = AzuriteFixture.UniqueNames() }),
                 tenants,
                 DrainTestContext.Options("runner-" + Guid.NewGuid().ToString("N")[..6]),
                 NullLoggerFactory.Instance);

@@ -65,10 +65,10 @@ public sealed class BackendOutageTests(AzuriteFixture azurite, ITestOutputHelper
             },
         };
 
-        var storage = new StorageClients(new StorageOptions { ConnectionString = azurite.ConnectionString });
-        await storage.Blobs.GetBlobContainerClient(StorageNames.DefaultLogContainer).CreateIfNotExistsAsync();
+        var storage = azurite.IsolatedStorage();
+        await storage.Blobs.GetBlobContainerClient(storage.Names.LogContainer).CreateIfNotExistsAsync();
         // Traces are partitioned by trace id: both tenants' data lands on both partitions.
-        var log = new BlobLog(storage.Blobs.GetBlobContainerClient(StorageNames.DefaultLogContainer), new BlobLogOptions { Name = "outage" + run, Partitions = 2 });
+        var log = new BlobLog(storage.Blobs.GetBlobContainerClient(storage.Names.LogContainer), new BlobLogOptions { Name = "outage" + run, Partitions = 2 });
         await using var gateway = await InProcessGateway.StartAsync(log, tenants);
         var services = await ProcessingServices.CreateAsync(log, storage, tenants, new DrainOptions(), NullLoggerFactory.Instance, export, time);
         var processor = (TenantEventProcessor)services.Processor;

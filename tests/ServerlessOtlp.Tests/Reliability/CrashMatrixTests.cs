@@ -7,6 +7,8 @@ using ServerlessOtlp.Storage;
 using ServerlessOtlp.Tests.Cli;
 using Xunit.Abstractions;
 
+using ServerlessOtlp.Tests.Infrastructure;
+
 namespace ServerlessOtlp.Tests.Reliability;
 
 [CollectionDefinition(Name, DisableParallelization = true)]
@@ -121,7 +123,7 @@ public sealed class CrashMatrixTests(ITestOutputHelper output)
         var load = client.RunAsync(Loops, SpansPerRequest, Pause, stop.Token);
         try
         {
-            var rnd = new Random(Environment.TickCount);
+            var rnd = new Random(TestSeed.Pick(output));
             for (int k = 0; k < kills; k++)
             {
                 await Task.Delay(TimeSpan.FromMilliseconds(1500 + rnd.Next(1500)));
@@ -133,13 +135,18 @@ public sealed class CrashMatrixTests(ITestOutputHelper output)
                 var sw = Stopwatch.StartNew();
                 gateway = await world.StartAsync("gateway", samePortsAs: gateway);
                 output.WriteLine($"  restarted on the same ports in {sw.Elapsed.TotalSeconds:F1} s");
+                // The restarted gateway acknowledges new spans (the client is still sending).
+                int acceptedAtRestart = checker.AcceptedCount;
+                var serving = Stopwatch.StartNew();
+                while (checker.AcceptedCount <= acceptedAtRestart)
+                {
+                    Assert.True(serving.Elapsed < TimeSpan.FromSeconds(60), "the restarted gateway acknowledged nothing:\n" + world.Dump());
+                    await Task.Delay(100);
+                }
             }
 
-            await Task.Delay(2000);
-            int acceptedAfter = checker.AcceptedCount;
             await stop.CancelAsync();
             await load;
-            Assert.True(checker.AcceptedCount > acceptedAfter - 1 && acceptedAfter > 0);
 
             var report = await SettleAsync(checker, world, TimeSpan.FromSeconds(60));
             report.AssertNoLoss();
@@ -159,8 +166,8 @@ public sealed class CrashMatrixTests(ITestOutputHelper output)
     public async Task Runner_SIGKILLs_at_random_points_lose_nothing_duplicate_at_most_one_batch_and_the_survivor_takes_over()
     {
         int kills = Soak.Pick(3, 20);
-        int seed = Environment.TickCount;
-        output.WriteLine(Soak.Note($"{kills} runner kills") + $"; seed {seed}; lease TTL {DevNode.LeaseTtl.TotalSeconds} s, batch {DevNode.BatchMaxEvents} events");
+        int seed = TestSeed.Pick(output);
+        output.WriteLine(Soak.Note($"{kills} runner kills") + $"; lease TTL {DevNode.LeaseTtl.TotalSeconds} s, batch {DevNode.BatchMaxEvents} events");
         var rnd = new Random(seed);
         using var world = new World("runnerkill");
         await world.Azurite.StartAsync();
@@ -200,18 +207,32 @@ public sealed class CrashMatrixTests(ITestOutputHelper output)
 
                 batchBound += bound;
 
-                // The survivor (alone: the replacement starts afterwards) claims every partition the victim held.
+                // The survivor (alone: the replacement starts afterwards) claims every partition the victim held,
+                // and none of them before the victim's lease expired by the service's clock (no steal of a live lease:
+                // the health sweep's DeadAfter is longer than the TTL). Waiting is for the event, not a timing bound.
                 TimeSpan? takeover = null;
-                while (killedAt.Elapsed < DevNode.LeaseTtl + TimeSpan.FromSeconds(20))
+                var expiries = held.Where(l => partitions.Contains(l.Partition)).ToDictionary(l => l.Partition, l => l.ExpiresAt!.Value);
+                var taken = new Dictionary<int, DateTimeOffset>();
+                while (killedAt.Elapsed < DevNode.LeaseTtl + TimeSpan.FromSeconds(120))
                 {
                     var now = await leases.ListAsync(LogName, Group);
-                    if (partitions.All(p => now.Any(l => l.Partition == p && !l.IsClaimable && l.Owner!.StartsWith(survivor.OwnerPrefix, StringComparison.Ordinal))))
+                    foreach (var l in now.Where(l => partitions.Contains(l.Partition) && !taken.ContainsKey(l.Partition) && !l.IsClaimable && l.Owner!.StartsWith(survivor.OwnerPrefix, StringComparison.Ordinal)))
+                    {
+                        taken[l.Partition] = l.ServiceNow;
+                    }
+
+                    if (taken.Count == partitions.Count)
                     {
                         takeover = killedAt.Elapsed;
                         break;
                     }
 
                     await Task.Delay(100);
+                }
+
+                foreach (var (partition, seen) in taken)
+                {
+                    Assert.True(seen >= expiries[partition], $"partition {partition} was held by the survivor at service time {seen:O}, before the victim's lease expired at {expiries[partition]:O}");
                 }
 
                 output.WriteLine($"kill {k + 1}: runner pid {victim.Process.Id} held partitions [{string.Join(",", partitions)}]; one batch each = {bound} spans; " +
@@ -239,8 +260,7 @@ public sealed class CrashMatrixTests(ITestOutputHelper output)
             Assert.Equal(0, report.Rejected);
             Assert.True(report.Duplicates <= batchBound + report.RetriedItems, $"{report.Duplicates} duplicates > one batch per held partition per kill ({batchBound}) + client re-sends ({report.RetriedItems})");
             // The lease expires at most one TTL after the kill; the survivor's dispatcher (every second) then claims it.
-            // Measured ~6–7 s here with a 6 s TTL, but up to 18 s on a loaded 2-core machine (see the report):
-            // the hard bound is the takeover wait above (TTL + 20 s); the times are printed.
+            // Measured ~6–7 s here with a 6 s TTL, more on a loaded machine: the times are printed, not asserted.
             int withinTtlPlusDispatch = takeovers.Count(t => t <= DevNode.LeaseTtl + TimeSpan.FromSeconds(2));
             output.WriteLine($"{withinTtlPlusDispatch} of {takeovers.Count} takeovers within TTL + 2 s");
         }

@@ -17,6 +17,8 @@ using ServerlessOtlp.Tests.Otlp;
 using Xunit.Abstractions;
 using GrpcStatusCode = Grpc.Core.StatusCode;
 
+using ServerlessOtlp.Tests.Infrastructure;
+
 namespace ServerlessOtlp.Tests.Reliability;
 
 /// <summary>
@@ -25,7 +27,7 @@ namespace ServerlessOtlp.Tests.Reliability;
 /// varints, deep nesting, invalid UTF-8, invalid JSON, gzip bombs. Every answer must be one the
 /// OTLP specification allows, nothing is logged as an error or unhandled, memory stays bounded
 /// and the gateway still serves a valid request afterwards. Seeded: the seed is printed, and
-/// <c>SERVERLESSOTLP_FUZZ_SEED</c> replays a run.
+/// <c>SERVERLESSOTLP_SEED</c> replays a run.
 /// </summary>
 [Collection(ReliabilityProcesses.Name)]
 public sealed class HostileInputTests(ITestOutputHelper output)
@@ -52,8 +54,8 @@ public sealed class HostileInputTests(ITestOutputHelper output)
     public async Task Thousands_of_mutated_and_generated_requests_get_only_spec_answers_no_errors_bounded_memory_and_the_gateway_still_serves()
     {
         int count = Soak.Pick(2000, 10000);
-        int seed = int.TryParse(Environment.GetEnvironmentVariable("SERVERLESSOTLP_FUZZ_SEED"), out int s) ? s : Environment.TickCount;
-        output.WriteLine(Soak.Note($"{count} hostile requests") + $"; seed {seed} (SERVERLESSOTLP_FUZZ_SEED={seed} replays it)");
+        int seed = TestSeed.Pick(output);
+        output.WriteLine(Soak.Note($"{count} hostile requests"));
 
         var tenants = new InMemoryTenantDirectory(new TenantFile { Tenants = [new TenantConfig { Id = "hostile", ApiKeys = [Key] }] });
         var log = new MemoryLog(8) { DiscardBodies = true };
@@ -82,6 +84,7 @@ public sealed class HostileInputTests(ITestOutputHelper output)
         var outcomes = new ConcurrentDictionary<string, int>(StringComparer.Ordinal);
         var violations = new ConcurrentQueue<string>();
         long peakHeap = 0;
+        int sampled = 0;
 
         using var http = new HttpClient { BaseAddress = gateway.HttpUri, Timeout = TimeSpan.FromSeconds(30) };
         using var channel = GrpcChannel.ForAddress(gateway.GrpcUri, new GrpcChannelOptions { MaxReceiveMessageSize = null, MaxSendMessageSize = null });
@@ -94,7 +97,7 @@ public sealed class HostileInputTests(ITestOutputHelper output)
             {
                 string answer = await SendAsync(input, http, channel, gzipChannel, violations);
                 outcomes.AddOrUpdate($"{input.Kind} via {input.Transport}{(input.Gzip ? "+gzip" : "")} → {answer}", 1, (_, n) => n + 1);
-                if (Random.Shared.Next(200) == 0)
+                if (Interlocked.Increment(ref sampled) % 200 == 0)
                 {
                     InterlockedMax(ref peakHeap, GC.GetTotalMemory(false));
                 }

@@ -87,10 +87,14 @@ public sealed class StorageSelection
             throw new Terminal.CliException("give either --storage or --storage-account, not both", Terminal.ExitCodes.Usage);
         }
 
+        // Table, queue and container names as the Functions app and the gateway read them (ServerlessOtlp__Storage__Names__*).
+        var names = new StorageNames();
+        new ConfigurationBuilder().AddEnvironmentVariables().Build().GetSection(StorageOptions.Section + ":Names").Bind(names);
         return new StorageOptions
         {
             ConnectionString = string.IsNullOrWhiteSpace(account) ? (string.IsNullOrWhiteSpace(connection) ? StorageOptions.AzuriteDefault : connection) : null,
             AccountName = string.IsNullOrWhiteSpace(account) ? null : account,
+            Names = names,
         };
     }
 
@@ -155,7 +159,7 @@ public sealed class StorageSelection
         var options = LogOptionsFrom(parse);
         if (options.Kind == "blob")
         {
-            await storage.Blobs.GetBlobContainerClient(StorageNames.DefaultLogContainer).CreateIfNotExistsAsync(cancellationToken: cancellationToken);
+            await storage.Blobs.GetBlobContainerClient(storage.Names.LogContainer).CreateIfNotExistsAsync(cancellationToken: cancellationToken);
         }
 
         var log = PartitionedLogFactory.Create(options, storage, loggers);
@@ -164,10 +168,10 @@ public sealed class StorageSelection
     }
 
     public static TenantStore CreateTenantStore(StorageClients storage) =>
-        new(storage.Tables, configBlobs: TenantBlobs(storage));
+        new(storage.Tables, storage.Names.Tenants, TenantBlobs(storage));
 
     public static BlobContainerClient TenantBlobs(StorageClients storage) =>
-        storage.Blobs.GetBlobContainerClient(StorageNames.DefaultTenants);
+        storage.Blobs.GetBlobContainerClient(storage.Names.TenantContainer);
 
     /// <summary>Processing services over the opened log (creates the tables, containers and the drain-jobs queue).</summary>
     public static async Task<ProcessingServices> CreateServicesAsync(IPartitionedLog log, StorageClients storage, ITenantDirectory tenants, ILoggerFactory loggers, CancellationToken cancellationToken)
@@ -175,7 +179,7 @@ public sealed class StorageSelection
         // secret:NAME headers resolve from ServerlessOtlp__Secrets__NAME (or Key Vault when ServerlessOtlp__KeyVault__Uri is set).
         var export = new ExportSettings { Secrets = KeyVaultSecretResolver.For(new ConfigurationBuilder().AddEnvironmentVariables().Build()) };
         var services = await ProcessingServices.CreateAsync(log, storage, tenants, DrainOptionsFromEnvironment(), loggers, export, cancellationToken);
-        await storage.Queues.GetQueueClient(StorageNames.DefaultDrainJobs).CreateIfNotExistsAsync(cancellationToken: cancellationToken);
+        await storage.Queues.GetQueueClient(storage.Names.DrainJobs).CreateIfNotExistsAsync(cancellationToken: cancellationToken);
         return services;
     }
 

@@ -323,9 +323,11 @@ internal sealed class RemoteWriteConverter
                             continue;
                         }
 
-                        if (p.BucketCounts.Count != 0 && p.BucketCounts.Count != p.ExplicitBounds.Count + 1)
+                        if ((p.BucketCounts.Count != 0 && p.BucketCounts.Count != p.ExplicitBounds.Count + 1) || !StrictlyIncreasing(p.ExplicitBounds))
                         {
-                            _batch.DroppedPoints.Add(point); // malformed: counts must be bounds + 1
+                            // Malformed (the data model: counts are bounds + 1, bounds strictly increasing): its
+                            // cumulative buckets would not be monotonic and every quantile from them would be wrong.
+                            _batch.DroppedPoints.Add(point);
                             continue;
                         }
 
@@ -425,6 +427,19 @@ internal sealed class RemoteWriteConverter
 
             _batch.DataPoints = _point;
             return latest;
+        }
+
+        private static bool StrictlyIncreasing(IReadOnlyList<double> bounds)
+        {
+            for (int i = 0; i < bounds.Count; i++)
+            {
+                if (double.IsNaN(bounds[i]) || (i > 0 && bounds[i] <= bounds[i - 1]))
+                {
+                    return false;
+                }
+            }
+
+            return true;
         }
 
         private void ExplicitHistogram(ReadOnlySpan<LabelPair> labels, string name, long ts, int point, IReadOnlyList<double> bounds, IReadOnlyList<ulong> counts, double sum, bool hasSum, ulong count, bool stale, RepeatedField<OpenTelemetry.Proto.Metrics.V1.Exemplar> exemplars)
