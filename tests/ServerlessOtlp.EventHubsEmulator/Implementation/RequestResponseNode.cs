@@ -7,7 +7,7 @@ namespace ServerlessOtlp.EventHubsEmulator.Implementation;
 
 /// <summary>
 /// A request/response node ($cbs, $management): requests arrive on a link whose target is the node,
-/// answers go out on the client's link from the node whose target is the request's reply-to.
+/// answers go out on the client's link from the node that the request's reply-to names.
 /// Reply addresses are per connection: every CBS client uses the same one ("cbs").
 /// </summary>
 internal abstract class RequestResponseNode(string address, EmulatorLog log)
@@ -28,13 +28,17 @@ internal abstract class RequestResponseNode(string address, EmulatorLog log)
             return;
         }
 
+        // The .NET SDK's reply-to is the reply link's target address; the JavaScript SDK's CBS client
+        // leaves the target empty and names the link after its reply-to. Either finds the link.
         var replies = (SendingAmqpLink)link;
-        string replyTo = ((Target)link.Settings.Target).Address?.ToString() ?? string.Empty;
-        var key = (link.Session.Connection, replyTo);
-
-        // The newest link for an address wins; a closing one only removes itself.
-        replyLinks[key] = replies;
-        replies.SafeAddClosed((_, _) => replyLinks.TryRemove(new KeyValuePair<(AmqpConnection, string), SendingAmqpLink>(key, replies)));
+        string?[] names = [(link.Settings.Target as Target)?.Address?.ToString(), link.Name];
+        foreach (string replyTo in names.OfType<string>().Where(name => name.Length > 0).Distinct())
+        {
+            // The newest link for an address wins; a closing one only removes itself.
+            var key = (link.Session.Connection, replyTo);
+            replyLinks[key] = replies;
+            replies.SafeAddClosed((_, _) => replyLinks.TryRemove(new KeyValuePair<(AmqpConnection, string), SendingAmqpLink>(key, replies)));
+        }
     }
 
     protected abstract AmqpMessage Handle(AmqpMessage request);
