@@ -170,4 +170,14 @@ public sealed class ReadingTests
 
         Assert.Equal(EventHubsException.FailureReason.ResourceNotFound, exception.Reason);
     }
+
+    [Fact]
+    public async Task UnknownPartition_IsArgumentOutOfRange_ForReadersAndPublishers()
+    {
+        await using EventHubsEmulator emulator = await Emulators.StartAsync();
+        await using var receiver = new PartitionReceiver("$Default", "7", EventPosition.Earliest, emulator.ConnectionString);
+
+        await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => receiver.ReceiveBatchAsync(1, TimeSpan.FromMilliseconds(50)));
+        await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => Emulators.SendAsync(emulator, "7", Emulators.Event("nowhere")));
+    }
 }
