@@ -175,4 +175,19 @@ public sealed class PublishingTests
         List<PartitionEvent> read = await Emulators.ReadAsync(emulator, "0", EventPosition.Earliest, Count);
         Assert.Equal(Enumerable.Range(0, Count), read.Select(e => (int)e.Data.Properties["index"]));
     }
+
+    [Fact]
+    public async Task TokenForAnotherKeyName_IsUnauthorized()
+    {
+        await using EventHubsEmulator emulator = await Emulators.StartAsync();
+        string otherKey = emulator.ConnectionString.Replace("SharedAccessKeyName=RootManageSharedAccessKey", "SharedAccessKeyName=Someone", StringComparison.Ordinal);
+        // The SDK retries authorization failures; one try is enough to see the refusal.
+        await using var producer = new EventHubProducerClient(otherKey, new EventHubProducerClientOptions
+        {
+            RetryOptions = new EventHubsRetryOptions { MaximumRetries = 0 },
+        });
+
+        await Assert.ThrowsAsync<UnauthorizedAccessException>(() => producer.SendAsync([Emulators.Event("denied")]));
+        Assert.Equal(0, emulator.GetPartition("0").RetainedEvents + emulator.GetPartition("1").RetainedEvents);
+    }
 }

@@ -69,9 +69,11 @@ internal sealed class PartitionReader
         }
 
         link.RegisterCreditListener(OnCredit);
+
+        // Only a reader with an owner level displaces others.
         foreach (PartitionReader reader in displaced)
         {
-            reader.link.SafeClose(ServiceErrors.Displaced(OwnerLevel ?? 0, ownership.PartitionId, ownership.ConsumerGroup));
+            reader.link.SafeClose(ServiceErrors.Displaced(OwnerLevel.GetValueOrDefault(), ownership.PartitionId, ownership.ConsumerGroup));
         }
     }
 

@@ -40,6 +40,10 @@ internal sealed class Publisher
     {
         // The SDK sizes batches from the max-message-size in our attach; without it batches break.
         link.Settings.MaxMessageSize = (ulong)maxMessageSize;
+
+        // Answer no capabilities: idempotent publishing and geo-replication are not emulated, and echoing the
+        // client's wishes back would read as the service having them.
+        link.Settings.DesiredCapabilities = null;
         link.SetTotalLinkCredit(Credit, applyNow: true);
         link.Opened += (_, _) => link.Settings.MaxMessageSize = (ulong)(maxMessageSize * HardLimitMultiple);
         link.RegisterMessageListener(OnMessage);
