@@ -180,4 +180,27 @@ public sealed class ReadingTests
         await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => receiver.ReceiveBatchAsync(1, TimeSpan.FromMilliseconds(50)));
         await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => Emulators.SendAsync(emulator, "7", Emulators.Event("nowhere")));
     }
+
+    [Fact]
+    public async Task ReadEventsAsync_ReadsEveryPartition()
+    {
+        await using EventHubsEmulator emulator = await Emulators.StartAsync(partitions: 3);
+        await Emulators.SendAsync(emulator, "0", Emulators.Event("zero"));
+        await Emulators.SendAsync(emulator, "1", Emulators.Event("one"));
+        await Emulators.SendAsync(emulator, "2", Emulators.Event("two"));
+        await using var consumer = new EventHubConsumerClient(EventHubConsumerClient.DefaultConsumerGroupName, emulator.ConnectionString);
+        using var deadline = new CancellationTokenSource(Emulators.Patience);
+
+        var bodies = new Dictionary<string, string>();
+        await foreach (PartitionEvent partitionEvent in consumer.ReadEventsAsync(startReadingAtEarliestEvent: true, cancellationToken: deadline.Token))
+        {
+            bodies[partitionEvent.Partition.PartitionId] = partitionEvent.Data.EventBody.ToString();
+            if (bodies.Count == 3)
+            {
+                break;
+            }
+        }
+
+        Assert.Equal(new Dictionary<string, string> { ["0"] = "zero", ["1"] = "one", ["2"] = "two" }, bodies);
+    }
 }
