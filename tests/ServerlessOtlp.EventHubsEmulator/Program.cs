@@ -29,7 +29,18 @@ void RequestStop(PosixSignalContext context)
 using PosixSignalRegistration onTerminate = PosixSignalRegistration.Create(PosixSignal.SIGTERM, RequestStop);
 using PosixSignalRegistration onInterrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, RequestStop);
 
-await using EventHubsEmulator emulator = await EventHubsEmulator.StartAsync(options);
+EventHubsEmulator emulator;
+try
+{
+    emulator = await EventHubsEmulator.StartAsync(options);
+}
+catch (System.Net.Sockets.SocketException exception)
+{
+    Console.Error.WriteLine($"cannot listen on 127.0.0.1:{options.Port}: {exception.Message}");
+    return 1;
+}
+
+await using var running = emulator;
 Console.Out.WriteLine(emulator.ConnectionString);
 Console.Out.Flush();
 

@@ -38,7 +38,7 @@ internal sealed class EmulatorRuntime : IRuntimeProvider
     private readonly AmqpSettings amqpSettings;
     private readonly TcpTransportListener tcpListener;
     private readonly AmqpTransportListener listener;
-    private ManagementNode? management;
+    private readonly ManagementNode management;
     private Uri endpoint = new("sb://127.0.0.1/");
 
     public EmulatorRuntime(EventHub hub, EmulatorOptions options, EmulatorLog log)
@@ -47,6 +47,9 @@ internal sealed class EmulatorRuntime : IRuntimeProvider
         this.options = options;
         this.log = log;
         cbs = new CbsNode(options.SharedAccessKeyName, log);
+
+        // The endpoint (for not-found descriptions) is known once the listener has bound its port.
+        management = new ManagementNode(hub, () => endpoint, options.TimeProvider, log);
 
         var sasl = new SaslTransportProvider();
         sasl.Versions.Add(new AmqpVersion(1, 0, 0));
@@ -72,7 +75,6 @@ internal sealed class EmulatorRuntime : IRuntimeProvider
         listener.Listen(OnAcceptTransport);
         Port = BoundPort(tcpListener);
         endpoint = new Uri($"sb://127.0.0.1:{Port}/");
-        management = new ManagementNode(hub, endpoint, options.TimeProvider, log);
     }
 
     public void Stop()
@@ -119,7 +121,7 @@ internal sealed class EmulatorRuntime : IRuntimeProvider
             return;
         }
 
-        if (node == management!.Address)
+        if (node == management.Address)
         {
             management.Attach(link);
             return;

@@ -7,7 +7,7 @@ namespace ServerlessOtlp.EventHubsEmulator.Implementation;
 /// The $management node's READ operations. The SDK casts each value to one type, so the types are exact:
 /// partition_ids an AMQP array of strings, sequence numbers longs, the offset a string, times timestamps.
 /// </summary>
-internal sealed class ManagementNode(EventHub hub, Uri endpoint, TimeProvider time, EmulatorLog log) : RequestResponseNode("$management", log)
+internal sealed class ManagementNode(EventHub hub, Func<Uri> endpoint, TimeProvider time, EmulatorLog log) : RequestResponseNode("$management", log)
 {
     private const string EventHubType = "com.microsoft:eventhub";
     private const string PartitionType = "com.microsoft:partition";
@@ -28,7 +28,7 @@ internal sealed class ManagementNode(EventHub hub, Uri endpoint, TimeProvider ti
 
         if (!string.Equals(name, hub.Name, StringComparison.OrdinalIgnoreCase))
         {
-            return Response(404, ServiceErrors.NotFoundDescription($"{endpoint}{name}"));
+            return Response(404, ServiceErrors.NotFoundDescription($"{endpoint()}{name}"));
         }
 
         if (type == EventHubType)
@@ -44,7 +44,7 @@ internal sealed class ManagementNode(EventHub hub, Uri endpoint, TimeProvider ti
         PartitionLog? partition = partitionId is null ? null : hub.FindPartition(partitionId);
         if (partition is null)
         {
-            return Response(404, ServiceErrors.NotFoundDescription($"{endpoint}{hub.Name}/Partitions/{partitionId}"));
+            return Response(404, ServiceErrors.NotFoundDescription($"{endpoint()}{hub.Name}/Partitions/{partitionId}"));
         }
 
         PartitionState state = partition.Describe();
