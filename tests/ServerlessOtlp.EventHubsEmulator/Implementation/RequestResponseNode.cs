@@ -64,6 +64,8 @@ internal abstract class RequestResponseNode(string address, EmulatorLog log)
             string? replyTo = request.Properties?.ReplyTo?.ToString();
             if (replyTo is null || !replyLinks.TryGetValue((requests.Session.Connection, replyTo), out SendingAmqpLink? replies))
             {
+                // The client would wait for an answer until it times out: say why, since it is a protocol mismatch.
+                log.Error($"request to {Address} unanswered", new InvalidOperationException($"no link from {Address} answers reply-to '{replyTo}'"));
                 return;
             }
 
