@@ -70,6 +70,9 @@ internal sealed class RawAmqpClient : IAsyncDisposable
         return link;
     }
 
+    /// <summary>The connection's state: End once either side closed it.</summary>
+    public AmqpObjectState State => connection.State;
+
     /// <summary>Drops the TCP connection without AMQP close frames, as a crashed client would.</summary>
     public void Vanish() => connection.Abort();
 

@@ -1,7 +1,5 @@
 using System.Collections.Concurrent;
-using System.Net;
 using System.Net.Sockets;
-using System.Reflection;
 using Microsoft.Azure.Amqp;
 using Microsoft.Azure.Amqp.Encoding;
 using Microsoft.Azure.Amqp.Framing;
@@ -11,9 +9,10 @@ using Microsoft.Azure.Amqp.Transport;
 namespace ServerlessOtlp.EventHubsEmulator.Implementation;
 
 /// <summary>
-/// The AMQP side of the emulator: accepts connections on loopback, and routes every link a client attaches
-/// to a node ($cbs, $management), a publisher (hub or hub/Partitions/N) or a partition reader
-/// (hub/ConsumerGroups/G/Partitions/N). Refusing a link is throwing from <see cref="BeginOpenLink"/>: the
+/// The AMQP side of the emulator: accepts connections on loopback (<see cref="LoopbackTransportListener"/>,
+/// wrapped in the library's <see cref="AmqpTransportListener"/> for the header and SASL exchange), and routes
+/// every link a client attaches to a node ($cbs, $management), a publisher (hub or hub/Partitions/N) or a
+/// partition reader (hub/ConsumerGroups/G/Partitions/N). Refusing a link is throwing from <see cref="BeginOpenLink"/>: the
 /// AMQP stack answers the attach with no terminus and a detach carrying the error.
 /// </summary>
 internal sealed class EmulatorRuntime : IRuntimeProvider
@@ -36,7 +35,7 @@ internal sealed class EmulatorRuntime : IRuntimeProvider
     private readonly CbsNode cbs;
     private readonly ConcurrentDictionary<AmqpConnection, bool> connections = new();
     private readonly AmqpSettings amqpSettings;
-    private readonly TcpTransportListener tcpListener;
+    private readonly LoopbackTransportListener tcpListener;
     private readonly AmqpTransportListener listener;
     private readonly ManagementNode management;
     private Uri endpoint = new("sb://127.0.0.1/");
@@ -62,8 +61,7 @@ internal sealed class EmulatorRuntime : IRuntimeProvider
         amqpSettings.TransportProviders.Add(sasl);
         amqpSettings.TransportProviders.Add(amqp);
 
-        tcpListener = new TcpTransportSettings { Host = IPAddress.Loopback.ToString(), Port = options.Port }.CreateListener() as TcpTransportListener
-            ?? throw new InvalidOperationException("TcpTransportSettings did not create a TcpTransportListener.");
+        tcpListener = new LoopbackTransportListener(options.Port, log);
         listener = new AmqpTransportListener([tcpListener], amqpSettings);
     }
 
@@ -73,7 +71,7 @@ internal sealed class EmulatorRuntime : IRuntimeProvider
     public void Start()
     {
         listener.Listen(OnAcceptTransport);
-        Port = BoundPort(tcpListener);
+        Port = tcpListener.Port;
         endpoint = new Uri($"sb://127.0.0.1:{Port}/");
     }
 
@@ -261,23 +259,6 @@ internal sealed class EmulatorRuntime : IRuntimeProvider
 
             connection.SafeClose(exception);
         }
-    }
-
-    /// <summary>
-    /// The port the listener bound. TcpTransportListener (Microsoft.Azure.Amqp 2.7.3) keeps its sockets
-    /// private and offers no way to learn the port of a port-0 bind; reading them is the only race-free way.
-    /// </summary>
-    private static int BoundPort(TcpTransportListener tcp)
-    {
-        FieldInfo field = typeof(TcpTransportListener).GetField("listenSockets", BindingFlags.Instance | BindingFlags.NonPublic)
-            ?? throw new InvalidOperationException("TcpTransportListener.listenSockets is gone: the bound port cannot be read in this Microsoft.Azure.Amqp version.");
-        var sockets = (Socket[]?)field.GetValue(tcp);
-        if (sockets is not [{ LocalEndPoint: IPEndPoint bound }, ..])
-        {
-            throw new InvalidOperationException("The AMQP listener has no bound socket.");
-        }
-
-        return bound.Port;
     }
 
     /// <summary>SASL PLAIN (offered for generic AMQP clients): any user name and password.</summary>
