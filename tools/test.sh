@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
-# The README's test command: installs what the tests need (Azurite from npm, the Bicep CLI from
-# NuGet, Prometheus from Debian when apt is available), publishes the gateway as Native AOT, then
-# runs every test in the solution.
+# The README's test command: installs what the tests need (Azurite and the Event Hubs JS SDK from
+# npm, the Bicep CLI from NuGet, Prometheus from Debian when apt is available), publishes the gateway
+# as Native AOT, then runs every test in the solution, printing progress as it goes.
+#
+# A test that hangs is dumped and fails the run after SERVERLESSOTLP_HANG_TIMEOUT (default 5m), instead
+# of waiting out CI's limit. The last line counts passed, failed and skipped tests; a test that needs
+# something absent (e.g. a real Event Hub) is reported as skipped, never as passed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-echo "== tools: Azurite (npm, pinned in package.json)"
-if [ ! -x node_modules/.bin/azurite ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+echo "== tools: Azurite and @azure/event-hubs (npm, pinned in package.json)"
+if [ ! -x node_modules/.bin/azurite ] || [ ! -d node_modules/@azure/event-hubs ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   npm ci --no-audit --no-fund
 fi
 
@@ -22,11 +26,25 @@ echo "== gateway: Native AOT publish (artifacts/gateway-aot; the tests run the n
 bash tools/install-aot-prereqs.sh
 dotnet publish gateway-container/ServerlessOtlp.Gateway -c Release -o artifacts/gateway-aot --nologo -v quiet
 
+echo "== build"
+dotnet build ServerlessOtlp.sln -c Release --nologo -v quiet
+
 echo "== tests"
 log=$(mktemp)
 set +e
-dotnet test ServerlessOtlp.sln -c Release > "$log" 2>&1
-status=$?
+# Per-test results at normal verbosity are what the progress below counts.
+dotnet test ServerlessOtlp.sln -c Release --no-build --nologo \
+    --blame-hang-timeout "${SERVERLESSOTLP_HANG_TIMEOUT:-5m}" --blame-hang-dump-type mini \
+    --logger "console;verbosity=normal" 2>&1 \
+  | tee "$log" \
+  | awk -v start="$(date +%s)" '
+      function progress() { printf "[%3ds] %d passed, %d failed, %d skipped\n", systime() - start, p, f, s; fflush() }
+      /^[[:space:]]+Passed [A-Za-z]/ { p++; if ((p + f + s) % 50 == 0) progress(); next }
+      /^[[:space:]]+Failed [A-Za-z]/ { f++; print "FAILED: " substr($0, index($0, "Failed ") + 7); fflush(); next }
+      /^[[:space:]]+Skipped [A-Za-z]/ { s++; print "skipped: " substr($0, index($0, "Skipped ") + 8); fflush(); next }
+      /The active test run was aborted|Blame: |hang/ { print; fflush() }
+      END { progress() }'
+status=${PIPESTATUS[0]}
 set -e
 # Per-assembly summaries, failures with their messages, then one total line.
 grep -E "^\s*(Passed|Failed|Skipped)!|^\s*Failed [A-Za-z]|error [A-Z]+[0-9]+" "$log" || true
