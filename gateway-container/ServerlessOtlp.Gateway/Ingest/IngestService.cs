@@ -47,8 +47,30 @@ public sealed class IngestService
 
     /// <summary>Ingests one protobuf-encoded export request for an authenticated tenant.</summary>
     /// <param name="receivedBytes">The request's size after decompression as the client sent it (JSON is larger than its protobuf); the protobuf's length when not given.</param>
-    public async Task<IngestResult> IngestAsync(string tenant, TenantLimits? limits, Signal signal, ReadOnlyMemory<byte> request, long receivedBytes = -1)
+    /// <param name="memory">What the request already holds of the in-flight budget (its body); a lease of its own when null.</param>
+    public async Task<IngestResult> IngestAsync(string tenant, TenantLimits? limits, Signal signal, ReadOnlyMemory<byte> request, long receivedBytes = -1, RequestMemory? memory = null)
     {
+        using var own = memory == null ? new RequestMemory(_budget, tenant) : null;
+        var held = memory ?? own!;
+        try
+        {
+            // Everything the drain will decode, checked on the wire first: what it could not read is refused now, not dead-lettered later.
+            OtlpWireValidator.Validate(signal, request.Span);
+        }
+        catch (InvalidDataException ex)
+        {
+            _metrics.Refused(tenant, signal, "invalid", 1);
+            return IngestResult.Fail(IngestOutcome.InvalidArgument, $"request is not a valid {signal.ToName()} export request: {ex.Message}");
+        }
+
+        // The split's memory is bounded before it is asked for: reserve the bound, keep what it used.
+        int bound = OtlpSplitter.OutputBound(request.Length);
+        if (!held.TryGrow(bound))
+        {
+            _metrics.Refused(tenant, signal, "overloaded", 1);
+            return IngestResult.Fail(IngestOutcome.Overloaded, "gateway is at its in-flight limit; retry later", TimeSpan.FromSeconds(_options.RetryAfterSeconds));
+        }
+
         SplitResult split;
         try
         {
@@ -59,17 +81,26 @@ public sealed class IngestService
             _metrics.Refused(tenant, signal, "invalid", 1);
             return IngestResult.Fail(IngestOutcome.InvalidArgument, $"request is not a valid {signal.ToName()} export request: {ex.Message}");
         }
+        catch (SplitTooLargeException ex)
+        {
+            _metrics.Refused(tenant, signal, "too_large", 1);
+            return IngestResult.Fail(IngestOutcome.TooLarge, ex.Message);
+        }
 
         using (split)
         {
+            held.Shrink(bound - split.Buffer.Capacity);
             if (split.RejectedItems > 0)
             {
-                _metrics.Refused(tenant, signal, "invalid_trace_id", split.RejectedItems);
+                _metrics.Refused(tenant, signal, split.OversizedItems > 0 ? "too_large" : "invalid_trace_id", split.RejectedItems);
             }
 
             if (split.RecordCount == 0)
             {
-                return new IngestResult(IngestOutcome.Ok, 0, split.RejectedItems, split.RejectionMessage);
+                // Nothing left: items refused for their size make it a refusal for good; invalid ids stay a partial success.
+                return split.OversizedItems > 0
+                    ? IngestResult.Fail(IngestOutcome.TooLarge, split.RejectionMessage ?? "every item is larger than an event")
+                    : new IngestResult(IngestOutcome.Ok, 0, split.RejectedItems, split.RejectionMessage);
             }
 
             if (!_rateLimiter.TryAcquire(tenant, limits?.ItemsPerSecond, limits?.BytesPerSecond, split.AcceptedItems, receivedBytes < 0 ? request.Length : receivedBytes, out var retryAfter))
@@ -78,35 +109,43 @@ public sealed class IngestService
                 return IngestResult.Fail(IngestOutcome.RateLimited, $"tenant {tenant} is over its limit ({LimitText(limits)})", retryAfter);
             }
 
-            long bytes = split.Buffer.Length;
-            if (!_budget.TryReserve(bytes))
-            {
-                _metrics.Refused(tenant, signal, "overloaded", split.AcceptedItems);
-                return IngestResult.Fail(IngestOutcome.Overloaded, "gateway is at its in-flight limit; retry later", TimeSpan.FromSeconds(_options.RetryAfterSeconds));
-            }
-
             bool alone = Interlocked.Increment(ref _active) == 1;
+            PendingRequest pending;
             try
             {
-                var pending = new PendingRequest(split.RecordCount);
+                pending = new PendingRequest(split.RecordCount);
                 Enqueue(split, pending, tenant, signal, linger: !alone);
 
                 // Not cancellable: the parts point into this request's buffer until they are appended.
-                var error = await pending.Completion;
-                if (error != null)
-                {
-                    _metrics.Refused(tenant, signal, "log_unavailable", split.AcceptedItems);
-                    return IngestResult.Fail(IngestOutcome.LogUnavailable, "the log did not accept the data; retry later", TimeSpan.FromSeconds(_options.RetryAfterSeconds));
-                }
+                await pending.Completion;
             }
             finally
             {
                 Interlocked.Decrement(ref _active);
-                _budget.Release(bytes);
             }
 
-            _metrics.Accepted(tenant, signal, split.AcceptedItems);
-            return new IngestResult(IngestOutcome.Ok, split.AcceptedItems, split.RejectedItems, split.RejectionMessage);
+            if (pending.FailedItems > 0)
+            {
+                _metrics.Refused(tenant, signal, "log_unavailable", pending.FailedItems);
+                return IngestResult.Fail(IngestOutcome.LogUnavailable, "the log did not accept the data; retry later", TimeSpan.FromSeconds(_options.RetryAfterSeconds));
+            }
+
+            int accepted = split.AcceptedItems - pending.RefusedItems;
+            int rejected = split.RejectedItems + pending.RefusedItems;
+            if (pending.RefusedItems > 0)
+            {
+                _metrics.Refused(tenant, signal, "too_large", pending.RefusedItems);
+            }
+
+            if (accepted == 0)
+            {
+                return IngestResult.Fail(IngestOutcome.TooLarge, "the log refused every part of the request as too large");
+            }
+
+            _metrics.Accepted(tenant, signal, accepted);
+            string? message = pending.RefusedItems == 0 ? split.RejectionMessage
+                : $"{split.RejectionMessage}{(split.RejectionMessage == null ? "" : "; ")}{pending.RefusedItems} item(s) refused by the log as too large";
+            return new IngestResult(IngestOutcome.Ok, accepted, rejected, message);
         }
     }
 

@@ -32,6 +32,8 @@ internal sealed class PartitionAppender
 
     // Reused by the single pump of this partition (one append in flight at a time).
     private List<LogEvent> _events = new(4);
+    private int[] _partEvent = new int[16];
+    private AppendOutcome[] _outcomes = new AppendOutcome[4];
     private List<byte[]> _rented = [];
     private CancellationTokenSource? _timeout;
 
@@ -115,27 +117,48 @@ internal sealed class PartitionAppender
     {
         var events = _events;
         var rented = _rented;
-        Exception? error = null;
+        var partEvent = batch.Count <= _partEvent.Length ? _partEvent : (_partEvent = new int[Math.Max(batch.Count, _partEvent.Length * 2)]);
         long start = _time.GetTimestamp();
+        // Per event: durable, refused for good (too large for the log), or failed. One part's failure
+        // never fails another tenant's parts in the same group commit.
+        var outcome = _outcomes;
+        bool reusable = true;
         try
         {
-            BuildEvents(batch, events, rented);
-            // One timeout source per partition, re-armed per append (no allocation while appends succeed).
-            if (_timeout != null && _timeout.TryReset())
+            BuildEvents(batch, events, rented, partEvent);
+            if (outcome.Length < events.Count)
             {
-                _timeout.CancelAfter(AppendTimeout);
-            }
-            else
-            {
-                _timeout?.Dispose();
-                _timeout = new CancellationTokenSource(AppendTimeout, _time);
+                outcome = _outcomes = new AppendOutcome[Math.Max(events.Count, outcome.Length * 2)];
             }
 
-            await _log.AppendAsync(_partition, events, _timeout.Token);
+            outcome.AsSpan(0, events.Count).Clear(); // AppendOutcome.Failed
+            int next = 0;
+            while (next < events.Count)
+            {
+                var pending = next == 0 ? events : events.GetRange(next, events.Count - next);
+                try
+                {
+                    await _log.AppendAsync(_partition, pending, ArmTimeout());
+                    outcome.AsSpan(next, pending.Count).Fill(AppendOutcome.Durable);
+                    break;
+                }
+                catch (LogAppendException ex)
+                {
+                    outcome.AsSpan(next, ex.DurableCount).Fill(AppendOutcome.Durable);
+                    if (!ex.Refused)
+                    {
+                        reusable = false;
+                        break;
+                    }
+
+                    outcome[next + ex.DurableCount] = AppendOutcome.Refused;
+                    next += ex.DurableCount + 1;
+                }
+            }
         }
-        catch (Exception ex)
+        catch (Exception)
         {
-            error = ex;
+            reusable = false; // every event not marked durable has failed
         }
         finally
         {
@@ -146,13 +169,20 @@ internal sealed class PartitionAppender
         }
 
         long items = 0;
+        bool allDurable = true;
+        for (int e = 0; e < events.Count; e++)
+        {
+            allDurable &= outcome[e] == AppendOutcome.Durable;
+        }
+
         foreach (var part in batch)
         {
             items += part.Items;
         }
 
-        _metrics.RecordAppend(_time.GetElapsedTime(start), events.Count, items, error == null);
-        if (error == null)
+        _metrics.RecordAppend(_time.GetElapsedTime(start), events.Count, items, allDurable);
+        int eventCount = events.Count;
+        if (reusable)
         {
             events.Clear();
             rented.Clear();
@@ -164,14 +194,31 @@ internal sealed class PartitionAppender
             _rented = [];
         }
 
-        foreach (var part in batch)
+        for (int i = 0; i < batch.Count; i++)
         {
-            part.Owner.PartDone(error);
+            int e = partEvent[i];
+            batch[i].Owner.PartDone(e < eventCount ? outcome[e] : AppendOutcome.Failed, batch[i].Items);
         }
     }
 
+    private CancellationToken ArmTimeout()
+    {
+        // One timeout source per partition, re-armed per append (no allocation while appends succeed).
+        if (_timeout != null && _timeout.TryReset())
+        {
+            _timeout.CancelAfter(AppendTimeout);
+        }
+        else
+        {
+            _timeout?.Dispose();
+            _timeout = new CancellationTokenSource(AppendTimeout, _time);
+        }
+
+        return _timeout.Token;
+    }
+
     /// <summary>Groups parts by (tenant, signal) and packs each group into events no larger than the limit.</summary>
-    private void BuildEvents(List<Part> batch, List<LogEvent> events, List<byte[]> rented)
+    private void BuildEvents(List<Part> batch, List<LogEvent> events, List<byte[]> rented, int[] partEvent)
     {
         var now = _time.GetUtcNow();
         Span<bool> taken = batch.Count <= 1024 ? stackalloc bool[batch.Count] : new bool[batch.Count];
@@ -200,6 +247,7 @@ internal sealed class PartitionAppender
             if (groupCount == 1)
             {
                 taken[i] = true;
+                partEvent[i] = events.Count;
                 events.Add(new LogEvent(Props(head, head.Items, now), head.Bytes));
                 continue;
             }
@@ -229,6 +277,7 @@ internal sealed class PartitionAppender
                     items = 0;
                 }
 
+                partEvent[j] = events.Count; // the event being filled is added next
                 part.Bytes.Span.CopyTo(buffer.AsSpan(used));
                 used += part.Bytes.Length;
                 items += part.Items;
@@ -249,27 +298,48 @@ internal sealed class PartitionAppender
     internal readonly record struct Part(PendingRequest Owner, string Tenant, Signal Signal, ReadOnlyMemory<byte> Bytes, int Items);
 }
 
-/// <summary>Counts a request's outstanding parts; completes when all are durable (or one failed).</summary>
+/// <summary>What an append did with one event.</summary>
+internal enum AppendOutcome : byte
+{
+    Failed,
+    Durable,
+
+    /// <summary>Refused for good by the log (too large): its items are rejected, not retried.</summary>
+    Refused,
+}
+
+/// <summary>Counts a request's outstanding parts; completes when each is durable, refused or failed.</summary>
 internal sealed class PendingRequest
 {
-    private readonly TaskCompletionSource<Exception?> _done = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly TaskCompletionSource _done = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private int _remaining;
-    private Exception? _error;
+    private int _failedItems;
+    private int _refusedItems;
 
     public PendingRequest(int parts) => _remaining = parts;
 
-    public Task<Exception?> Completion => _done.Task;
+    public Task Completion => _done.Task;
 
-    public void PartDone(Exception? error)
+    /// <summary>Items in parts that failed (transiently): the request is answered retryable.</summary>
+    public int FailedItems => Volatile.Read(ref _failedItems);
+
+    /// <summary>Items in parts the log refused for good: rejected in the partial success.</summary>
+    public int RefusedItems => Volatile.Read(ref _refusedItems);
+
+    public void PartDone(AppendOutcome outcome, int items)
     {
-        if (error != null)
+        if (outcome == AppendOutcome.Failed)
         {
-            Interlocked.CompareExchange(ref _error, error, null);
+            Interlocked.Add(ref _failedItems, items);
+        }
+        else if (outcome == AppendOutcome.Refused)
+        {
+            Interlocked.Add(ref _refusedItems, items);
         }
 
         if (Interlocked.Decrement(ref _remaining) == 0)
         {
-            _done.TrySetResult(Volatile.Read(ref _error));
+            _done.TrySetResult();
         }
     }
 }

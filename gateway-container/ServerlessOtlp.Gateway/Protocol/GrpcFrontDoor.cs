@@ -17,7 +17,7 @@ namespace ServerlessOtlp.Gateway.Protocol;
 /// for gRPC because, when it trips first (it depends on how much of the body arrived before the
 /// first read), grpc-dotnet answers UNKNOWN instead of RESOURCE_EXHAUSTED.
 /// </summary>
-public sealed class GrpcFrontDoor(RequestAuthenticator authenticator, GatewayOptions options)
+public sealed class GrpcFrontDoor(RequestAuthenticator authenticator, GatewayOptions options, IngestService ingest, Telemetry.GatewayMetrics metrics)
 {
     // A gRPC message is framed as: 1 byte compressed flag, 4 bytes big-endian length, the message.
     private const int FrameHeaderBytes = 5;
@@ -61,8 +61,25 @@ public sealed class GrpcFrontDoor(RequestAuthenticator authenticator, GatewayOpt
             return;
         }
 
-        http.Features.Set(new AuthenticatedTenant(auth.Tenant!));
-        await next(http);
+        // The message is held twice (grpc-dotnet's buffer, then ours): reserve that before grpc-dotnet reads it.
+        using var memory = new RequestMemory(ingest.Budget, auth.Tenant!.Id);
+        if (length is long l && !memory.TryGrow(2 * (l + FrameHeaderBytes)))
+        {
+            metrics.Refused(auth.Tenant.Id, signal.Value, "overloaded", 1);
+            WriteTrailersOnly(http, IngestResult.Fail(IngestOutcome.Overloaded, "gateway is at its in-flight limit; retry later", TimeSpan.FromSeconds(options.RetryAfterSeconds)));
+            return;
+        }
+
+        http.Features.Set(new AuthenticatedTenant(auth.Tenant!, memory));
+        RequestMemory.Current = memory; // for LimitedGzipProvider, which grpc-dotnet gives no context
+        try
+        {
+            await next(http);
+        }
+        finally
+        {
+            RequestMemory.Current = null;
+        }
     }
 
     /// <summary>The length in the first frame header, leaving the body unread for grpc-dotnet; null when the body ends first.</summary>
@@ -111,5 +128,5 @@ public sealed class GrpcFrontDoor(RequestAuthenticator authenticator, GatewayOpt
     }
 }
 
-/// <summary>The tenant <see cref="GrpcFrontDoor"/> authenticated, for the service method.</summary>
-public sealed record AuthenticatedTenant(TenantConfig Tenant);
+/// <summary>The tenant <see cref="GrpcFrontDoor"/> authenticated and what the request holds of the in-flight budget, for the service method.</summary>
+public sealed record AuthenticatedTenant(TenantConfig Tenant, RequestMemory Memory);

@@ -15,15 +15,28 @@ public sealed class LimitedGzipProvider(long maxDecompressedBytes) : ICompressio
     public Stream CreateCompressionStream(Stream stream, CompressionLevel? compressionLevel) =>
         new GZipStream(stream, compressionLevel ?? CompressionLevel.Fastest, leaveOpen: true);
 
-    public Stream CreateDecompressionStream(Stream stream) =>
-        new LimitedReadStream(new GZipStream(stream, CompressionMode.Decompress), maxDecompressedBytes,
+    // grpc-dotnet inflates into a MemoryStream (which may double) and the marshaller copies the result.
+    private const int HeldPerDecompressedByte = 3;
+
+    public Stream CreateDecompressionStream(Stream stream)
+    {
+        var memory = Ingest.RequestMemory.Current;
+        return new LimitedReadStream(new GZipStream(stream, CompressionMode.Decompress), maxDecompressedBytes,
             () => new RpcException(new Grpc.Core.Status(StatusCode.ResourceExhausted, $"decompressed request exceeds {maxDecompressedBytes} bytes")),
             // Corrupt gzip is bad data (INVALID_ARGUMENT); left alone it surfaced as an unhandled exception (UNKNOWN).
-            ex => new RpcException(new Grpc.Core.Status(StatusCode.InvalidArgument, "request is not valid gzip: " + ex.Message)));
+            ex => new RpcException(new Grpc.Core.Status(StatusCode.InvalidArgument, "request is not valid gzip: " + ex.Message)),
+            // What it inflates is reserved as it grows, like the OTLP/HTTP path's buffers.
+            memory == null ? null : n => memory.TryGrow(HeldPerDecompressedByte * (long)n)
+                ? null
+                : OtlpAnswers.ToRpcException(Ingest.IngestResult.Fail(Ingest.IngestOutcome.Overloaded, "gateway is at its in-flight limit; retry later", TimeSpan.FromSeconds(1))));
+    }
 }
 
-/// <summary>A read-only stream that throws once more than a limit has been read from it.</summary>
-public sealed class LimitedReadStream(Stream inner, long limit, Func<Exception> onExceeded, Func<InvalidDataException, Exception>? onInvalidData = null) : Stream
+/// <summary>
+/// A read-only stream that throws once more than a limit has been read from it; <paramref name="onRead"/>
+/// sees each chunk's size and may refuse it by returning the exception to throw.
+/// </summary>
+public sealed class LimitedReadStream(Stream inner, long limit, Func<Exception> onExceeded, Func<InvalidDataException, Exception>? onInvalidData = null, Func<int, Exception?>? onRead = null) : Stream
 {
     private long _read;
 
@@ -78,6 +91,11 @@ public sealed class LimitedReadStream(Stream inner, long limit, Func<Exception> 
         if (_read > limit)
         {
             throw onExceeded();
+        }
+
+        if (n > 0 && onRead?.Invoke(n) is { } refused)
+        {
+            throw refused;
         }
 
         return n;

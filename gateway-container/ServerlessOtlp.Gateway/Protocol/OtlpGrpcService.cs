@@ -23,9 +23,10 @@ public sealed class OtlpGrpcService(IngestService ingest, GatewayMetrics metrics
         try
         {
             // GrpcFrontDoor authenticated the request before its message was read.
-            var tenant = context.GetHttpContext().Features.Get<AuthenticatedTenant>()?.Tenant
+            var authenticated = context.GetHttpContext().Features.Get<AuthenticatedTenant>()
                 ?? throw new InvalidOperationException("a gRPC export reached the service without GrpcFrontDoor");
-            var result = await ingest.IngestAsync(tenant.Id, tenant.Limits, signal, request.Memory);
+            var tenant = authenticated.Tenant;
+            var result = await ingest.IngestAsync(tenant.Id, tenant.Limits, signal, request.Memory, memory: authenticated.Memory);
             if (result.Outcome != IngestOutcome.Ok)
             {
                 throw OtlpAnswers.ToRpcException(result);

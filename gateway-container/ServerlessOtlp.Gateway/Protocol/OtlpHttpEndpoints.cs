@@ -80,6 +80,7 @@ public sealed class OtlpHttpEndpoints(IngestService ingest, RequestAuthenticator
         }
 
         var tenant = auth.Tenant!;
+        using var memory = new RequestMemory(ingest.Budget, tenant.Id);
         StringValues encoding = http.Request.Headers.ContentEncoding;
         bool gzip = false;
         if (!StringValues.IsNullOrEmpty(encoding))
@@ -108,11 +109,16 @@ public sealed class OtlpHttpEndpoints(IngestService ingest, RequestAuthenticator
             int length;
             try
             {
-                (buffer, length) = await ReadBodyAsync(http, gzip);
+                (buffer, length) = await ReadBodyAsync(http, gzip, memory);
             }
             catch (BodyTooLargeException ex)
             {
                 return IngestResult.Fail(IngestOutcome.TooLarge, ex.Message);
+            }
+            catch (OverloadedException)
+            {
+                metrics.Refused(tenant.Id, signal, "overloaded", 1);
+                return IngestResult.Fail(IngestOutcome.Overloaded, "gateway is at its in-flight limit; retry later", TimeSpan.FromSeconds(options.RetryAfterSeconds));
             }
             catch (BadHttpRequestException ex) when (ex.StatusCode == StatusCodes.Status413PayloadTooLarge)
             {
@@ -126,6 +132,14 @@ public sealed class OtlpHttpEndpoints(IngestService ingest, RequestAuthenticator
             ReadOnlyMemory<byte> protobuf = buffer.AsMemory(0, length);
             if (json)
             {
+                // The conversion builds the message's object graph: reserve for it before, keep the protobuf after.
+                long conversion = (long)length * JsonConversionFactor;
+                if (!memory.TryGrow(conversion))
+                {
+                    metrics.Refused(tenant.Id, signal, "overloaded", 1);
+                    return IngestResult.Fail(IngestOutcome.Overloaded, "gateway is at its in-flight limit; retry later", TimeSpan.FromSeconds(options.RetryAfterSeconds));
+                }
+
                 try
                 {
                     protobuf = OtlpJson.JsonToProtobuf(signal, protobuf.Span);
@@ -135,9 +149,11 @@ public sealed class OtlpHttpEndpoints(IngestService ingest, RequestAuthenticator
                     metrics.Refused(tenant.Id, signal, "invalid", 1);
                     return IngestResult.Fail(IngestOutcome.InvalidArgument, "invalid OTLP/JSON: " + ex.Message);
                 }
+
+                memory.Shrink(conversion - protobuf.Length);
             }
 
-            return await ingest.IngestAsync(tenant.Id, tenant.Limits, signal, protobuf, length);
+            return await ingest.IngestAsync(tenant.Id, tenant.Limits, signal, protobuf, length, memory);
         }
         finally
         {
@@ -148,7 +164,7 @@ public sealed class OtlpHttpEndpoints(IngestService ingest, RequestAuthenticator
         }
     }
 
-    private async Task<(byte[] Buffer, int Length)> ReadBodyAsync(HttpContext http, bool gzip)
+    private async Task<(byte[] Buffer, int Length)> ReadBodyAsync(HttpContext http, bool gzip, RequestMemory memory)
     {
         var sizeFeature = http.Features.Get<IHttpMaxRequestBodySizeFeature>();
         if (sizeFeature is { IsReadOnly: false })
@@ -171,7 +187,14 @@ public sealed class OtlpHttpEndpoints(IngestService ingest, RequestAuthenticator
             initial = Math.Min(initial * 4, 16 * 1024 * 1024);
         }
 
+        // Every buffer is reserved before it is taken; the reservation follows the buffer as it grows.
+        if (!memory.TryGrow(initial))
+        {
+            throw new OverloadedException();
+        }
+
         var buffer = ArrayPool<byte>.Shared.Rent(initial);
+        long reserved = initial;
         int length = 0;
         try
         {
@@ -191,9 +214,17 @@ public sealed class OtlpHttpEndpoints(IngestService ingest, RequestAuthenticator
                         break;
                     }
 
-                    var bigger = ArrayPool<byte>.Shared.Rent((int)Math.Min(limit, (long)buffer.Length * 2));
+                    int size = (int)Math.Min(limit, (long)buffer.Length * 2);
+                    if (!memory.TryGrow(size))
+                    {
+                        throw new OverloadedException();
+                    }
+
+                    var bigger = ArrayPool<byte>.Shared.Rent(size);
                     buffer.AsSpan(0, length).CopyTo(bigger);
                     ArrayPool<byte>.Shared.Return(buffer);
+                    memory.Shrink(reserved);
+                    reserved = size;
                     buffer = bigger;
                 }
 
@@ -261,5 +292,14 @@ public sealed class OtlpHttpEndpoints(IngestService ingest, RequestAuthenticator
         _ => ExportLogsServiceResponse.Parser.ParseFrom(body),
     };
 
+    /// <summary>
+    /// What converting OTLP/JSON to protobuf may hold, per byte of JSON: the rewritten text, the message's
+    /// object graph (UTF-16 strings, one object per attribute and value) and the protobuf. Measured on SDK-shaped
+    /// requests (BENCHMARKS.md, gateway) with room to spare.
+    /// </summary>
+    internal const int JsonConversionFactor = 6;
+
     private sealed class BodyTooLargeException(string message) : Exception(message);
+
+    private sealed class OverloadedException() : Exception("the in-flight budget is full");
 }

@@ -153,9 +153,14 @@ public sealed class BlobLog : IPartitionedLog
             int i = 0;
             while (i < events.Count)
             {
+                if (BlobLogRecord.SizeOf(events[i]) > BlobLogRecord.MaxRecordSize)
+                {
+                    throw new LogAppendException(i, refused: true, $"event of {events[i].Body.Length} bytes is larger than a blob log record may be ({BlobLogRecord.MaxRecordSize} bytes)");
+                }
+
                 int size = 0;
                 int j = i;
-                while (j < events.Count && (j == i || size + BlobLogRecord.SizeOf(events[j]) <= _options.MaxAppendBytes))
+                while (j < events.Count && (j == i || (size + BlobLogRecord.SizeOf(events[j]) <= _options.MaxAppendBytes && BlobLogRecord.SizeOf(events[j]) <= BlobLogRecord.MaxRecordSize)))
                 {
                     size += BlobLogRecord.SizeOf(events[j]);
                     j++;
@@ -170,7 +175,15 @@ public sealed class BlobLog : IPartitionedLog
                         w += BlobLogRecord.Write(buffer.AsSpan(w), events[k], _writerId, ++writer.Sequence);
                     }
 
-                    await AppendBlockAsync(partition, writer, buffer.AsMemory(0, w), cancellationToken);
+                    try
+                    {
+                        await AppendBlockAsync(partition, writer, buffer.AsMemory(0, w), cancellationToken);
+                    }
+                    catch (Exception ex)
+                    {
+                        // Blocks are appended in order: the events of the blocks before this one are durable.
+                        throw new LogAppendException(i, refused: false, "blob log append failed: " + ex.Message, ex);
+                    }
                 }
                 finally
                 {

@@ -102,18 +102,28 @@ public sealed class EventHubsLog : IPartitionedLog
         int i = 0;
         while (i < events.Count)
         {
-            using var batch = await _producer.CreateBatchAsync(new CreateBatchOptions { PartitionId = id }, cancellationToken);
-            while (i < events.Count && batch.TryAdd(ToEventData(events[i])))
+            int first = i;
+            try
             {
-                i++;
-            }
+                using var batch = await _producer.CreateBatchAsync(new CreateBatchOptions { PartitionId = id }, cancellationToken);
+                while (i < events.Count && batch.TryAdd(ToEventData(events[i])))
+                {
+                    i++;
+                }
 
-            if (batch.Count == 0)
+                if (batch.Count == 0)
+                {
+                    // This event alone is over the service's limit: refused for good, the ones before it are sent.
+                    throw new LogAppendException(first, refused: true, $"event of {events[i].Body.Length} bytes does not fit an Event Hubs batch ({batch.MaximumSizeInBytes} bytes)");
+                }
+
+                await _producer.SendAsync(batch, cancellationToken);
+            }
+            catch (Exception ex) when (ex is not LogAppendException)
             {
-                throw new InvalidOperationException($"event of {events[i].Body.Length} bytes does not fit an Event Hubs batch ({batch.MaximumSizeInBytes} bytes)");
+                // Batches are sent in order: everything before this one is durable.
+                throw new LogAppendException(first, refused: false, "Event Hubs append failed: " + ex.Message, ex);
             }
-
-            await _producer.SendAsync(batch, cancellationToken);
         }
     }
 

@@ -16,8 +16,10 @@ public interface IPartitionedLog : IAsyncDisposable
     Task OpenAsync(CancellationToken cancellationToken = default);
 
     /// <summary>
-    /// Appends events to one partition. Completes only when every event is durable; on failure
-    /// none or some may have been written, and the caller must treat all as not acknowledged.
+    /// Appends events to one partition, in order. Completes only when every event is durable. On
+    /// failure it throws <see cref="LogAppendException"/> saying how many leading events are durable
+    /// and whether the next one was refused for good (too large); any other exception means none
+    /// may be treated as acknowledged.
     /// </summary>
     Task AppendAsync(int partition, IReadOnlyList<LogEvent> events, CancellationToken cancellationToken = default);
 

@@ -7,12 +7,11 @@ using Azure.Messaging.EventHubs.Producer;
 using ServerlessOtlp.Hosting;
 using ServerlessOtlp.Log;
 using ServerlessOtlp.Otlp;
-using Xunit.Abstractions;
 
 namespace ServerlessOtlp.Tests.Log;
 
 /// <summary>The Event Hubs log through the SDK's mocking support (virtual members, <see cref="EventHubsModelFactory"/>).</summary>
-public sealed class EventHubsLogTests(ITestOutputHelper output)
+public sealed class EventHubsLogTests
 {
     // Out of numeric order on purpose: the log orders them so that index i is partition "i".
     private static readonly string[] PartitionIds = ["10", "2", "0", "11", "1", "3", "4", "5", "6", "7", "8", "9"];
@@ -80,12 +79,14 @@ public sealed class EventHubsLogTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public async Task An_event_that_does_not_fit_a_batch_throws()
+    public async Task An_event_that_does_not_fit_a_batch_is_refused_alone_after_the_ones_before_it_are_sent()
     {
         var (log, producer, _) = await OpenAsync(batchBytes: 1000);
-        var ex = await Assert.ThrowsAsync<InvalidOperationException>(() => log.AppendAsync(1, [Event("acme", 5000)]));
+        var ex = await Assert.ThrowsAsync<LogAppendException>(() => log.AppendAsync(1, [Event("acme", 10), Event("acme", 5000), Event("acme", 10)]));
         Assert.Contains("does not fit", ex.Message, StringComparison.Ordinal);
-        Assert.Empty(producer.Sent);
+        Assert.True(ex.Refused);
+        Assert.Equal(1, ex.DurableCount);
+        Assert.Single(producer.Sent); // the first event's batch; the third was not tried
     }
 
     [Fact]
@@ -93,7 +94,10 @@ public sealed class EventHubsLogTests(ITestOutputHelper output)
     {
         var (log, producer, _) = await OpenAsync();
         producer.Failure = new EventHubsException(true, "hub", EventHubsException.FailureReason.ServiceBusy);
-        await Assert.ThrowsAsync<EventHubsException>(() => log.AppendAsync(1, [Event("acme", 10)]));
+        var ex = await Assert.ThrowsAsync<LogAppendException>(() => log.AppendAsync(1, [Event("acme", 10)]));
+        Assert.IsType<EventHubsException>(ex.InnerException);
+        Assert.False(ex.Refused);
+        Assert.Equal(0, ex.DurableCount);
     }
 
     private static EventData Received(long sequence, IDictionary<string, object>? properties, string tenant = "acme") =>

@@ -13,9 +13,9 @@ public sealed class SplitResult : IDisposable
 {
     private SplitRecord[] _records = ArrayPool<SplitRecord>.Shared.Rent(16);
 
-    internal SplitResult(int initialCapacity)
+    internal SplitResult(int initialCapacity, int maxCapacity)
     {
-        Buffer = new PooledBuffer(initialCapacity);
+        Buffer = new PooledBuffer(initialCapacity, maxCapacity);
     }
 
     public PooledBuffer Buffer { get; }
@@ -27,10 +27,16 @@ public sealed class SplitResult : IDisposable
     /// <summary>Items accepted (spans, metric data points, log records).</summary>
     public int AcceptedItems { get; internal set; }
 
-    /// <summary>Items rejected (spans with an invalid trace id); reported as partial success.</summary>
+    /// <summary>Items rejected (spans with an invalid trace id, items too large for an event); reported as partial success.</summary>
     public int RejectedItems { get; internal set; }
 
+    /// <summary>Of <see cref="RejectedItems"/>, those that cannot fit an event even alone with their resource and scope.</summary>
+    public int OversizedItems { get; internal set; }
+
     public string? RejectionMessage { get; internal set; }
+
+    /// <summary>The request's size, which bounds the output (<see cref="OtlpSplitter.OutputBound"/>).</summary>
+    public int InputBytes { get; internal set; }
 
     public ReadOnlyMemory<byte> RecordBytes(in SplitRecord record) => Buffer.WrittenMemory.Slice(record.Offset, record.Length);
 
@@ -59,12 +65,25 @@ public sealed class SplitResult : IDisposable
 }
 
 /// <summary>
+/// A request whose split would be larger than <see cref="OtlpSplitter.OutputBound"/>, or that holds more
+/// than <see cref="OtlpSplitter.MaxItemsPerRequest"/> items: refused for good (413 / RESOURCE_EXHAUSTED
+/// without RetryInfo), never retried, and no memory beyond the bound was asked for.
+/// </summary>
+public sealed class SplitTooLargeException(string message) : Exception(message);
+
+/// <summary>
 /// Splits an OTLP export request by partition on the wire, without building the object graph.
 /// Resource and scope bytes (unknown fields included) are copied as they are; each span moves to
 /// the partition of its trace id (<see cref="PartitionFunction"/>); metrics follow their resource's
 /// identity; log records follow their trace id when valid, else their resource's identity.
 /// A (resource, partition) group larger than the record budget is cut into several records at
-/// scope and item boundaries, so that an event never exceeds the log's size limit.
+/// scope and item boundaries, so that an event never exceeds the log's size limit; an item that does
+/// not fit a record even alone with its resource and scope is rejected (partial success).
+/// <para>Every record repeats its resource and scope, so a request with large resource or scope
+/// attributes spread over many partitions, or cut into many records, is larger once split. The output
+/// is bounded by <see cref="OutputBound"/> (twice the input plus 1 MiB): past it the request is refused
+/// as too large, before any memory beyond the bound is asked for. An SDK's request (a few KB of
+/// resource, hundreds of spans) splits into about its own size plus one resource per partition.</para>
 /// </summary>
 public static class OtlpSplitter
 {
@@ -82,6 +101,23 @@ public static class OtlpSplitter
     // the buffer for that up front saves the grow-and-copy steps (six of them for a 400 KB request).
     private const int OutputSlackBytes = 4096;
 
+    /// <summary>The split of a request may be this many times the request's size (plus <see cref="OutputAllowanceBytes"/>).</summary>
+    public const int MaxOutputFactor = 2;
+
+    /// <summary>Room for one resource copy per partition whatever the request's size: 32 partitions × 32 KB of attributes.</summary>
+    public const int OutputAllowanceBytes = 1024 * 1024;
+
+    /// <summary>
+    /// Items (spans, metrics, log records) in one request. The splitter holds 28 bytes of bookkeeping per
+    /// item and an empty log record is 2 bytes on the wire, so this caps that at 28 MB; SDKs send 512
+    /// per request and the Collector's batch processor 8192 by default.
+    /// </summary>
+    public const int MaxItemsPerRequest = 1_000_000;
+
+    /// <summary>The most bytes the split of a request of <paramref name="requestBytes"/> may produce.</summary>
+    public static int OutputBound(int requestBytes) =>
+        (int)Math.Min(Array.MaxLength, ((long)requestBytes * MaxOutputFactor) + OutputAllowanceBytes);
+
     [ThreadStatic]
     private static Scratch? t_scratch;
 
@@ -89,8 +125,11 @@ public static class OtlpSplitter
     public static SplitResult Split(Signal signal, ReadOnlySpan<byte> request, int partitionCount, int maxRecordBytes = 900 * 1024)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(partitionCount, 1);
-        var result = new SplitResult((int)Math.Min(Array.MaxLength, request.Length + (request.Length / 8L) + OutputSlackBytes));
+        int bound = OutputBound(request.Length);
+        var result = new SplitResult((int)Math.Min(bound, request.Length + (request.Length / 8L) + OutputSlackBytes), bound);
         var scratch = t_scratch ??= new Scratch();
+        scratch.TotalItems = 0;
+        result.InputBytes = request.Length;
         try
         {
             int pos = 0;
@@ -108,7 +147,7 @@ public static class OtlpSplitter
 
             if (result.RejectedItems > 0)
             {
-                result.RejectionMessage = $"{result.RejectedItems} span(s) rejected: trace_id must be 16 bytes and not all zero";
+                result.RejectionMessage = RejectionMessage(signal, result.RejectedItems - result.OversizedItems, result.OversizedItems, maxRecordBytes);
             }
 
             return result;
@@ -124,10 +163,23 @@ public static class OtlpSplitter
         }
     }
 
+    private static string RejectionMessage(Signal signal, int invalidTraceIds, int oversized, int maxRecordBytes)
+    {
+        string items = signal switch
+        {
+            Signal.Traces => "span(s)",
+            Signal.Metrics => "data point(s)",
+            _ => "log record(s)",
+        };
+        string invalid = invalidTraceIds > 0 ? $"{invalidTraceIds} {items} rejected: trace_id must be 16 bytes and not all zero" : "";
+        string large = oversized > 0 ? $"{oversized} {items} rejected: larger than an event ({maxRecordBytes} bytes) holds with their resource and scope" : "";
+        return invalid.Length > 0 && large.Length > 0 ? invalid + "; " + large : invalid + large;
+    }
+
     private static void SplitResource(Signal signal, ReadOnlySpan<byte> res, int partitionCount, int maxRecordBytes, Scratch s, SplitResult result)
     {
         s.Reset();
-        int resourceStart = -1, resourceLength = 0;
+        int resourceStart = -1, resourceLength = 0, resourceFields = 0;
         int pos = 0;
         while (pos < res.Length)
         {
@@ -142,6 +194,7 @@ public static class OtlpSplitter
                 {
                     resourceStart = f.ValueStart;
                     resourceLength = f.ValueLength;
+                    resourceFields++;
                 }
 
                 s.AddResourceRange(pos, f.End - pos);
@@ -159,7 +212,9 @@ public static class OtlpSplitter
         // Items that follow the resource identity get their partition now, computed once per resource.
         if (s.ResourcePartitionNeeded)
         {
-            ulong hash = resourceStart >= 0 ? ResourceIdentity.Hash(res.Slice(resourceStart, resourceLength)) : ResourceIdentity.Hash(default);
+            ulong hash = resourceFields > 1 ? MergedResourceHash(res, s)
+                : resourceStart >= 0 ? ResourceIdentity.Hash(res.Slice(resourceStart, resourceLength))
+                : ResourceIdentity.Hash(default);
             int p = PartitionFunction.ForResourceHash(hash, partitionCount);
             for (int i = 0; i < s.ItemCount; i++)
             {
@@ -196,6 +251,40 @@ public static class OtlpSplitter
             {
                 idx = WriteChunk(res, p, idx, resPrefixLength, maxRecordBytes, s, result);
             }
+        }
+    }
+
+    /// <summary>
+    /// Several <c>resource</c> fields are one merged resource to a decoder, and the merge of embedded
+    /// messages is the concatenation of their bytes: hash that, as the drain will see it (rare: a copy).
+    /// </summary>
+    private static ulong MergedResourceHash(ReadOnlySpan<byte> res, Scratch s)
+    {
+        int total = 0;
+        for (int i = 0; i < s.ResourceRangeCount; i++)
+        {
+            total += s.ResourceRanges[i].Length;
+        }
+
+        byte[] merged = ArrayPool<byte>.Shared.Rent(total);
+        try
+        {
+            int w = 0;
+            for (int i = 0; i < s.ResourceRangeCount; i++)
+            {
+                var field = ProtoWire.ReadField(res, s.ResourceRanges[i].Start);
+                if (field.Number == ResourceField && field.WireType == ProtoWire.WireLengthDelimited)
+                {
+                    res[field.ValueStart..field.End].CopyTo(merged.AsSpan(w));
+                    w += field.ValueLength;
+                }
+            }
+
+            return ResourceIdentity.Hash(merged.AsSpan(0, w));
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(merged);
         }
     }
 
@@ -270,6 +359,11 @@ public static class OtlpSplitter
                 break;
         }
 
+        if (s.TotalItems++ >= MaxItemsPerRequest)
+        {
+            throw new SplitTooLargeException($"request holds more than {MaxItemsPerRequest} items; send smaller batches");
+        }
+
         result.AcceptedItems += count;
         s.AddItem(new Scratch.Item
         {
@@ -336,10 +430,21 @@ public static class OtlpSplitter
             }
 
             long recordSize = ProtoWire.FieldSize((int)Math.Min(int.MaxValue / 2, newClosed + ProtoWire.FieldSize((int)Math.Min(int.MaxValue / 2, newScopePayload))));
-            if (included > 0 && recordSize > maxRecordBytes)
+            if (recordSize > maxRecordBytes)
             {
-                end = idx;
-                break;
+                if (included > 0)
+                {
+                    end = idx;
+                    break;
+                }
+
+                // Alone with its resource and scope it is still larger than an event: reject it, never write it.
+                result.AcceptedItems -= item.Count;
+                result.RejectedItems += item.Count;
+                result.OversizedItems += item.Count;
+                idx = item.Next;
+                first = idx;
+                continue;
             }
 
             if (item.Scope != curScope)
@@ -360,11 +465,22 @@ public static class OtlpSplitter
             idx = item.Next;
         }
 
+        if (included == 0)
+        {
+            return -1; // every remaining item was rejected
+        }
+
         s.SetChunkScopePayload((int)curScopePayload);
         int resourcePayload = (int)(closed + ProtoWire.FieldSize((int)curScopePayload));
 
-        // Write.
+        // Write, within the output bound.
         var buffer = result.Buffer;
+        if ((long)buffer.Length + ProtoWire.FieldSize(resourcePayload) > OutputBound(result.InputBytes))
+        {
+            throw new SplitTooLargeException(
+                $"request would be larger than {OutputBound(result.InputBytes)} bytes once split by partition: its resource and scope attributes are copied into every event; send smaller resource attributes or fewer partitions' worth of items per request");
+        }
+
         int recordStart = buffer.Length;
         var span = buffer.GetSpan(ProtoWire.FieldSize(resourcePayload));
         int w = ProtoWire.WriteLengthDelimitedHeader(span, RequestResourceField, resourcePayload);
@@ -418,6 +534,7 @@ public static class OtlpSplitter
         public (int Start, int Length)[] ResourceRanges = new (int, int)[8];
         public int ResourceRangeCount;
         public int[] Heads = new int[64];
+        public int TotalItems;
         public (int Scope, int Payload)[] ChunkScopes = new (int, int)[16];
         public int ChunkScopeCount;
         public bool ResourcePartitionNeeded;

@@ -7,13 +7,19 @@ public sealed class PooledBuffer : IDisposable
 {
     private byte[] _array;
     private int _length;
+    private readonly int _maxCapacity;
 
-    public PooledBuffer(int initialCapacity = 4096)
+    /// <param name="maxCapacity">Never grows past this many bytes (it throws instead), so a caller can bound the memory it asks for.</param>
+    public PooledBuffer(int initialCapacity = 4096, int maxCapacity = int.MaxValue)
     {
-        _array = ArrayPool<byte>.Shared.Rent(Math.Max(initialCapacity, 256));
+        _maxCapacity = maxCapacity;
+        _array = ArrayPool<byte>.Shared.Rent(Math.Clamp(initialCapacity, 256, Math.Max(256, maxCapacity)));
     }
 
     public int Length => _length;
+
+    /// <summary>Bytes held (the rented array), which is what the buffer costs in memory.</summary>
+    public int Capacity => _array.Length;
 
     public ReadOnlySpan<byte> WrittenSpan => _array.AsSpan(0, _length);
 
@@ -52,7 +58,13 @@ public sealed class PooledBuffer : IDisposable
 
     private void Grow(int size)
     {
-        int newSize = (int)Math.Min(Array.MaxLength, Math.Max((long)_array.Length * 2, (long)_length + size));
+        long needed = (long)_length + size;
+        if (needed > _maxCapacity)
+        {
+            throw new InvalidOperationException($"buffer limited to {_maxCapacity} bytes");
+        }
+
+        int newSize = (int)Math.Min(Math.Min(Array.MaxLength, _maxCapacity), Math.Max((long)_array.Length * 2, needed));
         var bigger = ArrayPool<byte>.Shared.Rent(newSize);
         _array.AsSpan(0, _length).CopyTo(bigger);
         ArrayPool<byte>.Shared.Return(_array);

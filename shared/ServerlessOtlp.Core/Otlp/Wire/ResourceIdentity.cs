@@ -4,8 +4,10 @@ namespace ServerlessOtlp.Otlp.Wire;
 
 /// <summary>
 /// The identity of a resource as a 64-bit hash of its attributes, independent of their order:
-/// FNV-1a 64 over the attributes sorted by key (ordinal bytes), each contributing its key bytes,
-/// a 0xFF separator, its encoded AnyValue bytes and a 0xFE separator.
+/// FNV-1a 64 over the attributes sorted by key (ordinal bytes, then value bytes), each contributing
+/// its key bytes, a 0xFF separator, its encoded AnyValue bytes and a 0xFE separator. Several
+/// <c>resource</c> fields in one message are one resource to a protobuf decoder (it merges them):
+/// hash their concatenation, which is exactly that merge for the repeated attributes.
 /// </summary>
 public static class ResourceIdentity
 {
@@ -52,19 +54,9 @@ public static class ResourceIdentity
 
         var used = attrs[..count];
         var source = resource;
-        // Insertion sort: resources carry a handful to a few dozen attributes.
-        for (int i = 1; i < used.Length; i++)
-        {
-            var x = used[i];
-            int j = i - 1;
-            while (j >= 0 && source.Slice(used[j].KeyStart, used[j].KeyLength).SequenceCompareTo(source.Slice(x.KeyStart, x.KeyLength)) > 0)
-            {
-                used[j + 1] = used[j];
-                j--;
-            }
-
-            used[j + 1] = x;
-        }
+        // Heapsort: n log n whatever the count (the gateway caps attributes per list, but the hash must
+        // not be the place where a large list turns quadratic), in place, no allocation.
+        HeapSort(used, source);
 
         ulong h = FnvOffset;
         foreach (var a in used)
@@ -81,6 +73,52 @@ public static class ResourceIdentity
         }
 
         return h;
+    }
+
+    private static void HeapSort(Span<Attr> items, ReadOnlySpan<byte> source)
+    {
+        for (int start = (items.Length / 2) - 1; start >= 0; start--)
+        {
+            SiftDown(items, source, start, items.Length);
+        }
+
+        for (int end = items.Length - 1; end > 0; end--)
+        {
+            (items[0], items[end]) = (items[end], items[0]);
+            SiftDown(items, source, 0, end);
+        }
+    }
+
+    private static void SiftDown(Span<Attr> items, ReadOnlySpan<byte> source, int root, int end)
+    {
+        while (true)
+        {
+            int child = (2 * root) + 1;
+            if (child >= end)
+            {
+                return;
+            }
+
+            if (child + 1 < end && Compare(items[child + 1], items[child], source) > 0)
+            {
+                child++;
+            }
+
+            if (Compare(items[child], items[root], source) <= 0)
+            {
+                return;
+            }
+
+            (items[root], items[child]) = (items[child], items[root]);
+            root = child;
+        }
+    }
+
+    /// <summary>By key bytes, then value bytes: a total order, so duplicate keys hash the same in any order.</summary>
+    private static int Compare(in Attr a, in Attr b, ReadOnlySpan<byte> source)
+    {
+        int c = source.Slice(a.KeyStart, a.KeyLength).SequenceCompareTo(source.Slice(b.KeyStart, b.KeyLength));
+        return c != 0 ? c : source.Slice(a.ValueStart, a.ValueLength).SequenceCompareTo(source.Slice(b.ValueStart, b.ValueLength));
     }
 
     private static Attr ParseKeyValue(ReadOnlySpan<byte> data, int start, int length)
