@@ -2,10 +2,11 @@ namespace ServerlessOtlp.Gateway.Ingest;
 
 /// <summary>
 /// Bounds the bytes the gateway holds for requests — bodies as read, decompressed, converted from
-/// JSON, split, until durable — and shares them fairly between tenants. A full budget refuses
-/// (retryable) instead of queueing. Up to half the capacity anyone may take; past half, a tenant
-/// grows only up to its fair share (the capacity over the tenants holding bytes), so one tenant
-/// flooding the gateway cannot push every other tenant into 503.
+/// JSON, split, until durable — and shares them between tenants. A full budget refuses (retryable)
+/// instead of queueing. Up to half the capacity anyone may take; past half, a tenant grows only up
+/// to capacity / (other tenants holding bytes + 2): a share that always leaves room for one more
+/// tenant, so one tenant flooding the gateway cannot push every other tenant into 503 (a tenant
+/// alone holds at most half once the budget is half full).
 /// </summary>
 public sealed class InFlightBudget(long capacityBytes)
 {
@@ -59,8 +60,8 @@ public sealed class InFlightBudget(long capacityBytes)
                     return false;
                 }
 
-                int holders = _byTenant.Count + (mine == 0 ? 1 : 0);
-                if (after > capacityBytes / 2 && mine + bytes > capacityBytes / holders)
+                int others = _byTenant.Count - (mine > 0 ? 1 : 0);
+                if (after > capacityBytes / 2 && mine + bytes > capacityBytes / (others + 2))
                 {
                     return false;
                 }

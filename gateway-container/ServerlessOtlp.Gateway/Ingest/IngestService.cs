@@ -45,6 +45,9 @@ public sealed class IngestService
 
     public int PartitionCount => _appenders.Length;
 
+    /// <summary>Parts waiting behind an append in flight, over all partitions.</summary>
+    internal int QueuedParts => _appenders.Sum(a => a.PendingCount);
+
     /// <summary>Ingests one protobuf-encoded export request for an authenticated tenant.</summary>
     /// <param name="receivedBytes">The request's size after decompression as the client sent it (JSON is larger than its protobuf); the protobuf's length when not given.</param>
     /// <param name="memory">What the request already holds of the in-flight budget (its body); a lease of its own when null.</param>

@@ -47,6 +47,18 @@ internal sealed class PartitionAppender
         _linger = linger;
     }
 
+    /// <summary>Parts waiting for the next append (for tests and diagnostics).</summary>
+    internal int PendingCount
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _pending.Count;
+            }
+        }
+    }
+
     /// <summary>
     /// Adds a part. Returns true when the caller must start the pump (<see cref="Flush"/>) after
     /// enqueuing its other parts; false when a running or lingering pump will take it.

@@ -45,7 +45,7 @@ public sealed class RawProtocolTests(GatewayFixture fixture, ITestOutputHelper o
 
     private static readonly JsonParser StatusJson = new(JsonParser.Settings.Default.WithTypeRegistry(TypeRegistry.FromMessages(RetryInfo.Descriptor)));
 
-    private static async Task<Google.Rpc.Status> ReadStatusAsync(HttpResponseMessage response)
+    internal static async Task<Google.Rpc.Status> ReadStatusAsync(HttpResponseMessage response)
     {
         var body = await response.Content.ReadAsByteArrayAsync();
         return response.Content.Headers.ContentType?.MediaType == JsonType
@@ -53,7 +53,7 @@ public sealed class RawProtocolTests(GatewayFixture fixture, ITestOutputHelper o
             : Google.Rpc.Status.Parser.ParseFrom(body);
     }
 
-    private static async Task AssertFailureAsync(HttpResponseMessage response, HttpStatusCode expected, GrpcStatusCode code, string contentType = ProtobufType, bool retryable = false)
+    internal static async Task AssertFailureAsync(HttpResponseMessage response, HttpStatusCode expected, GrpcStatusCode code, string contentType = ProtobufType, bool retryable = false)
     {
         Assert.Equal(expected, response.StatusCode);
         Assert.Equal(contentType, response.Content.Headers.ContentType?.MediaType);
@@ -72,7 +72,7 @@ public sealed class RawProtocolTests(GatewayFixture fixture, ITestOutputHelper o
         }
     }
 
-    private static async Task<RpcException> AssertGrpcFailureAsync(Task call, GrpcStatusCode code, bool retryInfo)
+    internal static async Task<RpcException> AssertGrpcFailureAsync(Task call, GrpcStatusCode code, bool retryInfo)
     {
         var ex = await Assert.ThrowsAsync<RpcException>(() => call);
         Assert.Equal(code, ex.StatusCode);

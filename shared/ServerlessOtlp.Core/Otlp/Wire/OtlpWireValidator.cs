@@ -8,7 +8,7 @@ namespace ServerlessOtlp.Otlp.Wire;
 /// <summary>
 /// Checks a whole export request on the wire the way the drain's decoder (Google.Protobuf) will
 /// read it, without building the object graph: every nested message's framing, packed scalars,
-/// nesting depth, and the size of every attribute list. The gateway refuses at receipt (400 /
+/// UTF-8 strings, nesting depth, and the size of every attribute list. The gateway refuses at receipt (400 /
 /// INVALID_ARGUMENT) what the drain could not decode, instead of acknowledging it and
 /// dead-lettering it later — the same answer OTLP/JSON gets for the same content.
 /// Linear in the request's bytes; the schema comes from the generated descriptors, so every OTLP
@@ -79,6 +79,8 @@ public static class OtlpWireValidator
                     }
 
                     break;
+                case FieldKind.String when f.WireType == ProtoWire.WireLengthDelimited && !System.Text.Unicode.Utf8.IsValid(data[f.ValueStart..f.End]):
+                    throw new InvalidDataException($"field {f.Number} of {schema.Names[message]} is not valid UTF-8");
                 case FieldKind.PackedFixed64 when f.WireType == ProtoWire.WireLengthDelimited && f.ValueLength % 8 != 0:
                 case FieldKind.PackedFixed32 when f.WireType == ProtoWire.WireLengthDelimited && f.ValueLength % 4 != 0:
                     throw new InvalidDataException($"packed field {f.Number} of {schema.Names[message]} has {f.ValueLength} bytes, not a whole number of values");
@@ -93,6 +95,9 @@ public static class OtlpWireValidator
     {
         Other,
         Message,
+
+        /// <summary>Google.Protobuf refuses a string field that is not UTF-8 (bytes fields are not checked).</summary>
+        String,
         PackedVarint,
         PackedFixed64,
         PackedFixed32,
@@ -138,6 +143,7 @@ public static class OtlpWireValidator
                         FieldKind.Message,
                         Add(field.MessageType, index),
                         field.IsRepeated && field.MessageType.Name == "KeyValue" && field.Name.EndsWith("attributes", StringComparison.Ordinal)),
+                    FieldType.String => new FieldInfo(FieldKind.String, 0, false),
                     FieldType.Double or FieldType.Fixed64 or FieldType.SFixed64 when field.IsRepeated => new FieldInfo(FieldKind.PackedFixed64, 0, false),
                     FieldType.Float or FieldType.Fixed32 or FieldType.SFixed32 when field.IsRepeated => new FieldInfo(FieldKind.PackedFixed32, 0, false),
                     FieldType.Int32 or FieldType.Int64 or FieldType.UInt32 or FieldType.UInt64 or FieldType.SInt32 or FieldType.SInt64 or FieldType.Bool or FieldType.Enum
