@@ -33,7 +33,7 @@ builder.Services.AddSingleton(sp => new ProcessingHost(
         var storage = new StorageClients(storageOptions);
         var log = PartitionedLogFactory.Create(logOptions, storage, loggers);
         await log.OpenAsync(cancellationToken);
-        var tenantStore = new TenantStore(storage.Tables, storage.Names.Tenants, storage.Blobs.GetBlobContainerClient(storage.Names.TenantContainer));
+        var tenantStore = new TenantStore(storage.Tables, storage.Names.Tenants, storage.Blobs.GetBlobContainerClient(storage.Names.TenantContainer), keys: ApiKeyHasher.FromConfiguration(configuration));
         await tenantStore.EnsureCreatedAsync(cancellationToken);
         var export = new ExportSettings { Secrets = KeyVaultSecretResolver.For(builder.Configuration) };
         return await ProcessingServices.CreateAsync(log, storage, new TenantDirectory(tenantStore), drainOptions, loggers, export, cancellationToken);

@@ -19,7 +19,7 @@ using var loggers = LoggerFactory.Create(b => b.AddConfiguration(configuration.G
 var storage = new StorageClients(storageOptions);
 var log = PartitionedLogFactory.Create(logOptions, storage, loggers);
 await log.OpenAsync();
-var tenantStore = new TenantStore(storage.Tables, storage.Names.Tenants, storage.Blobs.GetBlobContainerClient(storage.Names.TenantContainer));
+var tenantStore = new TenantStore(storage.Tables, storage.Names.Tenants, storage.Blobs.GetBlobContainerClient(storage.Names.TenantContainer), keys: ApiKeyHasher.FromConfiguration(configuration));
 var directory = new TenantDirectory(tenantStore);
 var nodes = new NodeStore(storage.Tables);
 

@@ -51,6 +51,54 @@ internal sealed class ExpiringCache<TKey, TValue>
         return TryGet(key, out var value) ? ValueTask.FromResult(value) : new ValueTask<TValue>(LoadAsync(key, state, load, cancellationToken));
     }
 
+    /// <summary>An expired entry still younger than its TTL + <paramref name="maxStale"/>: the last good answer while the source is down.</summary>
+    public bool TryGetStale(TKey key, TimeSpan maxStale, out TValue value)
+    {
+        if (_entries.TryGetValue(key, out var entry) && _time.GetTimestamp() < entry.ExpiresAt + (long)(maxStale.TotalSeconds * _time.TimestampFrequency))
+        {
+            value = entry.Value;
+            return true;
+        }
+
+        value = default!;
+        return false;
+    }
+
+    /// <summary>
+    /// Loads <paramref name="key"/> (one load per key at a time, shared by concurrent callers) and caches
+    /// the value unless it is null; a failed load throws and caches nothing.
+    /// </summary>
+    public async Task<TValue?> LoadPresentAsync<TState>(TKey key, TState state, Func<TKey, TState, Task<TValue?>> load, CancellationToken cancellationToken)
+    {
+        var mine = new TaskCompletionSource<TValue>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var task = _loading.GetOrAdd(key, mine.Task);
+        if (task != mine.Task)
+        {
+            return await task.WaitAsync(cancellationToken);
+        }
+
+        try
+        {
+            var value = await load(key, state);
+            if (value is not null)
+            {
+                Set(key, value);
+            }
+
+            mine.SetResult(value!);
+        }
+        catch (Exception ex)
+        {
+            mine.SetException(ex);
+        }
+        finally
+        {
+            _loading.TryRemove(new KeyValuePair<TKey, Task<TValue>>(key, mine.Task));
+        }
+
+        return await mine.Task.WaitAsync(cancellationToken);
+    }
+
     public void Set(TKey key, TValue value)
     {
         var entry = new Entry(value, _time.GetTimestamp() + _ttlTimestampTicks);

@@ -22,7 +22,7 @@ public sealed class InMemoryTenantDirectory : ITenantDirectory
     public bool TryAuthenticateFromMemory(string apiKey, out TenantConfig? tenant)
     {
         var snapshot = _snapshot;
-        tenant = apiKey.Length is > 0 and <= ApiKey.MaxLength && snapshot.ByKey.TryGetValue(KeyDigest.Of(apiKey), out var found) ? found : null;
+        tenant = apiKey.Length is > 0 and <= ApiKey.MaxLength && snapshot.ByKey.TryGetValue(ApiKeyHasher.Default.Digest(apiKey, ApiKeyHasher.Unpeppered), out var found) ? found : null;
         return true;
     }
 
@@ -40,7 +40,7 @@ public sealed class InMemoryTenantDirectory : ITenantDirectory
                 ById[tenant.Id] = tenant;
                 foreach (string key in tenant.ApiKeys ?? [])
                 {
-                    ByKey[KeyDigest.Of(key)] = tenant;
+                    ByKey[ApiKeyHasher.Default.Digest(key, ApiKeyHasher.Unpeppered)] = tenant;
                 }
             }
         }

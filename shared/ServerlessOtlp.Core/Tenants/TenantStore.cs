@@ -20,8 +20,10 @@ public sealed record TenantSummary(string Id, long Version, int KeyCount, int De
 /// <c>Version</c> (incremented on every write), <c>UpdatedAt</c>, <c>Destinations</c> (count);
 /// a config too large for a table property goes to the blob <c>{id}/v{version}.json</c>
 /// instead, named by <c>ConfigBlob</c> (with its ETag in <c>ConfigBlobETag</c>). Key rows:
-/// PartitionKey <c>key</c>, RowKey the lowercase hex SHA-256 of the plain key, columns
-/// <c>TenantId</c>, <c>CreatedAt</c>. Plain keys are never stored nor logged.
+/// PartitionKey <c>key</c>, RowKey the key's digest (<see cref="ApiKeyHasher"/>: <c>p{version}-{hex HMAC}</c>,
+/// or the bare hex SHA-256 of unpeppered rows), columns <c>TenantId</c>, <c>CreatedAt</c>. The row
+/// <c>meta/keys</c> holds <c>Version</c>, moved by every key change, so that readers reload the key rows
+/// only when they changed. Plain keys are never stored nor logged.
 /// </summary>
 public class TenantStore
 {
@@ -46,6 +48,8 @@ public class TenantStore
     internal const string DestinationsColumn = "Destinations";
     internal const string TenantIdColumn = "TenantId";
     internal const string CreatedAtColumn = "CreatedAt";
+    internal const string MetaPartition = "meta";
+    internal const string KeysVersionRow = "keys";
 
     // A write re-reads and retries when a concurrent writer changed the row between its read
     // and its write; a handful of rounds is plenty, endless contention is a bug.
@@ -55,23 +59,31 @@ public class TenantStore
     private readonly BlobContainerClient? _blobs;
     private readonly TimeProvider _time = TimeProvider.System;
 
-    public TenantStore(TableServiceClient service, string tableName = StorageNames.DefaultTenants, BlobContainerClient? configBlobs = null, TimeProvider? timeProvider = null)
-        : this(service.GetTableClient(tableName), configBlobs, timeProvider)
+    public TenantStore(TableServiceClient service, string tableName = StorageNames.DefaultTenants, BlobContainerClient? configBlobs = null, TimeProvider? timeProvider = null, ApiKeyHasher? keys = null)
+        : this(service.GetTableClient(tableName), configBlobs, timeProvider, keys)
     {
     }
 
     /// <param name="configBlobs">Where configs larger than <see cref="MaxInlineConfigChars"/> go; without it they are refused.</param>
-    public TenantStore(TableClient table, BlobContainerClient? configBlobs = null, TimeProvider? timeProvider = null)
+    /// <param name="keys">How key rows are digested (peppers); unpeppered when null.</param>
+    public TenantStore(TableClient table, BlobContainerClient? configBlobs = null, TimeProvider? timeProvider = null, ApiKeyHasher? keys = null)
     {
         _table = table;
         _blobs = configBlobs;
         _time = timeProvider ?? TimeProvider.System;
+        Keys = keys ?? ApiKeyHasher.Default;
     }
+
+    /// <summary>How this store digests keys: what the directory must look up with.</summary>
+    public ApiKeyHasher Keys { get; } = ApiKeyHasher.Default;
 
     /// <summary>For mocking.</summary>
     protected TenantStore()
     {
     }
+
+    /// <summary>For mocking, with a key hasher.</summary>
+    protected TenantStore(ApiKeyHasher keys) => Keys = keys;
 
     public virtual string TableName => _table.Name;
 
@@ -103,10 +115,10 @@ public class TenantStore
         var hashes = new List<string[]?>(file.Tenants.Count);
         foreach (var tenant in file.Tenants)
         {
-            hashes.Add(tenant.ApiKeys?.Select(k => ApiKey.Hash(k)).ToArray());
+            hashes.Add(tenant.ApiKeys?.Select(k => Keys.RowKey(k)).ToArray());
         }
 
-        await CheckKeyOwnersAsync(file, hashes, cancellationToken);
+        await CheckKeyOwnersAsync(file, cancellationToken);
 
         var applied = new List<TenantApplied>(file.Tenants.Count);
         for (int t = 0; t < file.Tenants.Count; t++)
@@ -117,6 +129,11 @@ public class TenantStore
                 ? await ReplaceKeysAsync(tenant.Id, desired, cancellationToken)
                 : (0, 0);
             applied.Add(new TenantApplied(tenant.Id, written.Version, written.Created, added, removed, written.InBlob));
+        }
+
+        if (applied.Any(a => a.KeysAdded + a.KeysRemoved > 0))
+        {
+            await BumpKeysVersionAsync(cancellationToken);
         }
 
         return new TenantApplyResult(applied);
@@ -131,7 +148,8 @@ public class TenantStore
         TenantIds.ThrowIfInvalid(id);
         await WriteConfigAsync(new TenantConfig { Id = id }, mustBeNew: true, cancellationToken);
         string key = ApiKey.Generate();
-        await _table.AddEntityAsync(KeyRow(ApiKey.Hash(key), id), cancellationToken);
+        await _table.AddEntityAsync(KeyRow(Keys.RowKey(key), id), cancellationToken);
+        await BumpKeysVersionAsync(cancellationToken);
         return key;
     }
 
@@ -149,7 +167,8 @@ public class TenantStore
         }
 
         string key = ApiKey.Generate();
-        await ReplaceKeysAsync(id, [ApiKey.Hash(key)], cancellationToken);
+        await ReplaceKeysAsync(id, [Keys.RowKey(key)], cancellationToken);
+        await BumpKeysVersionAsync(cancellationToken);
         return key;
     }
 
@@ -158,6 +177,7 @@ public class TenantStore
     {
         TenantIds.ThrowIfInvalid(id);
         await ReplaceKeysAsync(id, [], cancellationToken);
+        await BumpKeysVersionAsync(cancellationToken);
         // DeleteEntity answers a missing row with its 404 response rather than an exception.
         var deleted = await _table.DeleteEntityAsync(TenantPartition, id, ETag.All, cancellationToken);
         bool existed = deleted.Status != TableKeys.NotFound;
@@ -261,29 +281,112 @@ public class TenantStore
         throw new InvalidOperationException($"tenant \"{id}\": its config blob kept changing while being read");
     }
 
-    /// <summary>The id of the tenant that holds <paramref name="plainKey"/>, or null. One point read, by hash.</summary>
-    public virtual Task<string?> FindTenantByKeyAsync(string plainKey, CancellationToken cancellationToken = default) =>
-        plainKey.Length is 0 or > ApiKey.MaxLength
-            ? Task.FromResult<string?>(null)
-            : FindTenantByKeyHashAsync(ApiKey.Hash(plainKey), cancellationToken);
-
-    /// <summary>The id of the tenant that holds the key with this <see cref="ApiKey.Hash"/>, or null.</summary>
-    public virtual async Task<string?> FindTenantByKeyHashAsync(string keyHash, CancellationToken cancellationToken = default)
+    /// <summary>The id of the tenant that holds <paramref name="plainKey"/>, or null: a point read per accepted pepper version.</summary>
+    public virtual async Task<string?> FindTenantByKeyAsync(string plainKey, CancellationToken cancellationToken = default)
     {
-        var row = await _table.GetEntityIfExistsAsync<TableEntity>(KeyPartition, keyHash, [TenantIdColumn], cancellationToken);
-        return row.HasValue ? row.Value!.GetString(TenantIdColumn) : null;
+        if (plainKey.Length is 0 or > ApiKey.MaxLength)
+        {
+            return null;
+        }
+
+        foreach (int version in Keys.AcceptedVersions)
+        {
+            var row = await _table.GetEntityIfExistsAsync<TableEntity>(KeyPartition, ApiKeyHasher.RowKey(Keys.Digest(plainKey, version)), [TenantIdColumn], cancellationToken);
+            if (row.HasValue && row.Value!.GetString(TenantIdColumn) is { } tenant)
+            {
+                return tenant;
+            }
+        }
+
+        return null;
     }
 
-    private async Task CheckKeyOwnersAsync(TenantFile file, List<string[]?> hashes, CancellationToken cancellationToken)
+    /// <summary>Every key row (digest → tenant): what a directory loads in bulk instead of a read per unknown key.</summary>
+    public virtual async Task<IReadOnlyList<(KeyDigest Digest, string Tenant)>> ListKeyDigestsAsync(CancellationToken cancellationToken = default)
+    {
+        var rows = new List<(KeyDigest, string)>();
+        await foreach (var row in _table.QueryAsync<TableEntity>(
+                           TableClient.CreateQueryFilter($"PartitionKey eq {KeyPartition}"), select: [RowKeyColumn, TenantIdColumn], cancellationToken: cancellationToken))
+        {
+            if (ApiKeyHasher.TryParseRowKey(row.RowKey, out var digest) && row.GetString(TenantIdColumn) is { } tenant)
+            {
+                rows.Add((digest, tenant));
+            }
+        }
+
+        return rows;
+    }
+
+    /// <summary>Moves with every key change (see the class); 0 before the first.</summary>
+    public virtual async Task<long> ReadKeysVersionAsync(CancellationToken cancellationToken = default)
+    {
+        var row = await _table.GetEntityIfExistsAsync<TableEntity>(MetaPartition, KeysVersionRow, [VersionColumn], cancellationToken);
+        return row.HasValue ? row.Value!.GetInt64(VersionColumn) ?? 0 : 0;
+    }
+
+    /// <summary>
+    /// Re-digests unpeppered key rows under the current pepper (no plain key needed: the HMAC is over the
+    /// SHA-256 the row holds). Adds the new row, then deletes the old one, so a key works throughout.
+    /// Returns how many rows were (or, with <paramref name="dryRun"/>, would be) migrated.
+    /// </summary>
+    public virtual async Task<int> MigrateKeysAsync(bool dryRun, CancellationToken cancellationToken = default)
+    {
+        int migrated = 0;
+        foreach (var (digest, tenant) in await ListKeyDigestsAsync(cancellationToken))
+        {
+            if (Keys.Migrate(digest) is not { } peppered)
+            {
+                continue;
+            }
+
+            migrated++;
+            if (!dryRun)
+            {
+                await _table.UpsertEntityAsync(KeyRow(ApiKeyHasher.RowKey(peppered), tenant), TableUpdateMode.Replace, cancellationToken);
+                await _table.DeleteEntityAsync(KeyPartition, ApiKeyHasher.RowKey(digest), ETag.All, cancellationToken);
+            }
+        }
+
+        if (migrated > 0 && !dryRun)
+        {
+            await BumpKeysVersionAsync(cancellationToken);
+        }
+
+        return migrated;
+    }
+
+    private async Task BumpKeysVersionAsync(CancellationToken cancellationToken)
+    {
+        var row = await _table.GetEntityIfExistsAsync<TableEntity>(MetaPartition, KeysVersionRow, [VersionColumn], cancellationToken);
+        long next = (row.HasValue ? row.Value!.GetInt64(VersionColumn) ?? 0 : 0) + 1;
+        var entity = new TableEntity(MetaPartition, KeysVersionRow) { [VersionColumn] = next };
+        try
+        {
+            if (row.HasValue)
+            {
+                await _table.UpdateEntityAsync(entity, row.Value!.ETag, TableUpdateMode.Replace, cancellationToken);
+            }
+            else
+            {
+                await _table.AddEntityAsync(entity, cancellationToken);
+            }
+        }
+        catch (RequestFailedException ex) when (TableKeys.IsConcurrencyLoss(ex))
+        {
+            // Another writer moved it meanwhile: any move is enough for readers to reload.
+        }
+    }
+
+    private async Task CheckKeyOwnersAsync(TenantFile file, CancellationToken cancellationToken)
     {
         // A key may move from one tenant of the file to another in the same apply; any other
         // holder keeps it, and the apply is refused.
         var releasedBy = new Dictionary<string, HashSet<string>>(StringComparer.Ordinal);
-        for (int t = 0; t < file.Tenants.Count; t++)
+        foreach (var tenant in file.Tenants)
         {
-            if (hashes[t] is { } list)
+            if (tenant.ApiKeys is { } list)
             {
-                releasedBy[file.Tenants[t].Id] = new HashSet<string>(list, StringComparer.Ordinal);
+                releasedBy[tenant.Id] = new HashSet<string>(list, StringComparer.Ordinal);
             }
         }
 
@@ -291,9 +394,9 @@ public class TenantStore
         for (int t = 0; t < file.Tenants.Count; t++)
         {
             string id = file.Tenants[t].Id;
-            for (int k = 0; hashes[t] is { } list && k < list.Length; k++)
+            for (int k = 0; file.Tenants[t].ApiKeys is { } list && k < list.Count; k++)
             {
-                string? owner = await FindTenantByKeyHashAsync(list[k], cancellationToken);
+                string? owner = await FindTenantByKeyAsync(list[k], cancellationToken);
                 bool moving = owner is not null && releasedBy.TryGetValue(owner, out var ownerKeys) && !ownerKeys.Contains(list[k]);
                 if (owner is not null && owner != id && !moving)
                 {

@@ -6,7 +6,7 @@ using Spectre.Console;
 
 namespace ServerlessOtlp.Cli.Commands;
 
-/// <summary><c>otlpctl tenants apply -f FILE | list | add ID | rotate-key ID | remove ID</c>.</summary>
+/// <summary><c>otlpctl tenants apply -f FILE | list | add ID | rotate-key ID | remove ID | migrate-keys [--dry-run]</c>.</summary>
 public static class TenantsCommand
 {
     public static Command Create()
@@ -115,11 +115,32 @@ public static class TenantsCommand
             return ExitCodes.Ok;
         });
 
+        var migrate = new Command("migrate-keys", "Re-digest key rows stored without a pepper under the current pepper (ServerlessOtlp__Tenants__KeyPeppers__N); keys keep working throughout");
+        var dryRun = new Option<bool>("--dry-run") { Description = "Say how many rows would be migrated, change nothing" };
+        migrate.Options.Add(dryRun);
+        var migrateStorage = new StorageSelection().AddTo(migrate, withLog: false);
+        migrate.SetAction(async (parse, ct) =>
+        {
+            var store = await OpenAsync(migrateStorage, parse, ct);
+            if (store.Keys.CurrentVersion == ApiKeyHasher.Unpeppered)
+            {
+                throw new CliException("no key pepper is configured: set ServerlessOtlp__Tenants__KeyPeppers__1 (base64, 32 bytes or more) as the gateway has it", ExitCodes.Usage);
+            }
+
+            bool dry = parse.GetValue(dryRun);
+            int rows = await store.MigrateKeysAsync(dry, ct);
+            Output.Info(dry
+                ? $"{rows} unpeppered key row(s) would be re-digested under pepper {store.Keys.CurrentVersion}; nothing changed"
+                : $"{rows} unpeppered key row(s) re-digested under pepper {store.Keys.CurrentVersion}. Once every gateway has the pepper, set ServerlessOtlp__Tenants__AcceptUnpepperedKeys=false.");
+            return ExitCodes.Ok;
+        });
+
         command.Subcommands.Add(apply);
         command.Subcommands.Add(list);
         command.Subcommands.Add(add);
         command.Subcommands.Add(rotate);
         command.Subcommands.Add(remove);
+        command.Subcommands.Add(migrate);
         return command;
     }
 

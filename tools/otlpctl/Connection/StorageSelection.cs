@@ -167,8 +167,9 @@ public sealed class StorageSelection
         return log;
     }
 
+    /// <summary>The tenant store, digesting keys with the pepper the gateway uses (<c>ServerlessOtlp__Tenants__KeyPeppers__N</c>).</summary>
     public static TenantStore CreateTenantStore(StorageClients storage) =>
-        new(storage.Tables, storage.Names.Tenants, TenantBlobs(storage));
+        new(storage.Tables, storage.Names.Tenants, TenantBlobs(storage), keys: ApiKeyHasher.FromConfiguration(new ConfigurationBuilder().AddEnvironmentVariables().Build()));
 
     public static BlobContainerClient TenantBlobs(StorageClients storage) =>
         storage.Blobs.GetBlobContainerClient(storage.Names.TenantContainer);
