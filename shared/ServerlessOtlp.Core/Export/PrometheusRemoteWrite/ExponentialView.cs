@@ -32,6 +32,36 @@ internal readonly record struct ExponentialView(
         p.HasSum,
         p.Count);
 
+    /// <summary>Scales the OTLP data model allows (<c>ExponentialHistogramDataPoint.scale</c>: -10 to 20).</summary>
+    public const int MinScale = -10;
+
+    public const int MaxScale = 20;
+
+    /// <summary>
+    /// Buckets one range of an accumulator may span: past it the total is downscaled (neighbours merged,
+    /// as the data model describes) instead of allocating by the spread of the indexes. 160 is the
+    /// OpenTelemetry SDKs' default maximum size of an exponential histogram.
+    /// </summary>
+    public const int MaxAccumulatedBuckets = 160;
+
+    /// <summary>
+    /// Whether the point can stand for real values: a scale the data model allows, and bucket indexes
+    /// whose boundaries are finite doubles (|index| up to 1024 · 2^scale). A hostile point with offsets
+    /// of ±5·10^8 at scale 0 is refused here rather than accumulated.
+    /// </summary>
+    public bool IsRepresentable()
+    {
+        if (Scale is < MinScale or > MaxScale)
+        {
+            return false;
+        }
+
+        long limit = Scale >= 0 ? 1024L << Scale : 1024L >> -Scale;
+        return Within(PositiveOffset, Positive.Count) && Within(NegativeOffset, Negative.Count);
+
+        bool Within(int offset, int count) => count == 0 || (offset >= -limit && (long)offset + count - 1 <= limit);
+    }
+
     /// <summary>Adds a delta point to the accumulator (at the coarser of the two scales) and returns the running total.</summary>
     public static ExponentialView Accumulate(DeltaAccumulator acc, ExponentialView delta, bool existed, ulong timeUnixNano)
     {
@@ -47,6 +77,14 @@ internal readonly record struct ExponentialView(
         }
 
         int scale = Math.Min(acc.Scale, delta.Scale);
+        // Coarser still while either range would span more than MaxAccumulatedBuckets.
+        while (scale > MinScale
+               && (Span(acc.Positive.Offset, acc.Positive.Counts.Length, acc.Scale - scale, delta.PositiveOffset, delta.Positive.Count, delta.Scale - scale) > MaxAccumulatedBuckets
+                   || Span(acc.Negative.Offset, acc.Negative.Counts.Length, acc.Scale - scale, delta.NegativeOffset, delta.Negative.Count, delta.Scale - scale) > MaxAccumulatedBuckets))
+        {
+            scale--;
+        }
+
         acc.Positive = Merge(acc.Positive, acc.Scale - scale, delta.PositiveOffset, delta.Positive, delta.Scale - scale);
         acc.Negative = Merge(acc.Negative, acc.Scale - scale, delta.NegativeOffset, delta.Negative, delta.Scale - scale);
         acc.Scale = scale;
@@ -56,6 +94,30 @@ internal readonly record struct ExponentialView(
         acc.Count += delta.Count;
         acc.LastTimeUnixNano = timeUnixNano;
         return new(acc.Scale, acc.ZeroThreshold, acc.ZeroCount, acc.Positive.Offset, acc.Positive.Counts, acc.Negative.Offset, acc.Negative.Counts, acc.Sum, delta.HasSum, acc.Count);
+
+        // Buckets spanned by two ranges once each is downscaled by its own amount (long: indexes may be far apart).
+        static long Span(int offsetA, int countA, int byA, int offsetB, int countB, int byB)
+        {
+            if (countA == 0 && countB == 0)
+            {
+                return 0;
+            }
+
+            long lo = long.MaxValue, hi = long.MinValue;
+            if (countA > 0)
+            {
+                lo = Math.Min(lo, (long)offsetA >> byA);
+                hi = Math.Max(hi, ((long)offsetA + countA - 1) >> byA);
+            }
+
+            if (countB > 0)
+            {
+                lo = Math.Min(lo, (long)offsetB >> byB);
+                hi = Math.Max(hi, ((long)offsetB + countB - 1) >> byB);
+            }
+
+            return hi - lo + 1;
+        }
 
         static ExponentialBuckets Merge(ExponentialBuckets current, int currentBy, int offset, IReadOnlyList<ulong> counts, int by)
         {

@@ -379,6 +379,12 @@ internal sealed class RemoteWriteConverter
                         latest = Math.Max(latest, ts);
                         var labels = BaseLabels(p.Attributes, extra, false);
                         var view = ExponentialView.Of(p);
+                        if (!view.IsRepresentable())
+                        {
+                            _batch.DroppedPoints.Add(point); // a scale or bucket indexes no real value has
+                            continue;
+                        }
+
                         if (delta && !IsNoRecordedValue(p.Flags))
                         {
                             var acc = _batch.State.Accumulator(AccumulatorKey(name, labels), out bool existed);

@@ -69,7 +69,7 @@ internal sealed class ExponentialBuckets
         }
 
         int first = offset >> by;
-        int last = (offset + counts.Count - 1) >> by;
+        int last = (int)(((long)offset + counts.Count - 1) >> by);
         var merged = new ulong[last - first + 1];
         for (int i = 0; i < counts.Count; i++)
         {
@@ -92,8 +92,14 @@ internal sealed class ExponentialBuckets
             return (offsetA, a);
         }
 
-        int first = Math.Min(offsetA, offsetB);
-        int last = Math.Max(offsetA + a.Length, offsetB + b.Length);
+        long first = Math.Min(offsetA, offsetB);
+        long last = Math.Max((long)offsetA + a.Length, (long)offsetB + b.Length);
+        if (last - first > ExponentialView.MaxAccumulatedBuckets * 4L)
+        {
+            // Callers downscale first (ExponentialView.Accumulate); reaching this would allocate by the indexes' spread.
+            throw new InvalidOperationException($"exponential buckets {first}..{last} span more than {ExponentialView.MaxAccumulatedBuckets * 4}");
+        }
+
         var sum = new ulong[last - first];
         for (int i = 0; i < a.Length; i++)
         {
@@ -105,7 +111,7 @@ internal sealed class ExponentialBuckets
             sum[offsetB - first + i] += b[i];
         }
 
-        return (first, sum);
+        return ((int)first, sum);
     }
 }
 
