@@ -15,8 +15,11 @@ using ServerlessOtlp.Tenants;
 
 namespace ServerlessOtlp.Gateway;
 
-/// <summary>What the gateway runs on: an opened log, the tenant directory and (optionally) the nodes table.</summary>
-public sealed record GatewayDependencies(IPartitionedLog Log, ITenantDirectory Tenants, NodeStore? Nodes);
+/// <summary>
+/// What the gateway runs on: an opened log, the tenant directory and (optionally) the nodes table, with
+/// the rows through which replicas share tenants' limits (without them, each replica enforces the whole limit).
+/// </summary>
+public sealed record GatewayDependencies(IPartitionedLog Log, ITenantDirectory Tenants, NodeStore? Nodes, LimitDemandStore? LimitDemand = null);
 
 /// <summary>Builds the gateway's web application; used by Program, by <c>otlpctl dev</c> and by tests.</summary>
 public static class GatewayHost
@@ -36,7 +39,13 @@ public static class GatewayHost
 
         services.TryAddSingleton(TimeProvider.System);
         services.AddSingleton(sp => new GatewayMetrics(sp.GetService<System.Diagnostics.Metrics.IMeterFactory>()));
-        services.AddSingleton<TenantRateLimiter>();
+        services.AddSingleton(sp => new TenantLimitShares(dependencies.LimitDemand, options.NodeId, sp.GetRequiredService<TimeProvider>(), options.LimitSyncInterval));
+        services.AddSingleton(sp => new TenantRateLimiter(sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<TenantLimitShares>()));
+        if (dependencies.LimitDemand != null)
+        {
+            services.AddHostedService(sp => new LimitShareSync(sp.GetRequiredService<TenantLimitShares>(), options.LimitSyncInterval, sp.GetRequiredService<ILogger<LimitShareSync>>()));
+        }
+
         services.AddSingleton(sp => new IngestService(dependencies.Log, options, sp.GetRequiredService<GatewayMetrics>(), sp.GetRequiredService<TenantRateLimiter>(), sp.GetRequiredService<TimeProvider>()));
         services.AddSingleton<TenantLookupFailures>();
         services.AddSingleton<AuthFailureLimiter>();

@@ -89,6 +89,9 @@ public sealed class GatewayOptions
     /// <summary>Seconds suggested to clients in RetryInfo / Retry-After when refusing for load.</summary>
     public int RetryAfterSeconds { get; set; } = 1;
 
+    /// <summary>How often replicas exchange what tenants with limits ask of them, to share each limit by demand (<see cref="Ingest.TenantLimitShares"/>).</summary>
+    public TimeSpan LimitSyncInterval { get; set; } = TimeSpan.FromSeconds(5);
+
     /// <summary>Heartbeat period of this node in the nodes table.</summary>
     public TimeSpan HeartbeatInterval { get; set; } = TimeSpan.FromSeconds(5);
 

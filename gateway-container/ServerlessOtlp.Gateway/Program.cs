@@ -21,8 +21,8 @@ var log = PartitionedLogFactory.Create(logOptions, storage, loggers);
 await log.OpenAsync();
 var tenantStore = new TenantStore(storage.Tables, storage.Names.Tenants, storage.Blobs.GetBlobContainerClient(storage.Names.TenantContainer), keys: ApiKeyHasher.FromConfiguration(configuration));
 var directory = new TenantDirectory(tenantStore);
-var nodes = new NodeStore(storage.Tables);
+var nodes = new NodeStore(storage.Tables, storage.Names.Nodes);
 
-var app = GatewayHost.Build(options, new GatewayDependencies(log, directory, nodes), args);
+var app = GatewayHost.Build(options, new GatewayDependencies(log, directory, nodes, new LimitDemandStore(storage.Tables, storage.Names.Nodes)), args);
 await app.RunAsync();
 await log.DisposeAsync();

@@ -13,6 +13,7 @@ namespace ServerlessOtlp;
 /// <summary>The serializer's defaults: node counters, partition-state snapshots, log metadata, strings.</summary>
 [JsonSerializable(typeof(string))]
 [JsonSerializable(typeof(Dictionary<string, long>))]
+[JsonSerializable(typeof(Dictionary<string, double[]>))]
 [JsonSerializable(typeof(Dictionary<string, string>))]
 [JsonSerializable(typeof(BlobLog.LogMetadata))]
 internal sealed partial class CoreJsonContext : JsonSerializerContext;

@@ -9,7 +9,11 @@ namespace ServerlessOtlp.Gateway.Ingest;
 /// into debt) so that large requests cannot exceed the rate. The delay advertised on refusal is
 /// one after which the same request is accepted, unless other requests took the tokens first.
 /// </summary>
-public sealed class TenantRateLimiter(TimeProvider? time = null)
+/// <remarks>
+/// A tenant's limits hold for the whole deployment: <see cref="TenantLimitShares"/> gives this replica its
+/// share (by the demand each replica sees), and the buckets here run at that share.
+/// </remarks>
+public sealed class TenantRateLimiter(TimeProvider? time = null, TenantLimitShares? shares = null)
 {
     // Past this, the least recently created entries go (a tenant that comes back gets a full bucket).
     private const int MaxTenants = 100_000;
@@ -29,8 +33,14 @@ public sealed class TenantRateLimiter(TimeProvider? time = null)
 
         var buckets = Get(tenant, itemsPerSecond, bytesPerSecond);
         double itemCost = Math.Max(1, items);
+        shares?.Record(tenant, items, bytes);
         lock (buckets)
         {
+            if (shares != null)
+            {
+                buckets.Share(shares.Fraction(tenant));
+            }
+
             // Both must have room before either is charged: a refused request costs nothing.
             TimeSpan itemWait = TimeSpan.Zero, byteWait = TimeSpan.Zero;
             bool itemsOk = buckets.Items?.CanTake(itemCost, out itemWait) ?? true;
@@ -68,12 +78,37 @@ public sealed class TenantRateLimiter(TimeProvider? time = null)
 
     private sealed class Buckets(TokenBucket? items, TokenBucket? bytes)
     {
+        private readonly double? _itemLimit = items?.PerSecond;
+        private readonly double? _byteLimit = bytes?.PerSecond;
+        private double _fraction = 1;
+
         public TokenBucket? Items { get; } = items;
 
         public TokenBucket? Bytes { get; } = bytes;
 
+        /// <summary>Whether these buckets were made for these configured limits (whatever share they run at).</summary>
         public bool Matches(double? itemsPerSecond, double? bytesPerSecond) =>
-            Items?.PerSecond == (itemsPerSecond is > 0 ? itemsPerSecond : null)
-            && Bytes?.PerSecond == (bytesPerSecond is > 0 ? bytesPerSecond : null);
+            _itemLimit == (itemsPerSecond is > 0 ? itemsPerSecond : null)
+            && _byteLimit == (bytesPerSecond is > 0 ? bytesPerSecond : null);
+
+        /// <summary>Runs the buckets at <paramref name="fraction"/> of the configured limits (called under the buckets' lock).</summary>
+        public void Share(double fraction)
+        {
+            if (Math.Abs(fraction - _fraction) < 1e-3)
+            {
+                return;
+            }
+
+            _fraction = fraction;
+            if (_itemLimit is { } i)
+            {
+                Items!.SetRate(Math.Max(1, i * fraction));
+            }
+
+            if (_byteLimit is { } b)
+            {
+                Bytes!.SetRate(Math.Max(1, b * fraction));
+            }
+        }
     }
 }

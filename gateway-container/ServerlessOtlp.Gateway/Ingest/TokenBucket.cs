@@ -24,9 +24,22 @@ internal sealed class TokenBucket
         _last = time.GetTimestamp();
     }
 
-    public double PerSecond { get; }
+    public double PerSecond { get; private set; }
 
-    public double Capacity { get; }
+    public double Capacity { get; private set; }
+
+    /// <summary>Changes the rate (and a one-second capacity with it) from now on, keeping the tokens (or the debt) accrued so far.</summary>
+    public void SetRate(double perSecond)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(perSecond, 0);
+        lock (_lock)
+        {
+            Refill();
+            PerSecond = perSecond;
+            Capacity = perSecond;
+            _tokens = Math.Min(_tokens, Capacity);
+        }
+    }
 
     /// <summary>Tokens now (negative while in debt).</summary>
     public double Tokens

@@ -65,7 +65,10 @@ public class NodeStore
     /// <summary>All nodes (or those of one role), with last-seen and age by the service's clock.</summary>
     public virtual async Task<IReadOnlyList<NodeInfo>> ListAsync(string? role = null, CancellationToken cancellationToken = default)
     {
-        string? filter = role is null ? null : TableClient.CreateQueryFilter($"PartitionKey eq {role}");
+        // Other partitions of the table hold other things (LimitDemandStore's rows): list node roles only.
+        string filter = role is null
+            ? TableClient.CreateQueryFilter($"PartitionKey eq {NodeRoles.Gateway} or PartitionKey eq {NodeRoles.Runner} or PartitionKey eq {NodeRoles.Functions}")
+            : TableClient.CreateQueryFilter($"PartitionKey eq {role}");
         var result = new List<NodeInfo>();
         await foreach (var page in _table.QueryAsync<TableEntity>(filter, cancellationToken: cancellationToken).AsPages())
         {

@@ -132,7 +132,7 @@ public static class DevCommand
         GatewayMetrics? metrics = null;
         if (gateway)
         {
-            app = BuildGateway(settings, log, directory, services.Nodes);
+            app = BuildGateway(settings, log, directory, services.Nodes, new LimitDemandStore(storage.Tables, storage.Names.Nodes));
             try
             {
                 await app.StartAsync(ct);
@@ -230,7 +230,7 @@ public static class DevCommand
         return dev.Key;
     }
 
-    private static WebApplication BuildGateway(DevSettings settings, IPartitionedLog log, ITenantDirectory directory, NodeStore nodes)
+    private static WebApplication BuildGateway(DevSettings settings, IPartitionedLog log, ITenantDirectory directory, NodeStore nodes, LimitDemandStore limitDemand)
     {
         var options = new GatewayOptions
         {
@@ -243,7 +243,7 @@ public static class DevCommand
             InFlightBudgetBytes = settings.InFlightBudgetBytes,
             InlineScheduling = settings.InlineScheduling,
         };
-        return GatewayHost.Build(options, new GatewayDependencies(log, directory, nodes), [], builder =>
+        return GatewayHost.Build(options, new GatewayDependencies(log, directory, nodes, limitDemand), [], builder =>
         {
             builder.Logging.ClearProviders();
             builder.Logging.AddSimpleConsole(o =>
