@@ -174,6 +174,42 @@ public sealed class NativeAotGatewayTests(AzuriteFixture azurite, ITestOutputHel
 
     private static HttpRequestMessage Post(string path, string json, string key) =>
         new(HttpMethod.Post, path) { Content = new StringContent(json, Encoding.UTF8, "application/json"), Headers = { { "x-api-key", key } } };
+
+    /// <summary>The hostile-input suite against the binary that ships (Native AOT), not only the JIT build in the test process.</summary>
+    [Fact]
+    public async Task The_native_gateway_answers_hostile_input_by_the_specification_and_still_serves()
+    {
+        Assert.True(File.Exists(BinaryPath), $"no Native AOT gateway at {BinaryPath}: the README's test command (tools/test.sh) publishes it");
+        var names = AzuriteFixture.UniqueNames();
+        var storage = new StorageClients(new StorageOptions { ConnectionString = azurite.ConnectionString, Names = names });
+        var store = new TenantStore(storage.Tables, names.Tenants, storage.Blobs.GetBlobContainerClient(names.TenantContainer));
+        await store.EnsureCreatedAsync();
+        await new NodeStore(storage.Tables, names.Nodes).EnsureCreatedAsync();
+        await store.ApplyAsync(new TenantFile { Tenants = [new TenantConfig { Id = "hostile", ApiKeys = [Reliability.HostileInputTests.HostileKey] }] });
+        var settings = new Dictionary<string, string>(AzuriteFixture.NameSettings(names))
+        {
+            ["ServerlessOtlp__Storage__ConnectionString"] = azurite.ConnectionString,
+            ["ServerlessOtlp__Log__Kind"] = "memory",
+            ["ServerlessOtlp__Gateway__MaxRequestBytes"] = Reliability.HostileInputTests.HostileMaxRequestBytes.ToString(),
+            ["ServerlessOtlp__Gateway__MaxDecompressedBytes"] = Reliability.HostileInputTests.HostileMaxDecompressedBytes.ToString(),
+        };
+        using var native = await NativeGatewayProcess.StartAsync(BinaryPath, settings);
+        var grpc = new Uri($"http://127.0.0.1:{native.GrpcPort}");
+        var http = new Uri($"http://127.0.0.1:{native.HttpPort}");
+        int seed = TestSeed.Pick(output);
+        var violations = await Reliability.HostileInputTests.SendHostileAsync(grpc, http, Reliability.Soak.Pick(1000, 10000), seed, output);
+        try
+        {
+            Assert.True(violations.IsEmpty, $"{violations.Count} answers outside the OTLP specification, e.g.:\n{string.Join("\n", violations.Take(10))}");
+            Assert.False(native.Process.HasExited, "the native gateway died:\n" + native.Process);
+            await Reliability.HostileInputTests.AssertStillServesAsync(grpc, http, seed);
+            Assert.DoesNotContain("Unhandled", native.Process.Output, StringComparison.OrdinalIgnoreCase);
+        }
+        finally
+        {
+            output.WriteLine(native.Process.Output.Length > 4000 ? native.Process.Output[^4000..] : native.Process.Output);
+        }
+    }
 }
 
 /// <summary>The published Native AOT gateway as a child process on ports of its own, ready when returned.</summary>

@@ -69,46 +69,15 @@ public sealed class HostileInputTests(ITestOutputHelper output)
         GC.WaitForPendingFinalizers();
         long heapBefore = GC.GetTotalMemory(forceFullCollection: true);
 
-        var rnd = new Random(seed);
-        // Generated as they are sent (one generator, in order: the seed replays the same inputs), not held all at once.
-        int remaining = count;
-        bool TryNext(out Input input)
-        {
-            lock (rnd)
-            {
-                input = remaining-- > 0 ? Generate(rnd) : null!;
-                return input != null;
-            }
-        }
-
-        var outcomes = new ConcurrentDictionary<string, int>(StringComparer.Ordinal);
-        var violations = new ConcurrentQueue<string>();
         long peakHeap = 0;
         int sampled = 0;
-
-        using var http = new HttpClient { BaseAddress = gateway.HttpUri, Timeout = TimeSpan.FromSeconds(30) };
-        using var channel = GrpcChannel.ForAddress(gateway.GrpcUri, new GrpcChannelOptions { MaxReceiveMessageSize = null, MaxSendMessageSize = null });
-        using var gzipChannel = GrpcChannel.ForAddress(gateway.GrpcUri, new GrpcChannelOptions { MaxReceiveMessageSize = null, MaxSendMessageSize = null, CompressionProviders = [new PrecompressedGzipProvider()] });
-
-        var sw = Stopwatch.StartNew();
-        await Task.WhenAll(Enumerable.Range(0, 4).Select(_ => Task.Run(async () =>
+        var violations = await SendHostileAsync(gateway.GrpcUri, gateway.HttpUri, count, seed, output, () =>
         {
-            while (TryNext(out var input))
+            if (Interlocked.Increment(ref sampled) % 200 == 0)
             {
-                string answer = await SendAsync(input, http, channel, gzipChannel, violations);
-                outcomes.AddOrUpdate($"{input.Kind} via {input.Transport}{(input.Gzip ? "+gzip" : "")} → {answer}", 1, (_, n) => n + 1);
-                if (Interlocked.Increment(ref sampled) % 200 == 0)
-                {
-                    InterlockedMax(ref peakHeap, GC.GetTotalMemory(false));
-                }
+                InterlockedMax(ref peakHeap, GC.GetTotalMemory(false));
             }
-        })));
-
-        output.WriteLine($"{count} requests in {sw.Elapsed.TotalSeconds:F1} s ({count / sw.Elapsed.TotalSeconds:F0}/s)");
-        foreach (var (k, n) in outcomes.OrderBy(kv => kv.Key, StringComparer.Ordinal))
-        {
-            output.WriteLine($"  {n,6}  {k}");
-        }
+        });
 
         GC.Collect();
         GC.WaitForPendingFinalizers();
@@ -124,13 +93,73 @@ public sealed class HostileInputTests(ITestOutputHelper output)
         Assert.Equal(0, gateway.App.Services.GetRequiredService<ServerlessOtlp.Gateway.Ingest.IngestService>().Budget.Used);
 
         // Still serving: a valid request over each transport.
+        await AssertStillServesAsync(gateway.GrpcUri, gateway.HttpUri, seed);
+    }
+
+    /// <summary>
+    /// Sends <paramref name="count"/> generated and mutated requests (4 at a time) to a gateway with the
+    /// hostile key; returns the answers outside the OTLP specification. Shared by the in-process run
+    /// and the Native AOT binary's (<see cref="Gateway.NativeAotGatewayTests"/>), whose limits must be
+    /// <see cref="MaxRequestBytes"/> and <see cref="MaxDecompressedBytes"/>.
+    /// </summary>
+    internal static async Task<ConcurrentQueue<string>> SendHostileAsync(Uri grpc, Uri httpUri, int count, int seed, ITestOutputHelper output, Action? afterEach = null)
+    {
+        var rnd = new Random(seed);
+        // Generated as they are sent (one generator, in order: the seed replays the same inputs), not held all at once.
+        int remaining = count;
+        bool TryNext(out Input input)
+        {
+            lock (rnd)
+            {
+                input = remaining-- > 0 ? Generate(rnd) : null!;
+                return input != null;
+            }
+        }
+
+        var outcomes = new ConcurrentDictionary<string, int>(StringComparer.Ordinal);
+        var violations = new ConcurrentQueue<string>();
+        using var http = new HttpClient { BaseAddress = httpUri, Timeout = TimeSpan.FromSeconds(30) };
+        using var channel = GrpcChannel.ForAddress(grpc, new GrpcChannelOptions { MaxReceiveMessageSize = null, MaxSendMessageSize = null });
+        using var gzipChannel = GrpcChannel.ForAddress(grpc, new GrpcChannelOptions { MaxReceiveMessageSize = null, MaxSendMessageSize = null, CompressionProviders = [new PrecompressedGzipProvider()] });
+
+        var sw = Stopwatch.StartNew();
+        await Task.WhenAll(Enumerable.Range(0, 4).Select(_ => Task.Run(async () =>
+        {
+            while (TryNext(out var input))
+            {
+                string answer = await SendAsync(input, http, channel, gzipChannel, violations);
+                outcomes.AddOrUpdate($"{input.Kind} via {input.Transport}{(input.Gzip ? "+gzip" : "")} → {answer}", 1, (_, n) => n + 1);
+                afterEach?.Invoke();
+            }
+        })));
+
+        output.WriteLine($"{count} requests in {sw.Elapsed.TotalSeconds:F1} s ({count / sw.Elapsed.TotalSeconds:F0}/s)");
+        foreach (var (k, n) in outcomes.OrderBy(kv => kv.Key, StringComparer.Ordinal))
+        {
+            output.WriteLine($"  {n,6}  {k}");
+        }
+
+        return violations;
+    }
+
+    /// <summary>A valid request over each transport is still answered OK.</summary>
+    internal static async Task AssertStillServesAsync(Uri grpc, Uri httpUri, int seed)
+    {
+        using var http = new HttpClient { BaseAddress = httpUri, Timeout = TimeSpan.FromSeconds(30) };
+        using var channel = GrpcChannel.ForAddress(grpc);
+        using var gzipChannel = GrpcChannel.ForAddress(grpc, new GrpcChannelOptions { CompressionProviders = [new PrecompressedGzipProvider()] });
         foreach (var transport in new[] { Transport.HttpProtobuf, Transport.HttpJson, Transport.Grpc })
         {
             var valid = new Input("valid", transport, Signal.Traces, Encode(transport, Signal.Traces, OtlpTestData.Traces(seed, 1, 1, 3, 0)), false);
-            var stillViolations = new ConcurrentQueue<string>();
-            Assert.Contains(await SendAsync(valid, http, channel, gzipChannel, stillViolations), new[] { "OK", "200" });
+            Assert.Contains(await SendAsync(valid, http, channel, gzipChannel, new ConcurrentQueue<string>()), new[] { "OK", "200" });
         }
     }
+
+    internal const string HostileKey = Key;
+
+    internal const int HostileMaxRequestBytes = MaxRequestBytes;
+
+    internal const int HostileMaxDecompressedBytes = MaxDecompressedBytes;
 
     private static void InterlockedMax(ref long target, long value)
     {
