@@ -12,8 +12,9 @@ namespace ServerlessOtlp.Benchmarks.Otlp;
 
 /// <summary>
 /// The gateway's per-request hot path: split an OTLP/protobuf trace export by partition.
-/// All three benchmarks read the same bytes: the wire splitter, the Google.Protobuf path an
-/// implementation without a splitter would take, and a plain copy of the bytes (a ceiling).
+/// Every benchmark reads the same bytes: the wire splitter (with and without the wire check, and as it
+/// was before issue 14), the Google.Protobuf path an implementation without a splitter would take, and
+/// a plain copy of the bytes (a ceiling).
 /// </summary>
 [MemoryDiagnoser]
 [Config(typeof(Columns))]
@@ -38,6 +39,31 @@ public class TraceSplitBenchmarks
     public int Splitter()
     {
         using var split = OtlpSplitter.Split(Signal.Traces, _request, Partitions);
+        return split.RecordCount;
+    }
+
+    /// <summary>What the gateway now does per request: the wire check of the whole request (issue 14), then the split.</summary>
+    [Benchmark]
+    public int ValidateThenSplit()
+    {
+        OtlpWireValidator.Validate(Signal.Traces, _request);
+        using var split = OtlpSplitter.Split(Signal.Traces, _request, Partitions);
+        return split.RecordCount;
+    }
+
+    /// <summary>The wire check alone: framing, UTF-8, depth and attribute counts of every nested message.</summary>
+    [Benchmark]
+    public int Validator()
+    {
+        OtlpWireValidator.Validate(Signal.Traces, _request);
+        return _request.Length;
+    }
+
+    /// <summary>The splitter before issue 14 (frozen copy): the same run's reference for what the bounds cost.</summary>
+    [Benchmark]
+    public int SplitterBeforeIssue14()
+    {
+        using var split = Before.OtlpSplitter.Split(Signal.Traces, _request, Partitions);
         return split.RecordCount;
     }
 
