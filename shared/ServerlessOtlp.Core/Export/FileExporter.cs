@@ -231,26 +231,34 @@ public sealed partial class FileExporter : IDestinationExporter
     /// <summary>Deletes the oldest rotated files of a directory until at most the configured count and bytes remain.</summary>
     private void KeepRotatedWithinBounds(string dir)
     {
-        var rotated = new DirectoryInfo(dir).EnumerateFiles("*.jsonl")
-            .Where(f => RotatedName().IsMatch(f.Name))
-            .OrderBy(f => f.LastWriteTimeUtc)
-            .ThenBy(f => f.Name, StringComparer.Ordinal)
-            .ToList();
-        long bytes = rotated.Sum(f => f.Length);
+        // Oldest first by the rotation time in the name (and the suffix of rotations within one millisecond).
+        var rotated = new List<(FileInfo File, string Stamp, int Suffix)>();
+        foreach (var file in new DirectoryInfo(dir).EnumerateFiles("*.jsonl"))
+        {
+            var match = RotatedName().Match(file.Name);
+            if (match.Success)
+            {
+                rotated.Add((file, match.Groups["stamp"].Value, match.Groups["n"].Success ? int.Parse(match.Groups["n"].ValueSpan, CultureInfo.InvariantCulture) : 0));
+            }
+        }
+
+        rotated.Sort((x, y) => string.CompareOrdinal(x.Stamp, y.Stamp) is var byStamp and not 0 ? byStamp : x.Suffix.CompareTo(y.Suffix));
+        long bytes = rotated.Sum(f => f.File.Length);
         int count = rotated.Count;
-        foreach (var oldest in rotated)
+        foreach (var (oldest, _, _) in rotated)
         {
             if (count <= _options.MaxRotatedFiles && bytes <= _options.MaxRotatedBytes)
             {
                 break;
             }
 
+            long length = oldest.Length; // FileInfo forgets it once deleted
             oldest.Delete();
             count--;
-            bytes -= oldest.Length;
+            bytes -= length;
         }
     }
 
-    [GeneratedRegex(@"^(traces|metrics|logs)-\d{8}T\d{9}(-\d+)?\.jsonl\z", RegexOptions.CultureInvariant)]
+    [GeneratedRegex(@"^(traces|metrics|logs)-(?<stamp>\d{8}T\d{9})(-(?<n>\d{1,9}))?\.jsonl\z", RegexOptions.CultureInvariant)]
     private static partial Regex RotatedName();
 }

@@ -78,7 +78,28 @@ public sealed record EgressOptions
             return true;
         }
 
-        return IPNetwork.TryParse(text, out network);
+        // IPNetwork masks host bits away; "10.1.2.3/8" is more likely a typo than 10.0.0.0/8, so it is refused.
+        return IPNetwork.TryParse(text, out network) && HostBitsClear(text, network);
+    }
+
+    private static bool HostBitsClear(string text, IPNetwork network)
+    {
+        if (!IPAddress.TryParse(text.AsSpan(0, text.IndexOf('/', StringComparison.Ordinal)), out var written))
+        {
+            return false;
+        }
+
+        Span<byte> bytes = stackalloc byte[16];
+        written.TryWriteBytes(bytes, out int length);
+        for (int bit = network.PrefixLength; bit < length * 8; bit++)
+        {
+            if ((bytes[bit / 8] & (0x80 >> (bit % 8))) != 0)
+            {
+                return false;
+            }
+        }
+
+        return true;
     }
 
     private static List<IPNetwork> Networks(IConfigurationSection section)
