@@ -202,11 +202,12 @@ public sealed record ExportSettings
 
     /// <summary>
     /// A deployment's settings: secrets from configuration and Key Vault (<c>ServerlessOtlp:KeyVault:Uri</c>),
-    /// <c>ServerlessOtlp:SecretMigration</c>, <c>ServerlessOtlp:Egress</c>, <c>ServerlessOtlp:Export</c>.
-    /// Throws <see cref="InvalidOperationException"/> naming a setting that does not parse.
+    /// <c>ServerlessOtlp:SecretMigration</c>, <c>ServerlessOtlp:Egress</c>, <c>ServerlessOtlp:Export</c>,
+    /// <c>ServerlessOtlp:RetryStore</c>. Throws <see cref="InvalidOperationException"/> naming a setting that does not parse.
     /// </summary>
     public static ExportSettings FromConfiguration(IConfiguration configuration) => new()
     {
+        RetryStore = RetryStoreOptions.FromConfiguration(configuration),
         Secrets = KeyVaultSecretResolver.For(configuration),
         SecretMigration = SecretMigrationOptions.FromConfiguration(configuration),
         Egress = EgressOptions.FromConfiguration(configuration),
