@@ -22,9 +22,13 @@ public sealed class EgressClients : IDisposable
 
     private readonly ConcurrentDictionary<string, Lazy<Pool>> _pools = new(StringComparer.Ordinal);
 
+    private readonly Lazy<Pool> _global;
+
     public EgressClients(EgressPolicy? policy = null)
     {
         Policy = policy ?? new EgressPolicy();
+        var allowed = Policy.Options.AllowedNetworks;
+        _global = new Lazy<Pool>(() => _pools.GetOrAdd(KeyOf(allowed), k => new Lazy<Pool>(() => CreatePool(k, allowed))).Value);
     }
 
     public EgressPolicy Policy { get; }
@@ -55,10 +59,19 @@ public sealed class EgressClients : IDisposable
 
     private Pool PoolFor(string tenantId)
     {
+        if (!Policy.Options.Tenants.ContainsKey(tenantId))
+        {
+            // Most tenants: the global allow list, keyed once.
+            return _global.Value;
+        }
+
         var allowed = Policy.AllowedNetworksFor(tenantId);
-        string key = string.Join(',', allowed.Select(n => n.ToString()).Order(StringComparer.Ordinal));
+        string key = KeyOf(allowed);
         return _pools.GetOrAdd(key, k => new Lazy<Pool>(() => CreatePool(k, allowed))).Value;
     }
+
+    /// <summary>Equal allow lists share a key (and a pool) whatever their order.</summary>
+    private static string KeyOf(IReadOnlyList<IPNetwork> allowed) => string.Join(',', allowed.Select(n => n.ToString()).Order(StringComparer.Ordinal));
 
     private static Pool CreatePool(string key, IReadOnlyList<IPNetwork> allowed)
     {
