@@ -105,6 +105,38 @@ public sealed class EgressTests
         Assert.Throws<InvalidOperationException>(() => EgressOptions.FromConfiguration(Configuration(new() { ["ServerlessOtlp:Egress:AllowedNetworks"] = "tempo.internal" })));
     }
 
+    [Fact]
+    public void Per_tenant_settings_can_be_a_list_for_ids_and_headers_a_setting_name_cannot_spell()
+    {
+        // As Azure app settings: names of letters, digits and underscores only; ids and headers in values.
+        var policy = new EgressPolicy(EgressOptions.FromConfiguration(Configuration(new()
+        {
+            ["ServerlessOtlp__Egress__Tenants__acme__AllowedNetworks".Replace("__", ":", StringComparison.Ordinal)] = "10.1.0.0/16",
+            ["ServerlessOtlp:Egress:TenantRules:0:Tenant"] = "Acme",
+            ["ServerlessOtlp:Egress:TenantRules:0:AllowedNetworks"] = "10.2.0.0/16",
+            ["ServerlessOtlp:Egress:TenantRules:1:Tenant"] = "tenant-one(eu)",
+            ["ServerlessOtlp:Egress:TenantRules:1:PinnedHeaders:0:Name"] = "X-Scope-OrgID",
+            ["ServerlessOtlp:Egress:TenantRules:1:PinnedHeaders:0:Value"] = "one",
+            ["ServerlessOtlp:Egress:TenantRules:2:Tenant"] = "acme",
+            ["ServerlessOtlp:Egress:TenantRules:2:AllowedNetworks:0"] = "10.3.0.0/16",
+        })));
+
+        Assert.Equal(["10.1.0.0/16", "10.3.0.0/16"], policy.AllowedNetworksFor("acme").Select(n => n.ToString()));
+        Assert.Equal(["10.2.0.0/16"], policy.AllowedNetworksFor("Acme").Select(n => n.ToString()));
+        Assert.Equal("one", policy.PinnedHeadersFor("tenant-one(eu)")["X-Scope-OrgID"]);
+        Assert.Empty(policy.AllowedNetworksFor("ACME"));
+
+        var conflict = Assert.Throws<InvalidOperationException>(() => EgressOptions.FromConfiguration(Configuration(new()
+        {
+            ["ServerlessOtlp:Egress:Tenants:acme:PinnedHeaders:X-Scope-OrgID"] = "acme",
+            ["ServerlessOtlp:Egress:TenantRules:0:Tenant"] = "acme",
+            ["ServerlessOtlp:Egress:TenantRules:0:PinnedHeaders:0:Name"] = "x-scope-orgid",
+            ["ServerlessOtlp:Egress:TenantRules:0:PinnedHeaders:0:Value"] = "globex",
+        })));
+        Assert.Contains("pinned to two values", conflict.Message, StringComparison.Ordinal);
+        Assert.Throws<InvalidOperationException>(() => EgressOptions.FromConfiguration(Configuration(new() { ["ServerlessOtlp:Egress:TenantRules:0:AllowedNetworks"] = "10.0.0.0/8" })));
+    }
+
     [Theory]
     [MemberData(nameof(NetworkKinds))]
     public async Task A_hostname_resolving_to_loopback_is_refused_at_connect_unless_allowed(string kind)

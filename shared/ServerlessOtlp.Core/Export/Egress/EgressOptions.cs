@@ -33,36 +33,71 @@ public sealed record EgressOptions
     ];
 
     /// <summary>
-    /// Reads <c>ServerlessOtlp:Egress:AllowedNetworks</c> and
-    /// <c>ServerlessOtlp:Egress:Tenants:&lt;tenant&gt;:AllowedNetworks</c> / <c>…:PinnedHeaders:&lt;header&gt;</c>.
-    /// A network list is an array (<c>…__AllowedNetworks__0=10.0.0.0/8</c>) or one comma-separated
-    /// value. Throws <see cref="InvalidOperationException"/> naming the key of a value that is not a
-    /// CIDR, so a typo stops the host instead of silently refusing a backend.
+    /// Reads <c>ServerlessOtlp:Egress:AllowedNetworks</c> and the per-tenant settings, in either of
+    /// two shapes. Keyed by tenant id: <c>Tenants:&lt;tenant&gt;:AllowedNetworks</c> and
+    /// <c>Tenants:&lt;tenant&gt;:PinnedHeaders:&lt;header&gt;</c>. As a list whose values carry the id
+    /// and the header names: <c>TenantRules:&lt;n&gt;:Tenant</c>, <c>…:AllowedNetworks</c>,
+    /// <c>…:PinnedHeaders:&lt;m&gt;:Name</c> / <c>…:Value</c> — for ids and headers a setting name
+    /// cannot spell (Azure app setting names allow only letters, digits, <c>.</c> and <c>_</c>; .NET
+    /// configuration keys ignore case, so <c>acme</c> and <c>Acme</c> need the list). A network list is
+    /// an array (<c>…__AllowedNetworks__0=10.0.0.0/8</c>) or one comma-separated value. Throws
+    /// <see cref="InvalidOperationException"/> naming the key of a value that does not parse or of a
+    /// header pinned to two values, so a typo stops the host instead of silently refusing a backend.
     /// </summary>
     public static EgressOptions FromConfiguration(IConfiguration configuration)
     {
         var section = configuration.GetSection(Section);
-        var tenants = new Dictionary<string, EgressTenantOptions>(StringComparer.Ordinal);
+        var tenants = new Dictionary<string, (List<IPNetwork> Networks, Dictionary<string, (string Value, string Key)> Pinned)>(StringComparer.Ordinal);
+        (List<IPNetwork> Networks, Dictionary<string, (string Value, string Key)> Pinned) For(string tenant) =>
+            tenants.TryGetValue(tenant, out var entry) ? entry : tenants[tenant] = ([], new(StringComparer.OrdinalIgnoreCase));
+
+        void Pin(string tenant, string header, string value, string key)
+        {
+            var pinned = For(tenant).Pinned;
+            if (pinned.TryGetValue(header, out var other) && other.Value != value)
+            {
+                throw new InvalidOperationException($"{key}: header {header} of tenant {tenant} is pinned to two values (also {other.Key})");
+            }
+
+            pinned[header] = (value, key);
+        }
+
         foreach (var tenant in section.GetSection("Tenants").GetChildren())
         {
-            var pinned = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
+            // The key as configuration spells it, matched ordinally: "Acme" never gets "acme"'s settings.
+            For(tenant.Key).Networks.AddRange(Networks(tenant.GetSection("AllowedNetworks")));
             foreach (var header in tenant.GetSection("PinnedHeaders").GetChildren())
             {
                 if (header.Value is { } value)
                 {
-                    pinned[header.Key] = value;
+                    Pin(tenant.Key, header.Key, value, header.Path);
                 }
             }
-
-            // The key as configuration spells it: matched ordinally, so "Acme" never gets "acme"'s list.
-            tenants[tenant.Key] = new EgressTenantOptions
-            {
-                AllowedNetworks = Networks(tenant.GetSection("AllowedNetworks")),
-                PinnedHeaders = pinned,
-            };
         }
 
-        return new EgressOptions { AllowedNetworks = Networks(section.GetSection("AllowedNetworks")), Tenants = tenants };
+        foreach (var rule in section.GetSection("TenantRules").GetChildren())
+        {
+            string tenant = rule["Tenant"] is { Length: > 0 } id ? id : throw new InvalidOperationException($"{rule.Path}:Tenant is required (the exact tenant id)");
+            For(tenant).Networks.AddRange(Networks(rule.GetSection("AllowedNetworks")));
+            foreach (var header in rule.GetSection("PinnedHeaders").GetChildren())
+            {
+                string name = header["Name"] is { Length: > 0 } n ? n : throw new InvalidOperationException($"{header.Path}:Name is required");
+                Pin(tenant, name, header["Value"] ?? "", header.Path);
+            }
+        }
+
+        return new EgressOptions
+        {
+            AllowedNetworks = Networks(section.GetSection("AllowedNetworks")),
+            Tenants = tenants.ToDictionary(
+                t => t.Key,
+                t => new EgressTenantOptions
+                {
+                    AllowedNetworks = t.Value.Networks,
+                    PinnedHeaders = t.Value.Pinned.ToDictionary(h => h.Key, h => h.Value.Value, StringComparer.OrdinalIgnoreCase),
+                },
+                StringComparer.Ordinal),
+        };
     }
 
     /// <summary>These options with <see cref="LocalNetworks"/> allowed for everyone.</summary>
