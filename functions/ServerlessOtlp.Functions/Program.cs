@@ -35,7 +35,7 @@ builder.Services.AddSingleton(sp => new ProcessingHost(
         await log.OpenAsync(cancellationToken);
         var tenantStore = new TenantStore(storage.Tables, storage.Names.Tenants, storage.Blobs.GetBlobContainerClient(storage.Names.TenantContainer), keys: ApiKeyHasher.FromConfiguration(configuration));
         await tenantStore.EnsureCreatedAsync(cancellationToken);
-        var export = new ExportSettings { Secrets = KeyVaultSecretResolver.For(builder.Configuration) };
+        var export = ExportSettings.FromConfiguration(builder.Configuration);
         return await ProcessingServices.CreateAsync(log, storage, new TenantDirectory(tenantStore), drainOptions, loggers, export, cancellationToken);
     },
     services => services.CreateQueueJobs(),

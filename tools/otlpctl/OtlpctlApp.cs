@@ -11,9 +11,10 @@ public static class OtlpctlApp
 {
     public static RootCommand CreateRootCommand()
     {
-        var root = new RootCommand("otlpctl: run ServerlessOtlp locally, manage tenants, watch partitions, replay, redrive dead letters, generate load");
+        var root = new RootCommand("otlpctl: run ServerlessOtlp locally, manage tenants and their secrets, watch partitions, replay, redrive dead letters, generate load");
         root.Subcommands.Add(DevCommand.Create());
         root.Subcommands.Add(TenantsCommand.Create());
+        root.Subcommands.Add(SecretsCommand.Create());
         root.Subcommands.Add(StatusCommand.Create());
         root.Subcommands.Add(ReplayCommand.Create());
         root.Subcommands.Add(DeadLetterCommand.Create());

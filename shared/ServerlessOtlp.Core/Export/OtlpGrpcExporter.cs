@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Collections.Concurrent;
 using Grpc.Core;
 using Grpc.Net.Client;
+using ServerlessOtlp.Export.Egress;
 using ServerlessOtlp.Otlp;
 using ServerlessOtlp.Tenants;
 
@@ -9,7 +10,8 @@ namespace ServerlessOtlp.Export;
 
 /// <summary>
 /// The <c>otlp</c> destination: OTLP/gRPC. The event's protobuf bytes go out as they are (a raw
-/// marshaller, no re-encoding); one <see cref="GrpcChannel"/> per endpoint, kept for the process.
+/// marshaller, no re-encoding); one <see cref="GrpcChannel"/> per (allow list, endpoint), kept for the
+/// process, over the <see cref="EgressClients"/>' handler, so every connection passes the egress policy.
 /// </summary>
 public sealed class OtlpGrpcExporter : IDestinationExporter, IDisposable
 {
@@ -33,10 +35,20 @@ public sealed class OtlpGrpcExporter : IDestinationExporter, IDisposable
     private static readonly Method<RawRequest, byte[]> MetricsExport = Export("opentelemetry.proto.collector.metrics.v1.MetricsService");
     private static readonly Method<RawRequest, byte[]> LogsExport = Export("opentelemetry.proto.collector.logs.v1.LogsService");
 
-    private readonly ConcurrentDictionary<string, GrpcChannel> _channels = new(StringComparer.Ordinal);
-    private readonly ISecretResolver? _secrets;
+    /// <summary>An export answer is a small partial-success message; nothing larger is read.</summary>
+    private const int MaxResponseBytes = BoundedContent.MaxBytes;
 
-    public OtlpGrpcExporter(ISecretResolver? secrets = null) => _secrets = secrets;
+    private readonly ConcurrentDictionary<(string AllowList, string Authority), GrpcChannel> _channels = new();
+    private readonly EgressClients _egress;
+    private readonly DestinationHeaders _headers;
+
+    /// <param name="egress">Connections behind the egress policy; by default the production policy (public addresses only), refusing loopback.</param>
+    /// <param name="headers">Secrets and pinned headers; by default none resolvable.</param>
+    public OtlpGrpcExporter(EgressClients? egress = null, DestinationHeaders? headers = null)
+    {
+        _egress = egress ?? new EgressClients();
+        _headers = headers ?? new DestinationHeaders(egress: _egress.Policy);
+    }
 
     public DestinationKind Kind => DestinationKind.Otlp;
 
@@ -47,17 +59,16 @@ public sealed class OtlpGrpcExporter : IDestinationExporter, IDisposable
             return ExportOutcome.Permanent("otlp destination has no valid endpoint");
         }
 
-        var headers = new Metadata();
-        try
+        var resolved = await _headers.ResolveAsync(request.Tenant.Id, request.Destination, cancellationToken);
+        if (resolved.Failure is { } failure)
         {
-            foreach (var (name, value) in DestinationHeaders.Resolve(request.Destination, _secrets))
-            {
-                headers.Add(name, value);
-            }
+            return failure;
         }
-        catch (InvalidOperationException ex)
+
+        var headers = new Metadata();
+        foreach (var (name, value) in resolved.Headers)
         {
-            return ExportOutcome.Permanent(ex.Message);
+            headers.Add(name, value);
         }
 
         if (request.Destination.Compression == DestinationCompression.Gzip)
@@ -65,7 +76,8 @@ public sealed class OtlpGrpcExporter : IDestinationExporter, IDisposable
             headers.Add(RequestEncodingHeader, "gzip");
         }
 
-        var channel = _channels.GetOrAdd(endpoint.GetLeftPart(UriPartial.Authority), static (address) => CreateChannel(address));
+        var (allowList, handler) = _egress.GrpcHandlerFor(request.Tenant.Id);
+        var channel = _channels.GetOrAdd((allowList, endpoint.GetLeftPart(UriPartial.Authority)), static (key, handler) => CreateChannel(key.Authority, handler), handler);
         var invoker = channel.CreateCallInvoker();
         var method = request.Signal switch
         {
@@ -78,6 +90,10 @@ public sealed class OtlpGrpcExporter : IDestinationExporter, IDisposable
             using var call = invoker.AsyncUnaryCall(method, null, new CallOptions(headers, cancellationToken: cancellationToken), new RawRequest(request.Protobuf));
             byte[] response = await call.ResponseAsync;
             return OtlpExportResponse.FromProtobuf(request.Signal, response);
+        }
+        catch (RpcException ex) when (EgressRefusedException.In(ex.Status.DebugException) is { } refused)
+        {
+            return ExportOutcome.Permanent(refused.Message);
         }
         catch (RpcException ex)
         {
@@ -98,19 +114,16 @@ public sealed class OtlpGrpcExporter : IDestinationExporter, IDisposable
         _channels.Clear();
     }
 
-    private static GrpcChannel CreateChannel(string address) => GrpcChannel.ForAddress(address, new GrpcChannelOptions
+    private static GrpcChannel CreateChannel(string address, HttpMessageHandler handler) => GrpcChannel.ForAddress(address, new GrpcChannelOptions
     {
-        HttpHandler = new SocketsHttpHandler
-        {
-            EnableMultipleHttp2Connections = true,
-            PooledConnectionIdleTimeout = TimeSpan.FromMinutes(2),
-            KeepAlivePingDelay = TimeSpan.FromSeconds(60),
-            KeepAlivePingTimeout = TimeSpan.FromSeconds(20),
-        },
+        // Shared with the other channels of the allow list; the EgressClients own it.
+        HttpHandler = handler,
+        DisposeHttpClient = false,
+
         // The resilience pipeline owns retries and timeouts: a cancelled call is an OperationCanceledException.
         ThrowOperationCanceledOnCancellation = true,
         MaxRetryAttempts = 0,
-        MaxReceiveMessageSize = 4 * 1024 * 1024,
+        MaxReceiveMessageSize = MaxResponseBytes,
         MaxSendMessageSize = null,
     });
 

@@ -1,6 +1,6 @@
 using System.IO.Compression;
-using System.Net;
 using System.Net.Http.Headers;
+using ServerlessOtlp.Export.Egress;
 using ServerlessOtlp.Otlp;
 using ServerlessOtlp.Otlp.Json;
 using ServerlessOtlp.Tenants;
@@ -9,30 +9,22 @@ namespace ServerlessOtlp.Export;
 
 /// <summary>
 /// The <c>otlphttp</c> destination: <c>POST {endpoint}/v1/{signal}</c>, protobuf by default or
-/// OTLP/JSON (<see cref="DestinationConfig.Encoding"/>), optionally gzip. One shared connection pool.
+/// OTLP/JSON (<see cref="DestinationConfig.Encoding"/>), optionally gzip, over the
+/// <see cref="EgressClients"/>' connections (the egress policy, no redirects, answers read up to 64 KiB).
 /// </summary>
-public sealed class OtlpHttpExporter : IDestinationExporter, IDisposable
+public sealed class OtlpHttpExporter : IDestinationExporter
 {
-    /// <summary>A partial-success or error body is small; a larger one is not read (the Collector caps it at 64 KiB too).</summary>
-    private const int MaxResponseBytes = 64 * 1024;
-
-    private readonly HttpClient _client;
-    private readonly ISecretResolver? _secrets;
+    private readonly EgressClients _egress;
+    private readonly DestinationHeaders _headers;
     private readonly TimeProvider _time;
 
-    public OtlpHttpExporter(ISecretResolver? secrets = null, TimeProvider? time = null, HttpMessageHandler? handler = null)
+    /// <param name="egress">Connections behind the egress policy; by default the production policy (public addresses only), refusing loopback.</param>
+    /// <param name="headers">Secrets and pinned headers; by default none resolvable.</param>
+    public OtlpHttpExporter(EgressClients? egress = null, DestinationHeaders? headers = null, TimeProvider? time = null)
     {
-        _secrets = secrets;
+        _egress = egress ?? new EgressClients();
+        _headers = headers ?? new DestinationHeaders(egress: _egress.Policy);
         _time = time ?? TimeProvider.System;
-        _client = new HttpClient(handler ?? new SocketsHttpHandler
-        {
-            PooledConnectionLifetime = TimeSpan.FromMinutes(2),
-            AutomaticDecompression = DecompressionMethods.GZip | DecompressionMethods.Deflate,
-        })
-        {
-            // The resilience pipeline's timeout governs each attempt.
-            Timeout = Timeout.InfiniteTimeSpan,
-        };
     }
 
     public DestinationKind Kind => DestinationKind.OtlpHttp;
@@ -68,18 +60,17 @@ public sealed class OtlpHttpExporter : IDestinationExporter, IDisposable
             return ExportOutcome.Permanent("otlphttp destination has no valid endpoint");
         }
 
+        var headers = await _headers.ResolveAsync(request.Tenant.Id, destination, cancellationToken);
+        if (headers.Failure is { } failure)
+        {
+            return failure;
+        }
+
         bool json = destination.Encoding == DestinationEncoding.Json;
         using var message = new HttpRequestMessage(HttpMethod.Post, SignalUrl(destination.Endpoint!, request.Signal));
-        try
+        foreach (var (name, value) in headers.Headers)
         {
-            foreach (var (name, value) in DestinationHeaders.Resolve(destination, _secrets))
-            {
-                message.Headers.TryAddWithoutValidation(name, value);
-            }
-        }
-        catch (InvalidOperationException ex)
-        {
-            return ExportOutcome.Permanent(ex.Message);
+            message.Headers.TryAddWithoutValidation(name, value);
         }
 
         ReadOnlyMemory<byte> body = json ? OtlpJson.ProtobufToJson(request.Signal, request.Protobuf.Span) : request.Protobuf;
@@ -99,7 +90,11 @@ public sealed class OtlpHttpExporter : IDestinationExporter, IDisposable
         HttpResponseMessage response;
         try
         {
-            response = await _client.SendAsync(message, HttpCompletionOption.ResponseHeadersRead, cancellationToken);
+            response = await _egress.HttpClientFor(request.Tenant.Id).SendAsync(message, HttpCompletionOption.ResponseHeadersRead, cancellationToken);
+        }
+        catch (HttpRequestException ex) when (EgressRefusedException.In(ex) is { } refused)
+        {
+            return ExportOutcome.Permanent(refused.Message);
         }
         catch (HttpRequestException ex)
         {
@@ -110,8 +105,19 @@ public sealed class OtlpHttpExporter : IDestinationExporter, IDisposable
         using (response)
         {
             int code = (int)response.StatusCode;
+            if (code is >= 300 and < 400)
+            {
+                return ExportOutcome.Permanent(BoundedContent.RedirectMessage(response));
+            }
+
             var status = OtlpRetryRules.Classify(code);
-            byte[] responseBody = await ReadBoundedAsync(response.Content, cancellationToken);
+            var (responseBody, truncated) = await BoundedContent.ReadAsync(response.Content, cancellationToken);
+            if (truncated)
+            {
+                // Not a partial-success answer (those are small): the data was taken, the rest is not read.
+                responseBody = [];
+            }
+
             if (status == ExportStatus.Success)
             {
                 bool jsonAnswer = response.Content.Headers.ContentType?.MediaType?.Contains("json", StringComparison.OrdinalIgnoreCase) ?? json;
@@ -130,8 +136,6 @@ public sealed class OtlpHttpExporter : IDestinationExporter, IDisposable
         }
     }
 
-    public void Dispose() => _client.Dispose();
-
     internal static byte[] Gzip(ReadOnlySpan<byte> data)
     {
         var output = new MemoryStream(data.Length / 4 + 64);
@@ -141,24 +145,5 @@ public sealed class OtlpHttpExporter : IDestinationExporter, IDisposable
         }
 
         return output.ToArray();
-    }
-
-    private static async Task<byte[]> ReadBoundedAsync(HttpContent content, CancellationToken cancellationToken)
-    {
-        await using var stream = await content.ReadAsStreamAsync(cancellationToken);
-        var buffer = new MemoryStream();
-        var chunk = new byte[8192];
-        int read;
-        while ((read = await stream.ReadAsync(chunk, cancellationToken)) > 0)
-        {
-            if (buffer.Length + read > MaxResponseBytes)
-            {
-                return [];
-            }
-
-            buffer.Write(chunk, 0, read);
-        }
-
-        return buffer.ToArray();
     }
 }

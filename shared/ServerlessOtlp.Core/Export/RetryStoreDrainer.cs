@@ -16,6 +16,28 @@ public sealed class RetryStoreOptions
 
     /// <summary>Destinations re-sent at once by one drain round.</summary>
     public int MaxConcurrentDestinations { get; set; } = 8;
+
+    /// <summary>Reads <c>MaxAge</c> (a TimeSpan, <c>1.00:00:00</c>) and <c>MaxConcurrentDestinations</c>; throws <see cref="InvalidOperationException"/> naming a value that does not parse.</summary>
+    public static RetryStoreOptions FromConfiguration(Microsoft.Extensions.Configuration.IConfiguration configuration)
+    {
+        var section = configuration.GetSection(Section);
+        var options = new RetryStoreOptions();
+        if (section["MaxAge"] is { } age)
+        {
+            options.MaxAge = TimeSpan.TryParse(age, System.Globalization.CultureInfo.InvariantCulture, out var a) && a > TimeSpan.Zero
+                ? a
+                : throw new InvalidOperationException($"{Section}:MaxAge: \"{age}\" is not a positive duration such as 1.00:00:00");
+        }
+
+        if (section["MaxConcurrentDestinations"] is { } concurrent)
+        {
+            options.MaxConcurrentDestinations = int.TryParse(concurrent, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int c) && c > 0
+                ? c
+                : throw new InvalidOperationException($"{Section}:MaxConcurrentDestinations: \"{concurrent}\" is not a positive whole number");
+        }
+
+        return options;
+    }
 }
 
 /// <summary>

@@ -1,5 +1,8 @@
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Logging;
 using ServerlessOtlp.Export;
+using ServerlessOtlp.Export.Egress;
+using ServerlessOtlp.Export.Secrets;
 using ServerlessOtlp.Hosting;
 using ServerlessOtlp.Log;
 using ServerlessOtlp.Storage;
@@ -29,7 +32,7 @@ public sealed class ProcessingServices
         ExportSettings = export;
         PartitionState = new PartitionStateStore(storage.Blobs.GetBlobContainerClient(names.PartitionStateContainer));
         RetryStore = new RetryStore(storage.Blobs.GetBlobContainerClient(names.RetryContainer), time);
-        Exporter = new ResilientExporter(DefaultExporters(export.Secrets), export.Resilience, time, loggers.CreateLogger<ResilientExporter>());
+        Exporter = new ResilientExporter(DefaultExporters(export, time), export.Resilience, time, loggers.CreateLogger<ResilientExporter>());
         RetryDrainer = new RetryStoreDrainer(RetryStore, Exporter, tenants, DeadLetters, export.RetryStore, time, loggers.CreateLogger<RetryStoreDrainer>());
         Processor = CreateProcessor(tenants);
         Engine = new DrainEngine(log, Checkpoints, Leases, Processor, DeadLetters, drain, loggers.CreateLogger<DrainEngine>(), time);
@@ -100,15 +103,25 @@ public sealed class ProcessingServices
     public IEventProcessor CreateProcessor(ITenantDirectory tenants) =>
         new TenantEventProcessor(tenants, Exporter, DeadLetters, RetryStore, Loggers.CreateLogger<TenantEventProcessor>(), Time, PartitionState);
 
-    /// <summary>Every destination kind this build exports to. Add an exporter here and nowhere else.</summary>
-    public static IReadOnlyList<IDestinationExporter> DefaultExporters(ISecretResolver? secrets = null) =>
-    [
-        new FileExporter(),
-        new OtlpGrpcExporter(secrets),
-        new OtlpHttpExporter(secrets),
-        new Export.PrometheusRemoteWrite.PrometheusRemoteWriteExporter(secrets: secrets),
-        new Export.Loki.LokiExporter(secrets: secrets),
-    ];
+    /// <summary>
+    /// Every destination kind this build exports to, sharing one set of connections behind the
+    /// egress policy and one header resolver (secrets, pinned headers). Add an exporter here and nowhere else.
+    /// </summary>
+    /// <param name="time">The clock of the secret migration window.</param>
+    public static IReadOnlyList<IDestinationExporter> DefaultExporters(ExportSettings? settings = null, TimeProvider? time = null)
+    {
+        settings ??= new ExportSettings();
+        var egress = new EgressClients(new EgressPolicy(settings.Egress));
+        var headers = new DestinationHeaders(settings.Secrets, egress.Policy, settings.SecretMigration, time);
+        return
+        [
+            new FileExporter(settings.Files),
+            new OtlpGrpcExporter(egress, headers),
+            new OtlpHttpExporter(egress, headers),
+            new Export.PrometheusRemoteWrite.PrometheusRemoteWriteExporter(egress, headers),
+            new Export.Loki.LokiExporter(egress, headers),
+        ];
+    }
 
     public Dispatcher CreateDispatcher(IDrainJobQueue jobs) =>
         new(Log, Checkpoints, Leases, jobs, Drain, Loggers.CreateLogger<Dispatcher>());
@@ -168,7 +181,11 @@ public sealed class ProcessingServices
         ReferenceEquals(reader, Log) ? ValueTask.CompletedTask : reader.DisposeAsync();
 }
 
-/// <summary>How the processing side exports: resilience defaults, the retry store, and where <c>secret:NAME</c> headers come from.</summary>
+/// <summary>
+/// How the processing side exports: resilience defaults, the retry store, where <c>secret:NAME</c>
+/// headers come from, where exporters may connect and where file destinations may write. The
+/// defaults are a deployment's: public addresses only, no file destinations without a root.
+/// </summary>
 public sealed record ExportSettings
 {
     public ExportResilienceOptions Resilience { get; init; } = new();
@@ -176,4 +193,35 @@ public sealed record ExportSettings
     public RetryStoreOptions RetryStore { get; init; } = new();
 
     public ISecretResolver? Secrets { get; init; }
+
+    public SecretMigrationOptions SecretMigration { get; init; } = new();
+
+    public EgressOptions Egress { get; init; } = new();
+
+    public FileExportOptions Files { get; init; } = new();
+
+    /// <summary>
+    /// A deployment's settings: secrets from configuration and Key Vault (<c>ServerlessOtlp:KeyVault:Uri</c>),
+    /// <c>ServerlessOtlp:SecretMigration</c>, <c>ServerlessOtlp:Egress</c>, <c>ServerlessOtlp:Export</c>,
+    /// <c>ServerlessOtlp:RetryStore</c>. Throws <see cref="InvalidOperationException"/> naming a setting that does not parse.
+    /// </summary>
+    public static ExportSettings FromConfiguration(IConfiguration configuration) => new()
+    {
+        RetryStore = RetryStoreOptions.FromConfiguration(configuration),
+        Secrets = KeyVaultSecretResolver.For(configuration),
+        SecretMigration = SecretMigrationOptions.FromConfiguration(configuration),
+        Egress = EgressOptions.FromConfiguration(configuration),
+        Files = FileExportOptions.FromConfiguration(configuration),
+    };
+
+    /// <summary>
+    /// These settings on a developer's machine (<c>otlpctl dev</c>): loopback and private networks
+    /// allowed as well, since local backends are the point there, and without a file root any
+    /// destination path as written, since its operator writes every tenant file.
+    /// </summary>
+    public ExportSettings ForLocalDevelopment() => this with
+    {
+        Egress = Egress.WithLocalNetworks(),
+        Files = Files with { AnyPathWithoutRoot = true },
+    };
 }

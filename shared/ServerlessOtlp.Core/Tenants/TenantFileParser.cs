@@ -16,7 +16,7 @@ namespace ServerlessOtlp.Tenants;
 public static partial class TenantFileParser
 {
     /// <summary>Destination names appear in metrics, dead-letter paths and <c>otlpctl --destination</c>.</summary>
-    public const string DestinationNamePattern = "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$";
+    public const string DestinationNamePattern = @"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\z";
 
     private static readonly JsonReaderOptions ReaderOptions = new()
     {
@@ -31,15 +31,16 @@ public static partial class TenantFileParser
     };
 
     /// <summary>Reads the file at <paramref name="path"/>; errors name it as given.</summary>
-    public static TenantFile ParseFile(string path, IOttlValidator? ottl = null) =>
-        Parse(File.ReadAllText(path), path, ottl);
+    public static TenantFile ParseFile(string path, IOttlValidator? ottl = null, TenantFileRules? rules = null) =>
+        Parse(File.ReadAllText(path), path, ottl, rules);
 
     /// <summary>
     /// The validated model, with defaults filled in (a destination's <c>signals</c>). OTTL is
     /// checked by <paramref name="ottl"/>, by default the pipeline's own <see cref="OttlValidator"/>.
-    /// Throws <see cref="TenantConfigException"/> listing every problem.
+    /// Throws <see cref="TenantConfigException"/> listing every problem. <paramref name="rules"/> say
+    /// what the deployment allows (by default a deployment's: file paths under the operator's root).
     /// </summary>
-    public static TenantFile Parse(string json, string fileName, IOttlValidator? ottl = null)
+    public static TenantFile Parse(string json, string fileName, IOttlValidator? ottl = null, TenantFileRules? rules = null)
     {
         var errors = new List<TenantConfigError>();
         byte[] utf8 = Encoding.UTF8.GetBytes(json.StartsWith('\uFEFF') ? json[1..] : json);
@@ -68,7 +69,7 @@ public static partial class TenantFileParser
         }
 
         var file = Normalize(document.RootElement.Deserialize(TenantJson.TypeInfo<TenantFile>())!);
-        new Rules((path, message) => errors.Add(At(path, message)), ottl ?? new OttlValidator()).Check(file);
+        new Rules((path, message) => errors.Add(At(path, message)), ottl ?? new OttlValidator(), rules ?? TenantFileRules.Deployment).Check(file);
         if (errors.Count > 0)
         {
             throw new TenantConfigException(errors);
@@ -81,10 +82,10 @@ public static partial class TenantFileParser
     /// The rules between values for a model built in code (no lines); empty when valid.
     /// <see cref="Parse"/> applies them too.
     /// </summary>
-    public static IReadOnlyList<TenantConfigError> Validate(TenantFile file, IOttlValidator? ottl = null)
+    public static IReadOnlyList<TenantConfigError> Validate(TenantFile file, IOttlValidator? ottl = null, TenantFileRules? rules = null)
     {
         var errors = new List<TenantConfigError>();
-        new Rules((path, message) => errors.Add(new TenantConfigError(null, null, null, path, message)), ottl ?? new OttlValidator()).Check(Normalize(file));
+        new Rules((path, message) => errors.Add(new TenantConfigError(null, null, null, path, message)), ottl ?? new OttlValidator(), rules ?? TenantFileRules.Deployment).Check(Normalize(file));
         return errors;
     }
 
@@ -139,7 +140,7 @@ public static partial class TenantFileParser
     private static partial Regex HeaderNameRegex();
 
     /// <summary>The rules between values, on a model whose shape is right.</summary>
-    private sealed class Rules(Action<string, string> error, IOttlValidator? ottl)
+    private sealed class Rules(Action<string, string> error, IOttlValidator? ottl, TenantFileRules rules)
     {
         public void Check(TenantFile file)
         {
@@ -530,7 +531,18 @@ public static partial class TenantFileParser
         {
             if (destination.Kind == DestinationKind.File)
             {
-                CheckNotBlank(destination.Path, path + ".path", "is required for kind file (the directory the .jsonl files go to)");
+                if (!rules.AnyFilePath)
+                {
+                    if (FileDestinationPaths.CheckRelative(destination.Path) is { } problem)
+                    {
+                        error(path + ".path", problem);
+                    }
+                }
+                else
+                {
+                    CheckNotBlank(destination.Path, path + ".path", "is required for kind file (the directory the .jsonl files go to)");
+                }
+
                 if (destination.Endpoint is not null)
                 {
                     error(path + ".endpoint", "is not used by kind file; it writes to path");
@@ -557,6 +569,10 @@ public static partial class TenantFileParser
             {
                 error(path + ".endpoint", "must not contain credentials (user:password@); use a header with a secret:NAME reference");
             }
+            else if (Export.Egress.EgressAddresses.RefusedEndpoint(uri) is { } refused)
+            {
+                error(path + ".endpoint", refused);
+            }
         }
 
         private void CheckHeaders(DestinationConfig destination, string path)
@@ -580,13 +596,14 @@ public static partial class TenantFileParser
                 {
                     if (!SecretReference.TryParse(value, out _))
                     {
-                        error(headerPath, $"invalid secret reference; expected secret:NAME with NAME matching {SecretReference.NamePattern}");
+                        // Nothing path-like: NAME only ever names a secret of this tenant's own namespace.
+                        error(headerPath, $"invalid secret reference; expected secret:NAME with NAME {SecretReference.NameExpected} (a secret in the tenant's own namespace; see `otlpctl secrets name`)");
                     }
                 }
                 else if (SecretReference.IsCredentialHeader(name))
                 {
                     // Do not echo the value: it is a credential.
-                    error(headerPath, $"\"{name}\" carries a credential: its value must be a secret:NAME reference (resolved from configuration or Key Vault), never plain text");
+                    error(headerPath, $"\"{name}\" carries a credential: its value must be a secret:NAME reference (resolved in the tenant's namespace, from configuration or Key Vault), never plain text");
                 }
                 else if (value.AsSpan().IndexOfAnyInRange('\0', '\u001f') >= 0 || value.Contains('\u007f'))
                 {

@@ -5,7 +5,8 @@ namespace ServerlessOtlp.Tenants;
 /// <summary>Tenant ids (CONTRACTS.md, "Gateway"): safe as a table key, a blob path segment and a URL segment.</summary>
 public static partial class TenantIds
 {
-    public const string Pattern = "^[A-Za-z0-9!_.*'()-]{1,150}$";
+    // \z, not $: $ also matches before a final newline ("acme\n").
+    public const string Pattern = @"^[A-Za-z0-9!_.*'()-]{1,150}\z";
 
     public static bool IsValid(string? id) =>
         id is not null and not "." and not ".." && IdRegex().IsMatch(id);

@@ -105,7 +105,8 @@ public class TenantStore
     /// </summary>
     public virtual async Task<TenantApplyResult> ApplyAsync(TenantFile file, CancellationToken cancellationToken = default)
     {
-        if (TenantFileParser.Validate(file) is { Count: > 0 } invalid)
+        // Deployment rules (file roots) are the parser's and the exporter's: the store does not know the deployment.
+        if (TenantFileParser.Validate(file, rules: TenantFileRules.AnyPath) is { Count: > 0 } invalid)
         {
             throw new TenantConfigException(invalid);
         }

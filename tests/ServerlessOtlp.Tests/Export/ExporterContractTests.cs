@@ -64,7 +64,7 @@ public sealed class ExporterContractTests(AzuriteFixture azurite, ITestOutputHel
             InlineBudget = TimeSpan.FromMilliseconds(300),
             BreakerBreakDuration = TimeSpan.FromMilliseconds(500),
         };
-        var exporters = new ResilientExporter(ProcessingServices.DefaultExporters(), resilience);
+        var exporters = new ResilientExporter(ProcessingServices.DefaultExporters(TestEgress.Local), resilience);
         var processor = new TenantEventProcessor(tenants, exporters, deadLetters, retryStore);
 
         var sent = new HashSet<string>();

@@ -108,25 +108,4 @@ public sealed class OtlpRetryRulesTests
         Assert.True(ServerlessOtlp.Otlp.SignalNames.TryParse(signal, out var s));
         Assert.Equal(new Uri(expected), OtlpHttpExporter.SignalUrl(endpoint, s));
     }
-
-    [Fact]
-    public void Secret_headers_are_resolved_and_missing_ones_refused()
-    {
-        var destination = new ServerlessOtlp.Tenants.DestinationConfig
-        {
-            Name = "t",
-            Kind = ServerlessOtlp.Tenants.DestinationKind.OtlpHttp,
-            Headers = new Dictionary<string, string> { ["X-Scope-OrgID"] = "acme", ["Authorization"] = "secret:tempo-token" },
-        };
-        var resolved = DestinationHeaders.Resolve(destination, new DictionarySecrets(new() { ["tempo-token"] = "Bearer abc" })).ToDictionary();
-        Assert.Equal("acme", resolved["X-Scope-OrgID"]);
-        Assert.Equal("Bearer abc", resolved["Authorization"]);
-        var ex = Assert.Throws<InvalidOperationException>(() => DestinationHeaders.Resolve(destination, new DictionarySecrets([])).ToList());
-        Assert.Contains("tempo-token", ex.Message, StringComparison.Ordinal);
-    }
-
-    private sealed class DictionarySecrets(Dictionary<string, string> values) : ISecretResolver
-    {
-        public string? Resolve(string name) => values.GetValueOrDefault(name);
-    }
 }

@@ -28,7 +28,7 @@ public sealed class AdminRedriveTests(AzuriteFixture azurite)
             Tenants = [new TenantConfig { Id = tenant, Destinations = [new DestinationConfig { Name = "files", Kind = DestinationKind.File, Signals = [Signal.Traces], Path = outDir }] }],
         });
         var host = new ProcessingHost(
-            ct => ProcessingServices.CreateAsync(new MemoryLog(1, "mem-" + Guid.NewGuid().ToString("N")[..12]), azurite.IsolatedStorage(), tenants, DrainTestContext.Options("redrive-test"), NullLoggerFactory.Instance, ct),
+            ct => ProcessingServices.CreateAsync(new MemoryLog(1, "mem-" + Guid.NewGuid().ToString("N")[..12]), azurite.IsolatedStorage(), tenants, DrainTestContext.Options("redrive-test"), NullLoggerFactory.Instance, ServerlessOtlp.Tests.Export.TestEgress.Local, ct),
             services => new InProcessDrainJobs(),
             new FunctionsOptions(),
             new HealthOptions());

@@ -33,7 +33,7 @@ internal sealed class FunctionTestHost : IDisposable
         });
         Drain = DrainTestContext.Options("functions-" + Guid.NewGuid().ToString("N")[..8], configure);
         Host = new ProcessingHost(
-            ct => ProcessingServices.CreateAsync(Log, new StorageClients(new StorageOptions { ConnectionString = connectionString, Names = Names }), tenants, Drain, NullLoggerFactory.Instance, ct),
+            ct => ProcessingServices.CreateAsync(Log, new StorageClients(new StorageOptions { ConnectionString = connectionString, Names = Names }), tenants, Drain, NullLoggerFactory.Instance, ServerlessOtlp.Tests.Export.TestEgress.Local, ct),
             services => Jobs = new RecordingJobs(services),
             new FunctionsOptions(),
             new HealthOptions());

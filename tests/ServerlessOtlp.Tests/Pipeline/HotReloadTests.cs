@@ -52,7 +52,7 @@ public sealed class HotReloadTests(AzuriteFixture azurite, ITestOutputHelper out
         using var stop = new CancellationTokenSource();
         var services = await ProcessingServices.CreateAsync(log, storage, new TenantDirectory(store),
             new DrainOptions { LeaseTtl = TimeSpan.FromSeconds(6), ExportTimeout = TimeSpan.FromSeconds(2), IdleTimeout = TimeSpan.FromSeconds(2) },
-            Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance);
+            Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance, ServerlessOtlp.Tests.Export.TestEgress.Local);
         var runner = new LocalRunner(services, new LocalRunnerOptions { DispatchInterval = TimeSpan.FromMilliseconds(500) }).RunAsync(stop.Token);
         using var http = new HttpClient { BaseAddress = gateway.HttpUri };
         try

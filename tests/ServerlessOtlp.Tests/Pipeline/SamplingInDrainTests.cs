@@ -41,7 +41,7 @@ public class SamplingInDrainTests
             ],
         });
         var deadLetters = new NoDeadLetters();
-        var processor = new TenantEventProcessor(tenants, [new FileExporter()], deadLetters);
+        var processor = new TenantEventProcessor(tenants, [new FileExporter(ServerlessOtlp.Tests.Export.TestEgress.Local.Files)], deadLetters);
         var request = OtlpTestData.Traces(5, resources: 2, scopes: 2, spans: 200, invalidShare: 0);
         var props = new EventProperties("acme", Signal.Traces, BodyCodec.Protobuf, 0, DateTimeOffset.UtcNow, "gw");
         var fate = await processor.ProcessAsync(0, new ReadEvent(new LogPosition(0), new LogPosition(1), props, request.ToByteArray()));
@@ -97,7 +97,7 @@ public class TransformInDrainTests
             ],
         });
         var deadLetters = new CountingDeadLetters();
-        var processor = new TenantEventProcessor(tenants, [new FileExporter()], deadLetters);
+        var processor = new TenantEventProcessor(tenants, [new FileExporter(ServerlessOtlp.Tests.Export.TestEgress.Local.Files)], deadLetters);
         var request = OtlpTestData.Traces(9, resources: 2, scopes: 1, spans: 300, invalidShare: 0);
         var props = new EventProperties("acme", Signal.Traces, BodyCodec.Protobuf, 0, DateTimeOffset.UtcNow, "gw");
 

@@ -124,7 +124,7 @@ public sealed class DeltaStateHandoffTests(AzuriteFixture azurite)
 
     /// <summary>A fresh exporter per call: what another process would have.</summary>
     private static TenantEventProcessor Processor(DrainTestContext ctx, InMemoryTenantDirectory tenants, PartitionStateStore states) =>
-        new(tenants, new ResilientExporter([new PrometheusRemoteWriteExporter()]), ctx.DeadLetters, null, partitionState: states);
+        new(tenants, new ResilientExporter([new PrometheusRemoteWriteExporter(ServerlessOtlp.Tests.Export.TestEgress.Loopback)]), ctx.DeadLetters, null, partitionState: states);
 
     private static InMemoryTenantDirectory PromTenant(Uri receiver) => new(new TenantFile
     {

@@ -103,7 +103,7 @@ internal sealed partial class DrainTestContext : IDisposable
         return options;
     }
 
-    public TenantEventProcessor FileProcessor() => new(Tenants, [new FileExporter()], DeadLetters);
+    public TenantEventProcessor FileProcessor() => new(Tenants, [new FileExporter(ServerlessOtlp.Tests.Export.TestEgress.Local.Files)], DeadLetters);
 
     public async Task<DrainEngine> EngineAsync(DrainOptions options, IEventProcessor? processor = null, TimeProvider? time = null)
     {

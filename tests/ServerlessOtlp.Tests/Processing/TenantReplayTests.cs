@@ -182,7 +182,8 @@ public sealed partial class TenantReplayTests(AzuriteFixture azurite)
             azurite.IsolatedStorage(),
             new InMemoryTenantDirectory(new TenantFile()),
             DrainTestContext.Options("runner-" + Guid.NewGuid().ToString("N")[..6]),
-            NullLoggerFactory.Instance);
+            NullLoggerFactory.Instance,
+            ServerlessOtlp.Tests.Export.TestEgress.Local);
 
         await using var reader = new TenantReplay(services).Reader();
 
@@ -233,7 +234,8 @@ public sealed partial class TenantReplayTests(AzuriteFixture azurite)
                 new StorageClients(new StorageOptions { ConnectionString = connectionString, Names = AzuriteFixture.UniqueNames() }),
                 tenants,
                 DrainTestContext.Options("runner-" + Guid.NewGuid().ToString("N")[..6]),
-                NullLoggerFactory.Instance);
+                NullLoggerFactory.Instance,
+            ServerlessOtlp.Tests.Export.TestEgress.Local);
             return new World(context, services, dirs);
         }
 

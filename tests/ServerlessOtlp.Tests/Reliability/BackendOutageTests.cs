@@ -51,7 +51,7 @@ public sealed class BackendOutageTests(AzuriteFixture azurite, ITestOutputHelper
 
         var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
         var recovery = time.GetUtcNow() + Outage;
-        var export = new ExportSettings
+        var export = ServerlessOtlp.Tests.Export.TestEgress.Local with
         {
             Resilience = new ExportResilienceOptions
             {

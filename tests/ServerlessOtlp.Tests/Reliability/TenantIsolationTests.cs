@@ -62,7 +62,7 @@ public sealed class TenantIsolationTests(AzuriteFixture azurite, ITestOutputHelp
             {
                 var loggers = LoggerFactory.Create(b => b.SetMinimumLevel(LogLevel.Trace).AddProvider(runnerLogs));
                 stack.Services = await ProcessingServices.CreateAsync(log, storage, new TenantDirectory(store),
-                    new DrainOptions { LeaseTtl = TimeSpan.FromSeconds(6), ExportTimeout = TimeSpan.FromSeconds(2), IdleTimeout = TimeSpan.FromSeconds(2) }, loggers);
+                    new DrainOptions { LeaseTtl = TimeSpan.FromSeconds(6), ExportTimeout = TimeSpan.FromSeconds(2), IdleTimeout = TimeSpan.FromSeconds(2) }, loggers, ServerlessOtlp.Tests.Export.TestEgress.Local);
                 stack._runner = new LocalRunner(stack.Services, new LocalRunnerOptions { DispatchInterval = TimeSpan.FromMilliseconds(500) }).RunAsync(stack._stop.Token);
             }
 

@@ -5,7 +5,8 @@ namespace ServerlessOtlp.Tests.Tenants;
 
 public sealed class TenantFileParserTests
 {
-    // The example of CONTRACTS.md, "Tenant file", verbatim.
+    // The example of CONTRACTS.md, "Tenant file", verbatim. Its absolute file path is what `otlpctl dev`
+    // accepts without a file root (TenantFileRules.AnyPath); a deployment refuses it (TenantFileSecurityTests).
     private const string ContractsExample = """
         { "tenants": [ {
             "id": "acme",
@@ -31,7 +32,7 @@ public sealed class TenantFileParserTests
     [Fact]
     public void The_contracts_example_parses_into_the_model()
     {
-        var file = TenantFileParser.Parse(ContractsExample, "tenants.json", Placeholders);
+        var file = TenantFileParser.Parse(ContractsExample, "tenants.json", Placeholders, TenantFileRules.AnyPath);
 
         var acme = Assert.Single(file.Tenants);
         Assert.Equal("acme", acme.Id);
@@ -124,7 +125,7 @@ public sealed class TenantFileParserTests
     [Fact]
     public void A_stored_config_round_trips_without_its_keys()
     {
-        var tenant = TenantFileParser.Parse(ContractsExample, "tenants.json", Placeholders).Tenants[0];
+        var tenant = TenantFileParser.Parse(ContractsExample, "tenants.json", Placeholders, TenantFileRules.AnyPath).Tenants[0];
 
         string stored = TenantJson.SerializeForStore(tenant);
         var back = TenantJson.DeserializeStored(stored);
@@ -135,7 +136,7 @@ public sealed class TenantFileParserTests
         Assert.Contains("\"kind\":\"prometheusremotewrite\"", stored, StringComparison.Ordinal);
         Assert.Null(back.ApiKeys);
         Assert.Equal(TenantJson.SerializeForStore(back), stored);
-        Assert.Empty(TenantFileParser.Validate(new TenantFile { Tenants = [back] }, Placeholders));
+        Assert.Empty(TenantFileParser.Validate(new TenantFile { Tenants = [back] }, Placeholders, TenantFileRules.AnyPath));
     }
 
     public static TheoryData<string, string, string> InvalidCases() => new()

@@ -230,7 +230,7 @@ public sealed class TenantStoreTests
             {{(acmeKeys ? $"\"apiKeys\": [\"{AcmeKey1}\", \"{AcmeKey2}\"]," : "")}}
             "sampling": { "traces": { "mode": "proportional", "samplingPercentage": {{percentage}} } },
             "destinations": [
-              { "name": "files", "kind": "file", "path": "/var/otlp/acme" },
+              { "name": "files", "kind": "file", "path": "files" },
               { "name": "tempo", "kind": "otlphttp", "signals": ["traces"], "endpoint": "http://tempo:4318",
                 "headers": { "X-Scope-OrgID": "acme", "Authorization": "secret:tempo-token" } } ] },
           { "id": "beta", "apiKeys": ["{{BetaKey}}"] } ] }

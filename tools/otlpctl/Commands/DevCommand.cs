@@ -9,6 +9,7 @@ using ServerlessOtlp.Cli.Azurite;
 using ServerlessOtlp.Cli.Connection;
 using ServerlessOtlp.Cli.Local;
 using ServerlessOtlp.Cli.Terminal;
+using ServerlessOtlp.Export;
 using ServerlessOtlp.Gateway;
 using ServerlessOtlp.Gateway.Health;
 using ServerlessOtlp.Gateway.Telemetry;
@@ -112,7 +113,7 @@ public static class DevCommand
         }
 
         // The tenant file is checked before anything starts, so a typo costs nothing.
-        TenantFile? tenantFile = settings.TenantsFile is { } f ? TenantsCommand.Parse(f) : null;
+        TenantFile? tenantFile = settings.TenantsFile is { } f ? TenantsCommand.Parse(f, StorageSelection.TenantFileRulesFor(local: true)) : null;
 
         await using var azurite = selection.IsExplicit(parse) ? null : await AzuriteLauncher.EnsureRunningAsync(dataDir, ct);
         using var loggers = StorageSelection.CreateLoggers();
@@ -121,12 +122,16 @@ public static class DevCommand
 
         var tenantStore = StorageSelection.CreateTenantStore(storage);
         await tenantStore.EnsureCreatedAsync(ct);
-        string? printedKey = await SetUpTenantsAsync(tenantStore, tenantFile, dataDir, ct);
+        var export = StorageSelection.ExportSettingsFromEnvironment(local: true);
+
+        // With a file root (ServerlessOtlp__Export__FileRoot) the dev tenant writes under it, like any tenant.
+        string devOutput = export.Files.Root is null ? Path.Combine(dataDir, "out") : DevTenant.RelativeOutput;
+        string? printedKey = await SetUpTenantsAsync(tenantStore, tenantFile, devOutput, ct);
 
         await using var log = await selection.OpenLogAsync(parse, storage, loggers, ct);
         Output.Info($"Log: {Markup.Escape(log.Name)} with {log.PartitionCount} partitions");
         var directory = new TenantDirectory(tenantStore);
-        var services = await StorageSelection.CreateServicesAsync(log, storage, directory, loggers, ct);
+        var services = await StorageSelection.CreateServicesAsync(log, storage, directory, loggers, local: true, ct);
 
         WebApplication? app = null;
         GatewayMetrics? metrics = null;
@@ -156,7 +161,7 @@ public static class DevCommand
                 return ExitCodes.Ok;
             }
 
-            await PrintBannerAsync(settings, gateway, runner, tenantStore, printedKey, ct);
+            await PrintBannerAsync(settings, gateway, runner, tenantStore, new FileExporter(services.ExportSettings.Files), printedKey, ct);
             await LiveLineAsync(metrics, services, ct);
         }
         finally
@@ -199,7 +204,7 @@ public static class DevCommand
     }
 
     /// <summary>Applies the tenant file, or seeds tenant dev; returns the key when it was created now.</summary>
-    private static async Task<string?> SetUpTenantsAsync(TenantStore store, TenantFile? file, string dataDir, CancellationToken ct)
+    private static async Task<string?> SetUpTenantsAsync(TenantStore store, TenantFile? file, string devOutput, CancellationToken ct)
     {
         if (file != null)
         {
@@ -212,7 +217,7 @@ public static class DevCommand
             return null;
         }
 
-        var dev = await DevTenant.EnsureAsync(store, Path.Combine(dataDir, "out"), ct);
+        var dev = await DevTenant.EnsureAsync(store, devOutput, ct);
         if (dev.Created)
         {
             Output.Info("Created tenant [bold]dev[/]. Its API key, shown only now (keep it; `otlpctl tenants rotate-key dev` makes a new one):");
@@ -282,7 +287,7 @@ public static class DevCommand
         return true;
     }
 
-    private static async Task PrintBannerAsync(DevSettings settings, bool gateway, bool runner, TenantStore store, string? key, CancellationToken ct)
+    private static async Task PrintBannerAsync(DevSettings settings, bool gateway, bool runner, TenantStore store, FileExporter files, string? key, CancellationToken ct)
     {
         Console.Out.WriteLine();
         if (gateway)
@@ -310,7 +315,10 @@ public static class DevCommand
                 {
                     if (d.Kind == DestinationKind.File)
                     {
-                        Output.Info($"Tenant [bold]{Markup.Escape(tenant.Id)}[/] writes to {Markup.Escape(d.Path ?? "")} (traces.jsonl, metrics.jsonl, logs.jsonl)");
+                        var (dir, refusal) = files.DirectoryFor(tenant.Id, d.Path);
+                        Output.Info(dir is not null
+                            ? $"Tenant [bold]{Markup.Escape(tenant.Id)}[/] writes to {Markup.Escape(dir)} (traces.jsonl, metrics.jsonl, logs.jsonl)"
+                            : $"Tenant [bold]{Markup.Escape(tenant.Id)}[/]: file destination {Markup.Escape(d.Name)} is refused: {Markup.Escape(refusal ?? "")}");
                     }
                 }
             }

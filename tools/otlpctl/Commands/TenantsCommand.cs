@@ -19,7 +19,7 @@ public static class TenantsCommand
         var applyStorage = new StorageSelection().AddTo(apply, withLog: false);
         apply.SetAction(async (parse, ct) =>
         {
-            var tenantFile = Parse(parse.GetValue(file)!);
+            var tenantFile = Parse(parse.GetValue(file)!, StorageSelection.TenantFileRulesFor(StorageSelection.IsDevelopmentStorage(applyStorage.StorageOptionsFrom(parse))));
             var store = await OpenAsync(applyStorage, parse, ct);
             var result = await store.ApplyAsync(tenantFile, ct);
             foreach (var t in result.Tenants)
@@ -144,15 +144,15 @@ public static class TenantsCommand
         return command;
     }
 
-    /// <summary>Parses and validates a tenant file; on errors prints each as <c>file:line: path: message</c> (exit 2).</summary>
-    public static TenantFile Parse(FileInfo file)
+    /// <summary>Parses and validates a tenant file under the deployment's <paramref name="rules"/>; on errors prints each as <c>file:line: path: message</c> (exit 2).</summary>
+    public static TenantFile Parse(FileInfo file, TenantFileRules rules)
     {
         if (!file.Exists)
         {
             throw new CliException($"tenant file {file.FullName} does not exist", ExitCodes.Usage);
         }
 
-        return TenantFileParser.ParseFile(file.ToString());
+        return TenantFileParser.ParseFile(file.ToString(), rules: rules);
     }
 
     internal static async Task<TenantStore> OpenAsync(StorageSelection selection, ParseResult parse, CancellationToken cancellationToken)

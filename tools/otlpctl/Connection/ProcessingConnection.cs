@@ -33,7 +33,8 @@ public sealed class ProcessingConnection : IAsyncDisposable
             var storage = selection.CreateStorage(parse);
             var tenants = StorageSelection.CreateTenantStore(storage);
             var log = await selection.OpenLogAsync(parse, storage, loggers, cancellationToken);
-            var services = await StorageSelection.CreateServicesAsync(log, storage, new TenantDirectory(tenants), loggers, cancellationToken);
+            bool local = StorageSelection.IsDevelopmentStorage(selection.StorageOptionsFrom(parse));
+            var services = await StorageSelection.CreateServicesAsync(log, storage, new TenantDirectory(tenants), loggers, local, cancellationToken);
             return new ProcessingConnection(loggers, log, services, tenants);
         }
         catch

@@ -1,4 +1,3 @@
-using ServerlessOtlp.Export;
 using System.CommandLine;
 using Azure.Storage.Blobs;
 using Microsoft.Extensions.Configuration;
@@ -174,11 +173,44 @@ public sealed class StorageSelection
     public static BlobContainerClient TenantBlobs(StorageClients storage) =>
         storage.Blobs.GetBlobContainerClient(storage.Names.TenantContainer);
 
-    /// <summary>Processing services over the opened log (creates the tables, containers and the drain-jobs queue).</summary>
-    public static async Task<ProcessingServices> CreateServicesAsync(IPartitionedLog log, StorageClients storage, ITenantDirectory tenants, ILoggerFactory loggers, CancellationToken cancellationToken)
+    /// <summary>
+    /// True for Azurite's development storage (what <c>dev</c> uses): otlpctl then exports and applies
+    /// with local defaults, since it works on a developer's own tenants and backends.
+    /// </summary>
+    public static bool IsDevelopmentStorage(StorageOptions options) =>
+        options.AccountName is null && options.ConnectionString is { } connection
+        && (connection.Contains(StorageOptions.AzuriteDefault, StringComparison.OrdinalIgnoreCase)
+            || connection.Contains("AccountName=devstoreaccount1", StringComparison.OrdinalIgnoreCase));
+
+    /// <summary>
+    /// Export settings from the environment, named as the Functions app reads them (secrets,
+    /// <c>ServerlessOtlp__Egress__*</c>, <c>ServerlessOtlp__Export__FileRoot</c>, …); with
+    /// <paramref name="local"/> also loopback and private networks, and without a file root any path.
+    /// </summary>
+    public static ExportSettings ExportSettingsFromEnvironment(bool local)
     {
-        // secret:NAME headers resolve from ServerlessOtlp__Secrets__NAME (or Key Vault when ServerlessOtlp__KeyVault__Uri is set).
-        var export = new ExportSettings { Secrets = KeyVaultSecretResolver.For(new ConfigurationBuilder().AddEnvironmentVariables().Build()) };
+        ExportSettings settings;
+        try
+        {
+            settings = ExportSettings.FromConfiguration(new ConfigurationBuilder().AddEnvironmentVariables().Build());
+        }
+        catch (InvalidOperationException ex)
+        {
+            throw new Terminal.CliException($"invalid environment variable: {ex.Message}", Terminal.ExitCodes.Usage, ex);
+        }
+
+        return local ? settings.ForLocalDevelopment() : settings;
+    }
+
+    /// <summary>What a tenant file may say about file paths here: relative ones under a root (a deployment, or any root given), any path locally without one.</summary>
+    public static TenantFileRules TenantFileRulesFor(bool local) =>
+        local && ExportSettingsFromEnvironment(local: false).Files.Root is null ? TenantFileRules.AnyPath : TenantFileRules.Deployment;
+
+    /// <summary>Processing services over the opened log (creates the tables, containers and the drain-jobs queue).</summary>
+    /// <param name="local">Export with local defaults (<see cref="ExportSettingsFromEnvironment"/>).</param>
+    public static async Task<ProcessingServices> CreateServicesAsync(IPartitionedLog log, StorageClients storage, ITenantDirectory tenants, ILoggerFactory loggers, bool local, CancellationToken cancellationToken)
+    {
+        var export = ExportSettingsFromEnvironment(local);
         var services = await ProcessingServices.CreateAsync(log, storage, tenants, DrainOptionsFromEnvironment(), loggers, export, cancellationToken);
         await storage.Queues.GetQueueClient(storage.Names.DrainJobs).CreateIfNotExistsAsync(cancellationToken: cancellationToken);
         return services;

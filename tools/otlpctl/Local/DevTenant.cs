@@ -17,7 +17,10 @@ public static class DevTenant
 
     public const string DestinationName = "files";
 
-    /// <summary>Creates tenant <c>dev</c> unless tenants exist; its file destination writes to <paramref name="outputDir"/>.</summary>
+    /// <summary>The dev tenant's path when the operator has a file root: relative, under the tenant's namespace.</summary>
+    public const string RelativeOutput = "out";
+
+    /// <summary>Creates tenant <c>dev</c> unless tenants exist; its file destination writes to <paramref name="outputDir"/> (made absolute unless it is <see cref="RelativeOutput"/>).</summary>
     public static async Task<DevTenantResult> EnsureAsync(TenantStore store, string outputDir, CancellationToken cancellationToken = default)
     {
         if (await store.GetAsync(Id, cancellationToken) != null)
@@ -47,7 +50,7 @@ public static class DevTenant
                 Name = DestinationName,
                 Kind = DestinationKind.File,
                 Signals = [Signal.Traces, Signal.Metrics, Signal.Logs],
-                Path = Path.GetFullPath(outputDir),
+                Path = outputDir == RelativeOutput ? outputDir : Path.GetFullPath(outputDir),
             },
         ],
     };

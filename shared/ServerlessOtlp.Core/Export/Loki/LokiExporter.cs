@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Net.Http.Headers;
 using System.Text.RegularExpressions;
 using OpenTelemetry.Proto.Collector.Logs.V1;
+using ServerlessOtlp.Export.Egress;
 using ServerlessOtlp.Export.PrometheusRemoteWrite;
 using ServerlessOtlp.Tenants;
 using Snappier;
@@ -30,15 +31,17 @@ public sealed partial class LokiExporter : IDestinationExporter
 
     private static readonly ProductInfoHeaderValue UserAgent = new("ServerlessOtlp", typeof(LokiExporter).Assembly.GetName().Version?.ToString(3) ?? "0");
 
-    private readonly HttpClient _http;
-    private readonly ISecretResolver? _secrets;
+    private readonly EgressClients _egress;
+    private readonly DestinationHeaders _headers;
     private readonly LokiOptions _options;
     private readonly TimeProvider _time;
 
-    public LokiExporter(HttpClient? http = null, ISecretResolver? secrets = null, LokiOptions? options = null, TimeProvider? time = null)
+    /// <param name="egress">Connections behind the egress policy; by default the production policy (public addresses only), refusing loopback.</param>
+    /// <param name="headers">Secrets and pinned headers; by default none resolvable.</param>
+    public LokiExporter(EgressClients? egress = null, DestinationHeaders? headers = null, LokiOptions? options = null, TimeProvider? time = null)
     {
-        _http = http ?? new HttpClient { Timeout = Timeout.InfiniteTimeSpan };
-        _secrets = secrets;
+        _egress = egress ?? new EgressClients();
+        _headers = headers ?? new DestinationHeaders(egress: _egress.Policy);
         _options = options ?? new LokiOptions();
         _time = time ?? TimeProvider.System;
     }
@@ -57,14 +60,10 @@ public sealed partial class LokiExporter : IDestinationExporter
             return ExportOutcome.Permanent("loki destination has no valid http(s) endpoint");
         }
 
-        List<KeyValuePair<string, string>> headers;
-        try
+        var resolved = await _headers.ResolveAsync(request.Tenant.Id, request.Destination, cancellationToken);
+        if (resolved.Failure is { } failure)
         {
-            headers = [.. DestinationHeaders.Resolve(request.Destination, _secrets)];
-        }
-        catch (InvalidOperationException ex)
-        {
-            return ExportOutcome.Permanent(ex.Message);
+            return failure;
         }
 
         bool json = request.Destination.Encoding == DestinationEncoding.Json;
@@ -81,7 +80,7 @@ public sealed partial class LokiExporter : IDestinationExporter
         using var message = new HttpRequestMessage(HttpMethod.Post, endpoint) { Content = new ByteArrayContent(json ? push.Body : Snappy.CompressToArray(push.Body)) };
         message.Content.Headers.ContentType = new MediaTypeHeaderValue(json ? "application/json" : "application/x-protobuf");
         message.Headers.UserAgent.Add(UserAgent);
-        foreach (var (name, value) in headers)
+        foreach (var (name, value) in resolved.Headers)
         {
             if (!message.Headers.TryAddWithoutValidation(name, value))
             {
@@ -93,9 +92,14 @@ public sealed partial class LokiExporter : IDestinationExporter
         timeout.CancelAfter(request.Destination.Timeout ?? DefaultTimeout);
         try
         {
-            using var response = await _http.SendAsync(message, HttpCompletionOption.ResponseContentRead, timeout.Token);
-            string text = await response.Content.ReadAsStringAsync(timeout.Token);
+            using var response = await _egress.HttpClientFor(request.Tenant.Id).SendAsync(message, HttpCompletionOption.ResponseHeadersRead, timeout.Token);
             int status = (int)response.StatusCode;
+            if (status is >= 300 and < 400)
+            {
+                return ExportOutcome.Permanent("loki: " + BoundedContent.RedirectMessage(response));
+            }
+
+            string text = await BoundedContent.ReadTextAsync(response.Content, timeout.Token);
             string detail = $"loki answered {status}: {(text.Length <= 512 ? text.Trim() : text[..512].Trim() + "…")}";
             return Classify(status, text) switch
             {
@@ -108,6 +112,10 @@ public sealed partial class LokiExporter : IDestinationExporter
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {
             return ExportOutcome.Transient("loki push timed out");
+        }
+        catch (HttpRequestException ex) when (EgressRefusedException.In(ex) is { } refused)
+        {
+            return ExportOutcome.Permanent("loki: " + refused.Message);
         }
         catch (HttpRequestException ex)
         {

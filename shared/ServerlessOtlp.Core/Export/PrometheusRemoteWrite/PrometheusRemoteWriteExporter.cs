@@ -1,6 +1,7 @@
 using System.Net.Http.Headers;
 using Google.Protobuf;
 using OpenTelemetry.Proto.Collector.Metrics.V1;
+using ServerlessOtlp.Export.Egress;
 using ServerlessOtlp.Export.PrometheusRemoteWrite.Prompb;
 using ServerlessOtlp.Tenants;
 
@@ -32,17 +33,19 @@ public sealed class PrometheusRemoteWriteExporter : IDestinationExporter, IParti
 
     private static readonly ProductInfoHeaderValue UserAgent = new("ServerlessOtlp", typeof(PrometheusRemoteWriteExporter).Assembly.GetName().Version?.ToString(3) ?? "0");
 
-    private readonly HttpClient _http;
-    private readonly ISecretResolver? _secrets;
+    private readonly EgressClients _egress;
+    private readonly DestinationHeaders _headers;
     private readonly RemoteWriteConverter _converter;
     private readonly PrometheusRemoteWriteOptions _options;
     private readonly System.Collections.Concurrent.ConcurrentDictionary<int, SeriesStateStore> _states = new();
     private readonly TimeProvider _time;
 
-    public PrometheusRemoteWriteExporter(HttpClient? http = null, ISecretResolver? secrets = null, PrometheusRemoteWriteOptions? options = null, TimeProvider? time = null)
+    /// <param name="egress">Connections behind the egress policy; by default the production policy (public addresses only), refusing loopback.</param>
+    /// <param name="headers">Secrets and pinned headers; by default none resolvable.</param>
+    public PrometheusRemoteWriteExporter(EgressClients? egress = null, DestinationHeaders? headers = null, PrometheusRemoteWriteOptions? options = null, TimeProvider? time = null)
     {
-        _http = http ?? new HttpClient { Timeout = Timeout.InfiniteTimeSpan };
-        _secrets = secrets;
+        _egress = egress ?? new EgressClients();
+        _headers = headers ?? new DestinationHeaders(egress: _egress.Policy);
         _options = options ?? new PrometheusRemoteWriteOptions();
         _time = time ?? TimeProvider.System;
         _converter = new RemoteWriteConverter(_options, _time);
@@ -86,15 +89,14 @@ public sealed class PrometheusRemoteWriteExporter : IDestinationExporter, IParti
             return ExportOutcome.Permanent("prometheusremotewrite destination has no valid http(s) endpoint");
         }
 
-        List<KeyValuePair<string, string>> headers;
-        try
+        var resolved = await _headers.ResolveAsync(request.Tenant.Id, request.Destination, cancellationToken);
+        if (resolved.Failure is { } failure)
         {
-            headers = [.. DestinationHeaders.Resolve(request.Destination, _secrets)];
+            return failure;
         }
-        catch (InvalidOperationException ex)
-        {
-            return ExportOutcome.Permanent(ex.Message);
-        }
+
+        var headers = resolved.Headers;
+        var http = _egress.HttpClientFor(request.Tenant.Id);
 
         string scope = request.Tenant.Id + "\x1f" + request.Destination.Name;
         var state = _states.GetOrAdd(request.Partition ?? NoPartition, static _ => new SeriesStateStore());
@@ -106,7 +108,7 @@ public sealed class PrometheusRemoteWriteExporter : IDestinationExporter, IParti
         timeout.CancelAfter(request.Destination.Timeout ?? DefaultTimeout);
         foreach (var chunk in Chunks(batch.Series, _options.MaxSamplesPerRequest))
         {
-            var (outcome, refused) = await SendAsync(endpoint, headers, chunk, batch.Metadata, timeout.Token, cancellationToken);
+            var (outcome, refused) = await SendAsync(http, endpoint, headers, chunk, batch.Metadata, timeout.Token, cancellationToken);
             if (outcome.Status != ExportStatus.Success)
             {
                 // Nothing is committed: a retry of this batch converts it again from the same state.
@@ -133,7 +135,7 @@ public sealed class PrometheusRemoteWriteExporter : IDestinationExporter, IParti
     /// Sends series; on a refusal as out of order or duplicate (Prometheus rolls the whole request
     /// back) sends the halves separately until the refused series are found, and returns them.
     /// </summary>
-    private async Task<(ExportOutcome Outcome, List<ConvertedSeries> Refused)> SendAsync(Uri endpoint, List<KeyValuePair<string, string>> headers, List<ConvertedSeries> series, List<Prompb.MetricMetadata> metadata, CancellationToken timeout, CancellationToken caller)
+    private async Task<(ExportOutcome Outcome, List<ConvertedSeries> Refused)> SendAsync(HttpClient http, Uri endpoint, IReadOnlyList<KeyValuePair<string, string>> headers, List<ConvertedSeries> series, List<Prompb.MetricMetadata> metadata, CancellationToken timeout, CancellationToken caller)
     {
         var write = new WriteRequest();
         foreach (var s in series)
@@ -142,7 +144,7 @@ public sealed class PrometheusRemoteWriteExporter : IDestinationExporter, IParti
         }
 
         write.Metadata.Add(metadata);
-        var (outcome, answer) = await PostAsync(endpoint, headers, write, timeout, caller);
+        var (outcome, answer) = await PostAsync(http, endpoint, headers, write, timeout, caller);
         if (answer != RemoteWriteAnswer.Refused)
         {
             return (outcome, []);
@@ -157,7 +159,7 @@ public sealed class PrometheusRemoteWriteExporter : IDestinationExporter, IParti
         var refused = new List<ConvertedSeries>();
         foreach (var part in new[] { series[..half], series[half..] })
         {
-            var (partOutcome, partRefused) = await SendAsync(endpoint, headers, part, [], timeout, caller);
+            var (partOutcome, partRefused) = await SendAsync(http, endpoint, headers, part, [], timeout, caller);
             if (partOutcome.Status != ExportStatus.Success)
             {
                 return (partOutcome, []);
@@ -169,12 +171,12 @@ public sealed class PrometheusRemoteWriteExporter : IDestinationExporter, IParti
         return (ExportOutcome.Ok, refused);
     }
 
-    private async Task<(ExportOutcome Outcome, RemoteWriteAnswer Answer)> PostAsync(Uri endpoint, List<KeyValuePair<string, string>> headers, WriteRequest write, CancellationToken timeout, CancellationToken caller)
+    private async Task<(ExportOutcome Outcome, RemoteWriteAnswer Answer)> PostAsync(HttpClient http, Uri endpoint, IReadOnlyList<KeyValuePair<string, string>> headers, WriteRequest write, CancellationToken timeout, CancellationToken caller)
     {
         byte[] body = RemoteWriteBody.Rent(write, out int length);
         try
         {
-            return await PostBodyAsync(endpoint, headers, body, length, timeout, caller);
+            return await PostBodyAsync(http, endpoint, headers, body, length, timeout, caller);
         }
         finally
         {
@@ -182,7 +184,7 @@ public sealed class PrometheusRemoteWriteExporter : IDestinationExporter, IParti
         }
     }
 
-    private async Task<(ExportOutcome Outcome, RemoteWriteAnswer Answer)> PostBodyAsync(Uri endpoint, List<KeyValuePair<string, string>> headers, byte[] body, int length, CancellationToken timeout, CancellationToken caller)
+    private async Task<(ExportOutcome Outcome, RemoteWriteAnswer Answer)> PostBodyAsync(HttpClient http, Uri endpoint, IReadOnlyList<KeyValuePair<string, string>> headers, byte[] body, int length, CancellationToken timeout, CancellationToken caller)
     {
         using var message = new HttpRequestMessage(HttpMethod.Post, endpoint) { Content = new ByteArrayContent(body, 0, length) };
         message.Content.Headers.ContentType = new MediaTypeHeaderValue("application/x-protobuf");
@@ -199,8 +201,13 @@ public sealed class PrometheusRemoteWriteExporter : IDestinationExporter, IParti
 
         try
         {
-            using var response = await _http.SendAsync(message, HttpCompletionOption.ResponseContentRead, timeout);
-            string text = await response.Content.ReadAsStringAsync(timeout);
+            using var response = await http.SendAsync(message, HttpCompletionOption.ResponseHeadersRead, timeout);
+            if ((int)response.StatusCode is >= 300 and < 400)
+            {
+                return (ExportOutcome.Permanent("remote write: " + BoundedContent.RedirectMessage(response)), RemoteWriteAnswer.Permanent);
+            }
+
+            string text = await BoundedContent.ReadTextAsync(response.Content, timeout);
             var answer = Classify((int)response.StatusCode, text);
             string detail = $"remote write answered {(int)response.StatusCode}: {Trim(text)}";
             return answer switch
@@ -214,6 +221,10 @@ public sealed class PrometheusRemoteWriteExporter : IDestinationExporter, IParti
         catch (OperationCanceledException) when (!caller.IsCancellationRequested)
         {
             return (ExportOutcome.Transient("remote write timed out"), RemoteWriteAnswer.Transient);
+        }
+        catch (HttpRequestException ex) when (EgressRefusedException.In(ex) is { } refused)
+        {
+            return (ExportOutcome.Permanent("remote write: " + refused.Message), RemoteWriteAnswer.Permanent);
         }
         catch (HttpRequestException ex)
         {
