@@ -46,12 +46,12 @@ dotnet test ServerlessOtlp.sln -c Release --no-build --nologo \
       END { progress() }'
 status=${PIPESTATUS[0]}
 set -e
-# Per-assembly summaries, failures with their messages, then one total line.
-grep -E "^\s*(Passed|Failed|Skipped)!|^\s*Failed [A-Za-z]|error [A-Z]+[0-9]+" "$log" || true
+# Per-assembly summaries ("Test Run Successful." and its counts), failures with their messages, then one total line.
+grep -E "^Test Run (Successful|Failed|Aborted)|^Total tests:|^[[:space:]]+(Passed|Failed|Skipped): [0-9]+$|^[[:space:]]*Failed [A-Za-z]|error [A-Z]+[0-9]+" "$log" || true
 if [ "$status" -ne 0 ]; then
   echo "== full test output (failed)"; cat "$log"
 fi
-awk '/(Passed|Failed)!/ { for (i = 1; i <= NF; i++) { if ($i == "Passed:") p += $(i+1); if ($i == "Failed:") f += $(i+1); if ($i == "Skipped:") s += $(i+1) } }
-     END { gsub(",", "", p); printf "%d passed, %d failed, %d skipped\n", p, f, s }' "$log"
+awk '/^[[:space:]]+Passed: [0-9]+$/ { p += $2 } /^[[:space:]]+Failed: [0-9]+$/ { f += $2 } /^[[:space:]]+Skipped: [0-9]+$/ { s += $2 }
+     END { printf "%d passed, %d failed, %d skipped\n", p, f, s }' "$log"
 rm -f "$log"
 exit "$status"

@@ -77,6 +77,14 @@ internal sealed class ExpiringCache<TKey, TValue>
             return await task.WaitAsync(cancellationToken);
         }
 
+        // A load that finished between our miss and our GetOrAdd has set the value already: use it.
+        if (TryGet(key, out var loaded))
+        {
+            mine.SetResult(loaded);
+            _loading.TryRemove(new KeyValuePair<TKey, Task<TValue>>(key, mine.Task));
+            return loaded;
+        }
+
         try
         {
             var value = await load(key, state);
@@ -119,6 +127,14 @@ internal sealed class ExpiringCache<TKey, TValue>
         if (task != mine.Task)
         {
             return await task.WaitAsync(cancellationToken);
+        }
+
+        // A load that finished between our miss and our GetOrAdd has set the value already: use it.
+        if (TryGet(key, out var loaded))
+        {
+            mine.SetResult(loaded);
+            _loading.TryRemove(new KeyValuePair<TKey, Task<TValue>>(key, mine.Task));
+            return loaded;
         }
 
         try
