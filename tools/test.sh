@@ -26,6 +26,9 @@ echo "== gateway: Native AOT publish (artifacts/gateway-aot; the tests run the n
 bash tools/install-aot-prereqs.sh
 dotnet publish gateway-container/ServerlessOtlp.Gateway -c Release -o artifacts/gateway-aot --nologo -v quiet
 
+echo "== functions: publish as azd deploy zips it (artifacts/functions-publish; the tests read the package)"
+dotnet publish functions/ServerlessOtlp.Functions -c Release -o artifacts/functions-publish --nologo -v quiet
+
 echo "== build"
 dotnet build ServerlessOtlp.sln -c Release --nologo -v quiet
 
