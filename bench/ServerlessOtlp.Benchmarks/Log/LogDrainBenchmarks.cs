@@ -126,7 +126,7 @@ public class LogDrainBenchmarks
         int blob = FreePort(), queue = FreePort(), table = FreePort();
         var start = new ProcessStartInfo(Path.Combine(root, "node_modules", ".bin", "azurite"))
         {
-            ArgumentList = { "--inMemoryPersistence", "--silent", "--skipApiVersionCheck", "--disableTelemetry", "--blobPort", blob.ToString(), "--queuePort", queue.ToString(), "--tablePort", table.ToString(), "--location", Path.GetTempPath() },
+            ArgumentList = { "--inMemoryPersistence", "--silent", "--skipApiVersionCheck", "--disableTelemetry", "--blobPort", blob.ToString(), "--queuePort", queue.ToString(), "--tablePort", table.ToString(), "--loose" },
             RedirectStandardOutput = true,
             RedirectStandardError = true,
         };
