@@ -50,11 +50,16 @@ dotnet test ServerlessOtlp.sln -c Release --no-build --nologo \
 status=${PIPESTATUS[0]}
 set -e
 # Per-assembly summaries, failures with their messages, then one total line.
-grep -E "^\s*(Passed|Failed|Skipped)!|^\s*Failed [A-Za-z]|error [A-Z]+[0-9]+" "$log" || true
+grep -E "^\s*(Passed|Failed|Skipped)!|^Test Run |^Total tests:|^\s+(Passed|Failed|Skipped): [0-9]+$|^\s*Failed [A-Za-z]|error [A-Z]+[0-9]+" "$log" || true
 if [ "$status" -ne 0 ]; then
   echo "== full test output (failed)"; cat "$log"
 fi
-awk '/(Passed|Failed)!/ { for (i = 1; i <= NF; i++) { if ($i == "Passed:") p += $(i+1); if ($i == "Failed:") f += $(i+1); if ($i == "Skipped:") s += $(i+1) } }
-     END { gsub(",", "", p); printf "%d passed, %d failed, %d skipped\n", p, f, s }' "$log"
+# Totals from each assembly's summary: "Passed!  - Failed: 0, Passed: N, …" (minimal verbosity) or the
+# "Total tests: N" block with "     Passed: N" lines (normal verbosity, as run above).
+awk '/(Passed|Failed)!/ { for (i = 1; i <= NF; i++) { v = $(i+1); gsub(",", "", v); if ($i == "Passed:") p += v; if ($i == "Failed:") f += v; if ($i == "Skipped:") s += v }; next }
+     /^Total tests:/ { block = 1; next }
+     block && /^[[:space:]]+(Passed|Failed|Skipped): [0-9]+$/ { if ($1 == "Passed:") p += $2; if ($1 == "Failed:") f += $2; if ($1 == "Skipped:") s += $2; next }
+     { block = 0 }
+     END { printf "%d passed, %d failed, %d skipped\n", p, f, s }' "$log"
 rm -f "$log"
 exit "$status"
