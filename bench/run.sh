@@ -3,6 +3,8 @@
 #   bench/run.sh gateway [throughput|steady|overload|e2e ...]
 #                          -> the gateway and end-to-end figures (bench/gateway.sh; see its header)
 #   bench/run.sh drain     -> the drain path: wire sampling + OTTL transform vs decode-everything (issue #4)
+#   bench/run.sh logdrain  -> drain throughput of one partition on the blob log (Azurite) and on Event Hubs
+#                             (the tests' local AMQP endpoint), reads + checkpoints, no export (issue #15)
 #   bench/run.sh export    -> remote-write conversion and the OTLP/Loki export encodings (issue #5)
 #   QUICK=1 bench/run.sh   -> BenchmarkDotNet's short job (fewer iterations, wider error bars)
 #   BENCH_FILTER='*Split*' -> which benchmarks to run (default: the splitter set)
@@ -29,6 +31,10 @@ case "${1:-}" in
   export)
     shift
     filter="${BENCH_FILTER:-*Benchmarks.Export.*}"
+    ;;
+  logdrain)
+    shift
+    filter="${BENCH_FILTER:-*LogDrain*}"
     ;;
 esac
 

@@ -26,6 +26,9 @@ echo "== gateway: Native AOT publish (artifacts/gateway-aot; the tests run the n
 bash tools/install-aot-prereqs.sh
 dotnet publish gateway-container/ServerlessOtlp.Gateway -c Release -o artifacts/gateway-aot --nologo -v quiet
 
+echo "== functions: publish as azd deploy zips it (artifacts/functions-publish; the tests read the package)"
+dotnet publish functions/ServerlessOtlp.Functions -c Release -o artifacts/functions-publish --nologo -v quiet
+
 echo "== build"
 dotnet build ServerlessOtlp.sln -c Release --nologo -v quiet
 
@@ -46,12 +49,17 @@ dotnet test ServerlessOtlp.sln -c Release --no-build --nologo \
       END { progress() }'
 status=${PIPESTATUS[0]}
 set -e
-# Per-assembly summaries ("Test Run Successful." and its counts), failures with their messages, then one total line.
-grep -E "^Test Run (Successful|Failed|Aborted)|^Total tests:|^[[:space:]]+(Passed|Failed|Skipped): [0-9]+$|^[[:space:]]*Failed [A-Za-z]|error [A-Z]+[0-9]+" "$log" || true
+# Per-assembly summaries, failures with their messages, then one total line.
+grep -E "^\s*(Passed|Failed|Skipped)!|^Test Run |^Total tests:|^\s+(Passed|Failed|Skipped): [0-9]+$|^\s*Failed [A-Za-z]|error [A-Z]+[0-9]+" "$log" || true
 if [ "$status" -ne 0 ]; then
   echo "== full test output (failed)"; cat "$log"
 fi
-awk '/^[[:space:]]+Passed: [0-9]+$/ { p += $2 } /^[[:space:]]+Failed: [0-9]+$/ { f += $2 } /^[[:space:]]+Skipped: [0-9]+$/ { s += $2 }
+# Totals from each assembly's summary: "Passed!  - Failed: 0, Passed: N, …" (minimal verbosity) or the
+# "Total tests: N" block with "     Passed: N" lines (normal verbosity, as run above).
+awk '/(Passed|Failed)!/ { for (i = 1; i <= NF; i++) { v = $(i+1); gsub(",", "", v); if ($i == "Passed:") p += v; if ($i == "Failed:") f += v; if ($i == "Skipped:") s += v }; next }
+     /^Total tests:/ { block = 1; next }
+     block && /^[[:space:]]+(Passed|Failed|Skipped): [0-9]+$/ { if ($1 == "Passed:") p += $2; if ($1 == "Failed:") f += $2; if ($1 == "Skipped:") s += $2; next }
+     { block = 0 }
      END { printf "%d passed, %d failed, %d skipped\n", p, f, s }' "$log"
 rm -f "$log"
 exit "$status"

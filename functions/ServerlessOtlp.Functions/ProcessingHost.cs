@@ -74,6 +74,12 @@ public sealed class ProcessingHost
     private readonly SemaphoreSlim _gate = new(1, 1);
     private ProcessingRuntime? _runtime;
 
+    /// <summary>As deployed: the services from the shared composition, drain jobs on the storage queue.</summary>
+    public ProcessingHost(ServerlessOtlp.Hosting.ProcessingServicesProvider provider, FunctionsOptions options, HealthOptions health)
+        : this(ct => provider.GetAsync(ct).AsTask(), services => services.CreateQueueJobs(), options, health)
+    {
+    }
+
     public ProcessingHost(
         Func<CancellationToken, Task<ProcessingServices>> createServices,
         Func<ProcessingServices, IDrainJobQueue> createJobs,

@@ -44,7 +44,7 @@ param deployerPrincipalType string = 'User'
 ])
 param eventHubsSku string = 'Standard'
 
-@description('Throughput units (Standard) or processing units (Premium). Each Standard TU takes 1 MB/s or 1000 events/s in.')
+@description('Throughput units (Standard, 1-40; each takes 1 MB/s or 1000 events/s in) or processing units (Premium: 1, 2, 4, 8 or 16).')
 @minValue(1)
 @maxValue(40)
 param eventHubsCapacity int = 1
@@ -62,7 +62,7 @@ param eventHubName string = 'otlp'
 @maxValue(100)
 param eventHubsPartitionCount int = 32
 
-@description('Hours events stay readable (Standard ≤ 168). Acknowledged data older than this is lost if the drains fall behind.')
+@description('Hours events stay readable: Standard ≤ 168, Premium ≤ 2160 (checked against the tier). Acknowledged data older than this is lost if the drains fall behind.')
 @minValue(1)
 @maxValue(2160)
 param eventHubsRetentionHours int = 168
@@ -158,7 +158,7 @@ param functionsInstanceMemoryMB int = 2048
 @maxValue(1000)
 param functionsMaximumInstanceCount int = 40
 
-@description('Always-ready function instances, e.g. [{ name: \'function:dispatch\', instanceCount: 1 }] (billed while idle).')
+@description('Always-ready function instances, e.g. [{ name: \'function:Dispatch\', instanceCount: 1 }] (billed while idle). Names are `function:` + a function\'s name as the app declares it (case matters), or the groups `http`, `blob`, `durable`.')
 param functionsAlwaysReady array = []
 
 // ---------------------------------------------------------------- operations
@@ -260,6 +260,7 @@ module storage 'modules/storage.bicep' = {
     logContainerName: 'otlp-log'
     retryContainerName: 'retry'
     deadLetterContainerName: 'deadletter'
+    tenantContainerName: 'tenants'
     deploymentContainerName: 'app-package'
     deadLetterRetentionDays: deadLetterRetentionDays
     retryRetentionDays: retryRetentionDays
@@ -316,6 +317,7 @@ module access 'modules/access.bicep' = {
     functionsIdentityName: names.functionsIdentity
     storageAccountName: names.storage
     tenantsTableName: 'tenants'
+    tenantContainerName: 'tenants'
     nodesTableName: 'nodes'
     eventHubsNamespaceName: names.eventHubsNamespace
     eventHubName: eventHubName

@@ -38,6 +38,23 @@ public sealed class ManagementTests
         Assert.Equal("-1", properties.LastEnqueuedOffsetString);
     }
 
+    /// <summary>
+    /// A drain dispatcher polls every partition's properties every second on one connection: hundreds of
+    /// requests on the same management link (the emulator once granted 50 and never flowed more).
+    /// </summary>
+    [Fact]
+    public async Task ManyManagementRequests_OnOneConnection_AreAllAnswered()
+    {
+        await using EventHubsEmulator emulator = await Emulators.StartAsync(partitions: 4);
+        await using var producer = new EventHubProducerClient(emulator.ConnectionString);
+        using var deadline = new CancellationTokenSource(Emulators.Patience);
+        for (int round = 0; round < 60; round++)
+        {
+            var answers = await Task.WhenAll(emulator.PartitionIds.Select(id => producer.GetPartitionPropertiesAsync(id, deadline.Token)));
+            Assert.Equal(emulator.PartitionIds, answers.Select(a => a.Id));
+        }
+    }
+
     [Fact]
     public async Task PartitionProperties_ReportTheLastEnqueuedEvent()
     {

@@ -61,6 +61,14 @@ public sealed class EventHubsEmulator : IAsyncDisposable
         return new ReaderSnapshot(count, ownerLevel);
     }
 
+    /// <summary>
+    /// Events delivered so far to the readers of <paramref name="partitionId"/> in <paramref name="consumerGroup"/>:
+    /// what the clients' prefetch pulled, whether or not the application read it.
+    /// </summary>
+    public long GetDeliveredEvents(string consumerGroup, string partitionId) =>
+        (hub.FindReaders(consumerGroup, partitionId)
+            ?? throw new ArgumentException($"No consumer group '{consumerGroup}' with partition '{partitionId}'.", nameof(consumerGroup))).Delivered;
+
     /// <summary>Removes every event older than the retention by the emulator's clock; returns how many.</summary>
     public int ApplyRetention() => hub.Partitions.Sum(partition => partition.ApplyRetention());
 

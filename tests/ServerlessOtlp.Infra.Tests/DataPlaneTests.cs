@@ -27,6 +27,49 @@ public sealed class DataPlaneTests
         Assert.Equal("otlp-log", storage.ArgumentValue("logContainerName"));
         Assert.Equal("retry", storage.ArgumentValue("retryContainerName"));
         Assert.Equal("deadletter", storage.ArgumentValue("deadLetterContainerName"));
+        Assert.Equal("tenants", storage.ArgumentValue("tenantContainerName"));
+    }
+
+    [Fact]
+    public void The_tenants_container_is_created_with_the_other_containers()
+    {
+        var containers = Single("Microsoft.Storage/storageAccounts/blobServices/containers");
+        Assert.Contains("parameters('tenantContainerName')", containers["name"]!.ToString(), StringComparison.Ordinal);
+    }
+
+    /// <summary>One parameter serves both tiers, so the tier's limits are checked in the module (fail() at deployment).</summary>
+    [Theory]
+    [InlineData("retentionTimeInHours", "checkedRetentionHours", "standardMaxRetentionHours", "168")]
+    [InlineData("partitionCount", "checkedPartitionCount", "standardMaxPartitions", "32")]
+    public void Event_Hubs_Standard_limits_are_enforced_not_just_documented(string property, string variable, string limit, string value)
+    {
+        var (deployment, hub) = Assert.Single(Template.Resources("Microsoft.EventHub/namespaces/eventhubs"));
+        var properties = hub["properties"]!;
+        string? actual = property == "retentionTimeInHours" ? properties["retentionDescription"]![property]?.ToString() : properties[property]?.ToString();
+        Assert.Equal($"[variables('{variable}')]", actual);
+        string check = deployment.Template["variables"]![variable]!.ToString();
+        Assert.Contains("fail(", check, StringComparison.Ordinal);
+        Assert.Contains($"variables('{limit}')", check, StringComparison.Ordinal);
+        Assert.Contains("not(variables('isPremium'))", check, StringComparison.Ordinal);
+        Assert.Equal(value, deployment.Template["variables"]![limit]!.ToString());
+    }
+
+    [Fact]
+    public void Event_Hubs_Premium_capacity_is_one_of_the_sizes_the_service_sells()
+    {
+        var (deployment, ns) = Assert.Single(Template.Resources("Microsoft.EventHub/namespaces"));
+        Assert.Equal("[variables('checkedCapacity')]", ns["sku"]!["capacity"]?.ToString());
+        string check = deployment.Template["variables"]!["checkedCapacity"]!.ToString();
+        Assert.Contains("fail(", check, StringComparison.Ordinal);
+        Assert.Equal([1, 2, 4, 8, 16], deployment.Template["variables"]!["premiumCapacities"]!.AsArray().Select(n => n!.GetValue<int>()));
+        var parameter = Template.Root.Template["parameters"]!["eventHubsCapacity"]!;
+        Assert.Equal(40, parameter["maxValue"]!.GetValue<int>()); // Standard's throughput units
+    }
+
+    [Fact]
+    public void Application_Insights_takes_telemetry_only_with_Microsoft_Entra_ID()
+    {
+        Assert.Equal("true", Single("Microsoft.Insights/components")["properties"]!["DisableLocalAuth"]?.ToString());
     }
 
     [Theory]
@@ -51,7 +94,7 @@ public sealed class DataPlaneTests
         var hubs = Template.Module("eventhubs");
         Assert.Equal("[parameters('eventHubsPartitionCount')]", hubs.Argument("partitionCount")?.ToString());
         var hub = Single("Microsoft.EventHub/namespaces/eventhubs");
-        Assert.Equal("[parameters('partitionCount')]", hub["properties"]!["partitionCount"]?.ToString());
+        Assert.Equal("[variables('checkedPartitionCount')]", hub["properties"]!["partitionCount"]?.ToString());
     }
 
     [Fact]
@@ -59,7 +102,7 @@ public sealed class DataPlaneTests
     {
         Assert.NotNull(Template.Root.Template["parameters"]!["eventHubsRetentionHours"]);
         var hub = Single("Microsoft.EventHub/namespaces/eventhubs");
-        Assert.Equal("[parameters('retentionHours')]", hub["properties"]!["retentionDescription"]!["retentionTimeInHours"]?.ToString());
+        Assert.Equal("[variables('checkedRetentionHours')]", hub["properties"]!["retentionDescription"]!["retentionTimeInHours"]?.ToString());
 
         var ns = Single("Microsoft.EventHub/namespaces");
         Assert.Equal("true", ns["properties"]!["disableLocalAuth"]?.ToString());

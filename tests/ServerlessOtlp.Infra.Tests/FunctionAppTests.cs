@@ -95,4 +95,45 @@ public sealed class FunctionAppTests
         Assert.Equal(2, policies.Count);
         Assert.All(policies, p => Assert.Equal("false", p.Resource["properties"]!["allow"]?.ToString()));
     }
+
+    /// <summary>
+    /// Flex Consumption keeps instances warm for <c>function:NAME</c> only when NAME is a function's name as
+    /// declared, case included; the module refuses anything else, from a list that must be the app's functions.
+    /// </summary>
+    [Fact]
+    public void Always_ready_names_are_the_apps_function_names_in_their_casing()
+    {
+        var declared = Directory.GetFiles(Path.Combine(CompiledTemplate.RepositoryRoot, "functions", "ServerlessOtlp.Functions"), "*.cs")
+            .SelectMany(f => System.Text.RegularExpressions.Regex.Matches(File.ReadAllText(f), @"\[Function\(""(\w+)""\)\]").Select(m => "function:" + m.Groups[1].Value))
+            .Order(StringComparer.Ordinal)
+            .ToList();
+        Assert.Equal(8, declared.Count);
+
+        var functions = Template.Module("functions");
+        var names = functions.Template["variables"]!["alwaysReadyNames"]!.AsArray().Select(n => n!.ToString()).ToList();
+        Assert.Equal(declared, names.Where(n => n.StartsWith("function:", StringComparison.Ordinal)).Order(StringComparer.Ordinal));
+        Assert.Equal(["blob", "durable", "http"], names.Where(n => !n.Contains(':', StringComparison.Ordinal)).Order(StringComparer.Ordinal));
+
+        Assert.Equal("[variables('checkedAlwaysReady')]", Properties["functionAppConfig"]!["scaleAndConcurrency"]!["alwaysReady"]?.ToString());
+        Assert.Contains("fail(", functions.Template["variables"]!["copy"]!.ToJsonString(), StringComparison.Ordinal);
+    }
+
+    /// <summary>The ServerlessOtlp settings the Bicep gives the app; FunctionsAppHostTests builds the worker host with the same.</summary>
+    [Fact]
+    public void The_ServerlessOtlp_settings_are_exactly_those_the_worker_host_test_builds_with()
+    {
+        Assert.Equal(
+            [
+                "ServerlessOtlp__Functions__DispatchSchedule",
+                "ServerlessOtlp__Functions__RetryStoreSchedule",
+                "ServerlessOtlp__KeyVault__Uri",
+                "ServerlessOtlp__Log__EventHubs__ConsumerGroup",
+                "ServerlessOtlp__Log__EventHubs__EventHubName",
+                "ServerlessOtlp__Log__EventHubs__FullyQualifiedNamespace",
+                "ServerlessOtlp__Log__EventHubs__ReplayConsumerGroup",
+                "ServerlessOtlp__Log__Kind",
+                "ServerlessOtlp__Storage__AccountName",
+            ],
+            Settings().Keys.Where(k => k.StartsWith("ServerlessOtlp__", StringComparison.Ordinal)).Order(StringComparer.Ordinal));
+    }
 }

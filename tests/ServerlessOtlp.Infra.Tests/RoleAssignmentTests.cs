@@ -12,6 +12,7 @@ public sealed class RoleAssignmentTests
     private const string Hub = "Microsoft.EventHub/namespaces/eventhubs";
     private const string StorageAccount = "Microsoft.Storage/storageAccounts";
     private const string Table = "Microsoft.Storage/storageAccounts/tableServices/tables";
+    private const string Container = "Microsoft.Storage/storageAccounts/blobServices/containers";
 
     private static readonly CompiledTemplate Template = CompiledTemplate.Instance;
     private static readonly IReadOnlyList<RoleAssignment> Assignments = All(Template);
@@ -51,11 +52,23 @@ public sealed class RoleAssignmentTests
     }
 
     [Fact]
-    public void Gateway_has_no_storage_role_beyond_its_two_tables()
+    public void Gateway_reads_tenant_configs_stored_as_blobs_in_the_tenants_container_only()
+    {
+        // TenantStore keeps a config too large for a table row in the tenants container; the gateway reads it there.
+        var reader = Single(Gateway, StorageBlobDataReader);
+        Assert.Equal(Container, reader.ScopeType);
+        Assert.Contains("parameters('tenantContainerName')", reader.Scope, StringComparison.Ordinal);
+        Assert.Equal("tenants", Template.Module("access").ArgumentValue("tenantContainerName"));
+        Assert.Equal("tenants", Template.Module("storage").ArgumentValue("tenantContainerName"));
+        Assert.DoesNotContain(Of(Gateway), a => a.RoleId is StorageBlobDataContributor or StorageBlobDataOwner);
+    }
+
+    [Fact]
+    public void Gateway_has_no_storage_role_beyond_its_two_tables_and_the_tenants_container()
     {
         var storageRoles = Of(Gateway).Where(a => a.ScopeType.StartsWith(StorageAccount, StringComparison.Ordinal)).ToList();
-        Assert.All(storageRoles, a => Assert.Equal(Table, a.ScopeType));
-        Assert.Equal(2, storageRoles.Count);
+        Assert.All(storageRoles, a => Assert.Contains(a.ScopeType, new[] { Table, Container }));
+        Assert.Equal(3, storageRoles.Count);
     }
 
     [Fact]

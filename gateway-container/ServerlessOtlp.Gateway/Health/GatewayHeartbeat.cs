@@ -5,7 +5,10 @@ using ServerlessOtlp.Storage;
 
 namespace ServerlessOtlp.Gateway.Health;
 
-/// <summary>Writes this gateway's heartbeat to the nodes table and keeps /readyz honest about storage.</summary>
+/// <summary>
+/// Writes this gateway's heartbeat to the nodes table, and checks readiness on the same beat. A failed
+/// heartbeat is logged, never a reason to leave the ingress: readiness follows the log and tenant lookups.
+/// </summary>
 internal sealed class GatewayHeartbeat(
     NodeStore? nodes,
     Readiness readiness,
@@ -22,6 +25,7 @@ internal sealed class GatewayHeartbeat(
         using var timer = new PeriodicTimer(options.HeartbeatInterval);
         do
         {
+            await readiness.CheckAsync(stoppingToken);
             await BeatAsync("alive", stoppingToken);
         }
         while (await WaitAsync(timer, stoppingToken));
@@ -49,7 +53,6 @@ internal sealed class GatewayHeartbeat(
     {
         if (nodes == null)
         {
-            readiness.SetReady();
             return;
         }
 
@@ -70,11 +73,9 @@ internal sealed class GatewayHeartbeat(
                         ["inFlightBytes"] = ingest.Budget.Used,
                     }),
                 cancellationToken);
-            readiness.SetReady();
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
-            readiness.SetNotReady("storage unreachable: " + ex.Message);
             logger.LogWarning(ex, "Heartbeat failed");
         }
     }

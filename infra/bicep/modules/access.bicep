@@ -2,6 +2,7 @@
 // narrowest scope the code needs. No keys anywhere; all data-plane access is RBAC.
 //
 //   gateway identity    Event Hubs Data Sender (hub) · Table Data Reader (tenants table)
+//                       · Blob Data Reader (tenants container: configs too large for a row)
 //                       · Table Data Contributor (nodes table: heartbeats) · AcrPull
 //                       · Monitoring Metrics Publisher (App Insights)
 //   functions identity  Event Hubs Data Receiver (hub) · Table Data Contributor (account)
@@ -25,6 +26,9 @@ param storageAccountName string
 
 @description('Table holding tenants and their hashed API keys (the gateway only reads it).')
 param tenantsTableName string
+
+@description('Container of tenant configs too large for a table row (the gateway only reads it).')
+param tenantContainerName string
 
 @description('Table of node heartbeats (the gateway writes its own).')
 param nodesTableName string
@@ -77,6 +81,14 @@ resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
       name: nodesTableName
     }
   }
+
+  resource blobService 'blobServices' existing = {
+    name: 'default'
+
+    resource tenantsContainer 'containers' existing = {
+      name: tenantContainerName
+    }
+  }
 }
 
 resource eventHubsNamespace 'Microsoft.EventHub/namespaces@2024-01-01' existing = {
@@ -120,6 +132,17 @@ resource gatewayTenantsReader 'Microsoft.Authorization/roleAssignments@2022-04-0
     principalId: gatewayIdentity.properties.principalId
     principalType: 'ServicePrincipal'
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageTableDataReader)
+  }
+}
+
+resource gatewayTenantBlobsReader 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(storage::blobService::tenantsContainer.id, gatewayIdentity.id, roles.storageBlobDataReader)
+  scope: storage::blobService::tenantsContainer
+  properties: {
+    description: 'gateway: read tenant configs stored as blobs'
+    principalId: gatewayIdentity.properties.principalId
+    principalType: 'ServicePrincipal'
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageBlobDataReader)
   }
 }
 

@@ -19,7 +19,7 @@ param namespaceName string
 ])
 param sku string
 
-@description('Throughput units (Standard) or processing units (Premium).')
+@description('Throughput units (Standard, 1-40) or processing units (Premium: 1, 2, 4, 8 or 16).')
 @minValue(1)
 @maxValue(40)
 param capacity int
@@ -37,7 +37,7 @@ param eventHubName string
 @maxValue(100)
 param partitionCount int
 
-@description('Hours an event stays readable. Acknowledged data older than this is lost if the drains fall behind.')
+@description('Hours an event stays readable (Standard ≤ 168, Premium ≤ 2160). Acknowledged data older than this is lost if the drains fall behind.')
 @minValue(1)
 @maxValue(2160)
 param retentionHours int
@@ -50,6 +50,22 @@ param replayConsumerGroupName string
 
 var isPremium = sku == 'Premium'
 
+// The service's limits per tier (learn.microsoft.com/azure/event-hubs/event-hubs-quotas), checked here because
+// one parameter serves both tiers: Standard keeps events at most 7 days and has at most 32 partitions per hub;
+// Premium is sold in 1, 2, 4, 8 or 16 processing units. A deployment past them fails before anything is created.
+var standardMaxRetentionHours = 168
+var standardMaxPartitions = 32
+var premiumCapacities = [1, 2, 4, 8, 16]
+var checkedRetentionHours = !isPremium && retentionHours > standardMaxRetentionHours
+  ? fail('Event Hubs retention over ${standardMaxRetentionHours} h needs Premium (up to 2160 h) or Dedicated; Standard keeps 7 days at most.')
+  : retentionHours
+var checkedPartitionCount = !isPremium && partitionCount > standardMaxPartitions
+  ? fail('Event Hubs Standard allows ${standardMaxPartitions} partitions per hub; more need Premium (100) or Dedicated.')
+  : partitionCount
+var checkedCapacity = isPremium && !contains(premiumCapacities, capacity)
+  ? fail('Event Hubs Premium comes in 1, 2, 4, 8 or 16 processing units.')
+  : capacity
+
 resource namespace 'Microsoft.EventHub/namespaces@2024-01-01' = {
   name: namespaceName
   location: location
@@ -57,7 +73,7 @@ resource namespace 'Microsoft.EventHub/namespaces@2024-01-01' = {
   sku: {
     name: sku
     tier: sku
-    capacity: capacity
+    capacity: checkedCapacity
   }
   properties: {
     disableLocalAuth: true
@@ -72,10 +88,10 @@ resource hub 'Microsoft.EventHub/namespaces/eventhubs@2024-01-01' = {
   parent: namespace
   name: eventHubName
   properties: {
-    partitionCount: partitionCount
+    partitionCount: checkedPartitionCount
     retentionDescription: {
       cleanupPolicy: 'Delete'
-      retentionTimeInHours: retentionHours
+      retentionTimeInHours: checkedRetentionHours
     }
   }
 }

@@ -69,8 +69,29 @@ param instanceMemoryMB int
 @maxValue(1000)
 param maximumInstanceCount int
 
-@description('Always-ready instances, e.g. [{ name: \'function:dispatch\', instanceCount: 1 }]; billed while idle.')
+@description('Always-ready instances, e.g. [{ name: \'function:Dispatch\', instanceCount: 1 }]; billed while idle.')
 param alwaysReady array
+
+// Flex Consumption matches `function:<name>` against the names the app declares ([Function("…")]), case
+// included: a misspelt entry keeps nothing warm and bills nothing, silently. Refuse it instead.
+var alwaysReadyNames = [
+  'http'
+  'blob'
+  'durable'
+  'function:AdminRedrive'
+  'function:AdminReplay'
+  'function:AdminStatus'
+  'function:Dispatch'
+  'function:Drain'
+  'function:HealthSweep'
+  'function:Retention'
+  'function:RetryStore'
+]
+var checkedAlwaysReady = [
+  for entry in alwaysReady: contains(alwaysReadyNames, entry.name)
+    ? entry
+    : fail('alwaysReady: "${entry.name}" is not one of ${join(alwaysReadyNames, ', ')} (function names are case-sensitive).')
+]
 
 resource appInsights 'Microsoft.Insights/components@2020-02-02' existing = {
   name: applicationInsightsName
@@ -117,7 +138,7 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
       scaleAndConcurrency: {
         instanceMemoryMB: instanceMemoryMB
         maximumInstanceCount: maximumInstanceCount
-        alwaysReady: alwaysReady
+        alwaysReady: checkedAlwaysReady
       }
       runtime: {
         name: 'dotnet-isolated'

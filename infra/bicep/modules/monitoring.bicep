@@ -42,6 +42,9 @@ resource appInsights 'Microsoft.Insights/components@2020-02-02' = {
     Application_Type: 'web'
     WorkspaceResourceId: workspace.id
     IngestionMode: 'LogAnalytics'
+    // Telemetry only with Microsoft Entra ID (both apps hold Monitoring Metrics Publisher):
+    // the instrumentation key in the connection string alone cannot ingest.
+    DisableLocalAuth: true
   }
 }
 

@@ -1,5 +1,5 @@
 // The storage account shared by the gateway and the functions: checkpoint, lease, node and
-// tenant tables; the drain-jobs queue; the retry and dead-letter stores; the Functions host
+// tenant tables and the tenants container; the drain-jobs queue; the retry and dead-letter stores; the Functions host
 // storage (AzureWebJobsStorage) and the Flex Consumption deployment package container.
 // Shared-key access is off: every client uses Microsoft Entra ID (managed identity).
 // Idle cost: a few cents a month (capacity + the Functions host's polling transactions).
@@ -38,6 +38,9 @@ param retryContainerName string
 
 @description('Container of the dead-letter store.')
 param deadLetterContainerName string
+
+@description('Container of tenant configs too large for a table row (the gateway and the functions read them, otlpctl writes them).')
+param tenantContainerName string
 
 @description('Container holding the Function App deployment package (Flex Consumption).')
 param deploymentContainerName string
@@ -78,7 +81,7 @@ resource blobService 'Microsoft.Storage/storageAccounts/blobServices@2023-05-01'
 }
 
 resource containers 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = [
-  for containerName in [logContainerName, retryContainerName, deadLetterContainerName, deploymentContainerName]: {
+  for containerName in [logContainerName, retryContainerName, deadLetterContainerName, tenantContainerName, deploymentContainerName]: {
     parent: blobService
     name: containerName
     properties: { publicAccess: 'None' }

@@ -57,4 +57,14 @@ public sealed class EventHubsLogOptions
     /// live drain's receivers there are exclusive, and a cursor's would cut them off.
     /// </summary>
     public string ReplayConsumerGroup { get; set; } = "replay";
+
+    /// <summary>
+    /// Events a receiver keeps requesting ahead of the reader; 0 (the default) requests events per read instead,
+    /// as many as the read's byte limit holds at the sizes seen so far. The SDK's default, 300, refills its
+    /// credit as events are taken, so a receiver can hold 300 × 950 KB ≈ 285 MB outside the drains' memory budget.
+    /// </summary>
+    public int PrefetchCount { get; set; }
+
+    /// <summary>With <see cref="PrefetchCount"/> &gt; 0: the AMQP link sizes its credit to this many bytes over the average event (at least 10 events).</summary>
+    public long? PrefetchSizeInBytes { get; set; }
 }

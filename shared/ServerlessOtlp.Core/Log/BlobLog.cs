@@ -314,7 +314,8 @@ public sealed class BlobLog : IPartitionedLog
             int consumed = ParseRecords(data, segment, offset, reachedEnd, state, events, maxEvents, maxBytes, ref bytes);
             if (consumed == 0)
             {
-                if (data.Length < want || want >= BlobLogRecord.MaxRecordSize)
+                // With events in hand the next read continues here (the record did not fit, or is cut off).
+                if (events.Count > 0 || data.Length < want || want >= BlobLogRecord.MaxRecordSize)
                 {
                     break;
                 }
@@ -385,9 +386,15 @@ public sealed class BlobLog : IPartitionedLog
                 continue;
             }
 
+            bool duplicate = state.Seen.TryGetValue(rec.Writer, out ulong last) && rec.Sequence <= last;
+            if (!duplicate && events.Count > 0 && bytes + rec.Length > maxBytes)
+            {
+                break; // the batch stays within maxBytes; this record starts the next read
+            }
+
             pos += rec.Length;
             var next = Pack(segment, baseOffset + pos);
-            if (state.Seen.TryGetValue(rec.Writer, out ulong last) && rec.Sequence <= last)
+            if (duplicate)
             {
                 continue; // a retried append of a record we already returned
             }

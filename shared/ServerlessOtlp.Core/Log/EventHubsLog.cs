@@ -29,14 +29,20 @@ public sealed class EventHubsLog : IPartitionedLog
     private readonly bool _ownsProducer;
     private readonly ConcurrentDictionary<int, ReceiverState> _receivers = new();
     private string[] _partitionIds = [];
+    private readonly bool _onDemand;
 
-    public EventHubsLog(EventHubProducerClient producer, string consumerGroup, string replayConsumerGroup, ReceiverFactory receiverFactory)
-        : this(producer, consumerGroup, replayConsumerGroup, receiverFactory, exclusive: true, ownsProducer: true)
+    /// <summary>The service's largest event (Standard tier): 1 MiB.</summary>
+    private const int MaxEventBytes = 1024 * 1024;
+
+    /// <param name="prefetchCount">The receivers' prefetch (<see cref="EventHubsLogOptions.PrefetchCount"/>); 0 requests events per read.</param>
+    public EventHubsLog(EventHubProducerClient producer, string consumerGroup, string replayConsumerGroup, ReceiverFactory receiverFactory, int prefetchCount = 0)
+        : this(producer, consumerGroup, replayConsumerGroup, receiverFactory, exclusive: true, ownsProducer: true, onDemand: prefetchCount == 0)
     {
     }
 
-    private EventHubsLog(EventHubProducerClient producer, string consumerGroup, string replayConsumerGroup, ReceiverFactory receiverFactory, bool exclusive, bool ownsProducer)
+    private EventHubsLog(EventHubProducerClient producer, string consumerGroup, string replayConsumerGroup, ReceiverFactory receiverFactory, bool exclusive, bool ownsProducer, bool onDemand)
     {
+        _onDemand = onDemand;
         _producer = producer;
         ConsumerGroup = consumerGroup;
         ReplayConsumerGroup = replayConsumerGroup;
@@ -58,7 +64,7 @@ public sealed class EventHubsLog : IPartitionedLog
         {
             var producer = new EventHubProducerClient(options.ConnectionString, options.EventHubName, clientOptions);
             return new EventHubsLog(producer, options.ConsumerGroup, options.ReplayConsumerGroup, (group, id, position, ownerLevel) => new PartitionReceiver(
-                group, id, position, options.ConnectionString, options.EventHubName, new PartitionReceiverOptions { OwnerLevel = ownerLevel }));
+                group, id, position, options.ConnectionString, options.EventHubName, ReceiverOptions(options, ownerLevel)), options.PrefetchCount);
         }
 
         if (string.IsNullOrWhiteSpace(options.FullyQualifiedNamespace))
@@ -69,8 +75,19 @@ public sealed class EventHubsLog : IPartitionedLog
         var credential = new DefaultAzureCredential();
         var p = new EventHubProducerClient(options.FullyQualifiedNamespace, options.EventHubName, credential, clientOptions);
         return new EventHubsLog(p, options.ConsumerGroup, options.ReplayConsumerGroup, (group, id, position, ownerLevel) => new PartitionReceiver(
-            group, id, position, options.FullyQualifiedNamespace, options.EventHubName, credential, new PartitionReceiverOptions { OwnerLevel = ownerLevel }));
+            group, id, position, options.FullyQualifiedNamespace, options.EventHubName, credential, ReceiverOptions(options, ownerLevel)), options.PrefetchCount);
     }
+
+    /// <summary>
+    /// A receiver's options: the owner level, and the prefetch (none by default: the SDK's 300 events can hold
+    /// ~285 MB per receiver of 950 KB events outside the drains' memory budget; see <see cref="EventHubsLogOptions.PrefetchCount"/>).
+    /// </summary>
+    internal static PartitionReceiverOptions ReceiverOptions(EventHubsLogOptions options, long? ownerLevel) => new()
+    {
+        OwnerLevel = ownerLevel,
+        PrefetchCount = options.PrefetchCount,
+        PrefetchSizeInBytes = options.PrefetchSizeInBytes,
+    };
 
     /// <summary>
     /// A reader of the same hub in <paramref name="consumerGroup"/>, sharing the producer and the
@@ -81,7 +98,7 @@ public sealed class EventHubsLog : IPartitionedLog
     public EventHubsLog WithConsumerGroup(string consumerGroup)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(consumerGroup);
-        return new EventHubsLog(_producer, consumerGroup, ReplayConsumerGroup, _receiverFactory, exclusive: false, ownsProducer: false) { _partitionIds = _partitionIds };
+        return new EventHubsLog(_producer, consumerGroup, ReplayConsumerGroup, _receiverFactory, exclusive: false, ownsProducer: false, _onDemand) { _partitionIds = _partitionIds };
     }
 
     // Table keys cannot hold "/", so the name joins namespace and hub with ":".
@@ -175,32 +192,69 @@ public sealed class EventHubsLog : IPartitionedLog
     private static string Text(IDictionary<string, object> props, string key) =>
         props[key] as string ?? throw new InvalidCastException($"property {key} is not a string");
 
+    /// <summary>
+    /// Reads at most <paramref name="maxEvents"/> events whose bodies add up to at most <paramref name="maxBytes"/>
+    /// (always at least one). What the receiver delivered beyond that stays in hand for the next read from
+    /// where this one ended, so a batch over the budget never costs a receiver reopen (a new link and CBS token).
+    /// </summary>
     public async Task<ReadBatch> ReadAsync(int partition, LogPosition from, int maxEvents, int maxBytes, long ownerLevel, CancellationToken cancellationToken = default)
     {
         var state = _receivers.GetOrAdd(partition, _ => new ReceiverState());
         if (state.Receiver == null || state.Expected != from || state.OwnerLevel != ownerLevel)
         {
-            if (state.Receiver != null)
-            {
-                await state.Receiver.CloseAsync(cancellationToken);
-            }
-
+            await state.ResetAsync();
             var position = from.IsStart ? EventPosition.Earliest : EventPosition.FromSequenceNumber(from.Value, isInclusive: true);
             state.Receiver = _receiverFactory(ConsumerGroup, _partitionIds[partition], position, OwnerLevel(ownerLevel));
             state.OwnerLevel = ownerLevel;
         }
 
-        var received = await state.Receiver.ReceiveBatchAsync(maxEvents, TimeSpan.FromSeconds(1), cancellationToken);
-        var events = new List<ReadEvent>();
-        var next = from;
-        int bytes = 0;
-        foreach (var data in received)
+        // Only an empty hand waits on the service: a surplus is returned at once, even if short.
+        if (state.Surplus.Count == 0)
         {
+            IEnumerable<EventData> received;
+            try
+            {
+                received = await state.Receiver.ReceiveBatchAsync(state.CountToRequest(maxEvents, maxBytes, _onDemand), TimeSpan.FromSeconds(1), cancellationToken);
+            }
+            catch (EventHubsException ex) when (ex.Reason == EventHubsException.FailureReason.QuotaExceeded)
+            {
+                await state.ResetAsync();
+                throw new ReaderLimitException(_partitionIds[partition], ConsumerGroup, ex);
+            }
+            catch
+            {
+                // Stolen, closed or failed: the next read opens a fresh receiver at its position.
+                await state.ResetAsync();
+                throw;
+            }
+
+            long receivedBytes = 0;
+            foreach (var data in received)
+            {
+                state.Surplus.Enqueue(data);
+                receivedBytes += data.EventBody.ToMemory().Length;
+            }
+
+            state.Learn(state.Surplus.Count, receivedBytes);
+        }
+
+        var events = new List<ReadEvent>(Math.Min(maxEvents, state.Surplus.Count));
+        var next = from;
+        long bytes = 0;
+        while (events.Count < maxEvents && state.Surplus.TryPeek(out var data))
+        {
+            var body = data.EventBody.ToMemory();
+            if (events.Count > 0 && bytes + body.Length > maxBytes)
+            {
+                break;
+            }
+
+            state.Surplus.Dequeue();
             var props = FromEventData(data, out string? reason);
             var pos = new LogPosition(data.SequenceNumber);
             next = new LogPosition(data.SequenceNumber + 1);
-            events.Add(new ReadEvent(pos, next, props, data.EventBody.ToMemory(), props == null ? reason : null, data.OffsetString));
-            bytes += data.EventBody.ToMemory().Length;
+            events.Add(new ReadEvent(pos, next, props, body, props == null ? reason : null, data.OffsetString));
+            bytes += body.Length;
         }
 
         state.Expected = next;
@@ -215,10 +269,24 @@ public sealed class EventHubsLog : IPartitionedLog
 
     public long Lag(LogPosition checkpoint, LogPosition end) => Math.Max(0, end.Value - Math.Max(0, checkpoint.Value));
 
+    /// <summary>
+    /// Looks the time up with a non-exclusive receiver in the replay consumer group: in the live group the
+    /// service refuses it while a drain holds its epoch receiver, so replay by time would fail in normal operation.
+    /// </summary>
+    /// <exception cref="ReaderLimitException">Five readers already read the partition in the replay group.</exception>
     public async Task<LogPosition> FindPositionAsync(int partition, DateTimeOffset time, CancellationToken cancellationToken = default)
     {
-        await using var receiver = _receiverFactory(ConsumerGroup, _partitionIds[partition], EventPosition.FromEnqueuedTime(time), null);
-        var batch = await receiver.ReceiveBatchAsync(1, TimeSpan.FromSeconds(5), cancellationToken);
+        await using var receiver = _receiverFactory(ReplayConsumerGroup, _partitionIds[partition], EventPosition.FromEnqueuedTime(time), null);
+        IEnumerable<EventData> batch;
+        try
+        {
+            batch = await receiver.ReceiveBatchAsync(1, TimeSpan.FromSeconds(5), cancellationToken);
+        }
+        catch (EventHubsException ex) when (ex.Reason == EventHubsException.FailureReason.QuotaExceeded)
+        {
+            throw new ReaderLimitException(_partitionIds[partition], ReplayConsumerGroup, ex);
+        }
+
         foreach (var data in batch)
         {
             return new LogPosition(data.SequenceNumber);
@@ -231,10 +299,7 @@ public sealed class EventHubsLog : IPartitionedLog
     {
         foreach (var state in _receivers.Values)
         {
-            if (state.Receiver != null)
-            {
-                await state.Receiver.DisposeAsync();
-            }
+            await state.ResetAsync();
         }
 
         if (_ownsProducer)
@@ -248,7 +313,82 @@ public sealed class EventHubsLog : IPartitionedLog
     private sealed class ReceiverState
     {
         public PartitionReceiver? Receiver;
+
+        /// <summary>Where the next read continues without a seek: after the last event returned.</summary>
         public LogPosition Expected = new(long.MinValue);
         public long OwnerLevel;
+
+        /// <summary>Delivered by the receiver, not yet returned; starts at <see cref="Expected"/>.</summary>
+        public readonly Queue<EventData> Surplus = new();
+
+        /// <summary>Average body size of the last receive, starting from the service's largest event so that a first read never asks for too many.</summary>
+        private double _averageBytes = MaxEventBytes;
+        private int _lastCount;
+        private bool _lastWasEmpty;
+
+        /// <summary>
+        /// Without prefetch every receive issues its count as AMQP credit, and credit a receive did not use stays
+        /// with the service: ask for what fits the byte limit at the sizes last seen, growing at most twofold per
+        /// receive (events may grow again), and for one event while the partition is idle, so that polls of an
+        /// idle partition do not pile up credit for a burst later.
+        /// </summary>
+        public int CountToRequest(int maxEvents, int maxBytes, bool onDemand)
+        {
+            if (!onDemand)
+            {
+                return maxEvents;
+            }
+
+            double fits = maxBytes / _averageBytes;
+            int count = _lastWasEmpty ? 1 : (int)Math.Clamp(Math.Min(fits, _lastCount == 0 ? fits : 2.0 * _lastCount), 1, maxEvents);
+            _lastCount = count;
+            return count;
+        }
+
+        public void Learn(int events, long bytes)
+        {
+            _lastWasEmpty = events == 0;
+            if (events > 0)
+            {
+                _averageBytes = Math.Max(1.0, (double)bytes / events);
+            }
+        }
+
+        public async ValueTask ResetAsync()
+        {
+            Surplus.Clear();
+            _lastWasEmpty = false;
+            Expected = new(long.MinValue);
+            if (Receiver is { } receiver)
+            {
+                Receiver = null;
+                try
+                {
+                    await receiver.DisposeAsync();
+                }
+                catch (EventHubsException)
+                {
+                    // A stolen or failed link: closing it has nothing left to release.
+                }
+            }
+        }
     }
+}
+
+/// <summary>
+/// The service's limit of five readers without an owner level per partition and consumer group was reached
+/// (<c>amqp:resource-limit-exceeded</c>). Replay cursors wait for a free place instead of failing.
+/// </summary>
+public sealed class ReaderLimitException(string partitionId, string consumerGroup, Exception inner)
+    : InvalidOperationException(
+        $"Event Hubs partition {partitionId} already has {MaxReadersWithoutOwnerLevel} readers in consumer group \"{consumerGroup}\" " +
+        "(the service's limit per partition and group): a tenant replay waits until one of them finishes",
+        inner)
+{
+    /// <summary>Event Hubs' quota of non-exclusive readers per partition and consumer group.</summary>
+    public const int MaxReadersWithoutOwnerLevel = 5;
+
+    public string PartitionId => partitionId;
+
+    public string ConsumerGroup => consumerGroup;
 }

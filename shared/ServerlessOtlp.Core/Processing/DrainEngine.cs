@@ -315,28 +315,49 @@ public sealed class DrainEngine
     }
 
     /// <summary>
-    /// Reads after <paramref name="from"/> no more than the budget granted. The log returns at least
-    /// one event, so an event larger than the grant is dropped and read again alone once its size
-    /// (at most the whole budget) is free: held bytes never exceed the budget, and nothing stalls.
+    /// Reads after <paramref name="from"/> no more than the budget granted. A log returns at least one
+    /// event, so the first may be larger than the grant: it is kept (not read again, which on Event Hubs
+    /// would reopen the receiver) and waits alone for its size (at most the whole budget), so held
+    /// bytes never exceed the budget and nothing stalls; anything after it is read again next time.
     /// </summary>
     private async Task<(ReadBatch Batch, long Held)> ReadWithinBudgetAsync(int partition, LogPosition from, long epoch, CancellationToken cancellationToken)
     {
         long grant = await _memory.AcquireAsync(Math.Min(_options.BatchMaxBytes, MinReadGrant), _options.BatchMaxBytes, cancellationToken);
         try
         {
-            ReadBatch? batch = await _log.ReadAsync(partition, from, _options.BatchMaxEvents, (int)grant, epoch, cancellationToken);
-            long size = batch.Events.Sum(e => (long)e.Body.Length);
+            var batch = await _log.ReadAsync(partition, from, _options.BatchMaxEvents, (int)grant, epoch, cancellationToken);
+            long size = 0;
+            foreach (var e in batch.Events)
+            {
+                size += e.Body.Length;
+            }
+
             if (size <= grant)
             {
                 _memory.Release(grant - size); // hold what was read, not what was asked
                 return (batch, size);
             }
 
+            // A log that overshoots its last event: keep the events that fit (at least the first).
+            int keep = 0;
+            long kept = 0;
+            while (keep < batch.Events.Count && kept + batch.Events[keep].Body.Length <= grant)
+            {
+                kept += batch.Events[keep++].Body.Length;
+            }
+
+            if (keep > 0)
+            {
+                _memory.Release(grant - kept);
+                return (new ReadBatch(batch.Events.Take(keep).ToList(), batch.Events[keep - 1].Next), kept);
+            }
+
+            var first = batch.Events[0];
+            batch = batch.Events.Count == 1 ? batch : new ReadBatch([first], first.Next);
             _memory.Release(grant);
             grant = 0;
-            batch = null; // not held while waiting
-            grant = await _memory.AcquireAsync(size, size, cancellationToken);
-            return (await _log.ReadAsync(partition, from, 1, (int)Math.Min(size, int.MaxValue), epoch, cancellationToken), grant);
+            grant = await _memory.AcquireAsync(first.Body.Length, first.Body.Length, cancellationToken);
+            return (batch, grant);
         }
         catch
         {

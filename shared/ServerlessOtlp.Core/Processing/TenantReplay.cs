@@ -68,6 +68,13 @@ public sealed class TenantReplay(ProcessingServices services)
             var engine = new DrainEngine(reader, services.Checkpoints, services.Leases, processor, services.DeadLetters, services.Drain.ForConsumerGroup(cursor.Group), services.Loggers.CreateLogger<DrainEngine>(), memory: services.Engine.Memory);
             result = await engine.DrainAsync(job.Partition, keepAlive, new LogPosition(cursor.End), cancellationToken);
         }
+        catch (ReaderLimitException ex)
+        {
+            // Queued, not failed: the cursor stays active and its lease was released, so the next dispatch tries again.
+            services.Loggers.CreateLogger<TenantReplay>().LogInformation(
+                "Replay of tenant {Tenant} on partition {Partition} waits for a reader: {Reason}", tenant, job.Partition, ex.Message);
+            return new DrainResult(job.Partition, DrainEnd.RetryLater, 0, 0, 0, new LogPosition(cursor.Position));
+        }
         finally
         {
             await DisposeReaderAsync(reader);

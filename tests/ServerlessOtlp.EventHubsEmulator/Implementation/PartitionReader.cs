@@ -148,6 +148,7 @@ internal sealed class PartitionReader
                         link.SendMessageNoWait(CreateDelivery(stored, state), NextDeliveryTag(), AmqpConstants.NullBinary);
                         nextSequenceNumber = stored.SequenceNumber + 1;
                         Interlocked.Decrement(ref credit);
+                        ownership.CountDelivery();
                     }
                 }
             }

@@ -13,6 +13,12 @@ internal sealed class ReaderOwnership(string consumerGroup, string partitionId)
 
     private readonly object gate = new();
     private readonly List<PartitionReader> readers = [];
+    private long delivered;
+
+    /// <summary>Events sent to this group's readers of the partition so far (what clients prefetched, read or not).</summary>
+    public long Delivered => Interlocked.Read(ref delivered);
+
+    public void CountDelivery() => Interlocked.Increment(ref delivered);
 
     public string ConsumerGroup { get; } = consumerGroup;
 

@@ -23,7 +23,9 @@ internal abstract class RequestResponseNode(string address, EmulatorLog log)
     {
         if (link is ReceivingAmqpLink requests)
         {
-            requests.SetTotalLinkCredit(RequestCredit, applyNow: true);
+            // Auto flow: a settled request gives its credit back, so a long-lived client (a dispatcher polling
+            // partition properties, a connection opening many links) is not cut off after RequestCredit requests.
+            requests.SetTotalLinkCredit(RequestCredit, applyNow: true, updateAutoFlow: true);
             requests.RegisterMessageListener(message => OnRequest(requests, message));
             return;
         }
@@ -56,10 +58,8 @@ internal abstract class RequestResponseNode(string address, EmulatorLog log)
     {
         try
         {
-            if (!request.Settled)
-            {
-                requests.AcceptMessage(request, settled: true, batchable: false);
-            }
+            // Settled here whether or not the client pre-settled it: disposing the delivery is what returns its credit.
+            requests.DisposeDelivery(request, settled: true, AmqpConstants.AcceptedOutcome);
 
             string? replyTo = request.Properties?.ReplyTo?.ToString();
             if (replyTo is null || !replyLinks.TryGetValue((requests.Session.Connection, replyTo), out SendingAmqpLink? replies))

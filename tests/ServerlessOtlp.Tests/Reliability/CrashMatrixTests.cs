@@ -19,14 +19,14 @@ public sealed class ReliabilityProcesses
 
 /// <summary>
 /// The crash matrix, with real processes on loopback: <c>otlpctl dev</c> gateways and runners
-/// against an Azurite of their own with persistent storage, a retrying client that gives every
-/// span a unique id, SIGKILLs at random points, and the <see cref="LossChecker"/> at the end:
-/// every acknowledged span is delivered; duplicates stay within what the design allows.
+/// against an Azurite of their own with persistent storage, on the blob log and on Event Hubs (the
+/// local AMQP endpoint, in this process, which outlives the killed nodes), a retrying client that
+/// gives every span a unique id, SIGKILLs at random points, and the <see cref="LossChecker"/> at the
+/// end: every acknowledged span is delivered; duplicates stay within what the design allows.
 /// </summary>
 [Collection(ReliabilityProcesses.Name)]
 public sealed class CrashMatrixTests(ITestOutputHelper output)
 {
-    private const string LogName = "blob:otlp";
     private const string Group = "$Default";
     private const int Loops = 4;
     private const int SpansPerRequest = 20;
@@ -34,7 +34,7 @@ public sealed class CrashMatrixTests(ITestOutputHelper output)
 
     private sealed class World : IDisposable
     {
-        public World(string tag)
+        public World(string tag, string log = "blob")
         {
             Azurite = new PersistentAzurite();
             DataDir = CliTestData.TempDir("reliability-" + tag);
@@ -42,6 +42,42 @@ public sealed class CrashMatrixTests(ITestOutputHelper output)
             Tenant = tag + "-" + Guid.NewGuid().ToString("N")[..6];
             Key = CliTestData.NewKey();
             TenantsFile = CliTestData.TenantFile(DataDir, Tenant, Key, OutDir);
+            LogKind = log;
+        }
+
+        public string LogKind { get; }
+
+        /// <summary>The Event Hub the nodes share when <see cref="LogKind"/> is eventhubs.</summary>
+        public EventHubs.EmulatedHub? Hub { get; private set; }
+
+        /// <summary>Starts Azurite, and for Event Hubs the local endpoint (8 partitions, as the blob log's default).</summary>
+        public async Task StartStorageAsync()
+        {
+            await Azurite.StartAsync();
+            if (LogKind == "eventhubs")
+            {
+                Hub = await EventHubs.EmulatedHub.StartAsync(partitions: 8);
+            }
+        }
+
+        /// <summary>otlpctl's flags for this world's log.</summary>
+        public IReadOnlyList<string> LogArgs => Hub is null ? [] : ["--log", "eventhubs", "--event-hubs-connection-string", Hub.ConnectionString];
+
+        /// <summary>
+        /// A reader of the nodes' log for the checks: the blob log's own instance, or on Event Hubs one in the
+        /// replay group (the runners hold the live group's partitions with their owner levels). Its name keys the leases.
+        /// </summary>
+        public async Task<(IPartitionedLog Reader, string Name)> OpenReaderAsync()
+        {
+            if (Hub is null)
+            {
+                var blob = new BlobLog(new BlobServiceClient(Azurite.ConnectionString).GetBlobContainerClient(StorageNames.DefaultLogContainer), new BlobLogOptions { Name = "otlp" });
+                await blob.OpenAsync();
+                return (blob, "blob:otlp");
+            }
+
+            var log = await Hub.OpenLogAsync();
+            return (log.WithConsumerGroup(EventHubs.EmulatedHub.ReplayGroup), log.Name);
         }
 
         public PersistentAzurite Azurite { get; }
@@ -60,7 +96,7 @@ public sealed class CrashMatrixTests(ITestOutputHelper output)
 
         public async Task<DevNode> StartAsync(string role, DevNode? samePortsAs = null)
         {
-            var node = await DevNode.StartAsync(role, Azurite.ConnectionString, DataDir, TenantsFile, samePortsAs?.GrpcPort, samePortsAs?.HttpPort, samePortsAs?.ManagementPort);
+            var node = await DevNode.StartAsync(role, Azurite.ConnectionString, DataDir, TenantsFile, samePortsAs?.GrpcPort, samePortsAs?.HttpPort, samePortsAs?.ManagementPort, LogArgs);
             Nodes.Add(node);
             return node;
         }
@@ -75,6 +111,7 @@ public sealed class CrashMatrixTests(ITestOutputHelper output)
             }
 
             Azurite.Dispose();
+            Hub?.DisposeAsync().AsTask().GetAwaiter().GetResult();
         }
     }
 
@@ -108,13 +145,15 @@ public sealed class CrashMatrixTests(ITestOutputHelper output)
         return report;
     }
 
-    [Fact]
-    public async Task Gateway_SIGKILL_mid_load_loses_no_acknowledged_span_and_the_client_retries_the_rest()
+    [Theory]
+    [InlineData("blob")]
+    [InlineData("eventhubs")]
+    public async Task Gateway_SIGKILL_mid_load_loses_no_acknowledged_span_and_the_client_retries_the_rest(string log)
     {
         int kills = Soak.Pick(1, 5);
-        output.WriteLine(Soak.Note($"{kills} gateway kill(s)"));
-        using var world = new World("gwkill");
-        await world.Azurite.StartAsync();
+        output.WriteLine(Soak.Note($"{kills} gateway kill(s)") + $" on the {log} log");
+        using var world = new World("gwkill", log);
+        await world.StartStorageAsync();
         await world.StartAsync("runner");
         var gateway = await world.StartAsync("gateway");
         var checker = new LossChecker();
@@ -162,15 +201,17 @@ public sealed class CrashMatrixTests(ITestOutputHelper output)
         }
     }
 
-    [Fact]
-    public async Task Runner_SIGKILLs_at_random_points_lose_nothing_duplicate_at_most_one_batch_and_the_survivor_takes_over()
+    [Theory]
+    [InlineData("blob")]
+    [InlineData("eventhubs")]
+    public async Task Runner_SIGKILLs_at_random_points_lose_nothing_duplicate_at_most_one_batch_and_the_survivor_takes_over(string logKind)
     {
         int kills = Soak.Pick(3, 20);
         int seed = TestSeed.Pick(output);
-        output.WriteLine(Soak.Note($"{kills} runner kills") + $"; lease TTL {DevNode.LeaseTtl.TotalSeconds} s, batch {DevNode.BatchMaxEvents} events");
+        output.WriteLine(Soak.Note($"{kills} runner kills") + $" on the {logKind} log; lease TTL {DevNode.LeaseTtl.TotalSeconds} s, batch {DevNode.BatchMaxEvents} events");
         var rnd = new Random(seed);
-        using var world = new World("runnerkill");
-        await world.Azurite.StartAsync();
+        using var world = new World("runnerkill", logKind);
+        await world.StartStorageAsync();
         var runners = new List<DevNode> { await world.StartAsync("runner"), await world.StartAsync("runner") };
         var gateway = await world.StartAsync("gateway");
         var checker = new LossChecker();
@@ -180,8 +221,8 @@ public sealed class CrashMatrixTests(ITestOutputHelper output)
         var load = client.RunAsync(2, SpansPerRequest, TimeSpan.FromMilliseconds(50), stop.Token);
         var leases = new LeaseStore(new TableServiceClient(world.Azurite.ConnectionString));
         var checkpoints = new CheckpointStore(new TableServiceClient(world.Azurite.ConnectionString));
-        var log = new BlobLog(new BlobServiceClient(world.Azurite.ConnectionString).GetBlobContainerClient(StorageNames.DefaultLogContainer), new BlobLogOptions { Name = "otlp" });
-        await log.OpenAsync();
+        var (log, logName) = await world.OpenReaderAsync();
+        await using var reader = log;
         long batchBound = 0;
         var takeovers = new List<TimeSpan>();
         try
@@ -189,7 +230,7 @@ public sealed class CrashMatrixTests(ITestOutputHelper output)
             for (int k = 0; k < kills; k++)
             {
                 await Task.Delay(TimeSpan.FromMilliseconds(1000 + rnd.Next(3000)));
-                var held = await leases.ListAsync(LogName, Group);
+                var held = await leases.ListAsync(logName, Group);
                 // The victim: the runner holding the most live leases (the other one is usually idle).
                 var victim = runners.OrderByDescending(r => held.Count(l => !l.IsClaimable && l.Owner!.StartsWith(r.OwnerPrefix, StringComparison.Ordinal))).First();
                 var survivor = runners.Single(r => r != victim);
@@ -199,10 +240,22 @@ public sealed class CrashMatrixTests(ITestOutputHelper output)
                 await Task.Delay(300); // a checkpoint write already on the wire lands
                 // What the victim may have exported past its checkpoint: at most the next batch of each partition it held.
                 long bound = 0;
-                foreach (var c in (await checkpoints.ListAsync(LogName, Group)).Where(c => partitions.Contains(c.Partition)))
+                foreach (var c in (await checkpoints.ListAsync(logName, Group)).Where(c => partitions.Contains(c.Partition)))
                 {
-                    var batch = await log.ReadAsync(c.Partition, new LogPosition(c.Position), DevNode.BatchMaxEvents, 8 * 1024 * 1024, 0);
-                    bound += batch.Events.Sum(e => (long)(e.Properties?.ItemCount ?? 0));
+                    // One batch: up to BatchMaxEvents events after the checkpoint (a log may return fewer per read).
+                    var position = new LogPosition(c.Position);
+                    for (int read = 0; read < DevNode.BatchMaxEvents;)
+                    {
+                        var batch = await log.ReadAsync(c.Partition, position, DevNode.BatchMaxEvents - read, 8 * 1024 * 1024, 0);
+                        if (batch.Events.Count == 0)
+                        {
+                            break;
+                        }
+
+                        read += batch.Events.Count;
+                        position = batch.Next;
+                        bound += batch.Events.Sum(e => (long)(e.Properties?.ItemCount ?? 0));
+                    }
                 }
 
                 batchBound += bound;
@@ -215,7 +268,7 @@ public sealed class CrashMatrixTests(ITestOutputHelper output)
                 var taken = new Dictionary<int, DateTimeOffset>();
                 while (killedAt.Elapsed < DevNode.LeaseTtl + TimeSpan.FromSeconds(120))
                 {
-                    var now = await leases.ListAsync(LogName, Group);
+                    var now = await leases.ListAsync(logName, Group);
                     foreach (var l in now.Where(l => partitions.Contains(l.Partition) && !taken.ContainsKey(l.Partition) && !l.IsClaimable && l.Owner!.StartsWith(survivor.OwnerPrefix, StringComparison.Ordinal)))
                     {
                         taken[l.Partition] = l.ServiceNow;
@@ -239,8 +292,8 @@ public sealed class CrashMatrixTests(ITestOutputHelper output)
                                  $"survivor pid {survivor.Process.Id} took over in {(takeover is { } t ? $"{t.TotalSeconds:F1} s" : "NEVER")}");
                 if (takeover == null)
                 {
-                    var rows = string.Join("\n", (await leases.ListAsync(LogName, Group)).Select(l => $"  lease {l.Partition}: owner {l.Owner} epoch {l.Epoch} expires {l.ExpiresAt:HH:mm:ss.fff} claimable {l.IsClaimable} (service now {l.ServiceNow:HH:mm:ss.fff})"));
-                    var cps = string.Join("\n", (await checkpoints.ListAsync(LogName, Group)).Select(c => $"  checkpoint {c.Partition}: {c.Position} owner {c.Owner} epoch {c.Epoch} updated {c.UpdatedAt:HH:mm:ss.fff}"));
+                    var rows = string.Join("\n", (await leases.ListAsync(logName, Group)).Select(l => $"  lease {l.Partition}: owner {l.Owner} epoch {l.Epoch} expires {l.ExpiresAt:HH:mm:ss.fff} claimable {l.IsClaimable} (service now {l.ServiceNow:HH:mm:ss.fff})"));
+                    var cps = string.Join("\n", (await checkpoints.ListAsync(logName, Group)).Select(c => $"  checkpoint {c.Partition}: {c.Position} owner {c.Owner} epoch {c.Epoch} updated {c.UpdatedAt:HH:mm:ss.fff}"));
                     Assert.Fail($"the survivor did not take over partitions [{string.Join(",", partitions)}]:\n{rows}\n{cps}\n{world.Dump()}");
                 }
 
@@ -278,7 +331,7 @@ public sealed class CrashMatrixTests(ITestOutputHelper output)
         var outage = TimeSpan.FromSeconds(Soak.Pick(6, 15));
         output.WriteLine(Soak.Note($"Azurite down for {outage.TotalSeconds} s"));
         using var world = new World("azurite");
-        await world.Azurite.StartAsync();
+        await world.StartStorageAsync();
         var node = await world.StartAsync("all");
         var checker = new LossChecker();
         using var client = new RetryingClient(node.GrpcUri, world.Key, checker) { GiveUpAfter = TimeSpan.FromSeconds(180) };

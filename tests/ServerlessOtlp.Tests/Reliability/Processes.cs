@@ -295,15 +295,18 @@ public sealed class DevNode : IDisposable
     };
 
     /// <summary>Starts a node and waits until it is ready (the gateway's /readyz, or the runner's "Ready." line).</summary>
-    public static async Task<DevNode> StartAsync(string role, string storage, string dataDir, string tenants, int? grpc = null, int? http = null, int? management = null)
+    /// <param name="logArgs">otlpctl's log flags (e.g. <c>--log eventhubs --event-hubs-connection-string CS</c>); the blob log when empty.</param>
+    public static async Task<DevNode> StartAsync(string role, string storage, string dataDir, string tenants, int? grpc = null, int? http = null, int? management = null, IReadOnlyList<string>? logArgs = null)
     {
         int g = grpc ?? TestPorts.Next(), h = http ?? TestPorts.Next(), m = management ?? TestPorts.Next();
         var deadline = DateTime.UtcNow.AddSeconds(90);
         while (true)
         {
             var process = ChildProcess.Otlpctl($"dev --role {role}", dataDir, DrainEnvironment(),
-                "dev", "--role", role, "--storage", storage, "--data-dir", dataDir, "--tenants", tenants,
-                "--grpc-port", g.ToString(), "--http-port", h.ToString(), "--management-port", m.ToString());
+                [
+                    "dev", "--role", role, "--storage", storage, "--data-dir", dataDir, "--tenants", tenants,
+                    "--grpc-port", g.ToString(), "--http-port", h.ToString(), "--management-port", m.ToString(), .. logArgs ?? [],
+                ]);
             var node = new DevNode(process, role, g, h, m);
             if (await node.WaitReadyAsync(deadline))
             {

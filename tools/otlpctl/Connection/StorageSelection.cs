@@ -1,6 +1,8 @@
 using System.CommandLine;
 using Azure.Storage.Blobs;
 using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
 using Microsoft.Extensions.Logging;
 using ServerlessOtlp.Hosting;
 using ServerlessOtlp.Log;
@@ -32,6 +34,11 @@ public sealed class StorageSelection
     public Option<string?> EventHubsNamespace { get; } = new("--event-hubs-namespace")
     {
         Description = "Event Hubs namespace NAME (NAME.servicebus.windows.net) for --log eventhubs, with DefaultAzureCredential",
+    };
+
+    public Option<string?> EventHubsConnectionString { get; } = new("--event-hubs-connection-string")
+    {
+        Description = "Event Hubs connection string for --log eventhubs (the official emulator, the tests' local endpoint, or a namespace with a key); its EntityPath names the hub",
     };
 
     public Option<string> LogKind { get; } = new("--log")
@@ -68,6 +75,7 @@ public sealed class StorageSelection
             command.Options.Add(Partitions);
             command.Options.Add(MemoryBytesPerSecond);
             command.Options.Add(EventHubsNamespace);
+            command.Options.Add(EventHubsConnectionString);
         }
 
         return this;
@@ -132,20 +140,39 @@ public sealed class StorageSelection
         if (kind == "eventhubs")
         {
             string? ns = parse.GetValue(EventHubsNamespace);
-            if (string.IsNullOrWhiteSpace(ns))
+            string? connection = parse.GetValue(EventHubsConnectionString);
+            if (string.IsNullOrWhiteSpace(ns) == string.IsNullOrWhiteSpace(connection))
             {
-                throw new Terminal.CliException("--log eventhubs needs --event-hubs-namespace NAME (the namespace NAME.servicebus.windows.net)", Terminal.ExitCodes.Usage);
+                throw new Terminal.CliException("--log eventhubs needs either --event-hubs-namespace NAME (NAME.servicebus.windows.net, with DefaultAzureCredential) or --event-hubs-connection-string CS", Terminal.ExitCodes.Usage);
             }
 
             // The hub and consumer groups as the Functions app names them (ServerlessOtlp__Log__EventHubs__ConsumerGroup=functions, …),
             // so otlpctl drains and replays in the groups a deployment uses; the flag names the namespace.
             new ConfigurationBuilder().AddEnvironmentVariables().Build().GetSection("ServerlessOtlp:Log:EventHubs").Bind(options.EventHubs);
-            options.EventHubs.FullyQualifiedNamespace = ns.Contains('.', StringComparison.Ordinal) ? ns : ns + ".servicebus.windows.net";
-            if (string.Equals(options.EventHubs.ConsumerGroup, options.EventHubs.ReplayConsumerGroup, StringComparison.OrdinalIgnoreCase))
+            if (!string.IsNullOrWhiteSpace(connection))
             {
-                throw new Terminal.CliException(
-                    $"ServerlessOtlp__Log__EventHubs__ReplayConsumerGroup must differ from the live consumer group \"{options.EventHubs.ConsumerGroup}\" (a replay cursor's receivers would cut off the live drain's)",
-                    Terminal.ExitCodes.Usage);
+                try
+                {
+                    // A connection string's EntityPath must name the hub the clients are given.
+                    string? entity = Azure.Messaging.EventHubs.EventHubsConnectionStringProperties.Parse(connection).EventHubName;
+                    options.EventHubs.EventHubName = string.IsNullOrEmpty(entity) ? options.EventHubs.EventHubName : entity;
+                }
+                catch (FormatException ex)
+                {
+                    throw new Terminal.CliException($"--event-hubs-connection-string is not an Event Hubs connection string: {ex.Message}", Terminal.ExitCodes.Usage, ex);
+                }
+
+                options.EventHubs.ConnectionString = connection;
+                options.EventHubs.FullyQualifiedNamespace = null;
+            }
+            else
+            {
+                options.EventHubs.FullyQualifiedNamespace = ns!.Contains('.', StringComparison.Ordinal) ? ns : ns + ".servicebus.windows.net";
+            }
+
+            if (ProcessingComposition.LogProblem(options) is { } problem)
+            {
+                throw new Terminal.CliException($"ServerlessOtlp__Log__*: {problem}", Terminal.ExitCodes.Usage);
             }
         }
 
@@ -206,35 +233,32 @@ public sealed class StorageSelection
     public static TenantFileRules TenantFileRulesFor(bool local) =>
         local && ExportSettingsFromEnvironment(local: false).Files.Root is null ? TenantFileRules.AnyPath : TenantFileRules.Deployment;
 
-    /// <summary>Processing services over the opened log (creates the tables, containers and the drain-jobs queue).</summary>
+    /// <summary>
+    /// Processing services over the opened log, composed as the Functions app composes them
+    /// (<see cref="ProcessingComposition.AddServerlessOtlpProcessing"/>): every <c>ServerlessOtlp__*</c> section of
+    /// the environment bound and validated (<c>ServerlessOtlp__Drain__LeaseTtl=00:00:06</c>,
+    /// <c>ServerlessOtlp__RetryStore__MaxAge</c>, …), with the storage, log and tenants the flags chose.
+    /// Creates the tables, containers and the drain-jobs queue.
+    /// </summary>
     /// <param name="local">Export with local defaults (<see cref="ExportSettingsFromEnvironment"/>).</param>
     public static async Task<ProcessingServices> CreateServicesAsync(IPartitionedLog log, StorageClients storage, ITenantDirectory tenants, ILoggerFactory loggers, bool local, CancellationToken cancellationToken)
     {
-        var export = ExportSettingsFromEnvironment(local);
-        var services = await ProcessingServices.CreateAsync(log, storage, tenants, DrainOptionsFromEnvironment(), loggers, export, cancellationToken);
-        await storage.Queues.GetQueueClient(storage.Names.DrainJobs).CreateIfNotExistsAsync(cancellationToken: cancellationToken);
-        return services;
-    }
-
-    /// <summary>
-    /// Drain settings from the environment, named as in the Functions app's configuration
-    /// (<c>ServerlessOtlp__Drain__LeaseTtl=00:00:06</c>, <c>ServerlessOtlp__Drain__ExportTimeout=00:00:02</c>, …);
-    /// the defaults otherwise. The reliability tests shorten the lease TTL this way.
-    /// </summary>
-    public static DrainOptions DrainOptionsFromEnvironment()
-    {
-        var options = new DrainOptions();
+        var provider = new ServiceCollection()
+            .AddSingleton(loggers)
+            .AddSingleton(storage)
+            .AddSingleton(log)
+            .AddSingleton(tenants)
+            .AddSingleton(ExportSettingsFromEnvironment(local))
+            .AddServerlessOtlpProcessing(new ConfigurationBuilder().AddEnvironmentVariables().Build())
+            .BuildServiceProvider();
         try
         {
-            new ConfigurationBuilder().AddEnvironmentVariables().Build().GetSection(DrainOptions.Section).Bind(options);
-            options.Validate();
+            return await provider.GetRequiredService<ProcessingServicesProvider>().GetAsync(cancellationToken);
         }
-        catch (InvalidOperationException ex)
+        catch (OptionsValidationException ex)
         {
-            throw new Terminal.CliException($"invalid ServerlessOtlp__Drain__* environment variable: {ex.Message}", Terminal.ExitCodes.Usage, ex);
+            throw new Terminal.CliException($"invalid ServerlessOtlp__* environment variable: {ex.Message}", Terminal.ExitCodes.Usage, ex);
         }
-
-        return options;
     }
 
     /// <summary>Loggers for library code: warnings and errors only, on stderr, one line each.</summary>

@@ -1,0 +1,25 @@
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
+using ServerlessOtlp.Hosting;
+using ServerlessOtlp.Processing;
+
+namespace ServerlessOtlp.Functions;
+
+/// <summary>What the Functions app adds to the shared processing composition: its own settings and the <see cref="ProcessingHost"/>.</summary>
+public static class FunctionsComposition
+{
+    public static IServiceCollection AddServerlessOtlpFunctions(this IServiceCollection services, IConfiguration configuration)
+    {
+        services.AddServerlessOtlpProcessing(configuration);
+        services.AddOptions<FunctionsOptions>()
+            .Bind(configuration.GetSection(FunctionsOptions.Section))
+            .Validate(o => o.Retention > TimeSpan.Zero, FunctionsOptions.Section + ": Retention must be positive")
+            .ValidateOnStart();
+        services.AddSingleton(sp => new ProcessingHost(
+            sp.GetRequiredService<ProcessingServicesProvider>(),
+            sp.GetRequiredService<IOptions<FunctionsOptions>>().Value,
+            sp.GetRequiredService<IOptions<HealthOptions>>().Value));
+        return services;
+    }
+}
