@@ -2,7 +2,9 @@ using System.Net;
 using System.Text.Json;
 using Microsoft.Azure.Functions.Worker;
 using Microsoft.Azure.Functions.Worker.Http;
+using ServerlessOtlp.Log;
 using ServerlessOtlp.Processing;
+using ServerlessOtlp.Storage;
 
 namespace ServerlessOtlp.Functions;
 
@@ -121,7 +123,17 @@ public sealed class AdminFunctions(ProcessingHost host)
             var started = new List<ReplayCursorView>();
             foreach (int partition in partitions)
             {
-                var cursor = await runtime.Replay.StartAsync(tenant, partition, request.From, request.Position, ReplayedBy, cancellationToken);
+                ReplayCursor cursor;
+                try
+                {
+                    cursor = await runtime.Replay.StartAsync(tenant, partition, request.From, request.Position, ReplayedBy, cancellationToken);
+                }
+                catch (ReaderLimitException ex)
+                {
+                    // Event Hubs' five readers per partition and group are busy with other tenants' cursors: retry later.
+                    return (HttpStatusCode.ServiceUnavailable, new { error = ex.Message, started = started });
+                }
+
                 started.Add(View(new ReplayCursorStatus(cursor, services.Log.Lag(new(cursor.Position), new(cursor.End)), null, null, true)));
             }
 
