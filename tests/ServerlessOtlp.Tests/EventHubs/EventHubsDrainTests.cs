@@ -8,6 +8,7 @@ using ServerlessOtlp.Otlp;
 using ServerlessOtlp.Processing;
 using ServerlessOtlp.Storage;
 using ServerlessOtlp.Tenants;
+using ServerlessOtlp.Tests.Export;
 using ServerlessOtlp.Tests.Infrastructure;
 using ServerlessOtlp.Tests.Processing;
 
@@ -84,7 +85,7 @@ public sealed class EventHubsDrainTests(AzuriteFixture azurite)
             Tenants = dirs.Select(d => new TenantConfig { Id = d.Key, Destinations = [new DestinationConfig { Name = "out", Kind = DestinationKind.File, Signals = [Signal.Traces], Path = d.Value }] }).ToList(),
         });
         var services = await ProcessingServices.CreateAsync(log, azurite.IsolatedStorage(), tenants,
-            DrainTestContext.Options("live-" + Guid.NewGuid().ToString("N")[..6], o => o.ConsumerGroup = EmulatedHub.LiveGroup), NullLoggerFactory.Instance);
+            DrainTestContext.Options("live-" + Guid.NewGuid().ToString("N")[..6], o => o.ConsumerGroup = EmulatedHub.LiveGroup), NullLoggerFactory.Instance, TestEgress.Local);
         Task AppendAsync(int first, int count) =>
             log.AppendAsync(0, Enumerable.Range(first, count).Select(n => DrainTestContext.Event(DrainTestContext.SpanBody(n), n % 2 == 0 ? A : B)).ToList());
         List<int> Delivered(string tenant) => DeliveredSpans(dirs[tenant]);

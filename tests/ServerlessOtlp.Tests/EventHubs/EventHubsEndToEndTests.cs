@@ -78,7 +78,9 @@ public sealed class EventHubsEndToEndTests(AzuriteFixture azurite, ITestOutputHe
         {
             Azurite = azurite;
             Hub = hub;
-            OutDir = Directory.CreateTempSubdirectory("eh-e2e-").FullName;
+            FileRoot = Directory.CreateTempSubdirectory("eh-e2e-").FullName;
+            // The Functions host writes under the operator's file root, in the tenant's namespace.
+            OutDir = Path.Combine(FileRoot, TenantNamespace.Of(Tenant), "out");
         }
 
         public AzuriteFixture Azurite { get; }
@@ -91,6 +93,8 @@ public sealed class EventHubsEndToEndTests(AzuriteFixture azurite, ITestOutputHe
 
         public string Key { get; } = "eh-key-" + Guid.NewGuid().ToString("N");
 
+        public string FileRoot { get; }
+
         public string OutDir { get; }
 
         public static async Task<World> CreateAsync(AzuriteFixture azurite)
@@ -102,7 +106,7 @@ public sealed class EventHubsEndToEndTests(AzuriteFixture azurite, ITestOutputHe
             await new NodeStore(storage.Tables, world.Names.Nodes).EnsureCreatedAsync();
             await store.ApplyAsync(new TenantFile
             {
-                Tenants = [new TenantConfig { Id = world.Tenant, ApiKeys = [world.Key], Destinations = [new DestinationConfig { Name = "out", Kind = DestinationKind.File, Signals = [Signal.Traces], Path = world.OutDir }] }],
+                Tenants = [new TenantConfig { Id = world.Tenant, ApiKeys = [world.Key], Destinations = [new DestinationConfig { Name = "out", Kind = DestinationKind.File, Signals = [Signal.Traces], Path = "out" }] }],
             });
             return world;
         }
@@ -174,6 +178,7 @@ public sealed class EventHubsEndToEndTests(AzuriteFixture azurite, ITestOutputHe
                 ["ServerlessOtlp__Log__EventHubs__EventHubName"] = Hub.Options.EventHubName,
                 ["ServerlessOtlp__Log__EventHubs__ConsumerGroup"] = EmulatedHub.LiveGroup,
                 ["ServerlessOtlp__Log__EventHubs__ReplayConsumerGroup"] = EmulatedHub.ReplayGroup,
+                ["ServerlessOtlp__Export__FileRoot"] = FileRoot,
                 ["ServerlessOtlp__Drain__IdleTimeout"] = "00:00:00.300",
             };
             using var host = FunctionsProgram.CreateBuilder(settings.Select(s => $"--{s.Key.Replace("__", ":", StringComparison.Ordinal)}={s.Value}").ToArray()).Build();
@@ -256,7 +261,7 @@ public sealed class EventHubsEndToEndTests(AzuriteFixture azurite, ITestOutputHe
             await Hub.DisposeAsync();
             try
             {
-                Directory.Delete(OutDir, recursive: true);
+                Directory.Delete(FileRoot, recursive: true);
             }
             catch (IOException)
             {

@@ -9,6 +9,7 @@ using ServerlessOtlp.Otlp;
 using ServerlessOtlp.Processing;
 using ServerlessOtlp.Storage;
 using ServerlessOtlp.Tenants;
+using ServerlessOtlp.Tests.Export;
 using ServerlessOtlp.Tests.Infrastructure;
 using ServerlessOtlp.Tests.Processing;
 
@@ -167,7 +168,7 @@ public sealed class EventHubsLogEmulatorTests(AzuriteFixture azurite)
         {
             Tenants = [new TenantConfig { Id = "acme", Destinations = [new DestinationConfig { Name = "out", Kind = DestinationKind.File, Signals = [Signal.Traces], Path = outDir }] }],
         });
-        var services = await ProcessingServices.CreateAsync(log, azurite.IsolatedStorage(), tenants, DrainTestContext.Options("runner-" + Guid.NewGuid().ToString("N")[..6], o => o.ConsumerGroup = EmulatedHub.LiveGroup), NullLoggerFactory.Instance);
+        var services = await ProcessingServices.CreateAsync(log, azurite.IsolatedStorage(), tenants, DrainTestContext.Options("runner-" + Guid.NewGuid().ToString("N")[..6], o => o.ConsumerGroup = EmulatedHub.LiveGroup), NullLoggerFactory.Instance, TestEgress.Local);
         await log.AppendAsync(0, Enumerable.Range(0, 6).Select(n => DrainTestContext.Event(DrainTestContext.SpanBody(n), "acme")).ToList());
         Assert.Equal(DrainEnd.Idle, (await services.Engine.DrainAsync(0)).End);
         var replay = new TenantReplay(services);

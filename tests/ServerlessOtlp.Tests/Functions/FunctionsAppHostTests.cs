@@ -50,7 +50,8 @@ public sealed class FunctionsAppHostTests(AzuriteFixture azurite)
     {
         await using var hub = await EmulatedHub.StartAsync(partitions: 2);
         var names = AzuriteFixture.UniqueNames();
-        string outDir = Directory.CreateTempSubdirectory("functions-app-").FullName;
+        string fileRoot = Directory.CreateTempSubdirectory("functions-app-").FullName;
+        string outDir = Path.Combine(fileRoot, TenantNamespace.Of("acme"), "out");
         var settings = new Dictionary<string, string>(BicepAppSettings)
         {
             // Where the test points the deployed settings: Azurite instead of the account, the local endpoint instead of the namespace.
@@ -59,6 +60,7 @@ public sealed class FunctionsAppHostTests(AzuriteFixture azurite)
             ["ServerlessOtlp__Log__EventHubs__EventHubName"] = hub.Options.EventHubName,
             ["ServerlessOtlp__RetryStore__MaxAge"] = "00:01:00",
             ["ServerlessOtlp__Export__InlineBudget"] = "00:00:01",
+            ["ServerlessOtlp__Export__FileRoot"] = fileRoot,
             ["ServerlessOtlp__Drain__IdleTimeout"] = "00:00:00.300",
             ["ServerlessOtlp__Drain__PollInterval"] = "00:00:00.050",
         };
@@ -77,7 +79,7 @@ public sealed class FunctionsAppHostTests(AzuriteFixture azurite)
         await tenants.EnsureCreatedAsync();
         await tenants.ApplyAsync(new TenantFile
         {
-            Tenants = [new TenantConfig { Id = "acme", Destinations = [new DestinationConfig { Name = "out", Kind = DestinationKind.File, Signals = [Signal.Traces], Path = outDir }] }],
+            Tenants = [new TenantConfig { Id = "acme", Destinations = [new DestinationConfig { Name = "out", Kind = DestinationKind.File, Signals = [Signal.Traces], Path = "out" }] }],
         });
 
         await using (var writer = await hub.OpenLogAsync())
@@ -122,7 +124,7 @@ public sealed class FunctionsAppHostTests(AzuriteFixture azurite)
         Assert.Equal(1, status.RootElement.GetProperty("deadLetters").GetProperty("acme").GetInt32());
 
         await runtime.Services.DeadLetters.DeleteAsync(letter.Id);
-        Directory.Delete(outDir, recursive: true);
+        Directory.Delete(fileRoot, recursive: true);
     }
 
     [Fact]
