@@ -11,6 +11,7 @@ using OpenTelemetry.Proto.Resource.V1;
 using ServerlessOtlp.Benchmarks.Pipeline;
 using ServerlessOtlp.Export;
 using ServerlessOtlp.Export.Loki;
+using ServerlessOtlp.Export.Otlp;
 using ServerlessOtlp.Otlp;
 using ServerlessOtlp.Otlp.Json;
 using Snappier;

@@ -40,7 +40,8 @@ public sealed record ExportRequest(TenantConfig Tenant, DestinationConfig Destin
 /// <summary>Sends data to one kind of backend. Queueing, retry and timeouts are the caller's.</summary>
 public interface IDestinationExporter
 {
-    DestinationKind Kind { get; }
+    /// <summary>The kind it exports (<see cref="IDestinationFactory.Kind"/>).</summary>
+    string Kind { get; }
 
     Task<ExportOutcome> ExportAsync(ExportRequest request, CancellationToken cancellationToken = default);
 }

@@ -24,7 +24,7 @@ public sealed class ResilientExporter
     /// <summary>The last failed attempt's reason, so that "budget exhausted" still says why.</summary>
     private static readonly ResiliencePropertyKey<string> LastFailure = new("otlp.lastFailure");
 
-    private readonly IReadOnlyDictionary<DestinationKind, IDestinationExporter> _exporters;
+    private readonly IReadOnlyDictionary<string, IDestinationExporter> _exporters;
     private readonly ExportResilienceOptions _options;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
@@ -32,7 +32,7 @@ public sealed class ResilientExporter
 
     public ResilientExporter(IEnumerable<IDestinationExporter> exporters, ExportResilienceOptions? options = null, TimeProvider? time = null, ILogger<ResilientExporter>? logger = null)
     {
-        _exporters = exporters.ToDictionary(e => e.Kind);
+        _exporters = exporters.ToDictionary(e => e.Kind, StringComparer.Ordinal);
         _options = options ?? new ExportResilienceOptions();
         _time = time ?? TimeProvider.System;
         _logger = (ILogger?)logger ?? NullLogger.Instance;
@@ -40,10 +40,10 @@ public sealed class ResilientExporter
 
     public ExportResilienceOptions Options => _options;
 
-    public bool Supports(DestinationKind kind) => _exporters.ContainsKey(kind);
+    public bool Supports(string kind) => _exporters.ContainsKey(kind);
 
     /// <summary>The exporters whose per-partition state the drain saves with its checkpoint, by kind.</summary>
-    public IEnumerable<(DestinationKind Kind, IPartitionStateExporter Exporter)> PartitionStateExporters =>
+    public IEnumerable<(string Kind, IPartitionStateExporter Exporter)> PartitionStateExporters =>
         _exporters.Where(e => e.Value is IPartitionStateExporter).Select(e => (e.Key, (IPartitionStateExporter)e.Value));
 
     /// <summary>The breaker of a (tenant, destination) pipeline; <see cref="CircuitState.Closed"/> before its first use.</summary>

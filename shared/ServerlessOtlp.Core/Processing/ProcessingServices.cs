@@ -2,6 +2,7 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Logging;
 using ServerlessOtlp.Export;
 using ServerlessOtlp.Export.Egress;
+using ServerlessOtlp.Export.Files;
 using ServerlessOtlp.Export.Secrets;
 using ServerlessOtlp.Hosting;
 using ServerlessOtlp.Log;
@@ -104,23 +105,17 @@ public sealed class ProcessingServices
         new TenantEventProcessor(tenants, Exporter, DeadLetters, RetryStore, Loggers.CreateLogger<TenantEventProcessor>(), Time, PartitionState);
 
     /// <summary>
-    /// Every destination kind this build exports to, sharing one set of connections behind the
-    /// egress policy and one header resolver (secrets, pinned headers). Add an exporter here and nowhere else.
+    /// An exporter of every destination kind of this build (<see cref="DestinationKinds"/>), sharing
+    /// one set of connections behind the egress policy and one header resolver (secrets, pinned headers).
     /// </summary>
-    /// <param name="time">The clock of the secret migration window.</param>
+    /// <param name="time">The clock of the secret migration window and of the exporters.</param>
     public static IReadOnlyList<IDestinationExporter> DefaultExporters(ExportSettings? settings = null, TimeProvider? time = null)
     {
         settings ??= new ExportSettings();
+        time ??= TimeProvider.System;
         var egress = new EgressClients(new EgressPolicy(settings.Egress));
-        var headers = new DestinationHeaders(settings.Secrets, egress.Policy, settings.SecretMigration, time);
-        return
-        [
-            new FileExporter(settings.Files),
-            new OtlpGrpcExporter(egress, headers),
-            new OtlpHttpExporter(egress, headers),
-            new Export.PrometheusRemoteWrite.PrometheusRemoteWriteExporter(egress, headers),
-            new Export.Loki.LokiExporter(egress, headers),
-        ];
+        var services = new DestinationServices(egress, new DestinationHeaders(settings.Secrets, egress.Policy, settings.SecretMigration, time), settings, time);
+        return [.. DestinationKinds.Factories.Select(f => f.CreateExporter(services))];
     }
 
     public Dispatcher CreateDispatcher(IDrainJobQueue jobs) =>

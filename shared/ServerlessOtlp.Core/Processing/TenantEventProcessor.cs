@@ -441,7 +441,8 @@ public sealed partial class TenantEventProcessor : IEventProcessor, IPartitionSt
         return reference;
     }
 
-    private static string StateName(DestinationKind kind) => kind.ToString().ToLowerInvariant();
+    // The kind names snapshots were always saved under (the enum names lower-cased before kinds were strings).
+    private static string StateName(string kind) => kind;
 
     /// <summary>
     /// A tenant replay cursor re-reads what the live drain already counted, through the same

@@ -283,11 +283,13 @@ internal sealed class JsonShape(JsonSerializerOptions options, Action<string, st
             return;
         }
 
+        // A destination's kind decides which other fields it has (its factory's settings).
+        var (kindFields, kindKnown) = KindFields(element, info, path);
         var seen = new HashSet<string>(StringComparer.Ordinal);
         foreach (var property in element.EnumerateObject())
         {
             string propertyPath = JsonPaths.Property(path, property.Name);
-            var known = Find(info, property.Name);
+            var known = Find(info, property.Name) ?? (kindFields is null ? null : Find(kindFields, property.Name));
             if (known is not null)
             {
                 seen.Add(known.Name);
@@ -297,9 +299,13 @@ internal sealed class JsonShape(JsonSerializerOptions options, Action<string, st
             {
                 error(propertyPath, HashSeedRefusal);
             }
-            else
+            else if (kindKnown && info.Type == typeof(DestinationConfig) && KindsWithField(property.Name) is { Count: > 0 } owners)
             {
-                error(propertyPath, UnknownField(info, property.Name));
+                error(propertyPath, $"is only for kind{(owners.Count > 1 ? "s" : "")} {string.Join(" and ", owners)}; a {element.GetProperty("kind").GetString()} destination has no such field");
+            }
+            else if (kindKnown)
+            {
+                error(propertyPath, UnknownField([.. Fields(info), .. kindFields is null ? [] : Fields(kindFields)], property.Name));
             }
         }
 
@@ -312,9 +318,35 @@ internal sealed class JsonShape(JsonSerializerOptions options, Action<string, st
         }
     }
 
-    // [JsonIgnore] members (TenantConfig.Version) stay in the contract's property list but are not fields of the file.
+    /// <summary>
+    /// For a destination, the contract of its kind's own fields (null when it has none) and whether
+    /// the kind is known; an unknown kind is reported once, and its other fields are not judged.
+    /// </summary>
+    private (JsonTypeInfo? Fields, bool KindKnown) KindFields(JsonElement element, JsonTypeInfo info, string path)
+    {
+        if (info.Type != typeof(DestinationConfig)
+            || !element.TryGetProperty("kind", out var kind) || kind.ValueKind != JsonValueKind.String)
+        {
+            return (null, true);
+        }
+
+        if (Export.DestinationKinds.Find(kind.GetString()) is not { } factory)
+        {
+            error(JsonPaths.Property(path, "kind"), $"unknown kind \"{kind.GetString()}\"; expected one of {string.Join(", ", Export.DestinationKinds.Names)}");
+            return (null, false);
+        }
+
+        return (factory.SettingsJson is { } contract ? options.GetTypeInfo(contract.Type) : null, true);
+    }
+
+    /// <summary>The kinds whose own fields include <paramref name="name"/>.</summary>
+    private List<string> KindsWithField(string name) =>
+        [.. Export.DestinationKinds.Factories.Where(f => f.SettingsJson is { } c && Find(options.GetTypeInfo(c.Type), name) is not null).Select(f => f.Kind)];
+
+    // [JsonIgnore] members (TenantConfig.Version, DestinationConfig.Settings) stay in the contract's
+    // property list but are not fields of the file; nor is the extension data that holds a kind's fields.
     private static IEnumerable<JsonPropertyInfo> Fields(JsonTypeInfo info) =>
-        info.Properties.Where(p => p.AttributeProvider?.IsDefined(typeof(JsonIgnoreAttribute), inherit: true) != true);
+        info.Properties.Where(p => !p.IsExtensionData && p.AttributeProvider?.IsDefined(typeof(JsonIgnoreAttribute), inherit: true) != true);
 
     private static JsonPropertyInfo? Find(JsonTypeInfo info, string name)
     {
@@ -329,12 +361,12 @@ internal sealed class JsonShape(JsonSerializerOptions options, Action<string, st
         return null;
     }
 
-    private static string UnknownField(JsonTypeInfo info, string name)
+    private static string UnknownField(IReadOnlyList<JsonPropertyInfo> fields, string name)
     {
         string? best = null;
         int bestDistance = int.MaxValue;
         var names = new List<string>();
-        foreach (var property in Fields(info))
+        foreach (var property in fields)
         {
             names.Add(property.Name);
             int d = EditDistance(name.ToLowerInvariant(), property.Name.ToLowerInvariant());

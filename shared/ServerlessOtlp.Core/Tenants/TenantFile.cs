@@ -1,4 +1,6 @@
+using System.Text.Json;
 using System.Text.Json.Serialization;
+using ServerlessOtlp.Export;
 using ServerlessOtlp.Otlp;
 
 namespace ServerlessOtlp.Tenants;
@@ -312,21 +314,28 @@ public enum RedactionPreset
     Emails,
 }
 
-/// <summary>A backend the tenant's data is exported to.</summary>
-public sealed record DestinationConfig
+/// <summary>
+/// A backend the tenant's data is exported to: the fields every kind has. A kind's own fields
+/// (<c>path</c>, <c>encoding</c>, <c>lokiLabels</c>, …) are in <see cref="Settings"/>, bound by the
+/// kind's factory (<see cref="Export.DestinationKinds"/>) and written beside these in JSON.
+/// </summary>
+public sealed record DestinationConfig : IJsonOnDeserialized
 {
+    private DestinationSettings? _settings;
+
+    /// <summary>A kind's fields as read, kept only while this build has no such kind (so that storing it again loses nothing).</summary>
+    private Dictionary<string, JsonElement>? _unbound;
+
     /// <summary>Unique within the tenant; matches <see cref="TenantFileParser.DestinationNamePattern"/>.</summary>
     public required string Name { get; init; }
 
-    public required DestinationKind Kind { get; init; }
+    /// <summary>A kind of <see cref="Export.DestinationKinds"/>: <c>otlp</c>, <c>otlphttp</c>, <c>prometheusremotewrite</c>, <c>loki</c>, <c>file</c>.</summary>
+    public required string Kind { get; init; }
 
     /// <summary>Never empty after parsing: an absent list means every signal the kind carries.</summary>
     public IReadOnlyList<Signal> Signals { get; set; } = [];
 
-    /// <summary>Directory of a <see cref="DestinationKind.File"/> destination.</summary>
-    public string? Path { get; init; }
-
-    /// <summary>Absolute http(s) URL of every other kind.</summary>
+    /// <summary>Absolute http(s) URL of a network kind.</summary>
     public string? Endpoint { get; init; }
 
     /// <summary>Request headers; credential values are <c>secret:NAME</c> references (<see cref="SecretReference"/>).</summary>
@@ -343,29 +352,31 @@ public sealed record DestinationConfig
 
     public DestinationCompression? Compression { get; init; }
 
-    /// <summary>Body encoding of an <c>otlphttp</c> or <c>loki</c> destination (<c>protobuf</c> or <c>json</c>); null means protobuf.</summary>
-    public DestinationEncoding? Encoding { get; init; }
+    /// <summary>The kind's own fields (e.g. <see cref="Export.Loki.LokiSettings"/>); null for a kind without any, or none given.</summary>
+    [JsonIgnore]
+    public DestinationSettings? Settings
+    {
+        get => _settings;
+        init => _settings = value;
+    }
 
-    /// <summary>Resource attributes that become Loki stream labels (kind loki only).</summary>
-    public IReadOnlyList<string> LokiLabels { get; set; } = [];
-}
+    /// <summary>The JSON of <see cref="Settings"/>, flat beside the common fields as users write them.</summary>
+    [JsonExtensionData]
+    [JsonInclude]
+    internal Dictionary<string, JsonElement>? KindFields
+    {
+        get => _settings is null ? _unbound : DestinationSettingsJson.Write(_settings);
+        set => _unbound = value;
+    }
 
-public enum DestinationKind
-{
-    [JsonStringEnumMemberName("otlp")]
-    Otlp,
-
-    [JsonStringEnumMemberName("otlphttp")]
-    OtlpHttp,
-
-    [JsonStringEnumMemberName("prometheusremotewrite")]
-    PrometheusRemoteWrite,
-
-    [JsonStringEnumMemberName("loki")]
-    Loki,
-
-    [JsonStringEnumMemberName("file")]
-    File,
+    void IJsonOnDeserialized.OnDeserialized()
+    {
+        if (_unbound is not null && DestinationSettingsJson.Read(Kind, _unbound) is { } settings)
+        {
+            _settings = settings;
+            _unbound = null;
+        }
+    }
 }
 
 public enum DestinationCompression

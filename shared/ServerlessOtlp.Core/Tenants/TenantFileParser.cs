@@ -1,6 +1,7 @@
 using System.Text;
 using System.Text.Json;
 using System.Text.RegularExpressions;
+using ServerlessOtlp.Export;
 using ServerlessOtlp.Otlp;
 using ServerlessOtlp.Pipeline.Ottl;
 
@@ -89,15 +90,7 @@ public static partial class TenantFileParser
         return errors;
     }
 
-    /// <summary>The signals a destination kind carries: its default <c>signals</c>, and the only ones allowed.</summary>
-    public static IReadOnlyList<Signal> SignalsOf(DestinationKind kind) => kind switch
-    {
-        DestinationKind.PrometheusRemoteWrite => [Signal.Metrics],
-        DestinationKind.Loki => [Signal.Logs],
-        _ => [Signal.Traces, Signal.Metrics, Signal.Logs],
-    };
-
-    /// <summary>Fills defaults: a destination without <c>signals</c> gets <see cref="SignalsOf"/> its kind.</summary>
+    /// <summary>Fills defaults: a destination without <c>signals</c> gets every signal its kind carries.</summary>
     internal static TenantFile Normalize(TenantFile file)
     {
         bool changed = false;
@@ -107,8 +100,9 @@ public static partial class TenantFileParser
             var destinations = new List<DestinationConfig>(tenant.Destinations.Count);
             foreach (var d in tenant.Destinations)
             {
-                destinations.Add(d.Signals.Count == 0 ? d with { Signals = SignalsOf(d.Kind) } : d);
-                changed |= d.Signals.Count == 0;
+                bool fill = d.Signals.Count == 0 && DestinationKinds.Find(d.Kind) is not null;
+                destinations.Add(fill ? d with { Signals = DestinationKinds.Find(d.Kind)!.Signals } : d);
+                changed |= fill;
             }
 
             tenants.Add(tenant with { Destinations = destinations });
@@ -493,8 +487,17 @@ public static partial class TenantFileParser
                     error(path + ".name", $"duplicate destination name \"{destination.Name}\" (also {names[destination.Name]})");
                 }
 
-                CheckSignals(destination, path);
-                CheckTarget(destination, path);
+                var kind = DestinationKinds.Find(destination.Kind);
+                if (kind is null)
+                {
+                    error(path + ".kind", $"unknown destination kind \"{destination.Kind}\"; expected one of {string.Join(", ", DestinationKinds.Names)}");
+                }
+                else
+                {
+                    CheckSignals(destination, kind, path);
+                    kind.Validate(destination, new DestinationCheck(path, rules, error));
+                }
+
                 CheckHeaders(destination, path);
                 if (destination.When is not null)
                 {
@@ -508,70 +511,21 @@ public static partial class TenantFileParser
             }
         }
 
-        private void CheckSignals(DestinationConfig destination, string path)
+        private void CheckSignals(DestinationConfig destination, IDestinationFactory kind, string path)
         {
-            var allowed = SignalsOf(destination.Kind);
             var seen = new HashSet<Signal>();
             for (int s = 0; s < destination.Signals.Count; s++)
             {
                 var signal = destination.Signals[s];
                 string signalPath = JsonPaths.Index(path + ".signals", s);
-                if (!allowed.Contains(signal))
+                if (!kind.Signals.Contains(signal))
                 {
-                    error(signalPath, $"a {KindName(destination.Kind)} destination carries {string.Join(", ", allowed.Select(a => a.ToName()))} only, not {signal.ToName()}");
+                    error(signalPath, $"a {kind.Kind} destination carries {string.Join(", ", kind.Signals.Select(a => a.ToName()))} only, not {signal.ToName()}");
                 }
                 else if (!seen.Add(signal))
                 {
                     error(signalPath, $"duplicate signal \"{signal.ToName()}\"");
                 }
-            }
-        }
-
-        private void CheckTarget(DestinationConfig destination, string path)
-        {
-            if (destination.Kind == DestinationKind.File)
-            {
-                if (!rules.AnyFilePath)
-                {
-                    if (FileDestinationPaths.CheckRelative(destination.Path) is { } problem)
-                    {
-                        error(path + ".path", problem);
-                    }
-                }
-                else
-                {
-                    CheckNotBlank(destination.Path, path + ".path", "is required for kind file (the directory the .jsonl files go to)");
-                }
-
-                if (destination.Endpoint is not null)
-                {
-                    error(path + ".endpoint", "is not used by kind file; it writes to path");
-                }
-
-                return;
-            }
-
-            if (destination.Path is not null)
-            {
-                error(path + ".path", $"is only for kind file; a {KindName(destination.Kind)} destination sends to endpoint");
-            }
-
-            if (destination.Endpoint is null)
-            {
-                error(path + ".endpoint", $"is required for kind {KindName(destination.Kind)} (an absolute http:// or https:// URL)");
-            }
-            else if (!Uri.TryCreate(destination.Endpoint, UriKind.Absolute, out var uri)
-                     || uri.Scheme is not ("http" or "https") || uri.Host.Length == 0)
-            {
-                error(path + ".endpoint", $"\"{destination.Endpoint}\" is not an absolute http:// or https:// URL");
-            }
-            else if (uri.UserInfo.Length > 0)
-            {
-                error(path + ".endpoint", "must not contain credentials (user:password@); use a header with a secret:NAME reference");
-            }
-            else if (Export.Egress.EgressAddresses.RefusedEndpoint(uri) is { } refused)
-            {
-                error(path + ".endpoint", refused);
             }
         }
 
@@ -644,29 +598,6 @@ public static partial class TenantFileParser
 
                 CheckPositive(batch.FlushInterval, path + ".batch.flushInterval");
             }
-
-            if (destination.Compression is not null && destination.Kind == DestinationKind.PrometheusRemoteWrite)
-            {
-                error(path + ".compression", "is not configurable for prometheusremotewrite (the protocol always uses snappy)");
-            }
-
-            if (destination.LokiLabels.Count > 0 && destination.Kind != DestinationKind.Loki)
-            {
-                error(path + ".lokiLabels", "is only for kind loki");
-            }
-
-            // Only these two have a choice of body; elsewhere the field would be silently ignored.
-            if (destination.Encoding is not null && destination.Kind is not (DestinationKind.OtlpHttp or DestinationKind.Loki))
-            {
-                error(path + ".encoding", $"is only for kinds otlphttp and loki (protobuf or json); a {KindName(destination.Kind)} destination has one fixed encoding");
-            }
-
-            for (int l = 0; l < destination.LokiLabels.Count; l++)
-            {
-                CheckNotBlank(destination.LokiLabels[l], JsonPaths.Index(path + ".lokiLabels", l));
-            }
-
-            CheckDistinct(destination.LokiLabels, path + ".lokiLabels", "label");
         }
 
         private void CheckPositive(TimeSpan? value, string path)
@@ -696,7 +627,5 @@ public static partial class TenantFileParser
                 }
             }
         }
-
-        private static string KindName(DestinationKind kind) => JsonShape.EnumNames(typeof(DestinationKind))[(int)kind];
     }
 }

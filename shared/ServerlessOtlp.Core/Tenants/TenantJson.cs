@@ -33,7 +33,8 @@ public static class TenantJson
             DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
             ReadCommentHandling = JsonCommentHandling.Skip,
             AllowTrailingCommas = true,
-            TypeInfoResolver = TenantJsonContext.Default.WithAddedModifier(SkipEmptyCollections),
+            // The model, then each destination kind's own fields (Export/<kind>/).
+            TypeInfoResolver = JsonTypeInfoResolver.Combine([TenantJsonContext.Default, .. Export.DestinationKinds.SettingsResolvers]).WithAddedModifier(SkipEmptyCollections),
         };
         options.Converters.Add(new DurationJsonConverter());
 
@@ -45,7 +46,6 @@ public static class TenantJson
         AddEnum<SpanStatusCode>(options);
         AddEnum<TransformErrorMode>(options);
         AddEnum<RedactionPreset>(options);
-        AddEnum<DestinationKind>(options);
         AddEnum<DestinationCompression>(options);
         AddEnum<DestinationEncoding>(options);
         options.MakeReadOnly();

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
 using Azure.Data.Tables;
+using ServerlessOtlp.Export.Otlp;
 using ServerlessOtlp.Export.Secrets;
 using ServerlessOtlp.Tenants;
 using ServerlessOtlp.Tests.Infrastructure;
@@ -97,7 +98,7 @@ public sealed class ExportSecurityCommandTests(AzuriteFixture azurite)
         var tempo = new DestinationConfig
         {
             Name = "tempo",
-            Kind = DestinationKind.OtlpHttp,
+            Kind = OtlpHttpDestination.KindName,
             Endpoint = "https://tempo.example.com",
             Headers = new Dictionary<string, string> { ["Authorization"] = "secret:tempo-token" },
         };

@@ -4,6 +4,7 @@ using Azure.Storage.Blobs;
 using Google.Protobuf;
 using OpenTelemetry.Proto.Collector.Trace.V1;
 using OpenTelemetry.Proto.Trace.V1;
+using ServerlessOtlp.Export.Files;
 using ServerlessOtlp.Log;
 using ServerlessOtlp.Otlp;
 using ServerlessOtlp.Processing;
@@ -41,7 +42,7 @@ public sealed class ReplayAndDeadLetterCommandTests(AzuriteFixture azurite)
         await store.EnsureCreatedAsync();
         await store.ApplyAsync(new TenantFile
         {
-            Tenants = [new TenantConfig { Id = tenant, Destinations = [new DestinationConfig { Name = "files", Kind = DestinationKind.File, Signals = [Signal.Traces], Path = CliTestData.TempDir("otlpctl-replay") }] }],
+            Tenants = [new TenantConfig { Id = tenant, Destinations = [new DestinationConfig { Name = "files", Kind = FileDestination.KindName, Signals = [Signal.Traces], Settings = new FileSettings { Path = CliTestData.TempDir("otlpctl-replay") } }] }],
         });
         var container = new BlobServiceClient(azurite.ConnectionString).GetBlobContainerClient(StorageNames.DefaultLogContainer);
         await container.CreateIfNotExistsAsync();
@@ -93,7 +94,7 @@ public sealed class ReplayAndDeadLetterCommandTests(AzuriteFixture azurite)
                 new TenantConfig
                 {
                     Id = tenant,
-                    Destinations = [new DestinationConfig { Name = "files", Kind = DestinationKind.File, Signals = [Signal.Traces], Path = outDir }],
+                    Destinations = [new DestinationConfig { Name = "files", Kind = FileDestination.KindName, Signals = [Signal.Traces], Settings = new FileSettings { Path = outDir } }],
                 },
             ],
         });

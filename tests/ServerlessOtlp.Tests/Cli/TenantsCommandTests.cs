@@ -1,6 +1,7 @@
 using Azure.Data.Tables;
 using Azure.Storage.Blobs;
 using ServerlessOtlp.Cli.Local;
+using ServerlessOtlp.Export.Files;
 using ServerlessOtlp.Storage;
 using ServerlessOtlp.Tenants;
 using ServerlessOtlp.Tests.Infrastructure;
@@ -89,8 +90,8 @@ public sealed class TenantsCommandTests(AzuriteFixture azurite)
         var config = await new TenantDirectory(store).AuthenticateAsync(first.Key!);
         Assert.Equal(DevTenant.Id, config?.Id);
         var destination = Assert.Single(config!.Destinations);
-        Assert.Equal(DestinationKind.File, destination.Kind);
-        Assert.Equal(Path.GetFullPath(output), destination.Path);
+        Assert.Equal(FileDestination.KindName, destination.Kind);
+        Assert.Equal(Path.GetFullPath(output), FileDestination.SettingsOf(destination).Path);
         Assert.Equal(1, Assert.Single(await store.ListAsync()).KeyCount);
 
         var second = await DevTenant.EnsureAsync(store, output);

@@ -2,6 +2,7 @@ using Azure.Messaging.EventHubs;
 using Microsoft.Extensions.Logging.Abstractions;
 using ServerlessOtlp.EventHubsEmulator;
 using ServerlessOtlp.Export;
+using ServerlessOtlp.Export.Files;
 using ServerlessOtlp.Hosting;
 using ServerlessOtlp.Log;
 using ServerlessOtlp.Otlp;
@@ -82,7 +83,7 @@ public sealed class EventHubsDrainTests(AzuriteFixture azurite)
         var dirs = new[] { A, B }.ToDictionary(t => t, t => Directory.CreateTempSubdirectory("eh-replay-" + t + "-").FullName);
         var tenants = new InMemoryTenantDirectory(new TenantFile
         {
-            Tenants = dirs.Select(d => new TenantConfig { Id = d.Key, Destinations = [new DestinationConfig { Name = "out", Kind = DestinationKind.File, Signals = [Signal.Traces], Path = d.Value }] }).ToList(),
+            Tenants = dirs.Select(d => new TenantConfig { Id = d.Key, Destinations = [new DestinationConfig { Name = "out", Kind = FileDestination.KindName, Signals = [Signal.Traces], Settings = new FileSettings { Path = d.Value } }] }).ToList(),
         });
         var services = await ProcessingServices.CreateAsync(log, azurite.IsolatedStorage(), tenants,
             DrainTestContext.Options("live-" + Guid.NewGuid().ToString("N")[..6], o => o.ConsumerGroup = EmulatedHub.LiveGroup), NullLoggerFactory.Instance, TestEgress.Local);

@@ -9,6 +9,7 @@ using OpenTelemetry.Exporter;
 using OpenTelemetry.Proto.Collector.Trace.V1;
 using OpenTelemetry.Resources;
 using OpenTelemetry.Trace;
+using ServerlessOtlp.Export.Files;
 using ServerlessOtlp.Functions;
 using ServerlessOtlp.Hosting;
 using ServerlessOtlp.Log;
@@ -106,7 +107,7 @@ public sealed class EventHubsEndToEndTests(AzuriteFixture azurite, ITestOutputHe
             await new NodeStore(storage.Tables, world.Names.Nodes).EnsureCreatedAsync();
             await store.ApplyAsync(new TenantFile
             {
-                Tenants = [new TenantConfig { Id = world.Tenant, ApiKeys = [world.Key], Destinations = [new DestinationConfig { Name = "out", Kind = DestinationKind.File, Signals = [Signal.Traces], Path = "out" }] }],
+                Tenants = [new TenantConfig { Id = world.Tenant, ApiKeys = [world.Key], Destinations = [new DestinationConfig { Name = "out", Kind = FileDestination.KindName, Signals = [Signal.Traces], Settings = new FileSettings { Path = "out" } }] }],
             });
             return world;
         }

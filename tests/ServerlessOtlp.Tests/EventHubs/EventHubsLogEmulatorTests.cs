@@ -3,6 +3,7 @@ using Azure.Messaging.EventHubs;
 using Azure.Messaging.EventHubs.Consumer;
 using Azure.Messaging.EventHubs.Primitives;
 using Microsoft.Extensions.Logging.Abstractions;
+using ServerlessOtlp.Export.Files;
 using ServerlessOtlp.Hosting;
 using ServerlessOtlp.Log;
 using ServerlessOtlp.Otlp;
@@ -166,7 +167,7 @@ public sealed class EventHubsLogEmulatorTests(AzuriteFixture azurite)
         string outDir = Directory.CreateTempSubdirectory("replay-quota-").FullName;
         var tenants = new InMemoryTenantDirectory(new TenantFile
         {
-            Tenants = [new TenantConfig { Id = "acme", Destinations = [new DestinationConfig { Name = "out", Kind = DestinationKind.File, Signals = [Signal.Traces], Path = outDir }] }],
+            Tenants = [new TenantConfig { Id = "acme", Destinations = [new DestinationConfig { Name = "out", Kind = FileDestination.KindName, Signals = [Signal.Traces], Settings = new FileSettings { Path = outDir } }] }],
         });
         var services = await ProcessingServices.CreateAsync(log, azurite.IsolatedStorage(), tenants, DrainTestContext.Options("runner-" + Guid.NewGuid().ToString("N")[..6], o => o.ConsumerGroup = EmulatedHub.LiveGroup), NullLoggerFactory.Instance, TestEgress.Local);
         await log.AppendAsync(0, Enumerable.Range(0, 6).Select(n => DrainTestContext.Event(DrainTestContext.SpanBody(n), "acme")).ToList());

@@ -6,6 +6,7 @@ using Microsoft.Extensions.Configuration;
 using ServerlessOtlp.Export;
 using ServerlessOtlp.Export.Egress;
 using ServerlessOtlp.Export.Loki;
+using ServerlessOtlp.Export.Otlp;
 using ServerlessOtlp.Export.PrometheusRemoteWrite;
 using ServerlessOtlp.Otlp;
 using ServerlessOtlp.Tenants;
@@ -272,7 +273,7 @@ public sealed class EgressTests
         {
             ["ServerlessOtlp:Egress:Tenants:acme:PinnedHeaders:X-Scope-OrgID"] = "acme",
         }))));
-        var destination = new DestinationConfig { Name = "jaeger", Kind = DestinationKind.Otlp, Headers = new Dictionary<string, string> { ["X-SCOPE-ORGID"] = "globex" } };
+        var destination = new DestinationConfig { Name = "jaeger", Kind = OtlpDestination.KindName, Headers = new Dictionary<string, string> { ["X-SCOPE-ORGID"] = "globex" } };
 
         var resolved = await headers.ResolveAsync("acme", destination);
 
@@ -283,24 +284,18 @@ public sealed class EgressTests
     internal static IConfiguration Configuration(Dictionary<string, string?> values) =>
         new ConfigurationBuilder().AddInMemoryCollection(values).Build();
 
-    internal static IDestinationExporter Exporter(string kind, EgressClients egress, DestinationHeaders? headers = null) => kind switch
-    {
-        "otlp" => new OtlpGrpcExporter(egress, headers),
-        "otlphttp" => new OtlpHttpExporter(egress, headers),
-        "loki" => new LokiExporter(egress, headers),
-        "prometheusremotewrite" => new PrometheusRemoteWriteExporter(egress, headers),
-        _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, null),
-    };
+    internal static IDestinationExporter Exporter(string kind, EgressClients egress, DestinationHeaders? headers = null) =>
+        DestinationKinds.Find(kind)!.CreateExporter(TestEgress.With(egress, headers));
 
     /// <summary>One small export of the signal <paramref name="kind"/> carries, for tenant <paramref name="tenant"/>.</summary>
     internal static ExportRequest Request(string kind, string tenant, string endpoint, Dictionary<string, string>? headers = null)
     {
         var (destinationKind, signal, message) = kind switch
         {
-            "otlp" => (DestinationKind.Otlp, Signal.Traces, (IMessage)OtlpTestData.Traces(1, resources: 1, scopes: 1, spans: 2, invalidShare: 0)),
-            "otlphttp" => (DestinationKind.OtlpHttp, Signal.Traces, OtlpTestData.Traces(1, resources: 1, scopes: 1, spans: 2, invalidShare: 0)),
-            "loki" => (DestinationKind.Loki, Signal.Logs, OtlpTestData.Logs(1, resources: 1, records: 2)),
-            _ => (DestinationKind.PrometheusRemoteWrite, Signal.Metrics, TestMetrics.Request(TestMetrics.Gauge("egress_test", "1", 1, TestMetrics.NowNs()))),
+            "otlp" => (OtlpDestination.KindName, Signal.Traces, (IMessage)OtlpTestData.Traces(1, resources: 1, scopes: 1, spans: 2, invalidShare: 0)),
+            "otlphttp" => (OtlpHttpDestination.KindName, Signal.Traces, OtlpTestData.Traces(1, resources: 1, scopes: 1, spans: 2, invalidShare: 0)),
+            "loki" => (LokiDestination.KindName, Signal.Logs, OtlpTestData.Logs(1, resources: 1, records: 2)),
+            _ => (RemoteWriteDestination.KindName, Signal.Metrics, TestMetrics.Request(TestMetrics.Gauge("egress_test", "1", 1, TestMetrics.NowNs()))),
         };
         return new ExportRequest(
             new TenantConfig { Id = tenant },

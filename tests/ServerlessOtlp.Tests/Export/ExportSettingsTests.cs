@@ -1,6 +1,7 @@
 using System.Net;
 using ServerlessOtlp.Export;
 using ServerlessOtlp.Export.Egress;
+using ServerlessOtlp.Export.Files;
 using ServerlessOtlp.Export.Secrets;
 using ServerlessOtlp.Processing;
 

@@ -5,6 +5,7 @@ using OpenTelemetry.Proto.Common.V1;
 using OpenTelemetry.Proto.Resource.V1;
 using OpenTelemetry.Proto.Trace.V1;
 using ServerlessOtlp.Export;
+using ServerlessOtlp.Export.Otlp;
 using ServerlessOtlp.Log;
 using ServerlessOtlp.Otlp;
 using ServerlessOtlp.Processing;
@@ -121,11 +122,11 @@ public sealed class ExporterContractTests(AzuriteFixture azurite, ITestOutputHel
 
     private static DestinationConfig Destination(string exporter, OtlpTestReceiver receiver) => exporter switch
     {
-        "otlp" => new DestinationConfig { Name = "grpc", Kind = DestinationKind.Otlp, Signals = [Signal.Traces], Endpoint = receiver.GrpcUri.ToString(), Headers = new Dictionary<string, string> { ["X-Scope-OrgID"] = "contract" } },
-        "otlp-gzip" => new DestinationConfig { Name = "grpc", Kind = DestinationKind.Otlp, Signals = [Signal.Traces], Endpoint = receiver.GrpcUri.ToString(), Compression = DestinationCompression.Gzip },
-        "otlphttp-protobuf" => new DestinationConfig { Name = "http", Kind = DestinationKind.OtlpHttp, Signals = [Signal.Traces], Endpoint = receiver.HttpUri.ToString() },
-        "otlphttp-json" => new DestinationConfig { Name = "http", Kind = DestinationKind.OtlpHttp, Signals = [Signal.Traces], Endpoint = receiver.HttpUri.ToString(), Encoding = DestinationEncoding.Json },
-        "otlphttp-json-gzip" => new DestinationConfig { Name = "http", Kind = DestinationKind.OtlpHttp, Signals = [Signal.Traces], Endpoint = receiver.HttpUri + "v1/traces", Encoding = DestinationEncoding.Json, Compression = DestinationCompression.Gzip },
+        "otlp" => new DestinationConfig { Name = "grpc", Kind = OtlpDestination.KindName, Signals = [Signal.Traces], Endpoint = receiver.GrpcUri.ToString(), Headers = new Dictionary<string, string> { ["X-Scope-OrgID"] = "contract" } },
+        "otlp-gzip" => new DestinationConfig { Name = "grpc", Kind = OtlpDestination.KindName, Signals = [Signal.Traces], Endpoint = receiver.GrpcUri.ToString(), Compression = DestinationCompression.Gzip },
+        "otlphttp-protobuf" => new DestinationConfig { Name = "http", Kind = OtlpHttpDestination.KindName, Signals = [Signal.Traces], Endpoint = receiver.HttpUri.ToString() },
+        "otlphttp-json" => new DestinationConfig { Name = "http", Kind = OtlpHttpDestination.KindName, Signals = [Signal.Traces], Endpoint = receiver.HttpUri.ToString(), Settings = new OtlpHttpSettings { Encoding = DestinationEncoding.Json } },
+        "otlphttp-json-gzip" => new DestinationConfig { Name = "http", Kind = OtlpHttpDestination.KindName, Signals = [Signal.Traces], Endpoint = receiver.HttpUri + "v1/traces", Settings = new OtlpHttpSettings { Encoding = DestinationEncoding.Json }, Compression = DestinationCompression.Gzip },
         _ => throw new ArgumentOutOfRangeException(nameof(exporter)),
     };
 

@@ -1,5 +1,6 @@
 using Google.Protobuf;
 using ServerlessOtlp.Export;
+using ServerlessOtlp.Export.Files;
 using ServerlessOtlp.Otlp;
 using ServerlessOtlp.Tenants;
 using ServerlessOtlp.Tests.Cli;
@@ -201,7 +202,7 @@ public sealed class FileDestinationTests
         traces.ResourceSpans[0].ScopeSpans[0].Spans[0].Name = SpanName(seed);
         return new ExportRequest(
             new TenantConfig { Id = tenant },
-            new DestinationConfig { Name = "files", Kind = DestinationKind.File, Signals = [Signal.Traces], Path = path },
+            new DestinationConfig { Name = "files", Kind = FileDestination.KindName, Signals = [Signal.Traces], Settings = new FileSettings { Path = path } },
             Signal.Traces,
             traces,
             traces.ToByteArray());

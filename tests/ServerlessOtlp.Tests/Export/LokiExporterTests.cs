@@ -24,7 +24,7 @@ public sealed class LokiExporterTests
     public async Task Logs_are_pushed_as_streams_with_labels_lines_and_structured_metadata()
     {
         await using var receiver = await CapturingHttpReceiver.StartAsync();
-        var exporter = new LokiExporter(TestEgress.Loopback);
+        var exporter = new LokiExporter(TestEgress.LoopbackServices);
         var outcome = await exporter.ExportAsync(Export(Logs(), new Uri(receiver.Uri, "/"), ["service.name", "deployment.environment", "k8s.pod.name"], DestinationEncoding.Json));
         Assert.Equal(ExportStatus.Success, outcome.Status);
 
@@ -67,7 +67,7 @@ public sealed class LokiExporterTests
     public async Task Without_configured_labels_streams_are_labelled_by_service_name_and_metadata_can_be_off()
     {
         await using var receiver = await CapturingHttpReceiver.StartAsync();
-        var exporter = new LokiExporter(TestEgress.Loopback, options: new LokiOptions { StructuredMetadata = false });
+        var exporter = new LokiExporter(TestEgress.LoopbackServices, options: new LokiOptions { StructuredMetadata = false });
         Assert.Equal(ExportStatus.Success, (await exporter.ExportAsync(Export(Logs(), new Uri(receiver.Uri, "/custom/push"), [], DestinationEncoding.Json))).Status);
 
         var request = Assert.Single(receiver.Requests);
@@ -87,7 +87,7 @@ public sealed class LokiExporterTests
     public async Task By_default_logs_are_pushed_as_snappy_compressed_protobuf()
     {
         await using var receiver = await CapturingHttpReceiver.StartAsync();
-        var exporter = new LokiExporter(TestEgress.Loopback);
+        var exporter = new LokiExporter(TestEgress.LoopbackServices);
         var outcome = await exporter.ExportAsync(Export(Logs(), new Uri(receiver.Uri, "/"), ["service.name", "deployment.environment"]));
         Assert.Equal(ExportStatus.Success, outcome.Status);
 
@@ -128,7 +128,7 @@ public sealed class LokiExporterTests
     public async Task Protobuf_without_structured_metadata_has_none()
     {
         await using var receiver = await CapturingHttpReceiver.StartAsync();
-        var exporter = new LokiExporter(TestEgress.Loopback, options: new LokiOptions { StructuredMetadata = false });
+        var exporter = new LokiExporter(TestEgress.LoopbackServices, options: new LokiOptions { StructuredMetadata = false });
         Assert.Equal(ExportStatus.Success, (await exporter.ExportAsync(Export(Logs(), receiver.Uri, []))).Status);
 
         var push = PushRequest.Parser.ParseFrom(Snappy.DecompressToArray(Assert.Single(receiver.Requests).Body));
@@ -147,7 +147,7 @@ public sealed class LokiExporterTests
     public async Task Failures_are_transient_permanent_or_partly_refused()
     {
         await using var receiver = await CapturingHttpReceiver.StartAsync();
-        var exporter = new LokiExporter(TestEgress.Loopback);
+        var exporter = new LokiExporter(TestEgress.LoopbackServices);
         var export = Export(Logs(), receiver.Uri, []);
 
         receiver.Answer = _ => (429, "rate limited", new Dictionary<string, string> { ["Retry-After"] = "3" });
@@ -185,7 +185,7 @@ public sealed class LokiExporterTests
     public async Task Other_signals_are_refused_for_good()
     {
         var export = Export(Logs(), new Uri("http://127.0.0.1:1/"), []) with { Message = new OpenTelemetry.Proto.Collector.Trace.V1.ExportTraceServiceRequest(), Signal = Signal.Traces };
-        Assert.Equal(ExportStatus.Permanent, (await new LokiExporter(TestEgress.Loopback).ExportAsync(export)).Status);
+        Assert.Equal(ExportStatus.Permanent, (await new LokiExporter(TestEgress.LoopbackServices).ExportAsync(export)).Status);
     }
 
     private static ExportRequest Export(ExportLogsServiceRequest logs, Uri endpoint, IReadOnlyList<string> lokiLabels, DestinationEncoding? encoding = null) => new(
@@ -193,12 +193,11 @@ public sealed class LokiExporterTests
         new DestinationConfig
         {
             Name = "loki",
-            Kind = DestinationKind.Loki,
+            Kind = LokiDestination.KindName,
             Signals = [Signal.Logs],
             Endpoint = endpoint.ToString(),
             Headers = new Dictionary<string, string> { ["X-Scope-OrgID"] = "acme" },
-            LokiLabels = lokiLabels,
-            Encoding = encoding,
+            Settings = new LokiSettings { Labels = lokiLabels, Encoding = encoding },
         },
         Signal.Logs,
         logs,

@@ -4,6 +4,7 @@ using Google.Protobuf.WellKnownTypes;
 using Google.Rpc;
 using Grpc.Core;
 using ServerlessOtlp.Export;
+using ServerlessOtlp.Export.Otlp;
 
 namespace ServerlessOtlp.Tests.Export;
 

@@ -206,7 +206,7 @@ public sealed class PrometheusRemoteWriteConversionTests
     public async Task The_request_is_snappy_protobuf_with_the_remote_write_headers()
     {
         await using var receiver = await CapturingHttpReceiver.StartAsync();
-        var exporter = new PrometheusRemoteWriteExporter(TestEgress.Loopback);
+        var exporter = new PrometheusRemoteWriteExporter(TestEgress.LoopbackServices);
         var outcome = await exporter.ExportAsync(TestMetrics.Export(AllTypes(TestMetrics.NowNs()), new Uri(receiver.Uri, "/"), ("X-Scope-OrgID", "acme")));
         Assert.Equal(ExportStatus.Success, outcome.Status);
 
@@ -226,7 +226,7 @@ public sealed class PrometheusRemoteWriteConversionTests
     public async Task Failures_are_transient_or_permanent_and_refused_samples_are_dropped()
     {
         await using var receiver = await CapturingHttpReceiver.StartAsync();
-        var exporter = new PrometheusRemoteWriteExporter(TestEgress.Loopback);
+        var exporter = new PrometheusRemoteWriteExporter(TestEgress.LoopbackServices);
         var export = TestMetrics.Export(AllTypes(TestMetrics.NowNs()), new Uri(receiver.Uri, "/api/v1/write"));
 
         receiver.Answer = _ => (503, "overloaded", new Dictionary<string, string> { ["Retry-After"] = "7" });
@@ -301,7 +301,7 @@ internal static class TestMetrics
         new DestinationConfig
         {
             Name = "prom",
-            Kind = DestinationKind.PrometheusRemoteWrite,
+            Kind = RemoteWriteDestination.KindName,
             Signals = [Signal.Metrics],
             Endpoint = endpoint.ToString(),
             Headers = headers.ToDictionary(h => h.Name, h => h.Value),
@@ -393,7 +393,7 @@ public sealed class PrometheusRemoteWriteTests(PrometheusFixture prometheus) : I
     {
         string service = "golden" + Guid.NewGuid().ToString("N")[..8];
         var request = RemoteWriteGoldenTests.Request(TestMetrics.NowNs(), service);
-        var outcome = await new PrometheusRemoteWriteExporter(TestEgress.Loopback).ExportAsync(TestMetrics.Export(request, prometheus.WriteUri));
+        var outcome = await new PrometheusRemoteWriteExporter(TestEgress.LoopbackServices).ExportAsync(TestMetrics.Export(request, prometheus.WriteUri));
         Assert.True(outcome.Status == ExportStatus.Success, $"{outcome}\n{prometheus.Log}");
 
         string job = $"job=\"shop/{service}\"";
@@ -444,7 +444,7 @@ public sealed class PrometheusRemoteWriteTests(PrometheusFixture prometheus) : I
             histogram.Record(300);
         });
 
-        var exporter = new PrometheusRemoteWriteExporter(TestEgress.Loopback);
+        var exporter = new PrometheusRemoteWriteExporter(TestEgress.LoopbackServices);
         var outcome = await exporter.ExportAsync(TestMetrics.Export(request, prometheus.WriteUri));
         Assert.True(outcome.Status == ExportStatus.Success && outcome.RejectedItems == 0, $"{outcome}\n{prometheus.Log}");
 
@@ -475,7 +475,7 @@ public sealed class PrometheusRemoteWriteTests(PrometheusFixture prometheus) : I
     public async Task SDK_delta_metrics_reach_Prometheus_as_cumulative_series()
     {
         string service = "delta" + Guid.NewGuid().ToString("N")[..8];
-        var exporter = new PrometheusRemoteWriteExporter(TestEgress.Loopback);
+        var exporter = new PrometheusRemoteWriteExporter(TestEgress.LoopbackServices);
         var requests = await CaptureSdkMetricsAsync(service, MetricReaderTemporalityPreference.Delta, 2, (round, counter, histogram) =>
         {
             counter.Add(round == 0 ? 5 : 3);
@@ -501,7 +501,7 @@ public sealed class PrometheusRemoteWriteTests(PrometheusFixture prometheus) : I
         string service = "ooo" + Guid.NewGuid().ToString("N")[..8];
         ulong now = TestMetrics.NowNs();
         var newer = TestMetrics.Request(service, TestMetrics.Gauge("ooo.value", "", 2, now));
-        Assert.Equal(ExportStatus.Success, (await new PrometheusRemoteWriteExporter(TestEgress.Loopback).ExportAsync(TestMetrics.Export(newer, prometheus.WriteUri))).Status);
+        Assert.Equal(ExportStatus.Success, (await new PrometheusRemoteWriteExporter(TestEgress.LoopbackServices).ExportAsync(TestMetrics.Export(newer, prometheus.WriteUri))).Status);
 
         // A fresh exporter (no state: another node, or after a restart) sends an older sample of
         // the same series beside a new series: Prometheus refuses the request, the exporter finds the
@@ -509,7 +509,7 @@ public sealed class PrometheusRemoteWriteTests(PrometheusFixture prometheus) : I
         var older = TestMetrics.Request(service,
             TestMetrics.Gauge("ooo.value", "", 1, now - 60_000_000_000),
             TestMetrics.Gauge("ooo.other", "", 5, now));
-        var outcome = await new PrometheusRemoteWriteExporter(TestEgress.Loopback).ExportAsync(TestMetrics.Export(older, prometheus.WriteUri));
+        var outcome = await new PrometheusRemoteWriteExporter(TestEgress.LoopbackServices).ExportAsync(TestMetrics.Export(older, prometheus.WriteUri));
         Assert.Equal(ExportStatus.Success, outcome.Status);
         Assert.Equal(1, outcome.RejectedItems);
 
@@ -518,7 +518,7 @@ public sealed class PrometheusRemoteWriteTests(PrometheusFixture prometheus) : I
         Assert.Equal(5, Assert.Single(await prometheus.QueryAsync($"ooo_other{{job=\"{job}\"}}")).Value);
 
         // The same exporter replaying its own batch filters it before sending.
-        var exporter = new PrometheusRemoteWriteExporter(TestEgress.Loopback);
+        var exporter = new PrometheusRemoteWriteExporter(TestEgress.LoopbackServices);
         var again = TestMetrics.Request(service, TestMetrics.Gauge("ooo.third", "", 9, now));
         Assert.Equal(0, (await exporter.ExportAsync(TestMetrics.Export(again, prometheus.WriteUri))).RejectedItems);
         Assert.Equal(1, (await exporter.ExportAsync(TestMetrics.Export(again, prometheus.WriteUri))).RejectedItems);
@@ -529,7 +529,7 @@ public sealed class PrometheusRemoteWriteTests(PrometheusFixture prometheus) : I
     {
         string service = "native" + Guid.NewGuid().ToString("N")[..8];
         var request = TestMetrics.Request(service, TestMetrics.Exponential("payload.size", "By", TestMetrics.NowNs(), scale: 3, zeroCount: 1, offset: 5, [1, 0, 2]));
-        var exporter = new PrometheusRemoteWriteExporter(TestEgress.Loopback, options: new PrometheusRemoteWriteOptions { NativeHistograms = true });
+        var exporter = new PrometheusRemoteWriteExporter(TestEgress.LoopbackServices, options: new PrometheusRemoteWriteOptions { NativeHistograms = true });
         var outcome = await exporter.ExportAsync(TestMetrics.Export(request, prometheus.WriteUri));
         Assert.True(outcome.Status == ExportStatus.Success, $"{outcome}\n{prometheus.Log}");
         string job = $"shop/{service}";

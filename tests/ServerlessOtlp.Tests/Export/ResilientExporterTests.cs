@@ -3,6 +3,8 @@ using Microsoft.Extensions.Time.Testing;
 using OpenTelemetry.Proto.Collector.Trace.V1;
 using Polly.CircuitBreaker;
 using ServerlessOtlp.Export;
+using ServerlessOtlp.Export.Loki;
+using ServerlessOtlp.Export.Otlp;
 using ServerlessOtlp.Otlp;
 using ServerlessOtlp.Tenants;
 
@@ -12,7 +14,7 @@ namespace ServerlessOtlp.Tests.Export;
 public sealed class ResilientExporterTests
 {
     private static readonly TenantConfig Tenant = new() { Id = "acme" };
-    private static readonly DestinationConfig Destination = new() { Name = "tempo", Kind = DestinationKind.OtlpHttp, Signals = [Signal.Traces], Endpoint = "http://tempo:4318" };
+    private static readonly DestinationConfig Destination = new() { Name = "tempo", Kind = OtlpHttpDestination.KindName, Signals = [Signal.Traces], Endpoint = "http://tempo:4318" };
 
     private readonly FakeTimeProvider _time = new(new DateTimeOffset(2025, 1, 1, 0, 0, 0, TimeSpan.Zero));
 
@@ -195,7 +197,7 @@ public sealed class ResilientExporterTests
     public async Task An_unknown_kind_is_permanent()
     {
         var exporter = new ResilientExporter([], Options(), _time);
-        Assert.False(exporter.Supports(DestinationKind.Loki));
+        Assert.False(exporter.Supports(LokiDestination.KindName));
         Assert.Equal(ExportStatus.Permanent, (await exporter.ExportAsync(Request())).Status);
     }
 
@@ -208,7 +210,7 @@ public sealed class ResilientExporterTests
 
         public bool Hang { get; init; }
 
-        public DestinationKind Kind => DestinationKind.OtlpHttp;
+        public string Kind => OtlpHttpDestination.KindName;
 
         public async Task<ExportOutcome> ExportAsync(ExportRequest request, CancellationToken cancellationToken = default)
         {

@@ -4,6 +4,7 @@ using Google.Protobuf;
 using Microsoft.Extensions.Time.Testing;
 using OpenTelemetry.Proto.Collector.Trace.V1;
 using ServerlessOtlp.Export;
+using ServerlessOtlp.Export.Otlp;
 using ServerlessOtlp.Log;
 using ServerlessOtlp.Otlp;
 using ServerlessOtlp.Processing;
@@ -16,8 +17,8 @@ namespace ServerlessOtlp.Tests.Export;
 [Collection(AzuriteCollection.Name)]
 public sealed class RetryStoreTests(AzuriteFixture azurite)
 {
-    private static readonly DestinationConfig Fast = new() { Name = "fast", Kind = DestinationKind.Otlp, Signals = [Signal.Traces], Endpoint = "http://fast:4317" };
-    private static readonly DestinationConfig Down = new() { Name = "down", Kind = DestinationKind.OtlpHttp, Signals = [Signal.Traces], Endpoint = "http://down:4318" };
+    private static readonly DestinationConfig Fast = new() { Name = "fast", Kind = OtlpDestination.KindName, Signals = [Signal.Traces], Endpoint = "http://fast:4317" };
+    private static readonly DestinationConfig Down = new() { Name = "down", Kind = OtlpHttpDestination.KindName, Signals = [Signal.Traces], Endpoint = "http://down:4318" };
 
     private static readonly ExportResilienceOptions QuickOptions = new()
     {
@@ -46,8 +47,8 @@ public sealed class RetryStoreTests(AzuriteFixture azurite)
         var (retry, dead) = Stores();
         await retry.EnsureCreatedAsync();
         await dead.EnsureCreatedAsync();
-        var fast = new RecordingExporter(DestinationKind.Otlp, _ => ExportOutcome.Ok);
-        var down = new RecordingExporter(DestinationKind.OtlpHttp, _ => ExportOutcome.Transient("HTTP 503"));
+        var fast = new RecordingExporter(OtlpDestination.KindName, _ => ExportOutcome.Ok);
+        var down = new RecordingExporter(OtlpHttpDestination.KindName, _ => ExportOutcome.Transient("HTTP 503"));
         var tenants = new InMemoryTenantDirectory(new TenantFile { Tenants = [new TenantConfig { Id = "acme", Destinations = [Down, Fast] }] });
         var processor = new TenantEventProcessor(tenants, new ResilientExporter([fast, down], QuickOptions), dead, retry);
 
@@ -73,7 +74,7 @@ public sealed class RetryStoreTests(AzuriteFixture azurite)
     {
         var (_, dead) = Stores();
         await dead.EnsureCreatedAsync();
-        var down = new RecordingExporter(DestinationKind.OtlpHttp, _ => ExportOutcome.Transient("HTTP 503"));
+        var down = new RecordingExporter(OtlpHttpDestination.KindName, _ => ExportOutcome.Transient("HTTP 503"));
         var tenants = new InMemoryTenantDirectory(new TenantFile { Tenants = [new TenantConfig { Id = "acme", Destinations = [Down] }] });
         var processor = new TenantEventProcessor(tenants, new ResilientExporter([down], QuickOptions), dead, new BrokenRetryStore());
         Assert.Equal(EventFate.RetryLater, await processor.ProcessAsync(0, Event("acme", 0)));
@@ -85,8 +86,8 @@ public sealed class RetryStoreTests(AzuriteFixture azurite)
         var (retry, dead) = Stores();
         await retry.EnsureCreatedAsync();
         await dead.EnsureCreatedAsync();
-        var refusing = new RecordingExporter(DestinationKind.OtlpHttp, _ => ExportOutcome.Permanent("HTTP 400 Bad Request"));
-        var fast = new RecordingExporter(DestinationKind.Otlp, _ => ExportOutcome.Ok);
+        var refusing = new RecordingExporter(OtlpHttpDestination.KindName, _ => ExportOutcome.Permanent("HTTP 400 Bad Request"));
+        var fast = new RecordingExporter(OtlpDestination.KindName, _ => ExportOutcome.Ok);
         var tenants = new InMemoryTenantDirectory(new TenantFile { Tenants = [new TenantConfig { Id = "acme", Destinations = [Down, Fast] }] });
         var processor = new TenantEventProcessor(tenants, new ResilientExporter([refusing, fast], QuickOptions), dead, retry);
 
@@ -113,7 +114,7 @@ public sealed class RetryStoreTests(AzuriteFixture azurite)
 
         var order = new ConcurrentQueue<string>();
         bool healthy = false;
-        var backend = new RecordingExporter(DestinationKind.OtlpHttp, r =>
+        var backend = new RecordingExporter(OtlpHttpDestination.KindName, r =>
         {
             if (!healthy)
             {
@@ -157,7 +158,7 @@ public sealed class RetryStoreTests(AzuriteFixture azurite)
         Assert.InRange(stats["down"].OldestAge, TimeSpan.FromHours(25), TimeSpan.FromHours(25.1));
 
         var refusing = Down with { Name = "refusing" };
-        var backend = new RecordingExporter(DestinationKind.OtlpHttp, r => r.Destination.Name == "refusing" ? ExportOutcome.Permanent("HTTP 413") : ExportOutcome.Ok);
+        var backend = new RecordingExporter(OtlpHttpDestination.KindName, r => r.Destination.Name == "refusing" ? ExportOutcome.Permanent("HTTP 413") : ExportOutcome.Ok);
         var tenants = new InMemoryTenantDirectory(new TenantFile { Tenants = [new TenantConfig { Id = "acme", Destinations = [Down, refusing] }] });
         var drainer = new RetryStoreDrainer(retry, new ResilientExporter([backend], QuickOptions), tenants, dead, new RetryStoreOptions { MaxAge = TimeSpan.FromHours(24) }, time);
 
@@ -182,7 +183,7 @@ public sealed class RetryStoreTests(AzuriteFixture azurite)
         }
 
         var sent = new ConcurrentBag<string>();
-        var backend = new RecordingExporter(DestinationKind.OtlpHttp, r =>
+        var backend = new RecordingExporter(OtlpHttpDestination.KindName, r =>
         {
             sent.Add(OtlpTestReceiver.Ids((ExportTraceServiceRequest)r.Message).First());
             return ExportOutcome.Ok;
@@ -207,13 +208,13 @@ public sealed class RetryStoreTests(AzuriteFixture azurite)
             throw new IOException("storage unreachable");
     }
 
-    private sealed class RecordingExporter(DestinationKind kind, Func<ExportRequest, ExportOutcome> answer) : IDestinationExporter
+    private sealed class RecordingExporter(string kind, Func<ExportRequest, ExportOutcome> answer) : IDestinationExporter
     {
         public ConcurrentQueue<DateTimeOffset> CallQueue { get; } = new();
 
         public IReadOnlyList<DateTimeOffset> Calls => CallQueue.ToArray();
 
-        public DestinationKind Kind => kind;
+        public string Kind => kind;
 
         public Task<ExportOutcome> ExportAsync(ExportRequest request, CancellationToken cancellationToken = default)
         {

@@ -5,6 +5,7 @@ using Azure.Storage.Blobs;
 using Google.Protobuf;
 using Microsoft.Extensions.Time.Testing;
 using ServerlessOtlp.Export;
+using ServerlessOtlp.Export.Otlp;
 using ServerlessOtlp.Functions;
 using ServerlessOtlp.Otlp;
 using ServerlessOtlp.Processing;
@@ -20,7 +21,7 @@ namespace ServerlessOtlp.Tests.Export;
 [Collection(AzuriteCollection.Name)]
 public sealed class RetryStoreVisibilityTests(AzuriteFixture azurite)
 {
-    private static readonly DestinationConfig Down = new() { Name = "down", Kind = DestinationKind.OtlpHttp, Signals = [Signal.Traces], Endpoint = "http://down:4318" };
+    private static readonly DestinationConfig Down = new() { Name = "down", Kind = OtlpHttpDestination.KindName, Signals = [Signal.Traces], Endpoint = "http://down:4318" };
 
     [Fact]
     public async Task The_drainer_publishes_batches_bytes_and_oldest_age_per_destination_as_gauges()
@@ -40,7 +41,7 @@ public sealed class RetryStoreVisibilityTests(AzuriteFixture azurite)
         long bytes = first.Length + second.Length;
 
         // The backend still refuses (and asks for a wait longer than the inline budget): nothing to retry inline.
-        var backend = new AnsweringExporter(DestinationKind.OtlpHttp, ExportOutcome.Transient("HTTP 503", TimeSpan.FromMinutes(5)));
+        var backend = new AnsweringExporter(OtlpHttpDestination.KindName, ExportOutcome.Transient("HTTP 503", TimeSpan.FromMinutes(5)));
         var tenants = new InMemoryTenantDirectory(new TenantFile { Tenants = [new TenantConfig { Id = "acme", Destinations = [Down] }] });
         using var metrics = new RetryStoreMetrics(time: time);
         var drainer = new RetryStoreDrainer(retry, new ResilientExporter([backend]), tenants, dead, time: time, metrics: metrics);
@@ -122,9 +123,9 @@ public sealed class RetryStoreVisibilityTests(AzuriteFixture azurite)
         return measured;
     }
 
-    private sealed class AnsweringExporter(DestinationKind kind, ExportOutcome answer) : IDestinationExporter
+    private sealed class AnsweringExporter(string kind, ExportOutcome answer) : IDestinationExporter
     {
-        public DestinationKind Kind => kind;
+        public string Kind => kind;
 
         public Task<ExportOutcome> ExportAsync(ExportRequest request, CancellationToken cancellationToken = default) => Task.FromResult(answer);
     }

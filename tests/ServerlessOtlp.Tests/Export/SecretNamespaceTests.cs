@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Time.Testing;
 using ServerlessOtlp.Export;
 using ServerlessOtlp.Export.Egress;
+using ServerlessOtlp.Export.Otlp;
 using ServerlessOtlp.Export.Secrets;
 using ServerlessOtlp.Tenants;
 
@@ -137,7 +138,7 @@ public sealed class SecretNamespaceTests
             ["ServerlessOtlp:Secrets:token"] = "Bearer shared",
         });
         var headers = new DestinationHeaders(new ConfigurationSecretResolver(configuration), TestEgress.Loopback.Policy, new SecretMigrationOptions { GracePeriod = TimeSpan.Zero });
-        var exporter = new OtlpHttpExporter(TestEgress.Loopback, headers);
+        var exporter = new OtlpHttpExporter(TestEgress.With(TestEgress.Loopback, headers));
         var secretHeaders = new Dictionary<string, string> { ["Authorization"] = "secret:token" };
 
         var acme = await exporter.ExportAsync(EgressTests.Request("otlphttp", "acme", backend.Uri.ToString(), secretHeaders));
@@ -224,7 +225,7 @@ public sealed class SecretNamespaceTests
     private static DestinationConfig Destination(string authorization) => new()
     {
         Name = "tempo",
-        Kind = DestinationKind.OtlpHttp,
+        Kind = OtlpHttpDestination.KindName,
         Endpoint = "https://tempo.example.com",
         Headers = new Dictionary<string, string> { ["Authorization"] = authorization },
     };

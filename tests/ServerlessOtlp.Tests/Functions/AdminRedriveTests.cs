@@ -2,6 +2,7 @@ using System.Net;
 using System.Text.Json;
 using Google.Protobuf;
 using Microsoft.Extensions.Logging.Abstractions;
+using ServerlessOtlp.Export.Files;
 using ServerlessOtlp.Functions;
 using ServerlessOtlp.Hosting;
 using ServerlessOtlp.Log;
@@ -25,7 +26,7 @@ public sealed class AdminRedriveTests(AzuriteFixture azurite)
         string outDir = Directory.CreateTempSubdirectory("redrive-").FullName;
         var tenants = new InMemoryTenantDirectory(new TenantFile
         {
-            Tenants = [new TenantConfig { Id = tenant, Destinations = [new DestinationConfig { Name = "files", Kind = DestinationKind.File, Signals = [Signal.Traces], Path = outDir }] }],
+            Tenants = [new TenantConfig { Id = tenant, Destinations = [new DestinationConfig { Name = "files", Kind = FileDestination.KindName, Signals = [Signal.Traces], Settings = new FileSettings { Path = outDir } }] }],
         });
         var host = new ProcessingHost(
             ct => ProcessingServices.CreateAsync(new MemoryLog(1, "mem-" + Guid.NewGuid().ToString("N")[..12]), azurite.IsolatedStorage(), tenants, DrainTestContext.Options("redrive-test"), NullLoggerFactory.Instance, ServerlessOtlp.Tests.Export.TestEgress.Local, ct),

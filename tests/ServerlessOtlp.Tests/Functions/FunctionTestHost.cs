@@ -6,6 +6,7 @@ using Microsoft.Azure.Functions.Worker;
 using Microsoft.Azure.Functions.Worker.Http;
 using Microsoft.Extensions.Logging.Abstractions;
 using ServerlessOtlp.Export;
+using ServerlessOtlp.Export.Files;
 using ServerlessOtlp.Functions;
 using ServerlessOtlp.Hosting;
 using ServerlessOtlp.Log;
@@ -29,7 +30,7 @@ internal sealed class FunctionTestHost : IDisposable
         OutputDir = Directory.CreateTempSubdirectory("functions-test-").FullName;
         var tenants = new InMemoryTenantDirectory(new TenantFile
         {
-            Tenants = [new TenantConfig { Id = DrainTestContext.Tenant, Destinations = [new DestinationConfig { Name = "out", Kind = DestinationKind.File, Signals = [Signal.Traces], Path = OutputDir }] }],
+            Tenants = [new TenantConfig { Id = DrainTestContext.Tenant, Destinations = [new DestinationConfig { Name = "out", Kind = FileDestination.KindName, Signals = [Signal.Traces], Settings = new FileSettings { Path = OutputDir } }] }],
         });
         Drain = DrainTestContext.Options("functions-" + Guid.NewGuid().ToString("N")[..8], configure);
         Host = new ProcessingHost(

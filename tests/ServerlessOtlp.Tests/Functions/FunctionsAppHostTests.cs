@@ -6,6 +6,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
 using ServerlessOtlp.Export;
+using ServerlessOtlp.Export.Files;
 using ServerlessOtlp.Functions;
 using ServerlessOtlp.Hosting;
 using ServerlessOtlp.Log;
@@ -79,7 +80,7 @@ public sealed class FunctionsAppHostTests(AzuriteFixture azurite)
         await tenants.EnsureCreatedAsync();
         await tenants.ApplyAsync(new TenantFile
         {
-            Tenants = [new TenantConfig { Id = "acme", Destinations = [new DestinationConfig { Name = "out", Kind = DestinationKind.File, Signals = [Signal.Traces], Path = "out" }] }],
+            Tenants = [new TenantConfig { Id = "acme", Destinations = [new DestinationConfig { Name = "out", Kind = FileDestination.KindName, Signals = [Signal.Traces], Settings = new FileSettings { Path = "out" } }] }],
         });
 
         await using (var writer = await hub.OpenLogAsync())

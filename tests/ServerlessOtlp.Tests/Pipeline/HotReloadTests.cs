@@ -7,6 +7,7 @@ using OpenTelemetry.Proto.Collector.Trace.V1;
 using OpenTelemetry.Proto.Common.V1;
 using OpenTelemetry.Proto.Resource.V1;
 using OpenTelemetry.Proto.Trace.V1;
+using ServerlessOtlp.Export.Files;
 using ServerlessOtlp.Hosting;
 using ServerlessOtlp.Log;
 using ServerlessOtlp.Otlp;
@@ -99,7 +100,7 @@ public sealed class HotReloadTests(AzuriteFixture azurite, ITestOutputHelper out
         ApiKeys = [key],
         Sampling = percentage is { } p ? new SamplingConfig { Traces = new TraceSamplingConfig { SamplingPercentage = p } } : null,
         Transforms = version > 1 ? new OttlStatements { Traces = [$"set(span.attributes[\"{VersionAttribute}\"], \"{version}\")"] } : null,
-        Destinations = [new DestinationConfig { Name = "files", Kind = DestinationKind.File, Signals = [Signal.Traces], Path = dir }],
+        Destinations = [new DestinationConfig { Name = "files", Kind = FileDestination.KindName, Signals = [Signal.Traces], Settings = new FileSettings { Path = dir } }],
     };
 
     private sealed record Sent(ExportTraceServiceRequest Request, List<string> Ids, Dictionary<string, byte[]> TraceIds);

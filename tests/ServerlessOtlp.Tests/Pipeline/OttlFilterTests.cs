@@ -1,5 +1,6 @@
 using OpenTelemetry.Proto.Collector.Trace.V1;
 using OpenTelemetry.Proto.Trace.V1;
+using ServerlessOtlp.Export.Otlp;
 using ServerlessOtlp.Otlp;
 using ServerlessOtlp.Pipeline;
 using ServerlessOtlp.Pipeline.Ottl;
@@ -209,5 +210,5 @@ public class OttlFilterTests
     }
 
     private static DestinationConfig Destination(string? when) =>
-        new() { Name = "d", Kind = DestinationKind.Otlp, Endpoint = "http://backend:4317", Signals = [Signal.Traces], When = when };
+        new() { Name = "d", Kind = OtlpDestination.KindName, Endpoint = "http://backend:4317", Signals = [Signal.Traces], When = when };
 }

@@ -1,6 +1,7 @@
 using Google.Protobuf;
 using OpenTelemetry.Proto.Collector.Trace.V1;
 using ServerlessOtlp.Export;
+using ServerlessOtlp.Export.Files;
 using ServerlessOtlp.Log;
 using ServerlessOtlp.Otlp;
 using ServerlessOtlp.Otlp.Json;
@@ -36,7 +37,7 @@ public class SamplingInDrainTests
                 {
                     Id = "acme",
                     Sampling = new SamplingConfig { Traces = new TraceSamplingConfig { Mode = SamplingMode.Proportional, SamplingPercentage = 10 } },
-                    Destinations = [new DestinationConfig { Name = "files", Kind = DestinationKind.File, Signals = [Signal.Traces], Path = dir }],
+                    Destinations = [new DestinationConfig { Name = "files", Kind = FileDestination.KindName, Signals = [Signal.Traces], Settings = new FileSettings { Path = dir } }],
                 },
             ],
         });
@@ -90,8 +91,8 @@ public class TransformInDrainTests
                     Filters = new OttlStatements { Traces = ["span.name == \"GET /api/1\""] },
                     Destinations =
                     [
-                        new DestinationConfig { Name = "prod", Kind = DestinationKind.File, Signals = [Signal.Traces], Path = prod, When = "resource.attributes[\"service.name\"] == \"svc-0\"" },
-                        new DestinationConfig { Name = "rest", Kind = DestinationKind.File, Signals = [Signal.Traces], Path = rest, When = "resource.attributes[\"service.name\"] != \"svc-0\"" },
+                        new DestinationConfig { Name = "prod", Kind = FileDestination.KindName, Signals = [Signal.Traces], Settings = new FileSettings { Path = prod }, When = "resource.attributes[\"service.name\"] == \"svc-0\"" },
+                        new DestinationConfig { Name = "rest", Kind = FileDestination.KindName, Signals = [Signal.Traces], Settings = new FileSettings { Path = rest }, When = "resource.attributes[\"service.name\"] != \"svc-0\"" },
                     ],
                 },
             ],

@@ -5,6 +5,7 @@ using OpenTelemetry.Proto.Common.V1;
 using OpenTelemetry.Proto.Resource.V1;
 using OpenTelemetry.Proto.Trace.V1;
 using ServerlessOtlp.Export;
+using ServerlessOtlp.Export.Files;
 using ServerlessOtlp.Log;
 using ServerlessOtlp.Otlp;
 using ServerlessOtlp.Pipeline.Sampling;
@@ -79,11 +80,11 @@ internal static class TailSamplingTestData
 }
 
 /// <summary>Keeps what was exported (decoded) and answers as told.</summary>
-internal sealed class CapturingExporter(DestinationKind kind = DestinationKind.File) : IDestinationExporter
+internal sealed class CapturingExporter(string kind = FileDestination.KindName) : IDestinationExporter
 {
     private readonly List<IMessage> _requests = [];
 
-    public DestinationKind Kind { get; } = kind;
+    public string Kind { get; } = kind;
 
     public Func<ExportRequest, ExportOutcome> Answer { get; set; } = _ => ExportOutcome.Ok;
 
@@ -143,7 +144,7 @@ internal sealed class TailHarness
                 {
                     Id = TailSamplingTestData.Tenant,
                     Sampling = new SamplingConfig { Traces = head, Tail = tail },
-                    Destinations = [new DestinationConfig { Name = "out", Kind = DestinationKind.File, Signals = signals ?? [Signal.Traces], Path = "unused" }],
+                    Destinations = [new DestinationConfig { Name = "out", Kind = FileDestination.KindName, Signals = signals ?? [Signal.Traces], Settings = new FileSettings { Path = "unused" } }],
                 },
             ],
         });

@@ -124,7 +124,7 @@ public sealed class DeltaStateHandoffTests(AzuriteFixture azurite)
 
     /// <summary>A fresh exporter per call: what another process would have.</summary>
     private static TenantEventProcessor Processor(DrainTestContext ctx, InMemoryTenantDirectory tenants, PartitionStateStore states) =>
-        new(tenants, new ResilientExporter([new PrometheusRemoteWriteExporter(ServerlessOtlp.Tests.Export.TestEgress.Loopback)]), ctx.DeadLetters, null, partitionState: states);
+        new(tenants, new ResilientExporter([new PrometheusRemoteWriteExporter(ServerlessOtlp.Tests.Export.TestEgress.LoopbackServices)]), ctx.DeadLetters, null, partitionState: states);
 
     private static InMemoryTenantDirectory PromTenant(Uri receiver) => new(new TenantFile
     {
@@ -133,7 +133,7 @@ public sealed class DeltaStateHandoffTests(AzuriteFixture azurite)
             new TenantConfig
             {
                 Id = DrainTestContext.Tenant,
-                Destinations = [new DestinationConfig { Name = "prom", Kind = DestinationKind.PrometheusRemoteWrite, Signals = [Signal.Metrics], Endpoint = new Uri(receiver, "/api/v1/write").ToString() }],
+                Destinations = [new DestinationConfig { Name = "prom", Kind = RemoteWriteDestination.KindName, Signals = [Signal.Metrics], Endpoint = new Uri(receiver, "/api/v1/write").ToString() }],
             },
         ],
     });

@@ -6,6 +6,7 @@ using Google.Protobuf;
 using OpenTelemetry.Proto.Collector.Trace.V1;
 using OpenTelemetry.Proto.Trace.V1;
 using ServerlessOtlp.Export;
+using ServerlessOtlp.Export.Files;
 using ServerlessOtlp.Log;
 using ServerlessOtlp.Otlp;
 using ServerlessOtlp.Processing;
@@ -43,7 +44,7 @@ internal sealed partial class DrainTestContext : IDisposable
                 new TenantConfig
                 {
                     Id = Tenant,
-                    Destinations = [new DestinationConfig { Name = "out", Kind = DestinationKind.File, Signals = [Signal.Traces], Path = OutputDir }],
+                    Destinations = [new DestinationConfig { Name = "out", Kind = FileDestination.KindName, Signals = [Signal.Traces], Settings = new FileSettings { Path = OutputDir } }],
                 },
             ],
         });

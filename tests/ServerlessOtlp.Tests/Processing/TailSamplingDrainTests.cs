@@ -5,6 +5,7 @@ using OpenTelemetry;
 using OpenTelemetry.Exporter;
 using OpenTelemetry.Proto.Collector.Trace.V1;
 using OpenTelemetry.Trace;
+using ServerlessOtlp.Export.Files;
 using ServerlessOtlp.Log;
 using ServerlessOtlp.Otlp;
 using ServerlessOtlp.Processing;
@@ -44,7 +45,7 @@ public sealed class TailSamplingDrainTests(AzuriteFixture azurite)
                 {
                     Id = Tenant,
                     Sampling = new SamplingConfig { Tail = tail },
-                    Destinations = [new DestinationConfig { Name = "out", Kind = DestinationKind.File, Signals = [Signal.Traces], Path = "unused", Retry = retry }],
+                    Destinations = [new DestinationConfig { Name = "out", Kind = FileDestination.KindName, Signals = [Signal.Traces], Settings = new FileSettings { Path = "unused" }, Retry = retry }],
                 },
             ],
         });

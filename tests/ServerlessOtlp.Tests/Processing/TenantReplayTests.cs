@@ -1,6 +1,7 @@
 using System.Text.RegularExpressions;
 using Azure.Messaging.EventHubs.Producer;
 using Microsoft.Extensions.Logging.Abstractions;
+using ServerlessOtlp.Export.Files;
 using ServerlessOtlp.Hosting;
 using ServerlessOtlp.Log;
 using ServerlessOtlp.Otlp;
@@ -224,7 +225,7 @@ public sealed partial class TenantReplayTests(AzuriteFixture azurite)
                 Tenants = dirs.Select(d => new TenantConfig
                 {
                     Id = d.Key,
-                    Destinations = [new DestinationConfig { Name = "out", Kind = DestinationKind.File, Signals = [Signal.Traces], Path = d.Value }],
+                    Destinations = [new DestinationConfig { Name = "out", Kind = FileDestination.KindName, Signals = [Signal.Traces], Settings = new FileSettings { Path = d.Value } }],
                 }).ToList(),
             });
             var log = context.NewLog();

@@ -3,6 +3,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Time.Testing;
 using Polly.CircuitBreaker;
 using ServerlessOtlp.Export;
+using ServerlessOtlp.Export.Files;
 using ServerlessOtlp.Hosting;
 using ServerlessOtlp.Log;
 using ServerlessOtlp.Otlp;
@@ -36,7 +37,7 @@ public sealed class BackendOutageTests(AzuriteFixture azurite, ITestOutputHelper
     {
         Id = id,
         ApiKeys = [key],
-        Destinations = [new DestinationConfig { Name = Destination, Kind = DestinationKind.File, Signals = [Signal.Traces], Path = dir }],
+        Destinations = [new DestinationConfig { Name = Destination, Kind = FileDestination.KindName, Signals = [Signal.Traces], Settings = new FileSettings { Path = dir } }],
     };
 
     [Fact]

@@ -1,11 +1,12 @@
-using Microsoft.Extensions.Time.Testing;
 using System.Diagnostics;
 using System.Net;
 using System.Net.Http.Headers;
 using Google.Protobuf;
 using Grpc.Core;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Time.Testing;
 using OpenTelemetry.Proto.Common.V1;
+using ServerlessOtlp.Export.Files;
 using ServerlessOtlp.Hosting;
 using ServerlessOtlp.Log;
 using ServerlessOtlp.Otlp;
@@ -85,7 +86,7 @@ public sealed class TenantIsolationTests(AzuriteFixture azurite, ITestOutputHelp
     {
         Id = id,
         ApiKeys = [key],
-        Destinations = [new DestinationConfig { Name = "files", Kind = DestinationKind.File, Signals = [Signal.Traces, Signal.Logs], Path = dir }],
+        Destinations = [new DestinationConfig { Name = "files", Kind = FileDestination.KindName, Signals = [Signal.Traces, Signal.Logs], Settings = new FileSettings { Path = dir } }],
     };
 
     private static void AssertNoKeys(string where, string text, params string[] keys)

@@ -1,3 +1,7 @@
+using ServerlessOtlp.Export.Files;
+using ServerlessOtlp.Export.Loki;
+using ServerlessOtlp.Export.Otlp;
+using ServerlessOtlp.Export.PrometheusRemoteWrite;
 using ServerlessOtlp.Otlp;
 using ServerlessOtlp.Tenants;
 
@@ -50,10 +54,10 @@ public sealed class TenantFileParserTests
 
         Assert.Equal(["files", "tempo", "prom", "loki", "jaeger"], acme.Destinations.Select(d => d.Name));
         Assert.Equal(
-            [DestinationKind.File, DestinationKind.OtlpHttp, DestinationKind.PrometheusRemoteWrite, DestinationKind.Loki, DestinationKind.Otlp],
+            [FileDestination.KindName, OtlpHttpDestination.KindName, RemoteWriteDestination.KindName, LokiDestination.KindName, OtlpDestination.KindName],
             acme.Destinations.Select(d => d.Kind));
         Assert.Equal([Signal.Traces, Signal.Metrics, Signal.Logs], acme.Destinations[0].Signals);
-        Assert.Equal("/var/otlp/acme", acme.Destinations[0].Path);
+        Assert.Equal("/var/otlp/acme", FileDestination.SettingsOf(acme.Destinations[0]).Path);
         Assert.Equal("http://tempo:4318", acme.Destinations[1].Endpoint);
         Assert.Equal("acme", acme.Destinations[1].Headers["X-Scope-OrgID"]);
         Assert.Equal("optional OTTL condition", acme.Destinations[1].When);
@@ -119,7 +123,7 @@ public sealed class TenantFileParserTests
         Assert.Equal(8192, tempo.Batch!.MaxItems);
         Assert.Equal(DestinationCompression.Gzip, tempo.Compression);
         Assert.Equal([Signal.Logs], tenant.Destinations[1].Signals);
-        Assert.Equal(["service.name", "deployment.environment"], tenant.Destinations[1].LokiLabels);
+        Assert.Equal(["service.name", "deployment.environment"], LokiDestination.SettingsOf(tenant.Destinations[1]).Labels);
     }
 
     [Fact]
@@ -205,7 +209,7 @@ public sealed class TenantFileParserTests
         { """{ "id": "a", "destinations": [ { "name": "o", "kind": "prometheusremotewrite", "endpoint": "http://j", "compression": "gzip" } ] }""", "tenants[0].destinations[0].compression", "not configurable for prometheusremotewrite" },
         { """{ "id": "a", "destinations": [ { "name": "o", "kind": "otlp", "endpoint": "http://j", "lokiLabels": ["service.name"] } ] }""", "tenants[0].destinations[0].lokiLabels", "only for kind loki" },
         { """{ "id": "a", "destinations": [ { "name": "o", "kind": "otlp", "endpoint": "http://j", "encoding": "json" } ] }""", "tenants[0].destinations[0].encoding", "is only for kinds otlphttp and loki" },
-        { """{ "id": "a", "destinations": [ { "name": "o", "kind": "prometheusremotewrite", "endpoint": "http://j", "encoding": "protobuf" } ] }""", "tenants[0].destinations[0].encoding", "a prometheusremotewrite destination has one fixed encoding" },
+        { """{ "id": "a", "destinations": [ { "name": "o", "kind": "prometheusremotewrite", "endpoint": "http://j", "encoding": "protobuf" } ] }""", "tenants[0].destinations[0].encoding", "is only for kinds otlphttp and loki; a prometheusremotewrite destination has no such field" },
         { """{ "id": "a", "destinations": [ { "name": "o", "kind": "file", "path": "/tmp/x", "encoding": "json" } ] }""", "tenants[0].destinations[0].encoding", "is only for kinds otlphttp and loki" },
     };
 

@@ -1,3 +1,4 @@
+using ServerlessOtlp.Export.Files;
 using ServerlessOtlp.Tenants;
 
 namespace ServerlessOtlp.Tests.Tenants;
@@ -120,13 +121,13 @@ public sealed class TenantFileSecurityTests
     [InlineData("a_b.c-d/e")]
     public void A_relative_file_path_is_accepted_for_a_deployment(string path)
     {
-        Assert.Equal(path, Accepted($$"""{ "name": "files", "kind": "file", "path": "{{path}}" }""").Destinations[0].Path);
+        Assert.Equal(path, Accepted($$"""{ "name": "files", "kind": "file", "path": "{{path}}" }""").Destinations[0].Settings is FileSettings f ? f.Path : null);
     }
 
     [Fact]
     public void Otlpctl_dev_without_a_file_root_accepts_any_path_but_never_a_metadata_endpoint()
     {
-        Assert.Equal("/var/otlp/acme", Accepted("""{ "name": "files", "kind": "file", "path": "/var/otlp/acme" }""", TenantFileRules.AnyPath).Destinations[0].Path);
+        Assert.Equal("/var/otlp/acme", Accepted("""{ "name": "files", "kind": "file", "path": "/var/otlp/acme" }""", TenantFileRules.AnyPath).Destinations[0].Settings is FileSettings f ? f.Path : null);
 
         var error = Refused("""{ "name": "steal", "kind": "otlphttp", "endpoint": "http://169.254.169.254" }""", TenantFileRules.AnyPath);
         Assert.Equal("tenants[0].destinations[0].endpoint", error.Path);

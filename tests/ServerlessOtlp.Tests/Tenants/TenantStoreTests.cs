@@ -1,6 +1,7 @@
 using Azure.Data.Tables;
 using Azure.Storage.Blobs;
 using Microsoft.Extensions.Time.Testing;
+using ServerlessOtlp.Export.Loki;
 using ServerlessOtlp.Tenants;
 using ServerlessOtlp.Tests.Infrastructure;
 
@@ -135,7 +136,7 @@ public sealed class TenantStoreTests
             Id = "big",
             ApiKeys = [AcmeKey1],
             Transforms = new OttlStatements { Traces = statements },
-            Destinations = [new DestinationConfig { Name = "loki", Kind = DestinationKind.Loki, Endpoint = "http://loki:3100/loki/api/v1/push" }],
+            Destinations = [new DestinationConfig { Name = "loki", Kind = LokiDestination.KindName, Endpoint = "http://loki:3100/loki/api/v1/push" }],
         };
         Assert.True(TenantJson.SerializeForStore(tenant).Length > TenantStore.MaxInlineConfigChars);
 

@@ -10,6 +10,7 @@ using ServerlessOtlp.Cli.Connection;
 using ServerlessOtlp.Cli.Local;
 using ServerlessOtlp.Cli.Terminal;
 using ServerlessOtlp.Export;
+using ServerlessOtlp.Export.Files;
 using ServerlessOtlp.Gateway;
 using ServerlessOtlp.Gateway.Health;
 using ServerlessOtlp.Gateway.Telemetry;
@@ -313,9 +314,9 @@ public static class DevCommand
                 var config = await store.GetAsync(tenant.Id, ct);
                 foreach (var d in config?.Destinations ?? [])
                 {
-                    if (d.Kind == DestinationKind.File)
+                    if (d.Kind == FileDestination.KindName)
                     {
-                        var (dir, refusal) = files.DirectoryFor(tenant.Id, d.Path);
+                        var (dir, refusal) = files.DirectoryFor(tenant.Id, FileDestination.SettingsOf(d).Path);
                         Output.Info(dir is not null
                             ? $"Tenant [bold]{Markup.Escape(tenant.Id)}[/] writes to {Markup.Escape(dir)} (traces.jsonl, metrics.jsonl, logs.jsonl)"
                             : $"Tenant [bold]{Markup.Escape(tenant.Id)}[/]: file destination {Markup.Escape(d.Name)} is refused: {Markup.Escape(refusal ?? "")}");

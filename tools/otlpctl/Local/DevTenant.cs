@@ -1,3 +1,4 @@
+using ServerlessOtlp.Export.Files;
 using ServerlessOtlp.Otlp;
 using ServerlessOtlp.Tenants;
 
@@ -48,9 +49,9 @@ public static class DevTenant
             new DestinationConfig
             {
                 Name = DestinationName,
-                Kind = DestinationKind.File,
+                Kind = FileDestination.KindName,
                 Signals = [Signal.Traces, Signal.Metrics, Signal.Logs],
-                Path = outputDir == RelativeOutput ? outputDir : Path.GetFullPath(outputDir),
+                Settings = new FileSettings { Path = outputDir == RelativeOutput ? outputDir : Path.GetFullPath(outputDir) },
             },
         ],
     };

@@ -1,8 +1,8 @@
 using System.Net.Http.Headers;
 using Google.Protobuf;
 using OpenTelemetry.Proto.Collector.Metrics.V1;
-using ServerlessOtlp.Export.Egress;
 using ServerlessOtlp.Export.PrometheusRemoteWrite.Prompb;
+using ServerlessOtlp.Otlp;
 using ServerlessOtlp.Tenants;
 
 namespace ServerlessOtlp.Export.PrometheusRemoteWrite;
@@ -17,7 +17,7 @@ namespace ServerlessOtlp.Export.PrometheusRemoteWrite;
 /// refuses as out of order or duplicate are dropped and counted, never dead-lettered: re-sending
 /// them can never succeed.
 /// </summary>
-public sealed class PrometheusRemoteWriteExporter : IDestinationExporter, IPartitionStateExporter
+public sealed class PrometheusRemoteWriteExporter : HttpDestinationExporter, IPartitionStateExporter
 {
     /// <summary>The state of requests that carry no partition (tests, tools).</summary>
     private const int NoPartition = -1;
@@ -28,30 +28,20 @@ public sealed class PrometheusRemoteWriteExporter : IDestinationExporter, IParti
     /// <summary>The remote write 1.0 specification's version header value.</summary>
     public const string ProtocolVersion = "0.1.0";
 
-    /// <summary>Used when the destination has no timeout (Prometheus's <c>remote_timeout</c> default).</summary>
-    public static readonly TimeSpan DefaultTimeout = TimeSpan.FromSeconds(30);
+    private static readonly KeyValuePair<string, string>[] VersionHeader = [new("X-Prometheus-Remote-Write-Version", ProtocolVersion)];
 
-    private static readonly ProductInfoHeaderValue UserAgent = new("ServerlessOtlp", typeof(PrometheusRemoteWriteExporter).Assembly.GetName().Version?.ToString(3) ?? "0");
-
-    private readonly EgressClients _egress;
-    private readonly DestinationHeaders _headers;
     private readonly RemoteWriteConverter _converter;
     private readonly PrometheusRemoteWriteOptions _options;
     private readonly System.Collections.Concurrent.ConcurrentDictionary<int, SeriesStateStore> _states = new();
-    private readonly TimeProvider _time;
 
-    /// <param name="egress">Connections behind the egress policy; by default the production policy (public addresses only), refusing loopback.</param>
-    /// <param name="headers">Secrets and pinned headers; by default none resolvable.</param>
-    public PrometheusRemoteWriteExporter(EgressClients? egress = null, DestinationHeaders? headers = null, PrometheusRemoteWriteOptions? options = null, TimeProvider? time = null)
+    public PrometheusRemoteWriteExporter(DestinationServices services, PrometheusRemoteWriteOptions? options = null)
+        : base(services)
     {
-        _egress = egress ?? new EgressClients();
-        _headers = headers ?? new DestinationHeaders(egress: _egress.Policy);
         _options = options ?? new PrometheusRemoteWriteOptions();
-        _time = time ?? TimeProvider.System;
-        _converter = new RemoteWriteConverter(_options, _time);
+        _converter = new RemoteWriteConverter(_options, services.Time);
     }
 
-    public DestinationKind Kind => DestinationKind.PrometheusRemoteWrite;
+    public override string Kind => RemoteWriteDestination.KindName;
 
     /// <summary>Series whose last sample time is tracked (for replays and delta accumulation), over all partitions.</summary>
     public int TrackedSeries => _states.Values.Sum(s => s.SeriesCount);
@@ -77,11 +67,11 @@ public sealed class PrometheusRemoteWriteExporter : IDestinationExporter, IParti
         _states[partition] = state;
     }
 
-    public async Task<ExportOutcome> ExportAsync(ExportRequest request, CancellationToken cancellationToken = default)
+    protected override async Task<ExportOutcome> ExportAsync(ExportRequest request, HttpExportSession session)
     {
         if (request.Message is not ExportMetricsServiceRequest metrics)
         {
-            return ExportOutcome.Permanent($"prometheusremotewrite carries metrics only, not {request.Signal.ToString().ToLowerInvariant()}");
+            return ExportOutcome.Permanent($"prometheusremotewrite carries metrics only, not {request.Signal.ToName()}");
         }
 
         if (!TryEndpoint(request.Destination.Endpoint, DefaultPath, out var endpoint))
@@ -89,26 +79,14 @@ public sealed class PrometheusRemoteWriteExporter : IDestinationExporter, IParti
             return ExportOutcome.Permanent("prometheusremotewrite destination has no valid http(s) endpoint");
         }
 
-        var resolved = await _headers.ResolveAsync(request.Tenant.Id, request.Destination, cancellationToken);
-        if (resolved.Failure is { } failure)
-        {
-            return failure;
-        }
-
-        var headers = resolved.Headers;
-        var http = _egress.HttpClientFor(request.Tenant.Id);
-
         string scope = request.Tenant.Id + "\x1f" + request.Destination.Name;
         var state = _states.GetOrAdd(request.Partition ?? NoPartition, static _ => new SeriesStateStore());
         var batch = _converter.Convert(metrics, scope, state.Begin());
         long dropped = 0;
         var droppedPoints = new HashSet<int>(batch.DroppedPoints);
-
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        timeout.CancelAfter(request.Destination.Timeout ?? DefaultTimeout);
         foreach (var chunk in Chunks(batch.Series, _options.MaxSamplesPerRequest))
         {
-            var (outcome, refused) = await SendAsync(http, endpoint, headers, chunk, batch.Metadata, timeout.Token, cancellationToken);
+            var (outcome, refused) = await SendAsync(session, endpoint, chunk, batch.Metadata);
             if (outcome.Status != ExportStatus.Success)
             {
                 // Nothing is committed: a retry of this batch converts it again from the same state.
@@ -135,7 +113,7 @@ public sealed class PrometheusRemoteWriteExporter : IDestinationExporter, IParti
     /// Sends series; on a refusal as out of order or duplicate (Prometheus rolls the whole request
     /// back) sends the halves separately until the refused series are found, and returns them.
     /// </summary>
-    private async Task<(ExportOutcome Outcome, List<ConvertedSeries> Refused)> SendAsync(HttpClient http, Uri endpoint, IReadOnlyList<KeyValuePair<string, string>> headers, List<ConvertedSeries> series, List<Prompb.MetricMetadata> metadata, CancellationToken timeout, CancellationToken caller)
+    private async Task<(ExportOutcome Outcome, List<ConvertedSeries> Refused)> SendAsync(HttpExportSession session, Uri endpoint, List<ConvertedSeries> series, List<Prompb.MetricMetadata> metadata)
     {
         var write = new WriteRequest();
         foreach (var s in series)
@@ -144,7 +122,7 @@ public sealed class PrometheusRemoteWriteExporter : IDestinationExporter, IParti
         }
 
         write.Metadata.Add(metadata);
-        var (outcome, answer) = await PostAsync(http, endpoint, headers, write, timeout, caller);
+        var (outcome, answer) = await PostAsync(session, endpoint, write);
         if (answer != RemoteWriteAnswer.Refused)
         {
             return (outcome, []);
@@ -159,7 +137,7 @@ public sealed class PrometheusRemoteWriteExporter : IDestinationExporter, IParti
         var refused = new List<ConvertedSeries>();
         foreach (var part in new[] { series[..half], series[half..] })
         {
-            var (partOutcome, partRefused) = await SendAsync(http, endpoint, headers, part, [], timeout, caller);
+            var (partOutcome, partRefused) = await SendAsync(session, endpoint, part, []);
             if (partOutcome.Status != ExportStatus.Success)
             {
                 return (partOutcome, []);
@@ -171,64 +149,32 @@ public sealed class PrometheusRemoteWriteExporter : IDestinationExporter, IParti
         return (ExportOutcome.Ok, refused);
     }
 
-    private async Task<(ExportOutcome Outcome, RemoteWriteAnswer Answer)> PostAsync(HttpClient http, Uri endpoint, IReadOnlyList<KeyValuePair<string, string>> headers, WriteRequest write, CancellationToken timeout, CancellationToken caller)
+    private async Task<(ExportOutcome Outcome, RemoteWriteAnswer Answer)> PostAsync(HttpExportSession session, Uri endpoint, WriteRequest write)
     {
         byte[] body = RemoteWriteBody.Rent(write, out int length);
         try
         {
-            return await PostBodyAsync(http, endpoint, headers, body, length, timeout, caller);
+            var content = new ByteArrayContent(body, 0, length);
+            content.Headers.ContentType = new MediaTypeHeaderValue("application/x-protobuf");
+            content.Headers.ContentEncoding.Add("snappy");
+            var response = await session.PostAsync(endpoint, content, VersionHeader);
+            if (response.Failure is { } failure)
+            {
+                return (failure, failure.Status == ExportStatus.Transient ? RemoteWriteAnswer.Transient : RemoteWriteAnswer.Permanent);
+            }
+
+            var answer = Classify(response.Status, response.Text);
+            string detail = $"remote write answered {response.Status}: {response.Excerpt}";
+            return answer switch
+            {
+                RemoteWriteAnswer.Success or RemoteWriteAnswer.Refused => (ExportOutcome.Ok, answer),
+                RemoteWriteAnswer.Transient => (ExportOutcome.Transient(detail, response.RetryAfter(Now)), answer),
+                _ => (ExportOutcome.Permanent(detail), answer),
+            };
         }
         finally
         {
             System.Buffers.ArrayPool<byte>.Shared.Return(body); // the request is sent and disposed by now
-        }
-    }
-
-    private async Task<(ExportOutcome Outcome, RemoteWriteAnswer Answer)> PostBodyAsync(HttpClient http, Uri endpoint, IReadOnlyList<KeyValuePair<string, string>> headers, byte[] body, int length, CancellationToken timeout, CancellationToken caller)
-    {
-        using var message = new HttpRequestMessage(HttpMethod.Post, endpoint) { Content = new ByteArrayContent(body, 0, length) };
-        message.Content.Headers.ContentType = new MediaTypeHeaderValue("application/x-protobuf");
-        message.Content.Headers.ContentEncoding.Add("snappy");
-        message.Headers.Add("X-Prometheus-Remote-Write-Version", ProtocolVersion);
-        message.Headers.UserAgent.Add(UserAgent);
-        foreach (var (name, value) in headers)
-        {
-            if (!message.Headers.TryAddWithoutValidation(name, value))
-            {
-                message.Content.Headers.TryAddWithoutValidation(name, value);
-            }
-        }
-
-        try
-        {
-            using var response = await http.SendAsync(message, HttpCompletionOption.ResponseHeadersRead, timeout);
-            if ((int)response.StatusCode is >= 300 and < 400)
-            {
-                return (ExportOutcome.Permanent("remote write: " + BoundedContent.RedirectMessage(response)), RemoteWriteAnswer.Permanent);
-            }
-
-            string text = await BoundedContent.ReadTextAsync(response.Content, timeout);
-            var answer = Classify((int)response.StatusCode, text);
-            string detail = $"remote write answered {(int)response.StatusCode}: {Trim(text)}";
-            return answer switch
-            {
-                RemoteWriteAnswer.Success => (ExportOutcome.Ok, answer),
-                RemoteWriteAnswer.Refused => (ExportOutcome.Ok, answer),
-                RemoteWriteAnswer.Transient => (ExportOutcome.Transient(detail, OtlpRetryRules.RetryAfter(response.Headers.RetryAfter, _time.GetUtcNow())), answer),
-                _ => (ExportOutcome.Permanent(detail), answer),
-            };
-        }
-        catch (OperationCanceledException) when (!caller.IsCancellationRequested)
-        {
-            return (ExportOutcome.Transient("remote write timed out"), RemoteWriteAnswer.Transient);
-        }
-        catch (HttpRequestException ex) when (EgressRefusedException.In(ex) is { } refused)
-        {
-            return (ExportOutcome.Permanent("remote write: " + refused.Message), RemoteWriteAnswer.Permanent);
-        }
-        catch (HttpRequestException ex)
-        {
-            return (ExportOutcome.Transient("remote write failed: " + ex.Message), RemoteWriteAnswer.Transient);
         }
     }
 
@@ -253,22 +199,6 @@ public sealed class PrometheusRemoteWriteExporter : IDestinationExporter, IParti
         || body.Contains("out of bounds", StringComparison.OrdinalIgnoreCase)
         || body.Contains("too old", StringComparison.OrdinalIgnoreCase);
 
-    /// <summary>The endpoint as given, or with <paramref name="defaultPath"/> when it has none.</summary>
-    internal static bool TryEndpoint(string? endpoint, string defaultPath, out Uri uri)
-    {
-        if (!Uri.TryCreate(endpoint, UriKind.Absolute, out uri!) || (uri.Scheme != Uri.UriSchemeHttp && uri.Scheme != Uri.UriSchemeHttps))
-        {
-            return false;
-        }
-
-        if (uri.AbsolutePath is "" or "/")
-        {
-            uri = new UriBuilder(uri) { Path = defaultPath }.Uri;
-        }
-
-        return true;
-    }
-
     private static IEnumerable<List<ConvertedSeries>> Chunks(List<ConvertedSeries> series, int maxSamples)
     {
         var chunk = new List<ConvertedSeries>();
@@ -291,8 +221,6 @@ public sealed class PrometheusRemoteWriteExporter : IDestinationExporter, IParti
             yield return chunk;
         }
     }
-
-    private static string Trim(string text) => text.Length <= 512 ? text.Trim() : text[..512].Trim() + "…";
 }
 
 /// <summary>How a remote-write backend answered.</summary>

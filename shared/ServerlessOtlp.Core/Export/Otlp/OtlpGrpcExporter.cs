@@ -6,7 +6,7 @@ using ServerlessOtlp.Export.Egress;
 using ServerlessOtlp.Otlp;
 using ServerlessOtlp.Tenants;
 
-namespace ServerlessOtlp.Export;
+namespace ServerlessOtlp.Export.Otlp;
 
 /// <summary>
 /// The <c>otlp</c> destination: OTLP/gRPC. The event's protobuf bytes go out as they are (a raw
@@ -42,15 +42,13 @@ public sealed class OtlpGrpcExporter : IDestinationExporter, IDisposable
     private readonly EgressClients _egress;
     private readonly DestinationHeaders _headers;
 
-    /// <param name="egress">Connections behind the egress policy; by default the production policy (public addresses only), refusing loopback.</param>
-    /// <param name="headers">Secrets and pinned headers; by default none resolvable.</param>
-    public OtlpGrpcExporter(EgressClients? egress = null, DestinationHeaders? headers = null)
+    public OtlpGrpcExporter(DestinationServices services)
     {
-        _egress = egress ?? new EgressClients();
-        _headers = headers ?? new DestinationHeaders(egress: _egress.Policy);
+        _egress = services.Egress;
+        _headers = services.Headers;
     }
 
-    public DestinationKind Kind => DestinationKind.Otlp;
+    public string Kind => OtlpDestination.KindName;
 
     public async Task<ExportOutcome> ExportAsync(ExportRequest request, CancellationToken cancellationToken = default)
     {
@@ -85,15 +83,21 @@ public sealed class OtlpGrpcExporter : IDestinationExporter, IDisposable
             Signal.Metrics => MetricsExport,
             _ => LogsExport,
         };
+        // The destination's timeout as the call's deadline, which the server sees too (grpc-timeout).
+        var timeout = request.Destination.Timeout ?? HttpDestinationExporter.DefaultTimeout;
         try
         {
-            using var call = invoker.AsyncUnaryCall(method, null, new CallOptions(headers, cancellationToken: cancellationToken), new RawRequest(request.Protobuf));
+            using var call = invoker.AsyncUnaryCall(method, null, new CallOptions(headers, deadline: DateTime.UtcNow + timeout, cancellationToken: cancellationToken), new RawRequest(request.Protobuf));
             byte[] response = await call.ResponseAsync;
             return OtlpExportResponse.FromProtobuf(request.Signal, response);
         }
         catch (RpcException ex) when (EgressRefusedException.In(ex.Status.DebugException) is { } refused)
         {
             return ExportOutcome.Permanent(refused.Message);
+        }
+        catch (RpcException ex) when (ex.StatusCode == StatusCode.DeadlineExceeded && !cancellationToken.IsCancellationRequested)
+        {
+            return ExportOutcome.Transient($"otlp: no answer within {timeout.TotalSeconds:0.#} s");
         }
         catch (RpcException ex)
         {

@@ -5,7 +5,7 @@ using OpenTelemetry.Proto.Collector.Trace.V1;
 using ServerlessOtlp.Otlp;
 using ServerlessOtlp.Otlp.Json;
 
-namespace ServerlessOtlp.Export;
+namespace ServerlessOtlp.Export.Otlp;
 
 /// <summary>
 /// Reads an OTLP <c>Export*ServiceResponse</c> into an outcome: success, or a partial success whose

@@ -7,7 +7,7 @@ using ServerlessOtlp.Otlp;
 using ServerlessOtlp.Otlp.Json;
 using ServerlessOtlp.Tenants;
 
-namespace ServerlessOtlp.Export;
+namespace ServerlessOtlp.Export.Files;
 
 /// <summary>
 /// Where file destinations may write and how much they keep (section <c>ServerlessOtlp:Export</c>).
@@ -82,7 +82,7 @@ public sealed partial class FileExporter : IDestinationExporter
         _root = _options.Root is { } root ? Path.TrimEndingDirectorySeparator(Path.GetFullPath(root)) : null;
     }
 
-    public DestinationKind Kind => DestinationKind.File;
+    public string Kind => FileDestination.KindName;
 
     /// <summary>
     /// The directory a tenant's destination path names, or why it is refused: under a root, the
@@ -116,7 +116,7 @@ public sealed partial class FileExporter : IDestinationExporter
 
     public async Task<ExportOutcome> ExportAsync(ExportRequest request, CancellationToken cancellationToken = default)
     {
-        var (dir, refusal) = DirectoryFor(request.Tenant.Id, request.Destination.Path);
+        var (dir, refusal) = DirectoryFor(request.Tenant.Id, FileDestination.SettingsOf(request.Destination).Path);
         if (dir is null)
         {
             return ExportOutcome.Permanent(refusal!);
