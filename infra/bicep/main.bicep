@@ -197,7 +197,7 @@ param alertEmail string = ''
 // Ports and storage names the code reads (docs: CONTRACTS.md).
 var gatewaySinglePort = 8080
 var gatewayManagementPort = 13133
-var tableNames = ['checkpoints', 'leases', 'nodes', 'tenants']
+var tableNames = ['checkpoints', 'leases', 'nodes', 'tenants', 'agents']
 
 var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
 var allTags = union(tags, { 'azd-env-name': environmentName, application: 'serverless-otlp' })

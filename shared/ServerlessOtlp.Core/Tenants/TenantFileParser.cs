@@ -31,15 +31,16 @@ public static partial class TenantFileParser
     };
 
     /// <summary>Reads the file at <paramref name="path"/>; errors name it as given.</summary>
-    public static TenantFile ParseFile(string path, IOttlValidator? ottl = null) =>
-        Parse(File.ReadAllText(path), path, ottl);
+    public static TenantFile ParseFile(string path, IOttlValidator? ottl = null, ICollection<TenantConfigError>? warnings = null) =>
+        Parse(File.ReadAllText(path), path, ottl, warnings);
 
     /// <summary>
     /// The validated model, with defaults filled in (a destination's <c>signals</c>). OTTL is
     /// checked by <paramref name="ottl"/>, by default the pipeline's own <see cref="OttlValidator"/>.
-    /// Throws <see cref="TenantConfigException"/> listing every problem.
+    /// Throws <see cref="TenantConfigException"/> listing every problem; what is accepted but worth
+    /// saying (OTTL functions of an agent config our subset does not know) goes to <paramref name="warnings"/>.
     /// </summary>
-    public static TenantFile Parse(string json, string fileName, IOttlValidator? ottl = null)
+    public static TenantFile Parse(string json, string fileName, IOttlValidator? ottl = null, ICollection<TenantConfigError>? warnings = null)
     {
         var errors = new List<TenantConfigError>();
         byte[] utf8 = Encoding.UTF8.GetBytes(json.StartsWith('\uFEFF') ? json[1..] : json);
@@ -68,7 +69,7 @@ public static partial class TenantFileParser
         }
 
         var file = Normalize(document.RootElement.Deserialize(TenantJson.TypeInfo<TenantFile>())!);
-        new Rules((path, message) => errors.Add(At(path, message)), ottl ?? new OttlValidator()).Check(file);
+        new Rules((path, message) => errors.Add(At(path, message)), ottl ?? new OttlValidator(), (path, message) => warnings?.Add(At(path, message))).Check(file);
         if (errors.Count > 0)
         {
             throw new TenantConfigException(errors);
@@ -139,7 +140,7 @@ public static partial class TenantFileParser
     private static partial Regex HeaderNameRegex();
 
     /// <summary>The rules between values, on a model whose shape is right.</summary>
-    private sealed class Rules(Action<string, string> error, IOttlValidator? ottl)
+    private sealed class Rules(Action<string, string> error, IOttlValidator? ottl, Action<string, string>? warning = null)
     {
         public void Check(TenantFile file)
         {
@@ -166,6 +167,7 @@ public static partial class TenantFileParser
                 CheckStatements(tenant.Filters, path + ".filters", OttlContexts.Filter);
                 CheckDistinct(tenant.Redaction, path + ".redaction", "redaction preset");
                 CheckDestinations(tenant, path + ".destinations");
+                AgentConfigRules.Check(tenant.Agents, path + ".agents", ottl, error, warning ?? ((_, _) => { }));
             }
         }
 

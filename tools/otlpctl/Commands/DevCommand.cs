@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Net;
 using System.Net.Sockets;
 using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -132,7 +133,9 @@ public static class DevCommand
         GatewayMetrics? metrics = null;
         if (gateway)
         {
-            app = BuildGateway(settings, log, directory, services.Nodes, new LimitDemandStore(storage.Tables, storage.Names.Nodes));
+            var agents = new AgentStore(storage.Tables, storage.Names.Agents);
+            await agents.EnsureCreatedAsync(ct);
+            app = BuildGateway(settings, log, directory, services.Nodes, new LimitDemandStore(storage.Tables, storage.Names.Nodes), agents);
             try
             {
                 await app.StartAsync(ct);
@@ -230,7 +233,7 @@ public static class DevCommand
         return dev.Key;
     }
 
-    private static WebApplication BuildGateway(DevSettings settings, IPartitionedLog log, ITenantDirectory directory, NodeStore nodes, LimitDemandStore limitDemand)
+    private static WebApplication BuildGateway(DevSettings settings, IPartitionedLog log, ITenantDirectory directory, NodeStore nodes, LimitDemandStore limitDemand, AgentStore agents)
     {
         var options = new GatewayOptions
         {
@@ -243,7 +246,11 @@ public static class DevCommand
             InFlightBudgetBytes = settings.InFlightBudgetBytes,
             InlineScheduling = settings.InlineScheduling,
         };
-        return GatewayHost.Build(options, new GatewayDependencies(log, directory, nodes, limitDemand), [], builder =>
+        // OpAMP settings (ServerlessOtlp__Gateway__OpAmp__*, ServerlessOtlp__Gateway__PublicUrl) as the container reads them.
+        var environment = new ConfigurationBuilder().AddEnvironmentVariables().Build().GetSection(GatewayOptions.Section);
+        environment.GetSection("OpAmp").Bind(options.OpAmp);
+        options.PublicUrl = environment["PublicUrl"];
+        return GatewayHost.Build(options, new GatewayDependencies(log, directory, nodes, limitDemand, agents), [], builder =>
         {
             builder.Logging.ClearProviders();
             builder.Logging.AddSimpleConsole(o =>
