@@ -82,7 +82,7 @@ public interface IAgentStore
 
     Task<int> CountAsync(string tenant, CancellationToken cancellationToken = default);
 
-    /// <summary>Agents last seen before <paramref name="cutoff"/>, for the removal sweep.</summary>
+    /// <summary>Agents last seen at or before <paramref name="cutoff"/>, for the removal sweep.</summary>
     Task<IReadOnlyList<AgentRecord>> ListSeenBeforeAsync(DateTimeOffset cutoff, CancellationToken cancellationToken = default);
 
     /// <summary>Deletes the row if still at <paramref name="etag"/> (an agent that polled meanwhile stays).</summary>
@@ -182,7 +182,7 @@ public sealed class AgentStore(TableClient table) : IAgentStore
     public async Task<IReadOnlyList<AgentRecord>> ListSeenBeforeAsync(DateTimeOffset cutoff, CancellationToken cancellationToken = default)
     {
         var result = new List<AgentRecord>();
-        await foreach (var row in table.QueryAsync<TableEntity>(TableClient.CreateQueryFilter($"LastSeen lt {cutoff}"), cancellationToken: cancellationToken))
+        await foreach (var row in table.QueryAsync<TableEntity>(TableClient.CreateQueryFilter($"LastSeen le {cutoff}"), cancellationToken: cancellationToken))
         {
             result.Add(FromRow(row));
         }
@@ -324,7 +324,7 @@ public sealed class InMemoryAgentStore(TimeProvider? time = null) : IAgentStore
         Task.FromResult(_rows.Keys.Count(k => k.Tenant == tenant));
 
     public Task<IReadOnlyList<AgentRecord>> ListSeenBeforeAsync(DateTimeOffset cutoff, CancellationToken cancellationToken = default) =>
-        Task.FromResult<IReadOnlyList<AgentRecord>>([.. _rows.Values.Where(r => r.LastSeen < cutoff)]);
+        Task.FromResult<IReadOnlyList<AgentRecord>>([.. _rows.Values.Where(r => r.LastSeen <= cutoff)]);
 
     public Task<bool> DeleteAsync(string tenant, string instanceUid, ETag etag, CancellationToken cancellationToken = default) =>
         Task.FromResult(_rows.TryGetValue((tenant, instanceUid), out var row) && row.ETag == etag && _rows.TryRemove(new KeyValuePair<(string, string), AgentRecord>((tenant, instanceUid), row)));
