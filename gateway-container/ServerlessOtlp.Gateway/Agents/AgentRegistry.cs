@@ -33,7 +33,9 @@ public sealed class AgentRegistry
     private readonly ILogger _log;
     private readonly ConcurrentDictionary<(string Tenant, string Uid), AgentSession> _sessions = new();
     private readonly ConcurrentDictionary<string, TenantCount> _counts = new(StringComparer.Ordinal);
+    private readonly SemaphoreSlim _touchGate = new(MaxConcurrentTouches);
     private int _evicting;
+    private int _pendingTouches;
 
     public AgentRegistry(IAgentStore store, OpAmpOptions options, TimeProvider time, OpAmpMetrics metrics, ILogger<AgentRegistry> log)
     {
@@ -218,16 +220,8 @@ public sealed class AgentRegistry
             }
             else if (now - session.LastSeenWritten >= LastSeenDue(next.InstanceUid))
             {
-                _metrics.Storage("touch");
-                if (!await _store.TouchAsync(next.Tenant, next.InstanceUid, now, cancellationToken))
-                {
-                    // Removed meanwhile (the sweep): write it whole again.
-                    _metrics.Storage("insert");
-                    await _store.UpsertAsync(next, cancellationToken);
-                }
-
                 session.Stored = next;
-                session.LastSeenWritten = now;
+                ScheduleTouch(session, next, now);
             }
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
@@ -237,6 +231,79 @@ public sealed class AgentRegistry
             _log.LogWarning("agents table write failed for an agent of tenant {Tenant}: {Error}", next.Tenant, ex.Message);
         }
     }
+
+    /// <summary>
+    /// Writes a due last-seen time behind the answer: nothing the agent is told depends on it, and a poll must
+    /// not wait for the table (a slow store would otherwise slow every heartbeat of the fleet). At most
+    /// <see cref="MaxConcurrentTouches"/> run at once and <see cref="OpAmpOptions.MaxCachedAgents"/> wait;
+    /// past that a touch is left for the agent's next poll. One that fails is retried on the next poll; a row
+    /// gone meanwhile (the sweep) makes the next poll read the table again and ask for the agent's full state.
+    /// </summary>
+    private void ScheduleTouch(AgentSession session, AgentRecord agent, DateTimeOffset now)
+    {
+        if (Interlocked.Increment(ref _pendingTouches) > _options.MaxCachedAgents)
+        {
+            Interlocked.Decrement(ref _pendingTouches);
+            _metrics.Storage("touch_deferred");
+            return;
+        }
+
+        var previous = session.LastSeenWritten;
+        session.LastSeenWritten = now;
+        _ = Task.Run(async () =>
+        {
+            await _touchGate.WaitAsync();
+            try
+            {
+                _metrics.Storage("touch");
+                if (!await _store.TouchAsync(agent.Tenant, agent.InstanceUid, now))
+                {
+                    await ResetAsync(session, forget: true, previous);
+                }
+            }
+            catch (Exception ex)
+            {
+                _metrics.Storage("failed");
+                _log.LogWarning("agents table last-seen write failed for an agent of tenant {Tenant}: {Error}", agent.Tenant, ex.Message);
+                await ResetAsync(session, forget: false, previous);
+            }
+            finally
+            {
+                _touchGate.Release();
+                Interlocked.Decrement(ref _pendingTouches);
+            }
+        });
+    }
+
+    private static async Task ResetAsync(AgentSession session, bool forget, DateTimeOffset lastSeenWritten)
+    {
+        await session.Gate.WaitAsync();
+        try
+        {
+            session.LastSeenWritten = lastSeenWritten;
+            if (forget)
+            {
+                session.Loaded = false;
+                session.LastSequence = null;
+            }
+        }
+        finally
+        {
+            session.Gate.Release();
+        }
+    }
+
+    /// <summary>Waits until no last-seen write is pending (tests, and a graceful stop).</summary>
+    public async Task FlushAsync(CancellationToken cancellationToken = default)
+    {
+        while (Volatile.Read(ref _pendingTouches) > 0)
+        {
+            await Task.Delay(5, cancellationToken);
+        }
+    }
+
+    /// <summary>Last-seen writes this replica runs against the table at once.</summary>
+    public const int MaxConcurrentTouches = 32;
 
     /// <summary>The last-seen interval, spread over its last quarter by the UID so that a fleet started together does not write together.</summary>
     private TimeSpan LastSeenDue(string uid)

@@ -25,6 +25,7 @@ internal static class AgentState
         }
 
         var map = new Dictionary<string, string>(list.Count, StringComparer.Ordinal);
+        int chars = 0;
         foreach (var kv in list)
         {
             if (kv.Key.Length is 0 or > OpAmpLimits.MaxAttributeNameChars)
@@ -37,6 +38,13 @@ internal static class AgentState
             if (value.Length > OpAmpLimits.MaxAttributeValueChars)
             {
                 problem = $"{what}: the value of \"{kv.Key}\" exceeds {OpAmpLimits.MaxAttributeValueChars} characters";
+                return null;
+            }
+
+            chars += kv.Key.Length + value.Length;
+            if (chars > OpAmpLimits.MaxDescriptionChars)
+            {
+                problem = $"{what}: names and values exceed {OpAmpLimits.MaxDescriptionChars} characters together";
                 return null;
             }
 

@@ -15,8 +15,13 @@ public sealed class OpAmpOptions : AgentLivenessOptions
     /// <summary>Agents a tenant may register (distinct UIDs with a row); a tenant file's <c>agents.maxAgents</c> may lower it.</summary>
     public int MaxAgentsPerTenant { get; set; } = 10_000;
 
-    /// <summary>Agents this replica keeps in memory (sequence numbers, what is stored); past it the least recently heard are forgotten.</summary>
-    public int MaxCachedAgents { get; set; } = 200_000;
+    /// <summary>
+    /// Agents this replica keeps in memory (sequence number, what the table holds); past it the tenth least
+    /// recently heard are forgotten. An entry is about 1.5 KiB for a Collector's description and at most
+    /// ~20 KiB (<see cref="OpAmpLimits.MaxDescriptionChars"/> per list): at most ~1 GB held for hostile
+    /// descriptions, ~75 MB for a real fleet of this size.
+    /// </summary>
+    public int MaxCachedAgents { get; set; } = 50_000;
 
     /// <summary>How long a replica trusts its count of a tenant's agents for the quota before it counts the rows again.</summary>
     public TimeSpan QuotaRecount { get; set; } = TimeSpan.FromMinutes(1);
@@ -38,6 +43,9 @@ public static class OpAmpLimits
     public const int MaxAttributeNameChars = 256;
 
     public const int MaxAttributeValueChars = 1024;
+
+    /// <summary>Characters of names and values together per attribute list: what one agent can make every replica hold.</summary>
+    public const int MaxDescriptionChars = 4096;
 
     /// <summary>Health status, last error and remote-config error messages are cut to this many characters.</summary>
     public const int MaxMessageChars = 1024;

@@ -182,7 +182,8 @@ public sealed class AgentStore(TableClient table) : IAgentStore
     public async Task<IReadOnlyList<AgentRecord>> ListSeenBeforeAsync(DateTimeOffset cutoff, CancellationToken cancellationToken = default)
     {
         var result = new List<AgentRecord>();
-        await foreach (var row in table.QueryAsync<TableEntity>(TableClient.CreateQueryFilter($"LastSeen le {cutoff}"), cancellationToken: cancellationToken))
+        // Filtered by the service; only the keys come back (the ETag with them), whatever the table's size.
+        await foreach (var row in table.QueryAsync<TableEntity>(TableClient.CreateQueryFilter($"LastSeen le {cutoff}"), select: ["PartitionKey", "RowKey", "LastSeen"], cancellationToken: cancellationToken))
         {
             result.Add(FromRow(row));
         }

@@ -296,6 +296,7 @@ public static class DevCommand
         {
             Output.Info($"[green]Ready.[/] OTLP/gRPC  http://127.0.0.1:{settings.GrpcPort}");
             Output.Info($"       OTLP/HTTP  http://127.0.0.1:{settings.HttpPort}/v1/traces | /v1/metrics | /v1/logs");
+            Output.Info($"       OpAMP      http://127.0.0.1:{settings.HttpPort}/v1/opamp (agents: `otlpctl agents list`)");
             Output.Info($"       health     http://127.0.0.1:{settings.HttpPort}/readyz, metrics http://127.0.0.1:{settings.ManagementPort}/metrics");
             Console.Out.WriteLine();
             Output.Info("Point an OpenTelemetry SDK here with:");
