@@ -51,6 +51,10 @@ public sealed class GatewayTests
         Assert.NotNull(EnvValue("ServerlessOtlp__Log__EventHubs__EventHubName"));
         Assert.NotNull(EnvValue("ServerlessOtlp__Storage__AccountName"));
         Assert.Equal("[parameters('identityClientId')]", Env()["AZURE_CLIENT_ID"]["value"]?.ToString());
+        // OpAMP offers agents this URL: https, the ingress FQDN (app name + the environment's default domain).
+        string publicUrl = Env()["ServerlessOtlp__Gateway__PublicUrl"]["value"]!.ToString();
+        Assert.StartsWith("[format('https://{0}.{1}'", publicUrl, StringComparison.Ordinal);
+        Assert.Contains("defaultDomain", publicUrl, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -73,6 +73,11 @@ resource appInsights 'Microsoft.Insights/components@2020-02-02' existing = {
 
 var appInsightsSecretName = 'appinsights-connection-string'
 
+// The app's public URL (its ingress FQDN is <name>.<environment's default domain>), offered to OpAMP agents.
+resource environment 'Microsoft.App/managedEnvironments@2024-03-01' existing = {
+  name: last(split(environmentId, '/'))
+}
+
 resource app 'Microsoft.App/containerApps@2024-03-01' = {
   name: name
   location: location
@@ -129,6 +134,7 @@ resource app 'Microsoft.App/containerApps@2024-03-01' = {
             { name: 'ServerlessOtlp__Log__EventHubs__EventHubName', value: eventHubName }
             { name: 'ServerlessOtlp__Gateway__SinglePort', value: string(singlePort) }
             { name: 'ServerlessOtlp__Gateway__ManagementPort', value: string(managementPort) }
+            { name: 'ServerlessOtlp__Gateway__PublicUrl', value: 'https://${name}.${environment.properties.defaultDomain}' }
             { name: 'APPLICATIONINSIGHTS_CONNECTION_STRING', secretRef: appInsightsSecretName }
             { name: 'OTEL_SERVICE_NAME', value: 'serverlessotlp-gateway' }
           ]
