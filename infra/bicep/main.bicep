@@ -358,6 +358,7 @@ module gateway 'modules/gateway.bicep' = {
     tags: allTags
     name: names.gatewayApp
     environmentId: containerAppsEnvironment.outputs.id
+    environmentDefaultDomain: containerAppsEnvironment.outputs.defaultDomain
     image: gatewayImage.outputs.image
     identityId: identities.outputs.gatewayIdentityId
     identityClientId: identities.outputs.gatewayIdentityClientId

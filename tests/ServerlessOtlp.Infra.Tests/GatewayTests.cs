@@ -53,8 +53,8 @@ public sealed class GatewayTests
         Assert.Equal("[parameters('identityClientId')]", Env()["AZURE_CLIENT_ID"]["value"]?.ToString());
         // OpAMP offers agents this URL: https, the ingress FQDN (app name + the environment's default domain).
         string publicUrl = Env()["ServerlessOtlp__Gateway__PublicUrl"]["value"]!.ToString();
-        Assert.StartsWith("[format('https://{0}.{1}'", publicUrl, StringComparison.Ordinal);
-        Assert.Contains("defaultDomain", publicUrl, StringComparison.Ordinal);
+        Assert.Equal("[format('https://{0}.{1}', parameters('name'), parameters('environmentDefaultDomain'))]", publicUrl);
+        Assert.Contains("defaultDomain", Template.Module("gateway").Argument("environmentDefaultDomain")?.ToString() ?? "", StringComparison.Ordinal);
     }
 
     [Fact]

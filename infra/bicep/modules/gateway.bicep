@@ -17,6 +17,9 @@ param name string
 @description('Container Apps environment id.')
 param environmentId string
 
+@description('The environment\'s default domain: the app\'s public URL (offered to OpAMP agents) is https://<name>.<this>.')
+param environmentDefaultDomain string
+
 @description('Image to run (the placeholder until `azd deploy` pushes the gateway).')
 param image string
 
@@ -72,11 +75,6 @@ resource appInsights 'Microsoft.Insights/components@2020-02-02' existing = {
 }
 
 var appInsightsSecretName = 'appinsights-connection-string'
-
-// The app's public URL (its ingress FQDN is <name>.<environment's default domain>), offered to OpAMP agents.
-resource environment 'Microsoft.App/managedEnvironments@2024-03-01' existing = {
-  name: last(split(environmentId, '/'))
-}
 
 resource app 'Microsoft.App/containerApps@2024-03-01' = {
   name: name
@@ -134,7 +132,7 @@ resource app 'Microsoft.App/containerApps@2024-03-01' = {
             { name: 'ServerlessOtlp__Log__EventHubs__EventHubName', value: eventHubName }
             { name: 'ServerlessOtlp__Gateway__SinglePort', value: string(singlePort) }
             { name: 'ServerlessOtlp__Gateway__ManagementPort', value: string(managementPort) }
-            { name: 'ServerlessOtlp__Gateway__PublicUrl', value: 'https://${name}.${environment.properties.defaultDomain}' }
+            { name: 'ServerlessOtlp__Gateway__PublicUrl', value: 'https://${name}.${environmentDefaultDomain}' }
             { name: 'APPLICATIONINSIGHTS_CONNECTION_STRING', secretRef: appInsightsSecretName }
             { name: 'OTEL_SERVICE_NAME', value: 'serverlessotlp-gateway' }
           ]
