@@ -9,8 +9,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-echo "== tools: Azurite and @azure/event-hubs (npm, pinned in package.json)"
-if [ ! -x node_modules/.bin/azurite ] || [ ! -d node_modules/@azure/event-hubs ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+echo "== tools: Azurite, @azure/event-hubs and @elastic/opamp-client-node (npm, pinned in package.json)"
+if [ ! -x node_modules/.bin/azurite ] || [ ! -d node_modules/@azure/event-hubs ] || [ ! -d node_modules/@elastic/opamp-client-node ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   npm ci --no-audit --no-fund
 fi
 

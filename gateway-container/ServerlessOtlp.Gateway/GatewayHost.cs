@@ -4,6 +4,7 @@ using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using OpenTelemetry.Metrics;
+using ServerlessOtlp.Gateway.Agents;
 using ServerlessOtlp.Gateway.Health;
 using ServerlessOtlp.Gateway.Ingest;
 using ServerlessOtlp.Gateway.Protocol;
@@ -19,7 +20,8 @@ namespace ServerlessOtlp.Gateway;
 /// What the gateway runs on: an opened log, the tenant directory and (optionally) the nodes table, with
 /// the rows through which replicas share tenants' limits (without them, each replica enforces the whole limit).
 /// </summary>
-public sealed record GatewayDependencies(IPartitionedLog Log, ITenantDirectory Tenants, NodeStore? Nodes, LimitDemandStore? LimitDemand = null);
+/// <param name="Agents">OpAMP agents (the <c>agents</c> table); without it they are kept in memory and lost on restart.</param>
+public sealed record GatewayDependencies(IPartitionedLog Log, ITenantDirectory Tenants, NodeStore? Nodes, LimitDemandStore? LimitDemand = null, IAgentStore? Agents = null);
 
 /// <summary>Builds the gateway's web application; used by Program, by <c>otlpctl dev</c> and by tests.</summary>
 public static class GatewayHost
@@ -54,6 +56,7 @@ public static class GatewayHost
         services.AddSingleton<OtlpGrpcService>();
         services.AddSingleton<OtlpHttpEndpoints>();
         services.AddSingleton<Readiness>();
+        AddOpAmp(services, options, dependencies.Agents);
         services.AddHostedService(sp => new GatewayHeartbeat(
             dependencies.Nodes,
             sp.GetRequiredService<Readiness>(),
@@ -79,6 +82,17 @@ public static class GatewayHost
         var app = builder.Build();
         MapEndpoints(app, options);
         return app;
+    }
+
+    /// <summary>The OpAMP server (<c>POST /v1/opamp</c>): its agents store, per-replica registry, endpoint and removal sweep.</summary>
+    private static void AddOpAmp(IServiceCollection services, GatewayOptions options, IAgentStore? agents)
+    {
+        services.AddSingleton(options.OpAmp);
+        services.AddSingleton(sp => agents ?? new InMemoryAgentStore(sp.GetRequiredService<TimeProvider>()));
+        services.AddSingleton(sp => new OpAmpMetrics(sp.GetService<System.Diagnostics.Metrics.IMeterFactory>()));
+        services.AddSingleton<AgentRegistry>();
+        services.AddSingleton<OpAmpEndpoint>();
+        services.AddHostedService<AgentSweep>();
     }
 
     private static void ConfigureKestrel(WebApplicationBuilder builder, GatewayOptions options)
@@ -119,6 +133,7 @@ public static class GatewayHost
 
         app.MapGrpcService<OtlpGrpcService>();
         var http = app.Services.GetRequiredService<OtlpHttpEndpoints>();
+        app.Map(OpAmpEndpoint.Path, app.Services.GetRequiredService<OpAmpEndpoint>().HandleAsync);
         app.Map("/v1/{signal}", http.HandleAsync);
 
         app.MapGet("/healthz", () => Results.Text("ok\n"));

@@ -95,6 +95,16 @@ public sealed class GatewayOptions
     /// <summary>Heartbeat period of this node in the nodes table.</summary>
     public TimeSpan HeartbeatInterval { get; set; } = TimeSpan.FromSeconds(5);
 
+    /// <summary>
+    /// The gateway's public OTLP/HTTP base URL as agents reach it (e.g. <c>https://gw.example.com</c>): OpAMP
+    /// offers it to agents (connection settings, the <c>${serverlessotlp:endpoint}</c> placeholder). Unset,
+    /// it is <c>http://127.0.0.1:{HttpPort}</c>, right for a local run only.
+    /// </summary>
+    public string? PublicUrl { get; set; }
+
+    /// <summary>The OpAMP server (<c>POST /v1/opamp</c>): limits, quotas and the agents' failure detector.</summary>
+    public Agents.OpAmpOptions OpAmp { get; set; } = new();
+
     /// <summary>Id of this gateway instance in events and heartbeats.</summary>
     public string NodeId { get; set; } = $"gw-{Environment.MachineName}-{Environment.ProcessId}";
 }

@@ -23,6 +23,7 @@ var tenantStore = new TenantStore(storage.Tables, storage.Names.Tenants, storage
 var directory = new TenantDirectory(tenantStore);
 var nodes = new NodeStore(storage.Tables, storage.Names.Nodes);
 
-var app = GatewayHost.Build(options, new GatewayDependencies(log, directory, nodes, new LimitDemandStore(storage.Tables, storage.Names.Nodes)), args);
+var agents = new AgentStore(storage.Tables, storage.Names.Agents); // the agents table is created by the Bicep (and otlpctl dev)
+var app = GatewayHost.Build(options, new GatewayDependencies(log, directory, nodes, new LimitDemandStore(storage.Tables, storage.Names.Nodes), agents), args);
 await app.RunAsync();
 await log.DisposeAsync();

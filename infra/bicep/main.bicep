@@ -171,6 +171,12 @@ param keyVaultSoftDeleteRetentionInDays int = 7
 @description('Key Vault purge protection (irreversible; turn on in production).')
 param keyVaultPurgeProtection bool = false
 
+@description('API key pepper: base64 of at least 32 random bytes. The preprovision hook supplies it (SERVERLESSOTLP_KEY_PEPPER): generated on the first deployment, read back from the vault after that.')
+// No @minLength here: the parameter files read it from the environment with '' as default, which the
+// compiler would refuse; the Key Vault module refuses a short value at deployment.
+@secure()
+param keyPepper string
+
 @description('Log Analytics retention in days.')
 @minValue(30)
 @maxValue(730)
@@ -197,7 +203,7 @@ param alertEmail string = ''
 // Ports and storage names the code reads (docs: CONTRACTS.md).
 var gatewaySinglePort = 8080
 var gatewayManagementPort = 13133
-var tableNames = ['checkpoints', 'leases', 'nodes', 'tenants']
+var tableNames = ['checkpoints', 'leases', 'nodes', 'tenants', 'agents']
 
 var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
 var allTags = union(tags, { 'azd-env-name': environmentName, application: 'serverless-otlp' })
@@ -211,6 +217,7 @@ var names = {
   eventHubsNamespace: 'evhns-${resourceToken}'
   registry: 'cr${resourceToken}'
   keyVault: 'kv-${resourceToken}'
+  keyPepperSecret: 'key-pepper-1'
   containerAppsEnvironment: 'cae-${resourceToken}'
   gatewayApp: 'ca-gateway-${resourceToken}'
   functionsPlan: 'plan-${resourceToken}'
@@ -305,6 +312,8 @@ module keyVault 'modules/keyvault.bicep' = {
     name: names.keyVault
     softDeleteRetentionInDays: keyVaultSoftDeleteRetentionInDays
     enablePurgeProtection: keyVaultPurgeProtection
+    keyPepper: keyPepper
+    keyPepperSecretName: names.keyPepperSecret
   }
 }
 
@@ -323,6 +332,7 @@ module access 'modules/access.bicep' = {
     eventHubName: eventHubName
     registryName: names.registry
     keyVaultName: names.keyVault
+    keyPepperSecretName: names.keyPepperSecret
     applicationInsightsName: names.applicationInsights
     deployerPrincipalId: deployerPrincipalId
     deployerPrincipalType: deployerPrincipalType
@@ -360,6 +370,7 @@ module gateway 'modules/gateway.bicep' = {
     tags: allTags
     name: names.gatewayApp
     environmentId: containerAppsEnvironment.outputs.id
+    environmentDefaultDomain: containerAppsEnvironment.outputs.defaultDomain
     image: gatewayImage.outputs.image
     identityId: identities.outputs.gatewayIdentityId
     identityClientId: identities.outputs.gatewayIdentityClientId
@@ -368,6 +379,7 @@ module gateway 'modules/gateway.bicep' = {
     eventHubsFullyQualifiedNamespace: eventHubs.outputs.fullyQualifiedNamespace
     eventHubName: eventHubs.outputs.eventHubName
     applicationInsightsName: names.applicationInsights
+    keyPepperSecretUri: keyVault.outputs.pepperUri
     singlePort: gatewaySinglePort
     managementPort: gatewayManagementPort
     cpu: gatewayCpu

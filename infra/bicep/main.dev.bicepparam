@@ -7,6 +7,8 @@ param environmentName = readEnvironmentVariable('AZURE_ENV_NAME', 'otlp-dev')
 param location = readEnvironmentVariable('AZURE_LOCATION', 'swedencentral')
 param deployerPrincipalId = readEnvironmentVariable('AZURE_PRINCIPAL_ID', '')
 param gatewayExists = bool(readEnvironmentVariable('SERVICE_GATEWAY_RESOURCE_EXISTS', 'false'))
+// The preprovision hook sets it (generated once, then read back from Key Vault); required.
+param keyPepper = readEnvironmentVariable('SERVERLESSOTLP_KEY_PEPPER', '')
 
 // Log: 1 throughput unit, 32 partitions, 7 days (the Standard maximum, at no extra cost).
 param eventHubsSku = 'Standard'

@@ -9,6 +9,8 @@ param location = readEnvironmentVariable('AZURE_LOCATION', 'swedencentral')
 param deployerPrincipalId = readEnvironmentVariable('AZURE_PRINCIPAL_ID', '')
 param deployerPrincipalType = readEnvironmentVariable('AZURE_PRINCIPAL_TYPE', 'User')
 param gatewayExists = bool(readEnvironmentVariable('SERVICE_GATEWAY_RESOURCE_EXISTS', 'false'))
+// The preprovision hook sets it (generated once, then read back from Key Vault); required.
+param keyPepper = readEnvironmentVariable('SERVERLESSOTLP_KEY_PEPPER', '')
 
 param eventHubsSku = 'Standard'
 param eventHubsCapacity = 2

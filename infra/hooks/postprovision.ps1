@@ -18,8 +18,12 @@ if ($env:SERVERLESSOTLP_FIRST_TENANT -eq 'created') {
     Write-Host "postprovision: tenant '$tenant' was created earlier; nothing to do."
     Write-Host "  New key:      dotnet run --project tools/otlpctl -- tenants rotate-key $tenant --storage-account $account"
     Write-Host "  More tenants: dotnet run --project tools/otlpctl -- tenants add ID --storage-account $account"
+    Write-Host "  (both with ServerlessOtlp__Tenants__KeyPeppers__1 set to: azd env get-value SERVERLESSOTLP_KEY_PEPPER)"
     exit 0
 }
+
+# otlpctl digests the key with the gateway's pepper (preprovision put it in the azd environment).
+if ($env:SERVERLESSOTLP_KEY_PEPPER) { $env:ServerlessOtlp__Tenants__KeyPeppers__1 = $env:SERVERLESSOTLP_KEY_PEPPER }
 
 Write-Host 'postprovision: building otlpctl'
 dotnet build (Join-Path $root 'tools/otlpctl') --nologo --verbosity quiet

@@ -23,7 +23,13 @@ if [ "${SERVERLESSOTLP_FIRST_TENANT:-}" = "created" ]; then
   echo "postprovision: tenant '$TENANT' was created earlier; nothing to do."
   echo "  New key:      dotnet run --project tools/otlpctl -- tenants rotate-key $TENANT --storage-account $AZURE_STORAGE_ACCOUNT_NAME"
   echo "  More tenants: dotnet run --project tools/otlpctl -- tenants add ID --storage-account $AZURE_STORAGE_ACCOUNT_NAME"
+  echo "  (both with ServerlessOtlp__Tenants__KeyPeppers__1=\$(azd env get-value SERVERLESSOTLP_KEY_PEPPER))"
   exit 0
+fi
+
+# otlpctl digests the key with the gateway's pepper (preprovision put it in the azd environment).
+if [ -n "${SERVERLESSOTLP_KEY_PEPPER:-}" ]; then
+  export ServerlessOtlp__Tenants__KeyPeppers__1="$SERVERLESSOTLP_KEY_PEPPER"
 fi
 
 echo "postprovision: building otlpctl"

@@ -21,7 +21,7 @@ public sealed class DataPlaneTests
     {
         var storage = Template.Module("storage");
         Assert.Equal(
-            ["checkpoints", "leases", "nodes", "tenants"],
+            ["agents", "checkpoints", "leases", "nodes", "tenants"],
             storage.Parent!.Resolve(storage.Argument("tableNames"))!.AsArray().Select(n => n!.ToString()).Order());
         Assert.Equal("drain-jobs", storage.ArgumentValue("drainJobsQueueName"));
         Assert.Equal("otlp-log", storage.ArgumentValue("logContainerName"));

@@ -32,7 +32,7 @@ public sealed class DeploymentHookTests
         var env = environment.Length == 0 ? new Dictionary<string, string>() : new Dictionary<string, string> { [environment.Split('=')[0]] = environment.Split('=')[1] };
         var (exit, output) = stubs.Run("infra/hooks/preprovision.sh", env);
         Assert.True(exit == 0, output);
-        Assert.Equal([$"env set AZURE_PRINCIPAL_TYPE {expected}"], stubs.AzdCalls());
+        Assert.Equal([$"env set AZURE_PRINCIPAL_TYPE {expected}"], stubs.AzdCalls().Where(c => c.Contains("AZURE_PRINCIPAL_TYPE", StringComparison.Ordinal)));
     }
 
     [Fact]
@@ -41,7 +41,67 @@ public sealed class DeploymentHookTests
         using var stubs = new Stubs("user");
         var (exit, output) = stubs.Run("infra/hooks/preprovision.sh", new Dictionary<string, string> { ["AZURE_PRINCIPAL_TYPE"] = "ServicePrincipal" });
         Assert.True(exit == 0, output);
-        Assert.Empty(stubs.AzdCalls());
+        Assert.DoesNotContain(stubs.AzdCalls(), c => c.Contains("AZURE_PRINCIPAL_TYPE", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Preprovision_generates_a_key_pepper_on_the_first_deployment_only()
+    {
+        using var stubs = new Stubs("user");
+        var (exit, output) = stubs.Run("infra/hooks/preprovision.sh", new Dictionary<string, string>());
+        Assert.True(exit == 0, output);
+        string set = Assert.Single(stubs.AzdCalls(), c => c.StartsWith("env set SERVERLESSOTLP_KEY_PEPPER ", StringComparison.Ordinal));
+        byte[] pepper = Convert.FromBase64String(set["env set SERVERLESSOTLP_KEY_PEPPER ".Length..]);
+        Assert.Equal(32, pepper.Length);
+        Assert.DoesNotContain(set["env set SERVERLESSOTLP_KEY_PEPPER ".Length..], output, StringComparison.Ordinal);
+
+        // A second machine gets a different one: the value is random, not derived.
+        using var other = new Stubs("user");
+        Assert.Equal(0, other.Run("infra/hooks/preprovision.sh", new Dictionary<string, string>()).Exit);
+        Assert.NotEqual(set, Assert.Single(other.AzdCalls(), c => c.StartsWith("env set SERVERLESSOTLP_KEY_PEPPER ", StringComparison.Ordinal)));
+    }
+
+    [Fact]
+    public void Preprovision_keeps_the_pepper_of_a_deployment_that_has_one()
+    {
+        // In the azd environment already: nothing is set.
+        using var stubs = new Stubs("user");
+        var (exit, output) = stubs.Run("infra/hooks/preprovision.sh", new Dictionary<string, string> { ["SERVERLESSOTLP_KEY_PEPPER"] = Stubs.Pepper });
+        Assert.True(exit == 0, output);
+        Assert.DoesNotContain(stubs.AzdCalls(), c => c.Contains("SERVERLESSOTLP_KEY_PEPPER", StringComparison.Ordinal));
+
+        // A new machine for an existing deployment: read back from its vault, never generated.
+        using var fresh = new Stubs("user");
+        (exit, output) = fresh.Run("infra/hooks/preprovision.sh", new Dictionary<string, string> { ["AZURE_KEY_VAULT_NAME"] = "kv-example" });
+        Assert.True(exit == 0, output);
+        Assert.Contains($"env set SERVERLESSOTLP_KEY_PEPPER {Stubs.Pepper}", fresh.AzdCalls());
+        Assert.Contains("keyvault secret show --vault-name kv-example --name key-pepper-1 --query value --output tsv", fresh.AzCalls());
+        Assert.DoesNotContain(Stubs.Pepper, output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Preprovision_refuses_when_the_vault_exists_but_its_pepper_cannot_be_read()
+    {
+        using var stubs = new Stubs("user", vaultReadable: false);
+        var (exit, output) = stubs.Run("infra/hooks/preprovision.sh", new Dictionary<string, string> { ["AZURE_KEY_VAULT_NAME"] = "kv-example" });
+        Assert.NotEqual(0, exit);
+        Assert.Contains("would invalidate every API key", output, StringComparison.Ordinal);
+        Assert.DoesNotContain(stubs.AzdCalls(), c => c.Contains("SERVERLESSOTLP_KEY_PEPPER", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Postprovision_digests_the_first_key_with_the_deployments_pepper()
+    {
+        using var stubs = new Stubs("servicePrincipal");
+        var (exit, output) = stubs.Run("infra/hooks/postprovision.sh", new Dictionary<string, string>
+        {
+            ["CI"] = "true",
+            ["AZURE_STORAGE_ACCOUNT_NAME"] = "stexample",
+            ["SERVERLESSOTLP_KEY_PEPPER"] = Stubs.Pepper,
+            ["SERVERLESSOTLP_FIRST_TENANT_KEY_FILE"] = Path.Combine(stubs.Directory, "key.txt"),
+        });
+        Assert.True(exit == 0, output);
+        Assert.Equal([Stubs.Pepper], stubs.DotnetPeppers().Distinct());
     }
 
     [Fact]
@@ -80,7 +140,9 @@ public sealed class DeploymentHookTests
     {
         public const string Key = "k3y-0123456789abcdef-not-for-logs";
 
-        public Stubs(string azUserType)
+        public const string Pepper = "cGVwcGVyLW9mLXRoZS1leGlzdGluZy1kZXBsb3ltZW50LTEyMzQ=";
+
+        public Stubs(string azUserType, bool vaultReadable = true)
         {
             Directory = System.IO.Directory.CreateTempSubdirectory("hooks-").FullName;
             string bin = Path.Combine(Directory, "bin");
@@ -88,10 +150,13 @@ public sealed class DeploymentHookTests
             Write(bin, "azd", $"printf '%s\\n' \"$*\" >> '{Path.Combine(Directory, "azd.log")}'");
             if (azUserType.Length > 0)
             {
-                Write(bin, "az", $"echo {azUserType}");
+                // `az account show` answers the user type; `az keyvault secret show` the stored pepper (or fails).
+                string secret = vaultReadable ? $"echo {Pepper}" : "echo 'Forbidden' >&2; exit 1";
+                Write(bin, "az", $"printf '%s\\n' \"$*\" >> '{Path.Combine(Directory, "az.log")}'; case \"$1\" in keyvault) {secret};; *) echo {azUserType};; esac");
             }
 
-            Write(bin, "dotnet", $"case \"$1\" in run) echo 'created tenant first. Its API key (shown only now; keep it safe):'; echo '{Key}';; esac");
+            // Records the pepper otlpctl would digest with, then prints a key.
+            Write(bin, "dotnet", $"printf '%s\\n' \"${{ServerlessOtlp__Tenants__KeyPeppers__1:-}}\" >> '{Path.Combine(Directory, "dotnet.log")}'; case \"$1\" in run) echo 'created tenant first. Its API key (shown only now; keep it safe):'; echo '{Key}';; esac");
         }
 
         public string Directory { get; }
@@ -99,6 +164,17 @@ public sealed class DeploymentHookTests
         public List<string> AzdCalls()
         {
             string log = Path.Combine(Directory, "azd.log");
+            return File.Exists(log) ? File.ReadAllLines(log).ToList() : [];
+        }
+
+        public List<string> AzCalls() => Lines("az.log");
+
+        /// <summary>The pepper each dotnet call had in its environment.</summary>
+        public List<string> DotnetPeppers() => Lines("dotnet.log");
+
+        private List<string> Lines(string name)
+        {
+            string log = Path.Combine(Directory, name);
             return File.Exists(log) ? File.ReadAllLines(log).ToList() : [];
         }
 

@@ -51,6 +51,42 @@ public sealed class GatewayTests
         Assert.NotNull(EnvValue("ServerlessOtlp__Log__EventHubs__EventHubName"));
         Assert.NotNull(EnvValue("ServerlessOtlp__Storage__AccountName"));
         Assert.Equal("[parameters('identityClientId')]", Env()["AZURE_CLIENT_ID"]["value"]?.ToString());
+        // OpAMP offers agents this URL: https, the ingress FQDN (app name + the environment's default domain).
+        string publicUrl = Env()["ServerlessOtlp__Gateway__PublicUrl"]["value"]!.ToString();
+        Assert.Equal("[format('https://{0}.{1}', parameters('name'), parameters('environmentDefaultDomain'))]", publicUrl);
+        Assert.Contains("defaultDomain", Template.Module("gateway").Argument("environmentDefaultDomain")?.ToString() ?? "", StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Trusts_one_proxy_hop_the_ingress()
+    {
+        // Container Apps' ingress appends the client address to X-Forwarded-For; with 0 every client
+        // would share the ingress's address in per-address limits, with 2 a client could choose its own.
+        Assert.Equal("1", EnvValue("ServerlessOtlp__Gateway__TrustedProxyHops"));
+    }
+
+    [Fact]
+    public void The_key_pepper_comes_from_Key_Vault_through_the_apps_identity()
+    {
+        var env = Env();
+        Assert.Null(env["ServerlessOtlp__Tenants__KeyPeppers__1"]["value"]);
+        string secretName = (string)env["ServerlessOtlp__Tenants__KeyPeppers__1"]["secretRef"]!;
+        Assert.Equal("1", EnvValue("ServerlessOtlp__Tenants__KeyPepperVersion"));
+
+        var secret = Assert.Single(Properties["configuration"]!["secrets"]!.AsArray(), s => (string?)s!["name"] == secretName)!;
+        Assert.Null(secret["value"]);
+        Assert.Equal("[parameters('identityId')]", secret["identity"]?.ToString());
+        Assert.Equal("[parameters('keyPepperSecretUri')]", secret["keyVaultUrl"]?.ToString());
+
+        // The URI the module gets is the vault's, naming the secret the Key Vault module creates.
+        string uri = Template.Module("gateway").Argument("keyPepperSecretUri")!.ToString();
+        Assert.Contains("'keyvault'", uri, StringComparison.Ordinal);
+        Assert.Contains("pepperUri", uri, StringComparison.Ordinal);
+        var vault = Template.Module("keyvault");
+        var stored = Assert.Single(Template.Resources("Microsoft.KeyVault/vaults/secrets"));
+        Assert.Equal("[parameters('keyPepper')]", stored.Resource["properties"]!["value"]?.ToString());
+        Assert.Equal("[parameters('keyPepper')]", vault.Argument("keyPepper")?.ToString());
+        Assert.Equal("securestring", Template.Root.Template["parameters"]!["keyPepper"]!["type"]?.ToString());
     }
 
     [Fact]

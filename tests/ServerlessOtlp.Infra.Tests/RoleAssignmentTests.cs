@@ -99,6 +99,17 @@ public sealed class RoleAssignmentTests
     }
 
     [Fact]
+    public void Gateway_reads_the_key_pepper_secret_and_no_other_secret()
+    {
+        // The pepper is needed to digest API keys; tenants' backend secrets are the functions' business.
+        var reader = Single(Gateway, KeyVaultSecretsUser);
+        Assert.Equal("Microsoft.KeyVault/vaults/secrets", reader.ScopeType);
+        Assert.Contains("parameters('keyPepperSecretName')", reader.Scope, StringComparison.Ordinal);
+        Assert.Equal("key-pepper-1", Template.Module("access").ArgumentValue("keyPepperSecretName"));
+        Assert.Equal("key-pepper-1", Template.Module("keyvault").ArgumentValue("keyPepperSecretName"));
+    }
+
+    [Fact]
     public void No_principal_gets_Owner_or_Contributor()
     {
         Assert.DoesNotContain(Assignments, a => a.RoleId is Owner or Contributor);

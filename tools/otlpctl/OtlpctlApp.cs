@@ -19,6 +19,7 @@ public static class OtlpctlApp
         root.Subcommands.Add(ReplayCommand.Create());
         root.Subcommands.Add(DeadLetterCommand.Create());
         root.Subcommands.Add(LoadCommand.Create());
+        root.Subcommands.Add(AgentsCommand.Create());
         return root;
     }
 

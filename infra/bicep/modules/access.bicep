@@ -5,6 +5,7 @@
 //                       · Blob Data Reader (tenants container: configs too large for a row)
 //                       · Table Data Contributor (nodes table: heartbeats) · AcrPull
 //                       · Monitoring Metrics Publisher (App Insights)
+//                       · Key Vault Secrets User (the key-pepper-1 secret only)
 //   functions identity  Event Hubs Data Receiver (hub) · Table Data Contributor (account)
 //                       · Queue Data Contributor (account: drain-jobs + host queues)
 //                       · Blob Data Owner (account: host storage, deployment package,
@@ -44,6 +45,9 @@ param registryName string
 
 @description('Key Vault name.')
 param keyVaultName string
+
+@description('Secret of the API key pepper (the only secret the gateway reads).')
+param keyPepperSecretName string
 
 @description('Application Insights component name.')
 param applicationInsightsName string
@@ -105,6 +109,10 @@ resource registry 'Microsoft.ContainerRegistry/registries@2023-07-01' existing =
 
 resource vault 'Microsoft.KeyVault/vaults@2023-07-01' existing = {
   name: keyVaultName
+
+  resource keyPepper 'secrets' existing = {
+    name: keyPepperSecretName
+  }
 }
 
 resource appInsights 'Microsoft.Insights/components@2020-02-02' existing = {
@@ -121,6 +129,17 @@ resource gatewayEventHubsSender 'Microsoft.Authorization/roleAssignments@2022-04
     principalId: gatewayIdentity.properties.principalId
     principalType: 'ServicePrincipal'
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.eventHubsDataSender)
+  }
+}
+
+resource gatewayKeyPepper 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(vault::keyPepper.id, gatewayIdentity.id, roles.keyVaultSecretsUser)
+  scope: vault::keyPepper
+  properties: {
+    description: 'gateway: read the API key pepper (this secret only, not tenants\' backend secrets)'
+    principalId: gatewayIdentity.properties.principalId
+    principalType: 'ServicePrincipal'
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.keyVaultSecretsUser)
   }
 }
 

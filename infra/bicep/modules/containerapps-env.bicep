@@ -51,3 +51,4 @@ resource diagnostics 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' 
 
 output id string = environment.id
 output name string = environment.name
+output defaultDomain string = environment.properties.defaultDomain

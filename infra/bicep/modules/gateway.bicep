@@ -17,6 +17,9 @@ param name string
 @description('Container Apps environment id.')
 param environmentId string
 
+@description('The environment\'s default domain: the app\'s public URL (offered to OpAMP agents) is https://<name>.<this>.')
+param environmentDefaultDomain string
+
 @description('Image to run (the placeholder until `azd deploy` pushes the gateway).')
 param image string
 
@@ -40,6 +43,9 @@ param eventHubName string
 
 @description('Application Insights component (its connection string is stored as a Container App secret).')
 param applicationInsightsName string
+
+@description('Key Vault secret URI (without a version) of the API key pepper, version 1; read with the app\'s identity.')
+param keyPepperSecretUri string
 
 @description('HTTP/2-only (h2c) port serving OTLP/gRPC and OTLP/HTTP behind the ingress.')
 param singlePort int
@@ -109,6 +115,12 @@ resource app 'Microsoft.App/containerApps@2024-03-01' = {
           name: appInsightsSecretName
           value: appInsights.properties.ConnectionString
         }
+        {
+          // A Key Vault reference: the value never passes through the deployment.
+          name: 'key-pepper-1'
+          keyVaultUrl: keyPepperSecretUri
+          identity: identityId
+        }
       ]
     }
     template: {
@@ -129,6 +141,12 @@ resource app 'Microsoft.App/containerApps@2024-03-01' = {
             { name: 'ServerlessOtlp__Log__EventHubs__EventHubName', value: eventHubName }
             { name: 'ServerlessOtlp__Gateway__SinglePort', value: string(singlePort) }
             { name: 'ServerlessOtlp__Gateway__ManagementPort', value: string(managementPort) }
+            { name: 'ServerlessOtlp__Gateway__PublicUrl', value: 'https://${name}.${environmentDefaultDomain}' }
+            // The ingress (Envoy) appends the client's address to X-Forwarded-For: one trusted hop, so
+            // per-address limits see clients, not the ingress, and a client cannot pick its own address.
+            { name: 'ServerlessOtlp__Gateway__TrustedProxyHops', value: '1' }
+            { name: 'ServerlessOtlp__Tenants__KeyPeppers__1', secretRef: 'key-pepper-1' }
+            { name: 'ServerlessOtlp__Tenants__KeyPepperVersion', value: '1' }
             { name: 'APPLICATIONINSIGHTS_CONNECTION_STRING', secretRef: appInsightsSecretName }
             { name: 'OTEL_SERVICE_NAME', value: 'serverlessotlp-gateway' }
           ]

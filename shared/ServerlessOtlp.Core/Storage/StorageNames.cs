@@ -11,6 +11,7 @@ public sealed record StorageNames
     public const string DefaultLeases = "leases";
     public const string DefaultNodes = "nodes";
     public const string DefaultTenants = "tenants";
+    public const string DefaultAgents = "agents";
     public const string DefaultDrainJobs = "drain-jobs";
     public const string DefaultLogContainer = "otlp-log";
     public const string DefaultRetryContainer = "retry";
@@ -25,6 +26,9 @@ public sealed record StorageNames
     public string Nodes { get; set; } = DefaultNodes;
 
     public string Tenants { get; set; } = DefaultTenants;
+
+    /// <summary>OpAMP agents (gateway), keyed by tenant and instance UID.</summary>
+    public string Agents { get; set; } = DefaultAgents;
 
     // Queues
     public string DrainJobs { get; set; } = DefaultDrainJobs;

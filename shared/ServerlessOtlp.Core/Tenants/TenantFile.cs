@@ -49,6 +49,9 @@ public sealed record TenantConfig
 
     public IReadOnlyList<DestinationConfig> Destinations { get; set; } = [];
 
+    /// <summary>OpAMP remote configs for the tenant's agents (<see cref="AgentsConfig"/>).</summary>
+    public AgentsConfig? Agents { get; init; }
+
     /// <summary>The stored version (incremented on every apply); 0 for a config parsed from a file.</summary>
     [JsonIgnore]
     public long Version { get; init; }

@@ -32,16 +32,18 @@ public static partial class TenantFileParser
     };
 
     /// <summary>Reads the file at <paramref name="path"/>; errors name it as given.</summary>
-    public static TenantFile ParseFile(string path, IOttlValidator? ottl = null, TenantFileRules? rules = null) =>
-        Parse(File.ReadAllText(path), path, ottl, rules);
+    public static TenantFile ParseFile(string path, IOttlValidator? ottl = null, TenantFileRules? rules = null, ICollection<TenantConfigError>? warnings = null) =>
+        Parse(File.ReadAllText(path), path, ottl, rules, warnings);
 
     /// <summary>
     /// The validated model, with defaults filled in (a destination's <c>signals</c>). OTTL is
     /// checked by <paramref name="ottl"/>, by default the pipeline's own <see cref="OttlValidator"/>.
     /// Throws <see cref="TenantConfigException"/> listing every problem. <paramref name="rules"/> say
-    /// what the deployment allows (by default a deployment's: file paths under the operator's root).
+    /// what the deployment allows (by default a deployment's: file paths under the operator's root);
+    /// what is accepted but worth saying (OTTL functions of an agent config our subset does not know)
+    /// goes to <paramref name="warnings"/>.
     /// </summary>
-    public static TenantFile Parse(string json, string fileName, IOttlValidator? ottl = null, TenantFileRules? rules = null)
+    public static TenantFile Parse(string json, string fileName, IOttlValidator? ottl = null, TenantFileRules? rules = null, ICollection<TenantConfigError>? warnings = null)
     {
         var errors = new List<TenantConfigError>();
         byte[] utf8 = Encoding.UTF8.GetBytes(json.StartsWith('\uFEFF') ? json[1..] : json);
@@ -70,7 +72,7 @@ public static partial class TenantFileParser
         }
 
         var file = Normalize(document.RootElement.Deserialize(TenantJson.TypeInfo<TenantFile>())!);
-        new Rules((path, message) => errors.Add(At(path, message)), ottl ?? new OttlValidator(), rules ?? TenantFileRules.Deployment).Check(file);
+        new Rules((path, message) => errors.Add(At(path, message)), ottl ?? new OttlValidator(), rules ?? TenantFileRules.Deployment, (path, message) => warnings?.Add(At(path, message))).Check(file);
         if (errors.Count > 0)
         {
             throw new TenantConfigException(errors);
@@ -134,7 +136,7 @@ public static partial class TenantFileParser
     private static partial Regex HeaderNameRegex();
 
     /// <summary>The rules between values, on a model whose shape is right.</summary>
-    private sealed class Rules(Action<string, string> error, IOttlValidator? ottl, TenantFileRules rules)
+    private sealed class Rules(Action<string, string> error, IOttlValidator? ottl, TenantFileRules rules, Action<string, string>? warning = null)
     {
         public void Check(TenantFile file)
         {
@@ -161,6 +163,7 @@ public static partial class TenantFileParser
                 CheckStatements(tenant.Filters, path + ".filters", OttlContexts.Filter);
                 CheckDistinct(tenant.Redaction, path + ".redaction", "redaction preset");
                 CheckDestinations(tenant, path + ".destinations");
+                AgentConfigRules.Check(tenant.Agents, path + ".agents", ottl, error, warning ?? ((_, _) => { }));
             }
         }
 

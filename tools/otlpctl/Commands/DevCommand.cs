@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Net;
 using System.Net.Sockets;
 using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -138,7 +139,9 @@ public static class DevCommand
         GatewayMetrics? metrics = null;
         if (gateway)
         {
-            app = BuildGateway(settings, log, directory, services.Nodes, new LimitDemandStore(storage.Tables, storage.Names.Nodes));
+            var agents = new AgentStore(storage.Tables, storage.Names.Agents);
+            await agents.EnsureCreatedAsync(ct);
+            app = BuildGateway(settings, log, directory, services.Nodes, new LimitDemandStore(storage.Tables, storage.Names.Nodes), agents);
             try
             {
                 await app.StartAsync(ct);
@@ -236,7 +239,7 @@ public static class DevCommand
         return dev.Key;
     }
 
-    private static WebApplication BuildGateway(DevSettings settings, IPartitionedLog log, ITenantDirectory directory, NodeStore nodes, LimitDemandStore limitDemand)
+    private static WebApplication BuildGateway(DevSettings settings, IPartitionedLog log, ITenantDirectory directory, NodeStore nodes, LimitDemandStore limitDemand, AgentStore agents)
     {
         var options = new GatewayOptions
         {
@@ -249,7 +252,11 @@ public static class DevCommand
             InFlightBudgetBytes = settings.InFlightBudgetBytes,
             InlineScheduling = settings.InlineScheduling,
         };
-        return GatewayHost.Build(options, new GatewayDependencies(log, directory, nodes, limitDemand), [], builder =>
+        // OpAMP settings (ServerlessOtlp__Gateway__OpAmp__*, ServerlessOtlp__Gateway__PublicUrl) as the container reads them.
+        var environment = new ConfigurationBuilder().AddEnvironmentVariables().Build().GetSection(GatewayOptions.Section);
+        environment.GetSection("OpAmp").Bind(options.OpAmp);
+        options.PublicUrl = environment["PublicUrl"];
+        return GatewayHost.Build(options, new GatewayDependencies(log, directory, nodes, limitDemand, agents), [], builder =>
         {
             builder.Logging.ClearProviders();
             builder.Logging.AddSimpleConsole(o =>
@@ -295,6 +302,7 @@ public static class DevCommand
         {
             Output.Info($"[green]Ready.[/] OTLP/gRPC  http://127.0.0.1:{settings.GrpcPort}");
             Output.Info($"       OTLP/HTTP  http://127.0.0.1:{settings.HttpPort}/v1/traces | /v1/metrics | /v1/logs");
+            Output.Info($"       OpAMP      http://127.0.0.1:{settings.HttpPort}/v1/opamp (agents: `otlpctl agents list`)");
             Output.Info($"       health     http://127.0.0.1:{settings.HttpPort}/readyz, metrics http://127.0.0.1:{settings.ManagementPort}/metrics");
             Console.Out.WriteLine();
             Output.Info("Point an OpenTelemetry SDK here with:");

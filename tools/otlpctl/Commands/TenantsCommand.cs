@@ -152,7 +152,15 @@ public static class TenantsCommand
             throw new CliException($"tenant file {file.FullName} does not exist", ExitCodes.Usage);
         }
 
-        return TenantFileParser.ParseFile(file.ToString(), rules: rules);
+        var warnings = new List<TenantConfigError>();
+        var parsed = TenantFileParser.ParseFile(file.ToString(), rules: rules, warnings: warnings);
+        foreach (var warning in warnings)
+        {
+            // Accepted, but worth knowing (e.g. an agent config's OTTL function this project does not check).
+            Console.Error.WriteLine("warning: " + warning);
+        }
+
+        return parsed;
     }
 
     internal static async Task<TenantStore> OpenAsync(StorageSelection selection, ParseResult parse, CancellationToken cancellationToken)
