@@ -1,9 +1,6 @@
 using System.Globalization;
-using System.Text;
-using System.Text.RegularExpressions;
-using Google.Protobuf.Collections;
-using OpenTelemetry.Proto.Common.V1;
 using ServerlessOtlp.Otlp;
+using ServerlessOtlp.Pipeline.Ottl.Functions;
 
 namespace ServerlessOtlp.Pipeline.Ottl;
 
@@ -43,6 +40,12 @@ public sealed class OttlCondition
     public Func<OttlContext, bool> Evaluate { get; }
 }
 
+/// <summary>A compiled value expression: how to read it, its static type, its node (for positions), and how to write it when it is a settable path.</summary>
+internal sealed record OttlExpr(Func<OttlContext, object?> Get, OttlType Type, OttlValue Node)
+{
+    public Action<OttlContext, object?>? Set { get; init; }
+}
+
 /// <summary>
 /// Type-checks a parsed statement or condition for a signal and compiles it to delegates. Every
 /// problem is an <see cref="OttlParseException"/> with the column of the offending node, so that
@@ -54,13 +57,12 @@ public sealed class OttlCompiler
     public static readonly TimeSpan RegexMatchTimeout = TimeSpan.FromMilliseconds(100);
 
     private readonly Signal _signal;
-    private readonly bool _validateOnly;
     private OttlContextKind? _deepest;
 
     private OttlCompiler(Signal signal, bool validateOnly)
     {
         _signal = signal;
-        _validateOnly = validateOnly;
+        ValidateOnly = validateOnly;
     }
 
     /// <summary>Parses and compiles a transform statement. <paramref name="validateOnly"/> skips compiling regexes to IL.</summary>
@@ -89,14 +91,10 @@ public sealed class OttlCompiler
         return new OttlCondition(text, compiler.Context, evaluate);
     }
 
+    /// <summary>Compiling for the validator only: regular expressions are checked, not compiled to IL.</summary>
+    internal bool ValidateOnly { get; }
+
     private OttlContextKind Context => _deepest ?? OttlContextKinds.Default(_signal);
-
-    private sealed record Expr(Func<OttlContext, object?> Get, OttlType Type, OttlValue Node)
-    {
-        public Action<OttlContext, object?>? Set { get; init; }
-
-        public OttlPathDef? Path { get; init; }
-    }
 
     private Func<OttlContext, bool> CompileBool(OttlBoolExpression expression)
     {
@@ -150,14 +148,15 @@ public sealed class OttlCompiler
         }
     }
 
-    private Expr CompileValue(OttlValue value)
+    /// <summary>Compiles any value expression; the paths it names deepen the statement's context.</summary>
+    internal OttlExpr CompileValue(OttlValue value)
     {
         switch (value)
         {
             case OttlLiteral literal:
                 {
                     object? constant = literal.Value;
-                    return new Expr(_ => constant, TypeOf(constant), value);
+                    return new OttlExpr(_ => constant, TypeOf(constant), value);
                 }
 
             case OttlEnum symbol:
@@ -168,13 +167,13 @@ public sealed class OttlCompiler
                     }
 
                     object boxed = number;
-                    return new Expr(_ => boxed, OttlType.Int, value);
+                    return new OttlExpr(_ => boxed, OttlType.Int, value);
                 }
 
             case OttlList list:
                 {
                     var items = list.Items.Select(i => CompileValue(i).Get).ToArray();
-                    return new Expr(c => items.Select(i => i(c)).ToList(), OttlType.Any, value);
+                    return new OttlExpr(c => items.Select(i => i(c)).ToList(), OttlType.Any, value);
                 }
 
             case OttlPath path:
@@ -183,18 +182,17 @@ public sealed class OttlCompiler
             default:
                 {
                     var call = (OttlCall)value;
-                    var function = FindFunction(call);
-                    if (function.IsEditor)
+                    if (FindFunction(call) is not OttlConverter converter)
                     {
                         throw new OttlParseException($"{call.Name} is an editor and returns no value; use a converter such as Concat or SHA256 here", call.Column);
                     }
 
-                    return new Expr(CompileConverter(call, function, Bind(call, function)), function.Returns, value);
+                    return new OttlExpr(converter.Compile(OttlArguments.Bind(this, call, converter)), converter.Returns, value);
                 }
         }
     }
 
-    private Expr CompilePath(OttlPath path)
+    private OttlExpr CompilePath(OttlPath path)
     {
         var segments = path.Segments;
         var context = OttlContextKinds.FromPrefix(segments[0]);
@@ -225,7 +223,7 @@ public sealed class OttlCompiler
 
         if (path.Keys.Count == 0)
         {
-            return new Expr(def.Get, def.Type, path) { Set = def.Set, Path = def };
+            return new OttlExpr(def.Get, def.Type, path) { Set = def.Set };
         }
 
         if (def.Type is not (OttlType.Map or OttlType.Any))
@@ -246,309 +244,23 @@ public sealed class OttlCompiler
             set = (c, v) => OttlValues.SetIndexed(container(c), keys, 0, v, text);
         }
 
-        return new Expr(c => OttlValues.Index(get(c), keys, text), OttlType.Any, path) { Set = set, Path = def };
+        return new OttlExpr(c => OttlValues.Index(get(c), keys, text), OttlType.Any, path) { Set = set };
     }
 
     private static OttlFunction FindFunction(OttlCall call) =>
-        OttlFunction.All.TryGetValue(call.Name, out var function)
-            ? function
-            : throw new OttlParseException(
-                $"unknown function {call.Name}; editors: {string.Join(", ", OttlFunction.All.Values.Where(f => f.IsEditor).Select(f => f.Name))}; converters: {string.Join(", ", OttlFunction.All.Values.Where(f => !f.IsEditor).Select(f => f.Name))}",
+        OttlFunctionRegistry.Find(call.Name)
+            ?? throw new OttlParseException(
+                $"unknown function {call.Name}; editors: {string.Join(", ", OttlFunctionRegistry.All.OfType<OttlEditor>().Select(f => f.Name))}; converters: {string.Join(", ", OttlFunctionRegistry.All.OfType<OttlConverter>().Select(f => f.Name))}",
                 call.Column);
-
-    /// <summary>The call's arguments in parameter order (named ones placed by name); null for an absent optional one.</summary>
-    private static OttlValue?[] Bind(OttlCall call, OttlFunction function)
-    {
-        var bound = new OttlValue?[function.Params.Length];
-        bool named = false;
-        for (int i = 0; i < call.Arguments.Count; i++)
-        {
-            var argument = call.Arguments[i];
-            int slot = i;
-            if (argument.Name is { } name)
-            {
-                named = true;
-                slot = Array.FindIndex(function.Params, p => p.Name == name);
-                if (slot < 0)
-                {
-                    throw new OttlParseException($"{call.Name} has no parameter named {name}", argument.Value.Column);
-                }
-            }
-            else if (named)
-            {
-                throw new OttlParseException("a positional argument cannot follow a named one", argument.Value.Column);
-            }
-
-            if (slot >= function.Params.Length)
-            {
-                throw new OttlParseException($"{call.Name} expects {Arity(function)}, got {call.Arguments.Count}", argument.Value.Column);
-            }
-
-            if (bound[slot] is not null)
-            {
-                throw new OttlParseException($"{call.Name}: {function.Params[slot].Name} is given twice", argument.Value.Column);
-            }
-
-            bound[slot] = argument.Value;
-        }
-
-        for (int p = 0; p < bound.Length; p++)
-        {
-            if (bound[p] is null && !function.Params[p].Optional)
-            {
-                throw new OttlParseException($"{call.Name} expects {Arity(function)}, got {call.Arguments.Count} (missing {function.Params[p].Name})", call.Column);
-            }
-        }
-
-        return bound;
-    }
-
-    private static string Arity(OttlFunction function) =>
-        function.Required == function.Params.Length
-            ? $"{function.Params.Length} argument{(function.Params.Length == 1 ? "" : "s")}"
-            : $"{function.Required} to {function.Params.Length} arguments";
 
     private Action<OttlContext> CompileEditor(OttlCall call)
     {
-        var function = FindFunction(call);
-        if (!function.IsEditor)
+        if (FindFunction(call) is not OttlEditor editor)
         {
             throw new OttlParseException($"{call.Name} is a converter; a statement starts with an editor such as set(...)", call.Column);
         }
 
-        var args = Bind(call, function);
-        switch (call.Name)
-        {
-            case "set":
-                {
-                    var target = Target(call, args[0]!);
-                    var value = CompileValue(args[1]!);
-                    CheckAssignable(target, value);
-                    var set = target.Set!;
-                    var get = value.Get;
-                    return c =>
-                    {
-                        // The Collector's set: a nil value (e.g. an absent attribute) changes nothing.
-                        if (get(c) is { } v)
-                        {
-                            set(c, v);
-                        }
-                    };
-                }
-
-            case "delete_key":
-                {
-                    var map = MapTarget(call, args[0]!);
-                    string key = StringLiteral(call, args[1]!);
-                    return c => WithMap(c, map, m => OttlFunctionRuntime.DeleteKey(m, key));
-                }
-
-            case "delete_matching_keys":
-                {
-                    var map = MapTarget(call, args[0]!);
-                    var regex = RegexLiteral(call, args[1]!);
-                    return c => WithMap(c, map, m => OttlFunctionRuntime.DeleteMatchingKeys(m, regex));
-                }
-
-            case "keep_keys":
-                {
-                    var map = MapTarget(call, args[0]!);
-                    var keys = StringList(call, args[1]!).ToHashSet(StringComparer.Ordinal);
-                    return c => WithMap(c, map, m => OttlFunctionRuntime.KeepKeys(m, keys));
-                }
-
-            case "limit":
-                {
-                    var map = MapTarget(call, args[0]!);
-                    long limit = IntLiteral(call, args[1]!);
-                    var priority = args[2] is { } p ? StringList(call, p).ToHashSet(StringComparer.Ordinal) : [];
-                    if (limit < 0)
-                    {
-                        throw new OttlParseException($"limit: the limit must not be negative, got {limit}", args[1]!.Column);
-                    }
-
-                    if (priority.Count > limit)
-                    {
-                        throw new OttlParseException($"limit: the limit {limit} is less than the number of priority keys ({priority.Count})", args[1]!.Column);
-                    }
-
-                    return c => WithMap(c, map, m => OttlFunctionRuntime.Limit(m, limit, priority));
-                }
-
-            case "truncate_all":
-                {
-                    var map = MapTarget(call, args[0]!);
-                    long limit = IntLiteral(call, args[1]!);
-                    if (limit < 0)
-                    {
-                        throw new OttlParseException($"truncate_all: the limit must not be negative, got {limit}", args[1]!.Column);
-                    }
-
-                    return c => WithMap(c, map, m => OttlFunctionRuntime.TruncateAll(m, limit));
-                }
-
-            case "replace_pattern":
-                {
-                    var target = Target(call, args[0]!);
-                    var regex = RegexLiteral(call, args[1]!);
-                    string replacement = StringLiteral(call, args[2]!);
-                    var get = target.Get;
-                    var set = target.Set!;
-                    return c =>
-                    {
-                        if (get(c) is string s && regex.IsMatch(s))
-                        {
-                            set(c, regex.Replace(s, replacement));
-                        }
-                    };
-                }
-
-            default: // replace_all_patterns
-                {
-                    var map = MapTarget(call, args[0]!);
-                    string mode = StringLiteral(call, args[1]!);
-                    if (mode is not ("key" or "value"))
-                    {
-                        throw new OttlParseException($"replace_all_patterns: mode must be \"key\" or \"value\", got \"{mode}\"", args[1]!.Column);
-                    }
-
-                    var regex = RegexLiteral(call, args[2]!);
-                    string replacement = StringLiteral(call, args[3]!);
-                    bool keys = mode == "key";
-                    return c => WithMap(c, map, m => OttlFunctionRuntime.ReplaceAllPatterns(m, keys, regex, replacement));
-                }
-        }
-    }
-
-    private Func<OttlContext, object?> CompileConverter(OttlCall call, OttlFunction function, OttlValue?[] args)
-    {
-        switch (call.Name)
-        {
-            case "SHA256":
-                {
-                    var value = CompileValue(args[0]!).Get;
-                    return c => OttlFunctionRuntime.Sha256(value(c));
-                }
-
-            case "Concat":
-                {
-                    if (args[0] is not OttlList list)
-                    {
-                        throw new OttlParseException("Concat: vals must be a list such as [a, b]", args[0]!.Column);
-                    }
-
-                    var items = list.Items.Select(i => CompileValue(i).Get).ToArray();
-                    string delimiter = StringLiteral(call, args[1]!);
-                    return c =>
-                    {
-                        var sb = new StringBuilder();
-                        for (int i = 0; i < items.Length; i++)
-                        {
-                            // Go's fmt.Sprint of a nil *string, as the Collector's Concat writes it.
-                            sb.Append(i == 0 ? "" : delimiter).Append(OttlValues.StringLike(items[i](c)) ?? "<nil>");
-                        }
-
-                        return sb.ToString();
-                    };
-                }
-
-            case "IsMatch":
-                {
-                    var target = CompileValue(args[0]!).Get;
-                    var regex = RegexLiteral(call, args[1]!);
-                    return c => OttlValues.StringLike(target(c)) is { } s && regex.IsMatch(s);
-                }
-
-            default: // IsString
-                {
-                    var value = CompileValue(args[0]!).Get;
-                    return c => value(c) is string;
-                }
-        }
-    }
-
-    private static void WithMap(OttlContext c, Expr map, Action<RepeatedField<KeyValue>> edit)
-    {
-        switch (map.Get(c))
-        {
-            case null:
-                return;
-            case RepeatedField<KeyValue> m:
-                edit(m);
-                return;
-            case var other:
-                throw new OttlRuntimeException($"{((OttlPath)map.Node).Text}: expected a map but got {OttlValues.TypeName(other)}");
-        }
-    }
-
-    private Expr Target(OttlCall call, OttlValue value)
-    {
-        if (value is not OttlPath)
-        {
-            throw new OttlParseException($"{call.Name}: the target must be a path such as span.attributes[\"key\"]", value.Column);
-        }
-
-        var expr = CompileValue(value);
-        if (expr.Set is null)
-        {
-            throw new OttlParseException($"{call.Name}: {((OttlPath)value).Text} cannot be set", value.Column);
-        }
-
-        return expr;
-    }
-
-    private Expr MapTarget(OttlCall call, OttlValue value)
-    {
-        var expr = Target(call, value);
-        if (expr.Type is not (OttlType.Map or OttlType.Any))
-        {
-            throw new OttlParseException($"{call.Name}: {((OttlPath)value).Text} is {Article(expr.Type)}, not a map", value.Column);
-        }
-
-        return expr;
-    }
-
-    private static void CheckAssignable(Expr target, Expr value)
-    {
-        if (value.Node is not (OttlLiteral or OttlEnum) || value.Type == OttlType.Any || target.Type == OttlType.Any || target.Type == value.Type)
-        {
-            return;
-        }
-
-        // A literal of the wrong type would be ignored at run time, as the Collector's setters do: refuse it now.
-        throw new OttlParseException($"{((OttlPath)target.Node).Text} is {Article(target.Type)}; it cannot be set to {Article(value.Type)}", value.Node.Column);
-    }
-
-    private static string StringLiteral(OttlCall call, OttlValue value) =>
-        value is OttlLiteral { Value: string s } ? s : throw new OttlParseException($"{call.Name}: expected a string literal", value.Column);
-
-    private static long IntLiteral(OttlCall call, OttlValue value) =>
-        value is OttlLiteral { Value: long l } ? l : throw new OttlParseException($"{call.Name}: expected an int literal", value.Column);
-
-    private static string[] StringList(OttlCall call, OttlValue value)
-    {
-        if (value is not OttlList list)
-        {
-            throw new OttlParseException($"{call.Name}: expected a list of strings such as [\"a\", \"b\"]", value.Column);
-        }
-
-        return list.Items.Select(i => StringLiteral(call, i)).ToArray();
-    }
-
-    private Regex RegexLiteral(OttlCall call, OttlValue value)
-    {
-        string pattern = StringLiteral(call, value);
-        try
-        {
-            // Go's RE2 spells named groups (?P<name>…); .NET accepts (?<name>…).
-            pattern = pattern.Replace("(?P<", "(?<", StringComparison.Ordinal);
-            var options = RegexOptions.CultureInvariant | (_validateOnly ? RegexOptions.None : RegexOptions.Compiled);
-            return new Regex(pattern, options, RegexMatchTimeout);
-        }
-        catch (ArgumentException ex)
-        {
-            throw new OttlParseException($"{call.Name}: invalid regular expression: {ex.Message}", value.Column);
-        }
+        return editor.Compile(OttlArguments.Bind(this, call, editor));
     }
 
     private static OttlType TypeOf(object? constant) => constant switch
@@ -572,7 +284,7 @@ public sealed class OttlCompiler
         _ => "value",
     };
 
-    private static string Article(OttlType type) => (type == OttlType.Int ? "an " : "a ") + TypeName(type);
+    internal static string Article(OttlType type) => (type == OttlType.Int ? "an " : "a ") + TypeName(type);
 
     internal static string Describe(OttlParseException ex) => string.Create(CultureInfo.InvariantCulture, $"{ex.Line}:{ex.Column}: {ex.Reason}");
 }

@@ -95,4 +95,47 @@ public sealed class OttlContext
 
     /// <summary>A NumberDataPoint, HistogramDataPoint, ExponentialHistogramDataPoint or SummaryDataPoint.</summary>
     public IMessage? DataPoint { get; set; }
+
+    /// <summary>Makes <paramref name="item"/> the current one of <paramref name="kind"/> and forgets the items below it.</summary>
+    internal void Enter(OttlContextKind kind, object? item)
+    {
+        switch (kind)
+        {
+            case OttlContextKind.Resource:
+                Resource = (Resource?)item;
+                Scope = null;
+                ForgetItems();
+                break;
+            case OttlContextKind.Scope:
+                Scope = (InstrumentationScope?)item;
+                ForgetItems();
+                break;
+            case OttlContextKind.Span:
+                Span = (Span?)item;
+                SpanEvent = null;
+                break;
+            case OttlContextKind.SpanEvent:
+                SpanEvent = (Span.Types.Event?)item;
+                break;
+            case OttlContextKind.Log:
+                Log = (LogRecord?)item;
+                break;
+            case OttlContextKind.Metric:
+                Metric = (Metric?)item;
+                DataPoint = null;
+                break;
+            default:
+                DataPoint = (IMessage?)item;
+                break;
+        }
+    }
+
+    private void ForgetItems()
+    {
+        Span = null;
+        SpanEvent = null;
+        Log = null;
+        Metric = null;
+        DataPoint = null;
+    }
 }
