@@ -3,6 +3,7 @@ using System.Text.Json;
 using System.Text.RegularExpressions;
 using ServerlessOtlp.Agents;
 using ServerlessOtlp.Pipeline.Ottl;
+using ServerlessOtlp.Pipeline.Ottl.Functions;
 using YamlDotNet.Core;
 using YamlDotNet.RepresentationModel;
 
@@ -404,7 +405,7 @@ internal static class OttlFunctionNames
         switch (value)
         {
             case OttlCall call:
-                if (!OttlFunction.All.ContainsKey(call.Name))
+                if (OttlFunctionRegistry.Find(call.Name) is null)
                 {
                     unknown.Add(call.Name);
                 }
