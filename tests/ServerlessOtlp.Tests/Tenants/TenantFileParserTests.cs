@@ -277,11 +277,11 @@ public sealed class TenantFileParserTests
         Assert.Collection(
             ex.Errors.Select(e => e.ToString()),
             e => Assert.Equal("acme.json:9: tenants[0].destinations[1].kind: unknown kind \"promethues\"; expected one of otlp, otlphttp, prometheusremotewrite, loki, file", e),
-            e => Assert.Equal("acme.json:16: tenants[1].endpiont: unknown field \"endpiont\"; expected one of id, apiKeys, limits, sampling, transforms, filters, transformErrorMode, redaction, destinations", e));
+            e => Assert.Equal("acme.json:16: tenants[1].endpiont: unknown field \"endpiont\"; expected one of id, apiKeys, limits, sampling, transforms, filters, transformErrorMode, redaction, destinations, agents", e));
         Assert.Equal(
             [
                 "acme.json:9: tenants[0].destinations[1].kind: unknown kind \"promethues\"; expected one of otlp, otlphttp, prometheusremotewrite, loki, file",
-                "acme.json:16: tenants[1].endpiont: unknown field \"endpiont\"; expected one of id, apiKeys, limits, sampling, transforms, filters, transformErrorMode, redaction, destinations",
+                "acme.json:16: tenants[1].endpiont: unknown field \"endpiont\"; expected one of id, apiKeys, limits, sampling, transforms, filters, transformErrorMode, redaction, destinations, agents",
             ],
             ex.Errors.Select(e => e.ToString()));
         Assert.Contains("2 problems", ex.Message, StringComparison.Ordinal);
