@@ -1,7 +1,5 @@
 using System.Buffers;
-using System.IO.Compression;
 using Google.Protobuf;
-using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Net.Http.Headers;
 using OpAmp.Proto.V1;
 using ServerlessOtlp.Gateway.Ingest;
@@ -82,13 +80,13 @@ public sealed class OpAmpEndpoint(AgentRegistry registry, RequestAuthenticator a
             {
                 (buffer, length) = await ReadAsync(http, gzip, limit, memory);
             }
-            catch (BodyTooLarge ex)
+            catch (BoundedRequestBody.TooLargeException ex)
             {
                 http.Response.Headers.Connection = "close";
                 await FailAsync(http, 413, ex.Message, "too_large");
                 return;
             }
-            catch (BudgetFull)
+            catch (BoundedRequestBody.BudgetFullException)
             {
                 await FailAsync(http, 503, "gateway is at its in-flight limit; retry later", "overloaded", options.RetryAfterSeconds);
                 return;
@@ -200,94 +198,7 @@ public sealed class OpAmpEndpoint(AgentRegistry registry, RequestAuthenticator a
     private static ByteString? HeaderUid(HttpContext http) =>
         Guid.TryParse(http.Request.Headers[InstanceUidHeader].ToString(), out var guid) ? ByteString.CopyFrom(guid.ToByteArray(bigEndian: true)) : null;
 
-    /// <summary>
-    /// The body into a pooled buffer reserved from the in-flight budget as it grows (as OTLP/HTTP does), at most
-    /// <paramref name="limit"/> bytes on the wire and after gzip, which is inflated through a stream that stops there.
-    /// </summary>
-    private static async Task<(byte[] Buffer, int Length)> ReadAsync(HttpContext http, bool gzip, int limit, RequestMemory memory)
-    {
-        if (http.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } size)
-        {
-            size.MaxRequestBodySize = limit;
-        }
-
-        Stream body = http.Request.Body;
-        if (gzip)
-        {
-            body = new LimitedReadStream(new GZipStream(body, CompressionMode.Decompress, leaveOpen: true), limit,
-                () => new BodyTooLarge($"decompressed request body exceeds the limit of {limit} bytes"));
-        }
-
-        int initial = (int)Math.Clamp((http.Request.ContentLength ?? 4096) * (gzip ? 4 : 1), 256, limit);
-        if (!memory.TryGrow(initial))
-        {
-            throw new BudgetFull();
-        }
-
-        var buffer = ArrayPool<byte>.Shared.Rent(initial);
-        long reserved = initial;
-        int length = 0;
-        try
-        {
-            while (true)
-            {
-                if (length == buffer.Length)
-                {
-                    if (length >= limit)
-                    {
-                        var probe = new byte[1];
-                        if (await body.ReadAsync(probe, http.RequestAborted) > 0)
-                        {
-                            throw new BodyTooLarge($"request body exceeds the limit of {limit} bytes");
-                        }
-
-                        break;
-                    }
-
-                    int grown = (int)Math.Min(limit, (long)buffer.Length * 2);
-                    if (!memory.TryGrow(grown))
-                    {
-                        throw new BudgetFull();
-                    }
-
-                    var bigger = ArrayPool<byte>.Shared.Rent(grown);
-                    buffer.AsSpan(0, length).CopyTo(bigger);
-                    ArrayPool<byte>.Shared.Return(buffer);
-                    memory.Shrink(reserved);
-                    reserved = grown;
-                    buffer = bigger;
-                }
-
-                int n = await body.ReadAsync(buffer.AsMemory(length), http.RequestAborted);
-                if (n == 0)
-                {
-                    break;
-                }
-
-                length += n;
-                if (length > limit)
-                {
-                    throw new BodyTooLarge($"request body exceeds the limit of {limit} bytes");
-                }
-            }
-
-            return (buffer, length);
-        }
-        catch
-        {
-            ArrayPool<byte>.Shared.Return(buffer);
-            throw;
-        }
-        finally
-        {
-            if (gzip)
-            {
-                await body.DisposeAsync();
-            }
-        }
-    }
-
-    private sealed class BodyTooLarge(string message) : Exception(message);
-
-    private sealed class BudgetFull() : Exception("the in-flight budget is full");
+    /// <summary>The body as OTLP/HTTP reads it (<see cref="BoundedRequestBody"/>), at most <paramref name="limit"/> bytes on the wire and after gzip.</summary>
+    private static Task<(byte[] Buffer, int Length)> ReadAsync(HttpContext http, bool gzip, int limit, RequestMemory memory) =>
+        BoundedRequestBody.ReadAsync(http, gzip, limit, limit, (int)Math.Clamp((http.Request.ContentLength ?? 4096) * (gzip ? 4 : 1), 256, limit), memory);
 }

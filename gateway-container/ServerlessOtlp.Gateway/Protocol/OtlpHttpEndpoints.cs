@@ -1,7 +1,5 @@
 using System.Buffers;
-using System.IO.Compression;
 using Google.Protobuf;
-using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.Primitives;
 using Microsoft.Net.Http.Headers;
 using OpenTelemetry.Proto.Collector.Logs.V1;
@@ -111,11 +109,11 @@ public sealed class OtlpHttpEndpoints(IngestService ingest, RequestAuthenticator
             {
                 (buffer, length) = await ReadBodyAsync(http, gzip, memory);
             }
-            catch (BodyTooLargeException ex)
+            catch (BoundedRequestBody.TooLargeException ex)
             {
                 return IngestResult.Fail(IngestOutcome.TooLarge, ex.Message);
             }
-            catch (OverloadedException)
+            catch (BoundedRequestBody.BudgetFullException)
             {
                 metrics.Refused(tenant.Id, signal, "overloaded", 1);
                 return IngestResult.Fail(IngestOutcome.Overloaded, "gateway is at its in-flight limit; retry later", TimeSpan.FromSeconds(options.RetryAfterSeconds));
@@ -164,97 +162,15 @@ public sealed class OtlpHttpEndpoints(IngestService ingest, RequestAuthenticator
         }
     }
 
-    private async Task<(byte[] Buffer, int Length)> ReadBodyAsync(HttpContext http, bool gzip, RequestMemory memory)
+    private Task<(byte[] Buffer, int Length)> ReadBodyAsync(HttpContext http, bool gzip, RequestMemory memory)
     {
-        var sizeFeature = http.Features.Get<IHttpMaxRequestBodySizeFeature>();
-        if (sizeFeature is { IsReadOnly: false })
-        {
-            sizeFeature.MaxRequestBodySize = options.MaxRequestBytes;
-        }
-
-        Stream body = http.Request.Body;
-        long limit = options.MaxRequestBytes;
-        if (gzip)
-        {
-            limit = options.MaxDecompressedBytes;
-            body = new LimitedReadStream(new GZipStream(body, CompressionMode.Decompress, leaveOpen: true), limit,
-                () => new BodyTooLargeException($"decompressed request body exceeds the limit of {options.MaxDecompressedBytes} bytes"));
-        }
-
         int initial = (int)Math.Clamp(http.Request.ContentLength ?? 16 * 1024, 1024, 4 * 1024 * 1024);
         if (gzip)
         {
             initial = Math.Min(initial * 4, 16 * 1024 * 1024);
         }
 
-        // Every buffer is reserved before it is taken; the reservation follows the buffer as it grows.
-        if (!memory.TryGrow(initial))
-        {
-            throw new OverloadedException();
-        }
-
-        var buffer = ArrayPool<byte>.Shared.Rent(initial);
-        long reserved = initial;
-        int length = 0;
-        try
-        {
-            while (true)
-            {
-                if (length == buffer.Length)
-                {
-                    if (buffer.Length >= limit)
-                    {
-                        // The buffer is full at the limit; one more byte means too large.
-                        var probe = new byte[1];
-                        if (await body.ReadAsync(probe, http.RequestAborted) > 0)
-                        {
-                            throw new BodyTooLargeException($"request body exceeds the limit of {limit} bytes");
-                        }
-
-                        break;
-                    }
-
-                    int size = (int)Math.Min(limit, (long)buffer.Length * 2);
-                    if (!memory.TryGrow(size))
-                    {
-                        throw new OverloadedException();
-                    }
-
-                    var bigger = ArrayPool<byte>.Shared.Rent(size);
-                    buffer.AsSpan(0, length).CopyTo(bigger);
-                    ArrayPool<byte>.Shared.Return(buffer);
-                    memory.Shrink(reserved);
-                    reserved = size;
-                    buffer = bigger;
-                }
-
-                int n = await body.ReadAsync(buffer.AsMemory(length, (int)Math.Min(buffer.Length - length, limit - length + 1 > int.MaxValue ? int.MaxValue : limit - length + 1)), http.RequestAborted);
-                if (n == 0)
-                {
-                    break;
-                }
-
-                length += n;
-                if (length > limit)
-                {
-                    throw new BodyTooLargeException($"request body exceeds the limit of {limit} bytes");
-                }
-            }
-
-            return (buffer, length);
-        }
-        catch
-        {
-            ArrayPool<byte>.Shared.Return(buffer);
-            throw;
-        }
-        finally
-        {
-            if (gzip)
-            {
-                await body.DisposeAsync();
-            }
-        }
+        return BoundedRequestBody.ReadAsync(http, gzip, options.MaxRequestBytes, options.MaxDecompressedBytes, initial, memory);
     }
 
     /// <summary>Writes a failure: the status code, Retry-After when retrying helps, and a google.rpc.Status body.</summary>
@@ -298,8 +214,4 @@ public sealed class OtlpHttpEndpoints(IngestService ingest, RequestAuthenticator
     /// requests (BENCHMARKS.md, gateway) with room to spare.
     /// </summary>
     internal const int JsonConversionFactor = 6;
-
-    private sealed class BodyTooLargeException(string message) : Exception(message);
-
-    private sealed class OverloadedException() : Exception("the in-flight budget is full");
 }
