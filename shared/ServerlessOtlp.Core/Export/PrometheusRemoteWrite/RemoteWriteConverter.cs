@@ -62,7 +62,7 @@ internal sealed class RemoteWriteBatch
 /// <c>instance</c>, scope labels and <c>target_info</c>. Delta sums and histograms are accumulated
 /// into cumulative series with <see cref="SeriesStateStore"/>.
 /// </summary>
-internal sealed class RemoteWriteConverter
+internal sealed partial class RemoteWriteConverter
 {
     /// <summary>Native histogram schemas Prometheus accepts (<c>-4 ≤ schema ≤ 8</c>).</summary>
     public const int MaxNativeSchema = 8;
@@ -147,7 +147,7 @@ internal sealed class RemoteWriteConverter
     }
 
     /// <summary>One conversion: the series built so far, by label set.</summary>
-    private sealed class Run(RemoteWriteConverter owner)
+    private sealed partial class Run(RemoteWriteConverter owner)
     {
         private readonly Dictionary<string, SeriesBuffer> _series = new(StringComparer.Ordinal);
         private readonly List<SeriesBuffer> _buffers = [];
@@ -252,281 +252,18 @@ internal sealed class RemoteWriteConverter
         /// <summary>Converts one metric; returns its latest sample time (ms).</summary>
         private long Metric(Metric metric, List<LabelPair> extra)
         {
-            long latest = 0;
-            switch (metric.DataCase)
+            long latest = metric.DataCase switch
             {
-                case OpenTelemetry.Proto.Metrics.V1.Metric.DataOneofCase.Gauge:
-                {
-                    string name = PrometheusNaming.MetricName(metric.Name, metric.Unit, PrometheusMetricType.Gauge);
-                    Family(name, MetricMetadata.Types.MetricType.Gauge, metric.Description, metric.Unit);
-                    foreach (var p in metric.Gauge.DataPoints)
-                    {
-                        int point = _point++;
-                        long ts = Timestamp(p.TimeUnixNano);
-                        latest = Math.Max(latest, ts);
-                        var labels = BaseLabels(p.Attributes, extra, false);
-                        Add(labels, name, null, null, ts, Value(p), point);
-                    }
-
-                    break;
-                }
-
-                case OpenTelemetry.Proto.Metrics.V1.Metric.DataOneofCase.Sum:
-                {
-                    var sum = metric.Sum;
-                    var type = sum.IsMonotonic ? PrometheusMetricType.Counter : PrometheusMetricType.Gauge;
-                    string name = PrometheusNaming.MetricName(metric.Name, metric.Unit, type);
-                    Family(name, sum.IsMonotonic ? MetricMetadata.Types.MetricType.Counter : MetricMetadata.Types.MetricType.Gauge, metric.Description, metric.Unit);
-                    bool delta = sum.AggregationTemporality == AggregationTemporality.Delta;
-                    foreach (var p in sum.DataPoints)
-                    {
-                        int point = _point++;
-                        long ts = Timestamp(p.TimeUnixNano);
-                        latest = Math.Max(latest, ts);
-                        var labels = BaseLabels(p.Attributes, extra, false);
-                        double value = Value(p);
-                        if (delta && !IsNoRecordedValue(p.Flags))
-                        {
-                            var acc = _batch.State.Accumulator(AccumulatorKey(name, labels), out bool existed);
-                            if (existed && p.TimeUnixNano <= acc.LastTimeUnixNano)
-                            {
-                                _batch.DroppedPoints.Add(point);
-                                continue;
-                            }
-
-                            acc.Value += value;
-                            acc.LastTimeUnixNano = p.TimeUnixNano;
-                            value = acc.Value;
-                        }
-
-                        var series = Add(labels, name, null, null, ts, value, point);
-                        AddExemplars(series, p.Exemplars);
-                    }
-
-                    break;
-                }
-
-                case OpenTelemetry.Proto.Metrics.V1.Metric.DataOneofCase.Histogram:
-                {
-                    string name = PrometheusNaming.MetricName(metric.Name, metric.Unit, PrometheusMetricType.Histogram);
-                    Family(name, MetricMetadata.Types.MetricType.Histogram, metric.Description, metric.Unit);
-                    bool delta = metric.Histogram.AggregationTemporality == AggregationTemporality.Delta;
-                    foreach (var p in metric.Histogram.DataPoints)
-                    {
-                        int point = _point++;
-                        long ts = Timestamp(p.TimeUnixNano);
-                        latest = Math.Max(latest, ts);
-                        var labels = BaseLabels(p.Attributes, extra, false);
-                        if (IsNoRecordedValue(p.Flags))
-                        {
-                            ExplicitHistogram(labels, name, ts, point, p.ExplicitBounds, p.BucketCounts, StaleNaN, true, 0, stale: true, p.Exemplars);
-                            continue;
-                        }
-
-                        if ((p.BucketCounts.Count != 0 && p.BucketCounts.Count != p.ExplicitBounds.Count + 1) || !StrictlyIncreasing(p.ExplicitBounds))
-                        {
-                            // Malformed (the data model: counts are bounds + 1, bounds strictly increasing): its
-                            // cumulative buckets would not be monotonic and every quantile from them would be wrong.
-                            _batch.DroppedPoints.Add(point);
-                            continue;
-                        }
-
-                        if (!delta)
-                        {
-                            ExplicitHistogram(labels, name, ts, point, p.ExplicitBounds, p.BucketCounts, p.Sum, p.HasSum, p.Count, stale: false, p.Exemplars);
-                            continue;
-                        }
-
-                        var acc = _batch.State.Accumulator(AccumulatorKey(name, labels), out bool existed);
-                        if (existed && p.TimeUnixNano <= acc.LastTimeUnixNano)
-                        {
-                            _batch.DroppedPoints.Add(point);
-                            continue;
-                        }
-
-                        if (acc.Bounds == null || !acc.Bounds.AsSpan().SequenceEqual(p.ExplicitBounds.ToArray()))
-                        {
-                            // New series, or its bounds changed: start over (a reset to Prometheus).
-                            acc.Bounds = [.. p.ExplicitBounds];
-                            acc.BucketCounts = new ulong[acc.Bounds.Length + 1];
-                            acc.Sum = 0;
-                            acc.Count = 0;
-                        }
-
-                        for (int i = 0; i < p.BucketCounts.Count; i++)
-                        {
-                            acc.BucketCounts![i] += p.BucketCounts[i];
-                        }
-
-                        acc.Sum += p.Sum;
-                        acc.Count += p.Count;
-                        acc.LastTimeUnixNano = p.TimeUnixNano;
-                        ExplicitHistogram(labels, name, ts, point, acc.Bounds, acc.BucketCounts!, acc.Sum, p.HasSum, acc.Count, stale: false, p.Exemplars);
-                    }
-
-                    break;
-                }
-
-                case OpenTelemetry.Proto.Metrics.V1.Metric.DataOneofCase.ExponentialHistogram:
-                {
-                    string name = PrometheusNaming.MetricName(metric.Name, metric.Unit, PrometheusMetricType.Histogram);
-                    Family(name, MetricMetadata.Types.MetricType.Histogram, metric.Description, metric.Unit);
-                    bool delta = metric.ExponentialHistogram.AggregationTemporality == AggregationTemporality.Delta;
-                    foreach (var p in metric.ExponentialHistogram.DataPoints)
-                    {
-                        int point = _point++;
-                        long ts = Timestamp(p.TimeUnixNano);
-                        latest = Math.Max(latest, ts);
-                        var labels = BaseLabels(p.Attributes, extra, false);
-                        var view = ExponentialView.Of(p);
-                        if (!view.IsRepresentable())
-                        {
-                            _batch.DroppedPoints.Add(point); // a scale or bucket indexes no real value has
-                            continue;
-                        }
-
-                        if (delta && !IsNoRecordedValue(p.Flags))
-                        {
-                            var acc = _batch.State.Accumulator(AccumulatorKey(name, labels), out bool existed);
-                            if (existed && p.TimeUnixNano <= acc.LastTimeUnixNano)
-                            {
-                                _batch.DroppedPoints.Add(point);
-                                continue;
-                            }
-
-                            view = ExponentialView.Accumulate(acc, view, existed, p.TimeUnixNano);
-                        }
-
-                        Exponential(labels, name, ts, point, view, IsNoRecordedValue(p.Flags));
-                    }
-
-                    break;
-                }
-
-                case OpenTelemetry.Proto.Metrics.V1.Metric.DataOneofCase.Summary:
-                {
-                    string name = PrometheusNaming.MetricName(metric.Name, metric.Unit, PrometheusMetricType.Summary);
-                    Family(name, MetricMetadata.Types.MetricType.Summary, metric.Description, metric.Unit);
-                    foreach (var p in metric.Summary.DataPoints)
-                    {
-                        int point = _point++;
-                        long ts = Timestamp(p.TimeUnixNano);
-                        latest = Math.Max(latest, ts);
-                        var labels = BaseLabels(p.Attributes, extra, false);
-                        bool stale = IsNoRecordedValue(p.Flags);
-                        foreach (var q in p.QuantileValues)
-                        {
-                            Add(labels, name, "quantile", PrometheusNaming.FormatFloat(q.Quantile), ts, stale ? StaleNaN : q.Value, point);
-                        }
-
-                        Add(labels, name + "_sum", null, null, ts, stale ? StaleNaN : p.Sum, point);
-                        Add(labels, name + "_count", null, null, ts, stale ? StaleNaN : p.Count, point);
-                    }
-
-                    break;
-                }
-
-                default:
-                    // A metric without data: nothing to send.
-                    break;
-            }
+                OpenTelemetry.Proto.Metrics.V1.Metric.DataOneofCase.Gauge => Gauge(metric, extra),
+                OpenTelemetry.Proto.Metrics.V1.Metric.DataOneofCase.Sum => Sum(metric, extra),
+                OpenTelemetry.Proto.Metrics.V1.Metric.DataOneofCase.Histogram => Histogram(metric, extra),
+                OpenTelemetry.Proto.Metrics.V1.Metric.DataOneofCase.ExponentialHistogram => ExponentialHistogram(metric, extra),
+                OpenTelemetry.Proto.Metrics.V1.Metric.DataOneofCase.Summary => Summary(metric, extra),
+                _ => 0, // a metric without data: nothing to send
+            };
 
             _batch.DataPoints = _point;
             return latest;
-        }
-
-        private static bool StrictlyIncreasing(IReadOnlyList<double> bounds)
-        {
-            for (int i = 0; i < bounds.Count; i++)
-            {
-                if (double.IsNaN(bounds[i]) || (i > 0 && bounds[i] <= bounds[i - 1]))
-                {
-                    return false;
-                }
-            }
-
-            return true;
-        }
-
-        private void ExplicitHistogram(ReadOnlySpan<LabelPair> labels, string name, long ts, int point, IReadOnlyList<double> bounds, IReadOnlyList<ulong> counts, double sum, bool hasSum, ulong count, bool stale, RepeatedField<OpenTelemetry.Proto.Metrics.V1.Exemplar> exemplars)
-        {
-            Suffixes(name);
-            string bucket = _bucketName;
-            ulong cumulative = 0;
-            var bucketSeries = _bucketSeries;
-            bucketSeries.Clear();
-            for (int i = 0; i < bounds.Count; i++)
-            {
-                cumulative += i < counts.Count ? counts[i] : 0;
-                bucketSeries.Add(Add(labels, bucket, "le", Bound(bounds[i]), ts, stale ? StaleNaN : cumulative, point));
-            }
-
-            bucketSeries.Add(Add(labels, bucket, "le", "+Inf", ts, stale ? StaleNaN : count, point));
-            if (hasSum)
-            {
-                Add(labels, _sumName, null, null, ts, stale ? StaleNaN : sum, point);
-            }
-
-            Add(labels, _countName, null, null, ts, stale ? StaleNaN : count, point);
-
-            // An exemplar goes with the first bucket whose bound holds its value.
-            foreach (var e in exemplars)
-            {
-                double value = ExemplarValue(e);
-                int i = 0;
-                while (i < bounds.Count && value > bounds[i])
-                {
-                    i++;
-                }
-
-                AddExemplars(bucketSeries[i], [e]);
-            }
-        }
-
-        private void Exponential(ReadOnlySpan<LabelPair> labels, string name, long ts, int point, ExponentialView view, bool stale)
-        {
-            if (Options.NativeHistograms && view.Scale >= MinNativeSchema)
-            {
-                var native = view.ToNative(ts, MaxNativeSchema);
-                if (stale)
-                {
-                    native.Sum = StaleNaN;
-                }
-
-                Add(labels, name, null, null, ts, 0, point, native);
-                return;
-            }
-
-            view = view.DownscaleTo(MaxBucketsFromExponential);
-            string bucket = name + "_bucket";
-            ulong cumulative = 0;
-            for (int i = view.Negative.Count - 1; i >= 0; i--)
-            {
-                cumulative += view.Negative[i];
-                double le = -view.LowerBoundary(view.NegativeOffset + i);
-                Add(labels, bucket, "le", PrometheusNaming.FormatFloat(le), ts, stale ? StaleNaN : cumulative, point);
-            }
-
-            if (view.ZeroCount > 0 || view.Negative.Count > 0)
-            {
-                cumulative += view.ZeroCount;
-                Add(labels, bucket, "le", PrometheusNaming.FormatFloat(view.ZeroThreshold), ts, stale ? StaleNaN : cumulative, point);
-            }
-
-            for (int i = 0; i < view.Positive.Count; i++)
-            {
-                cumulative += view.Positive[i];
-                double le = view.LowerBoundary(view.PositiveOffset + i + 1);
-                Add(labels, bucket, "le", PrometheusNaming.FormatFloat(le), ts, stale ? StaleNaN : cumulative, point);
-            }
-
-            Add(labels, bucket, "le", "+Inf", ts, stale ? StaleNaN : view.Count, point);
-            if (view.HasSum)
-            {
-                Add(labels, name + "_sum", null, null, ts, stale ? StaleNaN : view.Sum, point);
-            }
-
-            Add(labels, name + "_count", null, null, ts, stale ? StaleNaN : view.Count, point);
         }
 
         /// <summary>
