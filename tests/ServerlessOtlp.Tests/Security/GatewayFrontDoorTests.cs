@@ -369,8 +369,17 @@ public sealed class GatewayFrontDoorTests
     [Fact]
     public async Task Readyz_on_an_OTLP_port_shows_a_status_and_nothing_else()
     {
-        await using var gateway = await TestGateway.StartAsync();
-        gateway.App.Services.GetRequiredService<Readiness>().SetNotReady("storage unreachable: Connection refused (10.1.2.3:10002) secret-detail");
+        // No periodic readiness check after the first (it would set the gateway ready again under the test's feet).
+        await using var gateway = await TestGateway.StartAsync(configure: o => o.HeartbeatInterval = TimeSpan.FromHours(1));
+        var readiness = gateway.App.Services.GetRequiredService<Readiness>();
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (!readiness.IsReady)
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the first readiness check did not finish");
+            await Task.Delay(10);
+        }
+
+        readiness.SetNotReady("storage unreachable: Connection refused (10.1.2.3:10002) secret-detail");
         using var http = gateway.HttpClient();
         using (var response = await http.GetAsync("/readyz"))
         {
