@@ -36,95 +36,52 @@ public static class WireSampler
     private static Counts Sample(ReadOnlySpan<byte> request, TraceSampler sampler, PooledBuffer output, bool logs)
     {
         int kept = 0, dropped = 0;
-        int pos = 0;
-        while (true)
-        {
-            int tagStart = pos;
-            if (!ProtoWire.TryReadTag(request, ref pos, out int field, out int wireType))
-            {
-                break;
-            }
-
-            if (field == ResourceSpansField && wireType == ProtoWire.WireLengthDelimited)
-            {
-                int len = ProtoWire.ReadLength(request, ref pos);
-                var rs = request.Slice(pos, len);
-                pos += len;
-                int mark = BeginMessage(output, ResourceSpansField);
-                int before = kept;
-                WriteResource(rs, sampler, output, logs, ref kept, ref dropped);
-                if (kept == before)
-                {
-                    Abandon(output, mark);
-                }
-                else
-                {
-                    EndMessage(output, mark);
-                }
-            }
-            else
-            {
-                ProtoWire.SkipValue(request, ref pos, wireType);
-                output.Write(request[tagStart..pos]);
-            }
-        }
-
+        CopyLevel(request, Level.Request, sampler, output, logs, ref kept, ref dropped);
         return new Counts(kept, dropped);
     }
 
-    private static void WriteResource(ReadOnlySpan<byte> rs, TraceSampler sampler, PooledBuffer output, bool logs, ref int kept, ref int dropped)
+    /// <summary>The request, a resource, a scope: each nests the next at one field number.</summary>
+    private enum Level
     {
-        int pos = 0;
-        while (true)
-        {
-            int tagStart = pos;
-            if (!ProtoWire.TryReadTag(rs, ref pos, out int field, out int wireType))
-            {
-                return;
-            }
-
-            if (field == ScopeSpansField && wireType == ProtoWire.WireLengthDelimited)
-            {
-                int len = ProtoWire.ReadLength(rs, ref pos);
-                var ss = rs.Slice(pos, len);
-                pos += len;
-                int mark = BeginMessage(output, ScopeSpansField);
-                int before = kept;
-                WriteScope(ss, sampler, output, logs, ref kept, ref dropped);
-                if (kept == before)
-                {
-                    Abandon(output, mark);
-                }
-                else
-                {
-                    EndMessage(output, mark);
-                }
-            }
-            else
-            {
-                ProtoWire.SkipValue(rs, ref pos, wireType);
-                output.Write(rs[tagStart..pos]);
-            }
-        }
+        Request,
+        Resource,
+        Scope,
     }
 
-    private static void WriteScope(ReadOnlySpan<byte> ss, TraceSampler sampler, PooledBuffer output, bool logs, ref int kept, ref int dropped)
+    /// <summary>
+    /// Copies one level: its nested messages are filtered one level down (a resource or scope left with
+    /// no item is dropped whole), items are kept or dropped by the sampler, other fields copied as they are.
+    /// </summary>
+    private static void CopyLevel(ReadOnlySpan<byte> message, Level level, TraceSampler sampler, PooledBuffer output, bool logs, ref int kept, ref int dropped)
     {
+        int nested = level switch
+        {
+            Level.Request => ResourceSpansField,
+            Level.Resource => ScopeSpansField,
+            _ => SpansField,
+        };
         int pos = 0;
         while (true)
         {
             int tagStart = pos;
-            if (!ProtoWire.TryReadTag(ss, ref pos, out int field, out int wireType))
+            if (!ProtoWire.TryReadTag(message, ref pos, out int field, out int wireType))
             {
                 return;
             }
 
-            if (field == SpansField && wireType == ProtoWire.WireLengthDelimited)
+            if (field != nested || wireType != ProtoWire.WireLengthDelimited)
             {
-                int len = ProtoWire.ReadLength(ss, ref pos);
-                var span = ss.Slice(pos, len);
-                pos += len;
-                if (logs ? WriteLogIfKept(span, sampler, output) : WriteSpanIfKept(span, sampler, output))
+                ProtoWire.SkipValue(message, ref pos, wireType);
+                output.Write(message[tagStart..pos]);
+                continue;
+            }
+
+            int len = ProtoWire.ReadLength(message, ref pos);
+            var inner = message.Slice(pos, len);
+            pos += len;
+            if (level == Level.Scope)
+            {
+                if (logs ? WriteLogIfKept(inner, sampler, output) : WriteSpanIfKept(inner, sampler, output))
                 {
                     kept++;
                 }
@@ -132,11 +89,20 @@ public static class WireSampler
                 {
                     dropped++;
                 }
+
+                continue;
+            }
+
+            int mark = BeginMessage(output, nested);
+            int before = kept;
+            CopyLevel(inner, level + 1, sampler, output, logs, ref kept, ref dropped);
+            if (kept == before)
+            {
+                Abandon(output, mark);
             }
             else
             {
-                ProtoWire.SkipValue(ss, ref pos, wireType);
-                output.Write(ss[tagStart..pos]);
+                EndMessage(output, mark);
             }
         }
     }
