@@ -1,9 +1,5 @@
-using System.Text;
-using Google.Protobuf.Collections;
-using OpenTelemetry.Proto.Common.V1;
 using OpenTelemetry.Proto.Metrics.V1;
 using ServerlessOtlp.Export.PrometheusRemoteWrite.Prompb;
-using PromHistogram = ServerlessOtlp.Export.PrometheusRemoteWrite.Prompb.Histogram;
 
 namespace ServerlessOtlp.Export.PrometheusRemoteWrite;
 
@@ -21,10 +17,7 @@ internal sealed partial class RemoteWriteConverter
             bool delta = metric.ExponentialHistogram.AggregationTemporality == AggregationTemporality.Delta;
             foreach (var p in metric.ExponentialHistogram.DataPoints)
             {
-                int point = _point++;
-                long ts = Timestamp(p.TimeUnixNano);
-                latest = Math.Max(latest, ts);
-                var labels = BaseLabels(p.Attributes, extra, false);
+                var labels = Point(p.TimeUnixNano, p.Attributes, extra, ref latest, out int point, out long ts);
                 var view = ExponentialView.Of(p);
                 if (!view.IsRepresentable())
                 {

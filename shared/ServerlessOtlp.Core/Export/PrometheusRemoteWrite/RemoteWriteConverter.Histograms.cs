@@ -1,9 +1,6 @@
-using System.Text;
 using Google.Protobuf.Collections;
-using OpenTelemetry.Proto.Common.V1;
 using OpenTelemetry.Proto.Metrics.V1;
 using ServerlessOtlp.Export.PrometheusRemoteWrite.Prompb;
-using PromHistogram = ServerlessOtlp.Export.PrometheusRemoteWrite.Prompb.Histogram;
 
 namespace ServerlessOtlp.Export.PrometheusRemoteWrite;
 
@@ -21,10 +18,7 @@ internal sealed partial class RemoteWriteConverter
             bool delta = metric.Histogram.AggregationTemporality == AggregationTemporality.Delta;
             foreach (var p in metric.Histogram.DataPoints)
             {
-                int point = _point++;
-                long ts = Timestamp(p.TimeUnixNano);
-                latest = Math.Max(latest, ts);
-                var labels = BaseLabels(p.Attributes, extra, false);
+                var labels = Point(p.TimeUnixNano, p.Attributes, extra, ref latest, out int point, out long ts);
                 if (IsNoRecordedValue(p.Flags))
                 {
                     ExplicitHistogram(labels, name, ts, point, p.ExplicitBounds, p.BucketCounts, StaleNaN, true, 0, stale: true, p.Exemplars);

@@ -1,9 +1,5 @@
-using System.Text;
-using Google.Protobuf.Collections;
-using OpenTelemetry.Proto.Common.V1;
 using OpenTelemetry.Proto.Metrics.V1;
 using ServerlessOtlp.Export.PrometheusRemoteWrite.Prompb;
-using PromHistogram = ServerlessOtlp.Export.PrometheusRemoteWrite.Prompb.Histogram;
 
 namespace ServerlessOtlp.Export.PrometheusRemoteWrite;
 
@@ -20,10 +16,7 @@ internal sealed partial class RemoteWriteConverter
             Family(name, MetricMetadata.Types.MetricType.Gauge, metric.Description, metric.Unit);
             foreach (var p in metric.Gauge.DataPoints)
             {
-                int point = _point++;
-                long ts = Timestamp(p.TimeUnixNano);
-                latest = Math.Max(latest, ts);
-                var labels = BaseLabels(p.Attributes, extra, false);
+                var labels = Point(p.TimeUnixNano, p.Attributes, extra, ref latest, out int point, out long ts);
                 Add(labels, name, null, null, ts, Value(p), point);
             }
 
@@ -41,10 +34,7 @@ internal sealed partial class RemoteWriteConverter
             bool delta = sum.AggregationTemporality == AggregationTemporality.Delta;
             foreach (var p in sum.DataPoints)
             {
-                int point = _point++;
-                long ts = Timestamp(p.TimeUnixNano);
-                latest = Math.Max(latest, ts);
-                var labels = BaseLabels(p.Attributes, extra, false);
+                var labels = Point(p.TimeUnixNano, p.Attributes, extra, ref latest, out int point, out long ts);
                 double value = Value(p);
                 if (delta && !IsNoRecordedValue(p.Flags))
                 {

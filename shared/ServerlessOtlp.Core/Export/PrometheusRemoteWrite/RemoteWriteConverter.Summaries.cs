@@ -1,13 +1,9 @@
-using System.Text;
-using Google.Protobuf.Collections;
-using OpenTelemetry.Proto.Common.V1;
 using OpenTelemetry.Proto.Metrics.V1;
 using ServerlessOtlp.Export.PrometheusRemoteWrite.Prompb;
-using PromHistogram = ServerlessOtlp.Export.PrometheusRemoteWrite.Prompb.Histogram;
 
 namespace ServerlessOtlp.Export.PrometheusRemoteWrite;
 
-// Summaries.
+// Summaries: a series per quantile, with _sum and _count (as contrib's translator).
 internal sealed partial class RemoteWriteConverter
 {
     private sealed partial class Run
@@ -20,10 +16,7 @@ internal sealed partial class RemoteWriteConverter
             Family(name, MetricMetadata.Types.MetricType.Summary, metric.Description, metric.Unit);
             foreach (var p in metric.Summary.DataPoints)
             {
-                int point = _point++;
-                long ts = Timestamp(p.TimeUnixNano);
-                latest = Math.Max(latest, ts);
-                var labels = BaseLabels(p.Attributes, extra, false);
+                var labels = Point(p.TimeUnixNano, p.Attributes, extra, ref latest, out int point, out long ts);
                 bool stale = IsNoRecordedValue(p.Flags);
                 foreach (var q in p.QuantileValues)
                 {

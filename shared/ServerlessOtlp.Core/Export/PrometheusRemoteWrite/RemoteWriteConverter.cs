@@ -271,6 +271,15 @@ internal sealed partial class RemoteWriteConverter
         /// after sanitization joined with <c>;</c> in key order), then <paramref name="extra"/>
         /// (scope labels, job, instance) overriding them.
         /// </summary>
+        /// <summary>A data point's number (for dropped-point bookkeeping), timestamp and labels; moves <paramref name="latest"/>.</summary>
+        private ReadOnlySpan<LabelPair> Point(ulong timeUnixNano, RepeatedField<KeyValue> attributes, List<LabelPair> extra, ref long latest, out int point, out long ts)
+        {
+            point = _point++;
+            ts = Timestamp(timeUnixNano);
+            latest = Math.Max(latest, ts);
+            return BaseLabels(attributes, extra, false);
+        }
+
         private ReadOnlySpan<LabelPair> BaseLabels(RepeatedField<KeyValue> attributes, List<LabelPair> extra, bool skipServiceIdentity)
         {
             _labels.Clear();
