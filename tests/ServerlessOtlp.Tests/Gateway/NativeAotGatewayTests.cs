@@ -192,6 +192,7 @@ public sealed class NativeAotGatewayTests(AzuriteFixture azurite, ITestOutputHel
             ["ServerlessOtlp__Log__Kind"] = "memory",
             ["ServerlessOtlp__Gateway__MaxRequestBytes"] = Reliability.HostileInputTests.HostileMaxRequestBytes.ToString(),
             ["ServerlessOtlp__Gateway__MaxDecompressedBytes"] = Reliability.HostileInputTests.HostileMaxDecompressedBytes.ToString(),
+            ["ServerlessOtlp__Gateway__InFlightBudgetBytes"] = Reliability.HostileInputTests.HostileInFlightBudgetBytes.ToString(),
         };
         using var native = await NativeGatewayProcess.StartAsync(BinaryPath, settings);
         var grpc = new Uri($"http://127.0.0.1:{native.GrpcPort}");

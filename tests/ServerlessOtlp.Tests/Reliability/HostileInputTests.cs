@@ -36,6 +36,15 @@ public sealed class HostileInputTests(ITestOutputHelper output)
     private const int MaxRequestBytes = 1024 * 1024;
     private const int MaxDecompressedBytes = 4 * 1024 * 1024;
 
+    /// <summary>
+    /// Room for the 4 concurrent requests at their worst (a 1 MiB body, 4 MiB inflated while its buffer doubles,
+    /// the split), twice over, since one tenant may hold half: a budget refusal (UNAVAILABLE, retryable) is then
+    /// not an answer these requests can get, and one here means a permanent condition answered as transient.
+    /// The budget's own refusals are MemoryBudgetTests'. With the 64 MiB default, four gzip bombs at once
+    /// occasionally met the tenant's share.
+    /// </summary>
+    internal const long HostileInFlightBudgetBytes = 256L * 1024 * 1024;
+
     private static readonly JsonParser StatusJson = new(JsonParser.Settings.Default.WithTypeRegistry(Google.Protobuf.Reflection.TypeRegistry.FromMessages(Google.Rpc.RetryInfo.Descriptor)));
 
     private static readonly HashSet<HttpStatusCode> AllowedHttp = [HttpStatusCode.OK, HttpStatusCode.BadRequest, HttpStatusCode.RequestEntityTooLarge, HttpStatusCode.UnsupportedMediaType];
@@ -63,6 +72,7 @@ public sealed class HostileInputTests(ITestOutputHelper output)
         {
             o.MaxRequestBytes = MaxRequestBytes;
             o.MaxDecompressedBytes = MaxDecompressedBytes;
+            o.InFlightBudgetBytes = HostileInFlightBudgetBytes;
         });
 
         GC.Collect();
