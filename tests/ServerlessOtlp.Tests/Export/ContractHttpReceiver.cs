@@ -12,41 +12,32 @@ namespace ServerlessOtlp.Tests.Export;
 
 /// <summary>
 /// A backend for the exporter contract over plain HTTP (Loki's push API, Prometheus remote write):
-/// each request is decoded to the test ids it carries, then accepted, refused for now (503), refused
-/// for good (400) or answered late, as <see cref="ReceiverMode"/> and a seeded draw decide — the same
-/// verdicts <see cref="OtlpTestReceiver"/> gives OTLP exporters.
+/// each request is decoded to the test ids it carries and answered by <see cref="BackendVerdicts"/>,
+/// as <see cref="OtlpTestReceiver"/> answers OTLP exporters: 204, 503, 400, or 204 late.
 /// </summary>
 public sealed class ContractHttpReceiver : IAsyncDisposable
 {
     private readonly WebApplication _app;
     private readonly Func<byte[], IReadOnlyList<string>> _ids;
-    private readonly Random _random;
-    private readonly object _gate = new();
-    private int _requests;
+    private readonly BackendVerdicts _verdicts;
 
     private ContractHttpReceiver(WebApplication app, Func<byte[], IReadOnlyList<string>> ids, int seed)
     {
         _app = app;
         _ids = ids;
-        _random = new Random(seed);
+        _verdicts = new BackendVerdicts(seed);
     }
 
     public Uri Uri { get; private set; } = null!;
 
-    public ReceiverMode Mode { get; set; }
-
-    /// <summary>Share of requests failed in the random modes.</summary>
-    public double FailureRate { get; set; } = 0.3;
-
-    /// <summary>Longest extra latency in <see cref="ReceiverMode.Slow"/>.</summary>
-    public TimeSpan MaxLatency { get; set; } = TimeSpan.FromMilliseconds(150);
+    public ReceiverMode Mode { get => _verdicts.Mode; set => _verdicts.Mode = value; }
 
     /// <summary>Accepted ids with how often each arrived (more than once = a duplicate).</summary>
-    public ConcurrentDictionary<string, int> Received { get; } = new();
+    public ConcurrentDictionary<string, int> Received => _verdicts.Received;
 
-    public ConcurrentDictionary<string, byte> PermanentlyRejected { get; } = new();
+    public ConcurrentDictionary<string, byte> PermanentlyRejected => _verdicts.PermanentlyRejected;
 
-    public int Requests => _requests;
+    public int Requests => _verdicts.Requests;
 
     /// <param name="ids">The test ids a request body carries (after the backend's own decoding).</param>
     public static async Task<ContractHttpReceiver> StartAsync(Func<byte[], IReadOnlyList<string>> ids, int seed)
@@ -76,49 +67,20 @@ public sealed class ContractHttpReceiver : IAsyncDisposable
     {
         using var buffer = new MemoryStream();
         await context.Request.Body.CopyToAsync(buffer, context.RequestAborted);
-        var ids = _ids(buffer.ToArray());
-        Interlocked.Increment(ref _requests);
-        double roll;
-        int latencyMs;
-        lock (_gate)
+        switch (await _verdicts.DecideAsync(_ids(buffer.ToArray())))
         {
-            roll = _random.NextDouble();
-            latencyMs = _random.Next((int)MaxLatency.TotalMilliseconds + 1);
-        }
-
-        switch (Mode)
-        {
-            case ReceiverMode.RandomTransient when roll < FailureRate:
+            case BackendVerdict.Transient:
                 context.Response.StatusCode = 503;
                 context.Response.Headers.RetryAfter = "0";
                 return;
-            case ReceiverMode.RandomPermanent when roll < FailureRate:
-                foreach (var id in ids)
-                {
-                    PermanentlyRejected[id] = 0;
-                }
-
+            case BackendVerdict.Permanent:
                 // Not Prometheus' out-of-order wording: a refusal of the whole request.
                 context.Response.StatusCode = 400;
                 await context.Response.WriteAsync("bad request: refused by the contract test");
                 return;
-            case ReceiverMode.Slow:
-                // Taken on arrival, answered late: a client that gives up first sends it again (a duplicate).
-                Record(ids);
-                await Task.Delay(latencyMs, CancellationToken.None);
+            default:
                 context.Response.StatusCode = 204;
                 return;
-        }
-
-        Record(ids);
-        context.Response.StatusCode = 204;
-    }
-
-    private void Record(IReadOnlyList<string> ids)
-    {
-        foreach (var id in ids)
-        {
-            Received.AddOrUpdate(id, 1, (_, n) => n + 1);
         }
     }
 }

@@ -35,35 +35,32 @@ public sealed class OtlpTestReceiver : IAsyncDisposable
     public const string IdAttribute = "test.id";
 
     private readonly WebApplication _app;
-    private readonly Random _random;
-    private readonly object _gate = new();
+    private readonly BackendVerdicts _verdicts;
 
     private OtlpTestReceiver(WebApplication app, int seed)
     {
         _app = app;
-        _random = new Random(seed);
+        _verdicts = new BackendVerdicts(seed);
     }
 
     public Uri GrpcUri { get; private set; } = null!;
 
     public Uri HttpUri { get; private set; } = null!;
 
-    public ReceiverMode Mode { get; set; }
+    public ReceiverMode Mode { get => _verdicts.Mode; set => _verdicts.Mode = value; }
 
     /// <summary>Share of requests failed in the random modes.</summary>
-    public double FailureRate { get; set; } = 0.3;
+    public double FailureRate { get => _verdicts.FailureRate; set => _verdicts.FailureRate = value; }
 
     /// <summary>Longest extra latency in <see cref="ReceiverMode.Slow"/>.</summary>
-    public TimeSpan MaxLatency { get; set; } = TimeSpan.FromMilliseconds(150);
+    public TimeSpan MaxLatency { get => _verdicts.MaxLatency; set => _verdicts.MaxLatency = value; }
 
     /// <summary>Accepted span ids with how often each arrived (more than once = a duplicate).</summary>
-    public ConcurrentDictionary<string, int> Received { get; } = new();
+    public ConcurrentDictionary<string, int> Received => _verdicts.Received;
 
-    public ConcurrentDictionary<string, byte> PermanentlyRejected { get; } = new();
+    public ConcurrentDictionary<string, byte> PermanentlyRejected => _verdicts.PermanentlyRejected;
 
-    public int Requests => _requests;
-
-    private int _requests;
+    public int Requests => _verdicts.Requests;
 
     public static async Task<OtlpTestReceiver> StartAsync(int seed = 42)
     {
@@ -107,57 +104,6 @@ public sealed class OtlpTestReceiver : IAsyncDisposable
         where attribute.Key == IdAttribute
         select attribute.Value.StringValue;
 
-    private enum Answer
-    {
-        Accept,
-        Transient,
-        Permanent,
-    }
-
-    /// <summary>Decides the answer and records the ids accordingly.</summary>
-    private async Task<Answer> DecideAsync(ExportTraceServiceRequest request, CancellationToken cancellationToken)
-    {
-        Interlocked.Increment(ref _requests);
-        double roll;
-        int latencyMs;
-        lock (_gate)
-        {
-            roll = _random.NextDouble();
-            latencyMs = _random.Next((int)MaxLatency.TotalMilliseconds + 1);
-        }
-
-        var ids = Ids(request).ToList();
-        switch (Mode)
-        {
-            case ReceiverMode.RandomTransient when roll < FailureRate:
-                return Answer.Transient;
-            case ReceiverMode.RandomPermanent when roll < FailureRate:
-                foreach (var id in ids)
-                {
-                    PermanentlyRejected[id] = 0;
-                }
-
-                return Answer.Permanent;
-            case ReceiverMode.Slow:
-                // Accepted on arrival, answered late: a client that gives up first sends it again (a duplicate).
-                Record(ids);
-                await Task.Delay(latencyMs, CancellationToken.None);
-                return Answer.Accept;
-        }
-
-        Record(ids);
-        await Task.CompletedTask;
-        return Answer.Accept;
-    }
-
-    private void Record(List<string> ids)
-    {
-        foreach (var id in ids)
-        {
-            Received.AddOrUpdate(id, 1, (_, n) => n + 1);
-        }
-    }
-
     private async Task HandleHttpAsync(HttpContext context)
     {
         Stream body = context.Request.Body;
@@ -180,15 +126,15 @@ public sealed class OtlpTestReceiver : IAsyncDisposable
             return;
         }
 
-        var answer = await DecideAsync(request, context.RequestAborted);
+        var answer = await _verdicts.DecideAsync(Ids(request).ToList());
         context.Response.ContentType = json ? "application/json" : "application/x-protobuf";
         switch (answer)
         {
-            case Answer.Transient:
+            case BackendVerdict.Transient:
                 context.Response.StatusCode = 503;
                 context.Response.Headers.RetryAfter = "0";
                 return;
-            case Answer.Permanent:
+            case BackendVerdict.Permanent:
                 context.Response.StatusCode = 400;
                 return;
         }
@@ -213,11 +159,11 @@ public sealed class OtlpTestReceiver : IAsyncDisposable
     {
         public override async Task<ExportTraceServiceResponse> Export(ExportTraceServiceRequest request, ServerCallContext context)
         {
-            switch (await holder.Receiver.DecideAsync(request, context.CancellationToken))
+            switch (await holder.Receiver._verdicts.DecideAsync(Ids(request).ToList()))
             {
-                case Answer.Transient:
+                case BackendVerdict.Transient:
                     throw new RpcException(new Grpc.Core.Status(StatusCode.Unavailable, "test: unavailable"));
-                case Answer.Permanent:
+                case BackendVerdict.Permanent:
                     throw new RpcException(new Grpc.Core.Status(StatusCode.InvalidArgument, "test: refused"));
                 default:
                     return new ExportTraceServiceResponse();
