@@ -18,7 +18,9 @@ internal sealed class GatewayHeartbeat(
     ILogger<GatewayHeartbeat> logger) : BackgroundService
 {
     private static readonly string Version = typeof(GatewayHeartbeat).Assembly.GetName().Version?.ToString() ?? "0";
+    private static readonly TimeSpan FinalBeatTimeout = TimeSpan.FromSeconds(3);
     private readonly DateTimeOffset _started = DateTimeOffset.UtcNow;
+    private int _failures;
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -34,8 +36,21 @@ internal sealed class GatewayHeartbeat(
     public override async Task StopAsync(CancellationToken cancellationToken)
     {
         await base.StopAsync(cancellationToken);
-        await BeatAsync("stopped", cancellationToken);
+
+        // Bounded well inside the host's shutdown time: storage may be gone already, and the health
+        // sweep judges a node by its heartbeat's age anyway.
+        using var final = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        final.CancelAfter(FinalBeatTimeout);
+        try
+        {
+            await BeatAsync("stopped", final.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            logger.LogWarning("The final heartbeat was abandoned after {Seconds} s", FinalBeatTimeout.TotalSeconds);
+        }
     }
+
 
     private static async Task<bool> WaitAsync(PeriodicTimer timer, CancellationToken token)
     {
@@ -76,7 +91,13 @@ internal sealed class GatewayHeartbeat(
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
-            logger.LogWarning(ex, "Heartbeat failed");
+            // One line per failure (a storage outage repeats it every beat); the exception at debug.
+            _failures++;
+            logger.LogWarning("Heartbeat failed ({Failures} in a row): {Reason}", _failures, ex.Message.Split('\n')[0].Trim());
+            logger.LogDebug(ex, "Heartbeat failed");
+            return;
         }
+
+        _failures = 0;
     }
 }

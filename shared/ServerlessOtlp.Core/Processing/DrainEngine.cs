@@ -45,6 +45,12 @@ public sealed record DrainResult(int Partition, DrainEnd End, long Events, long 
 /// </summary>
 public sealed class DrainEngine
 {
+    /// <summary>Longest a lease release may take when the drain stopped because its host is stopping.</summary>
+    internal static readonly TimeSpan ReleaseOnStopTimeout = TimeSpan.FromSeconds(3);
+
+    /// <summary>Longest a lease release may take otherwise (the SDK would wait 100 s per try).</summary>
+    internal static readonly TimeSpan ReleaseTimeout = TimeSpan.FromSeconds(30);
+
     private readonly IPartitionedLog _log;
     private readonly CheckpointStore _checkpoints;
     private readonly LeaseStore _leases;
@@ -294,11 +300,15 @@ public sealed class DrainEngine
         {
             try
             {
-                await _leases.ReleaseAsync(lease, CancellationToken.None);
+                // Bounded: a lease that cannot be released expires by design, and a process told to stop
+                // must not spend the SDK's retries on storage that may be gone already.
+                using var release = new CancellationTokenSource(end == DrainEnd.Cancelled ? ReleaseOnStopTimeout : ReleaseTimeout);
+                await _leases.ReleaseAsync(lease, release.Token);
             }
             catch (Exception ex)
             {
-                _logger.LogWarning(ex, "Partition {Partition}: releasing the lease failed; it will expire", partition);
+                _logger.LogWarning("Partition {Partition}: releasing the lease failed ({Reason}); it will expire", partition, ExceptionText.Summary(ex));
+                _logger.LogDebug(ex, "Partition {Partition}: releasing the lease failed", partition);
             }
         }
         else
@@ -468,7 +478,8 @@ public sealed class DrainEngine
                 catch (Exception ex) when (ex is not OperationCanceledException)
                 {
                     // A failed renewal is not yet a lost lease; the next try may succeed within the TTL.
-                    _logger.LogWarning(ex, "Partition {Partition}: lease renewal failed", lease.Partition);
+                    _logger.LogWarning("Partition {Partition}: lease renewal failed ({Reason})", lease.Partition, ExceptionText.Summary(ex));
+                    _logger.LogDebug(ex, "Partition {Partition}: lease renewal failed", lease.Partition);
                     continue;
                 }
 

@@ -26,6 +26,9 @@ public sealed class LocalRunnerOptions
     /// </summary>
     public TimeSpan RoundTimeout { get; set; } = TimeSpan.FromSeconds(10);
 
+    /// <summary>Longest the final "stopped" heartbeat may take when the runner stops.</summary>
+    public TimeSpan StopTimeout { get; set; } = TimeSpan.FromSeconds(3);
+
     /// <summary>Partitions (and tenant replay cursors) drained at once by this process.</summary>
     public int MaxConcurrentDrains { get; set; } = 8;
 
@@ -77,11 +80,15 @@ public sealed class LocalRunner
         await Task.WhenAll(loops.Concat(workers));
         try
         {
-            await HeartbeatAsync(NodeStatus.Stopped, CancellationToken.None);
+            // Bounded: storage may be gone already (a process manager stopping the group); the
+            // health sweep judges a node by its heartbeat's age anyway.
+            using var final = new CancellationTokenSource(_options.StopTimeout);
+            await HeartbeatAsync(NodeStatus.Stopped, final.Token);
         }
         catch (Exception ex)
         {
-            _logger.LogWarning(ex, "Final heartbeat failed");
+            _logger.LogWarning("Final heartbeat failed ({Reason})", ExceptionText.Summary(ex));
+            _logger.LogDebug(ex, "Final heartbeat failed");
         }
     }
 
@@ -114,7 +121,8 @@ public sealed class LocalRunner
                 }
                 catch (Exception ex)
                 {
-                    _logger.LogWarning(ex, "Drain of partition {Partition} failed; the dispatcher retries", job.Partition);
+                    _logger.LogWarning("Drain of partition {Partition} failed ({Reason}); the dispatcher retries", job.Partition, ExceptionText.Summary(ex));
+                    _logger.LogDebug(ex, "Drain of partition {Partition} failed", job.Partition);
                 }
                 finally
                 {
@@ -145,6 +153,7 @@ public sealed class LocalRunner
     private async Task EveryAsync<T>(TimeSpan period, string what, Func<CancellationToken, Task<T>> action, CancellationToken cancellationToken)
     {
         using var timer = new PeriodicTimer(period, _services.Time);
+        int failures = 0;
         try
         {
             do
@@ -152,10 +161,22 @@ public sealed class LocalRunner
                 try
                 {
                     await action(cancellationToken);
+                    if (failures > 0)
+                    {
+                        _logger.LogWarning("{What} works again after {Failures} failure(s) in a row", what, failures);
+                        failures = 0;
+                    }
                 }
                 catch (Exception ex) when (ex is not OperationCanceledException)
                 {
-                    _logger.LogWarning("{What} failed: {Message}", what, ex.Message);
+                    // One line for the 1st, 2nd, 4th, 8th… failure in a row, so an outage does not flood the log.
+                    failures++;
+                    if (ExceptionText.IsWorthALine(failures))
+                    {
+                        _logger.LogWarning("{What} failed ({Failures} in a row): {Reason}", what, failures, ExceptionText.Summary(ex));
+                    }
+
+                    _logger.LogDebug(ex, "{What} failed", what);
                 }
             }
             while (await timer.WaitForNextTickAsync(cancellationToken));
