@@ -16,6 +16,10 @@ namespace ServerlessOtlp.Tenants;
 /// <summary>A tenant file: <c>{ "tenants": [ … ] }</c>.</summary>
 public sealed record TenantFile
 {
+    /// <summary>The JSON Schema the file names for editors (<c>schemas/tenant-file.schema.json</c>); not read otherwise.</summary>
+    [JsonPropertyName("$schema")]
+    public string? Schema { get; set; }
+
     public IReadOnlyList<TenantConfig> Tenants { get; set; } = [];
 }
 
