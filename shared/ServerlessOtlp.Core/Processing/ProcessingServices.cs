@@ -134,6 +134,14 @@ public sealed class ProcessingServices
         return await Checkpoints.ReplayAsync(Log.Name, Drain.ConsumerGroup, partition, target.Value, by, cancellationToken);
     }
 
+    /// <summary>Where <see cref="ReplayAsync"/> would move a checkpoint from and to, moving nothing (<c>otlpctl replay --dry-run</c>).</summary>
+    public async Task<(long From, long To)> PlanReplayAsync(int partition, DateTimeOffset? from, long? position, CancellationToken cancellationToken = default)
+    {
+        var target = await PositionAsync(partition, from, position, cancellationToken);
+        var current = await Checkpoints.ReadAsync(Log.Name, Drain.ConsumerGroup, partition, cancellationToken);
+        return (current.Position, target.Value);
+    }
+
     /// <summary>
     /// A reader beside the running drains: a blob log's own read state (the shared one belongs to
     /// the drains), or Event Hubs receivers in the replay consumer group without an owner level, so

@@ -35,12 +35,11 @@ internal static class CliTestData
 
     public static string NewKey() => "k-" + Guid.NewGuid().ToString("N");
 
-    /// <summary>The line printed after the "API key" line: how otlpctl shows a new key.</summary>
+    /// <summary>A new key as otlpctl prints it: alone on stdout (the words around it go to stderr).</summary>
     public static string KeyFrom(string stdout)
     {
-        var lines = stdout.Split('\n', StringSplitOptions.TrimEntries);
-        int at = Array.FindIndex(lines, l => l.Contains("API key", StringComparison.Ordinal));
-        Assert.True(at >= 0 && at + 1 < lines.Length, "no key printed:\n" + stdout);
-        return lines[at + 1];
+        var lines = stdout.Split('\n', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+        Assert.True(lines.Length == 1, "expected the key alone on stdout:\n" + stdout);
+        return lines[0];
     }
 }

@@ -90,13 +90,35 @@ public sealed class DevCommandTests(AzuriteFixture azurite, ITestOutputHelper ou
                 await Task.Delay(250);
             }
 
-            // Load against the running gateway.
+            // Load against the running gateway, configured as an SDK is: the key stays off the command line.
             string reportPath = Path.Combine(dataDir, "load.json");
-            using (var load = await Otlpctl.RunAsync("load", "--endpoint", $"http://127.0.0.1:{grpc}", "--key", key,
-                       "--duration", "3s", "--connections", "2", "--spans-per-request", "20", "--report", reportPath))
+            var otelEnvironment = new Dictionary<string, string>
+            {
+                ["OTEL_EXPORTER_OTLP_ENDPOINT"] = $"http://127.0.0.1:{grpc}",
+                ["OTEL_EXPORTER_OTLP_HEADERS"] = $"tenant-hint=x,x-api-key={Uri.EscapeDataString(key)}",
+            };
+            using (var load = await Otlpctl.RunAsync(otelEnvironment, "load", "--duration", "3s", "--connections", "2", "--spans-per-request", "20", "--report", reportPath))
             {
                 output.WriteLine(load.Stdout);
                 Assert.True(load.ExitCode == 0, load.ToString());
+            }
+
+            // Interrupted, load reports what it sent until then and exits 130, as shells expect.
+            using (var interrupted = Otlpctl.Start(null, otelEnvironment, "load", "--duration", "10m", "--connections", "1", "--spans-per-request", "5"))
+            {
+                var started = DateTime.UtcNow.AddSeconds(60); // a hang guard
+                // The first progress line: exports are flowing.
+                while (!interrupted.Stderr.Contains(" accepted ", StringComparison.Ordinal))
+                {
+                    Assert.False(interrupted.HasExited, interrupted.ToString());
+                    Assert.True(DateTime.UtcNow < started, interrupted.ToString());
+                    await Task.Delay(100);
+                }
+
+                interrupted.Terminate();
+                Assert.True(await interrupted.WaitAsync(TimeSpan.FromSeconds(60)), interrupted.ToString());
+                Assert.True(interrupted.ExitCode == 130, interrupted.ToString());
+                Assert.Contains("throughput", interrupted.Stdout, StringComparison.Ordinal);
             }
 
             using (var report = JsonDocument.Parse(await File.ReadAllTextAsync(reportPath)))
@@ -121,6 +143,52 @@ public sealed class DevCommandTests(AzuriteFixture azurite, ITestOutputHelper ou
             var leases = await new LeaseStore(new TableServiceClient(azurite.ConnectionString)).ListAsync("blob:otlp", "$Default");
             Assert.NotEmpty(leases);
             Assert.All(leases, l => Assert.True(string.IsNullOrEmpty(l.Owner), $"partition {l.Partition} still owned by {l.Owner}"));
+        }
+        finally
+        {
+            output.WriteLine(dev.ToString());
+        }
+    }
+
+    [Fact]
+    public async Task Dev_stops_cleanly_when_its_storage_died_first_with_one_line_per_failure()
+    {
+        // Its own Azurite, stopped under it, as a process manager stopping the group may do.
+        var storage = new AzuriteFixture();
+        await storage.InitializeAsync();
+        string dataDir = CliTestData.TempDir("otlpctl-dev-orphan");
+        int grpc = TestPorts.Next(), http = TestPorts.Next(), management = TestPorts.Next();
+        using var dev = Otlpctl.Start(dataDir,
+            "dev", "--role", "all", "--storage", storage.ConnectionString, "--data-dir", dataDir,
+            "--grpc-port", grpc.ToString(), "--http-port", http.ToString(), "--management-port", management.ToString());
+        try
+        {
+            var deadline = DateTime.UtcNow.AddSeconds(90); // hang guards below, not measurements
+            while (!dev.Stderr.Contains("Ctrl+C stops", StringComparison.Ordinal))
+            {
+                Assert.False(dev.HasExited, "otlpctl dev exited:\n" + dev);
+                Assert.True(DateTime.UtcNow < deadline, "not ready in time:\n" + dev);
+                await Task.Delay(100);
+            }
+
+            await storage.DisposeAsync();
+
+            // Storage failures are one line each, with a count: wait for the first.
+            deadline = DateTime.UtcNow.AddSeconds(90);
+            while (!dev.Stderr.Contains("in a row", StringComparison.Ordinal))
+            {
+                Assert.False(dev.HasExited, "otlpctl dev exited:\n" + dev);
+                Assert.True(DateTime.UtcNow < deadline, "no failure line:\n" + dev);
+                await Task.Delay(100);
+            }
+
+            var stopping = System.Diagnostics.Stopwatch.StartNew();
+            dev.Terminate();
+            Assert.True(await dev.WaitAsync(TimeSpan.FromSeconds(90)), "did not stop on SIGTERM:\n" + dev);
+            output.WriteLine($"stopped {stopping.Elapsed.TotalSeconds:N1} s after SIGTERM (reported, not asserted)");
+            Assert.True(dev.ExitCode == 0, dev.ToString());
+            Assert.DoesNotContain("   at ", dev.Stderr, StringComparison.Ordinal);
+            Assert.DoesNotContain("   at ", dev.Stdout, StringComparison.Ordinal);
         }
         finally
         {

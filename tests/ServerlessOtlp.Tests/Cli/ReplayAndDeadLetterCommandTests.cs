@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Text.Json;
 using Azure.Data.Tables;
 using Azure.Storage.Blobs;
 using Google.Protobuf;
@@ -127,10 +128,43 @@ public sealed class ReplayAndDeadLetterCommandTests(AzuriteFixture azurite)
             Assert.Contains(Convert.ToHexString(traceId).ToLowerInvariant(), show.Stdout, StringComparison.Ordinal);
         }
 
-        using (var redrive = await Otlpctl.RunAsync("deadletter", "redrive", "--tenant", tenant, "--storage", azurite.ConnectionString))
+        using (var json = await Otlpctl.RunAsync("deadletter", "list", "--tenant", tenant, "--output", "json", "--storage", azurite.ConnectionString))
+        {
+            Assert.True(json.ExitCode == 0, json.ToString());
+            using var doc = JsonDocument.Parse(json.Stdout);
+            var letter = Assert.Single(doc.RootElement.EnumerateArray());
+            Assert.Equal((id, tenant, "files", "traces", 3, 42L), (letter.GetProperty("id").GetString(), letter.GetProperty("tenant").GetString(),
+                letter.GetProperty("destination").GetString(), letter.GetProperty("signal").GetString(), letter.GetProperty("partition").GetInt32(), letter.GetProperty("position").GetInt64()));
+        }
+
+        using (var showJson = await Otlpctl.RunAsync("deadletter", "show", id, "--output", "json", "--storage", azurite.ConnectionString))
+        {
+            Assert.True(showJson.ExitCode == 0, showJson.ToString());
+            using var doc = JsonDocument.Parse(showJson.Stdout);
+            Assert.Equal("planted by a test", doc.RootElement.GetProperty("reason").GetString());
+            string span = doc.RootElement.GetProperty("data").GetProperty("resourceSpans")[0].GetProperty("scopeSpans")[0].GetProperty("spans")[0].GetProperty("traceId").GetString()!;
+            Assert.Equal(Convert.ToHexString(traceId).ToLowerInvariant(), span);
+        }
+
+        // Nobody can answer a question on a redirected stdin: refused without --yes, and nothing happens.
+        using (var unconfirmed = await Otlpctl.RunAsync("deadletter", "redrive", "--tenant", tenant, "--storage", azurite.ConnectionString))
+        {
+            Assert.True(unconfirmed.ExitCode == 2, unconfirmed.ToString());
+            Assert.Contains("--yes", unconfirmed.Stderr, StringComparison.Ordinal);
+        }
+
+        using (var dryRun = await Otlpctl.RunAsync("deadletter", "redrive", "--tenant", tenant, "--dry-run", "--storage", azurite.ConnectionString))
+        {
+            Assert.True(dryRun.ExitCode == 0, dryRun.ToString());
+            Assert.StartsWith(id + "\t" + tenant, dryRun.Stdout, StringComparison.Ordinal);
+            Assert.Contains("Dry run", dryRun.Stderr, StringComparison.Ordinal);
+        }
+
+        Assert.Single(await deadLetters.ListAsync(tenant));
+        using (var redrive = await Otlpctl.RunAsync("deadletter", "redrive", "--tenant", tenant, "--yes", "--storage", azurite.ConnectionString))
         {
             Assert.True(redrive.ExitCode == 0, redrive.ToString());
-            Assert.Contains("1 delivered", redrive.Stdout, StringComparison.Ordinal);
+            Assert.Contains("1 delivered", redrive.Stderr, StringComparison.Ordinal);
         }
 
         Assert.Empty(await deadLetters.ListAsync(tenant));

@@ -22,7 +22,7 @@ public sealed class TenantsCommandTests(AzuriteFixture azurite)
         using (var apply = await Otlpctl.RunAsync("tenants", "apply", "-f", file, "--storage", azurite.ConnectionString))
         {
             Assert.True(apply.ExitCode == 0, apply.ToString());
-            Assert.Contains(tenant, apply.Stdout, StringComparison.Ordinal);
+            Assert.Contains(tenant, apply.Stderr, StringComparison.Ordinal); // a message, not data
         }
 
         using (var list = await Otlpctl.RunAsync("tenants", "list", "--storage", azurite.ConnectionString))
@@ -46,7 +46,7 @@ public sealed class TenantsCommandTests(AzuriteFixture azurite)
         Assert.Null(await directory.AuthenticateAsync(oldKey));
         Assert.Equal(tenant, (await directory.AuthenticateAsync(newKey))?.Id);
 
-        using (var remove = await Otlpctl.RunAsync("tenants", "remove", tenant, "--storage", azurite.ConnectionString))
+        using (var remove = await Otlpctl.RunAsync("tenants", "remove", tenant, "--yes", "--storage", azurite.ConnectionString))
         {
             Assert.True(remove.ExitCode == 0, remove.ToString());
         }

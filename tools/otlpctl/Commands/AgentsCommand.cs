@@ -18,15 +18,13 @@ namespace ServerlessOtlp.Cli.Commands;
 /// </summary>
 public static class AgentsCommand
 {
-    public static readonly string[] Outputs = ["table", "json"];
-
     public static Command Create()
     {
         var command = new Command("agents", "OpAMP agents: description, state (alive/suspect/dead), health, effective config, remote config status");
 
         var list = new Command("list", "List agents, optionally of one tenant");
         var tenant = new Option<string?>("--tenant") { Description = "Only this tenant's agents" };
-        var output = OutputOption();
+        var output = OutputFormat.CreateOption();
         list.Options.Add(tenant);
         list.Options.Add(output);
         var listStorage = new StorageSelection().AddTo(list, withLog: false);
@@ -39,7 +37,7 @@ public static class AgentsCommand
                 .OrderBy(a => a.Tenant, StringComparer.Ordinal).ThenBy(a => a.InstanceUid, StringComparer.Ordinal).ToList();
             if (parse.GetValue(output) == "json")
             {
-                Output.Plain(Json(w =>
+                Output.Json(w =>
                 {
                     w.WriteStartArray();
                     foreach (var agent in shown)
@@ -48,7 +46,7 @@ public static class AgentsCommand
                     }
 
                     w.WriteEndArray();
-                }));
+                });
                 return ExitCodes.Ok;
             }
 
@@ -78,7 +76,7 @@ public static class AgentsCommand
         var show = new Command("show", "Everything stored about one agent");
         var uid = new Argument<string>("UID") { Description = "The instance UID: 32 hex digits or a UUID" };
         var showTenant = new Option<string?>("--tenant") { Description = "The agent's tenant (needed when two tenants have agents with this UID)" };
-        var showOutput = OutputOption();
+        var showOutput = OutputFormat.CreateOption();
         show.Arguments.Add(uid);
         show.Options.Add(showTenant);
         show.Options.Add(showOutput);
@@ -104,7 +102,7 @@ public static class AgentsCommand
             string state = liveness.Judge(agent.LastSeen, now, agent.Disconnected);
             if (parse.GetValue(showOutput) == "json")
             {
-                Output.Plain(Json(w => WriteAgent(w, agent, state)));
+                Output.Json(w => WriteAgent(w, agent, state));
                 return ExitCodes.Ok;
             }
 
@@ -187,23 +185,7 @@ public static class AgentsCommand
         w.WriteEndObject();
     }
 
-    private static string Json(Action<Utf8JsonWriter> write)
-    {
-        using var buffer = new MemoryStream();
-        using (var w = new Utf8JsonWriter(buffer, new JsonWriterOptions { Indented = true }))
-        {
-            write(w);
-        }
 
-        return Encoding.UTF8.GetString(buffer.ToArray());
-    }
-
-    private static Option<string> OutputOption()
-    {
-        var output = new Option<string>("--output") { Description = "table or json (JSON goes to stdout alone)", DefaultValueFactory = _ => "table" };
-        output.AcceptOnlyFromAmong(Outputs);
-        return output;
-    }
 
     private static AgentStore Open(StorageSelection selection, ParseResult parse)
     {

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Text;
+using System.Text.Json;
 using ServerlessOtlp.Cli.Connection;
 using ServerlessOtlp.Cli.Terminal;
 using ServerlessOtlp.Otlp;
@@ -9,7 +10,7 @@ using Spectre.Console;
 
 namespace ServerlessOtlp.Cli.Commands;
 
-/// <summary><c>otlpctl deadletter list | show ID | redrive [--tenant T] [--destination D]</c>.</summary>
+/// <summary><c>otlpctl deadletter list [--output table|json] | show ID [--output table|json] | redrive [--tenant T] [--destination D] [--yes|--dry-run]</c>.</summary>
 public static class DeadLetterCommand
 {
     // How much of a body `show` prints when it cannot be decoded.
@@ -21,12 +22,29 @@ public static class DeadLetterCommand
 
         var list = new Command("list", "List dead letters");
         var listTenant = new Option<string?>("--tenant") { Description = "Only this tenant's" };
+        var listOutput = OutputFormat.CreateOption();
         list.Options.Add(listTenant);
+        list.Options.Add(listOutput);
         var listSelection = new StorageSelection().AddTo(list, withLog: true);
         list.SetAction(async (parse, ct) =>
         {
             await using var connection = await ProcessingConnection.OpenAsync(listSelection, parse, ct);
-            var letters = await connection.Services.DeadLetters.ListAsync(parse.GetValue(listTenant), ct);
+            var letters = (await connection.Services.DeadLetters.ListAsync(parse.GetValue(listTenant), ct)).OrderBy(d => d.At).ToList();
+            if (parse.IsJson(listOutput))
+            {
+                Output.Json(w =>
+                {
+                    w.WriteStartArray();
+                    foreach (var d in letters)
+                    {
+                        WriteLetter(w, d);
+                    }
+
+                    w.WriteEndArray();
+                });
+                return ExitCodes.Ok;
+            }
+
             if (letters.Count == 0)
             {
                 Output.Info("No dead letters.");
@@ -34,7 +52,7 @@ public static class DeadLetterCommand
             }
 
             var table = new Table().AddColumns("id", "tenant", "destination", "signal", "partition", "position", "at", "bytes", "reason");
-            foreach (var d in letters.OrderBy(d => d.At))
+            foreach (var d in letters)
             {
                 table.AddRow(Markup.Escape(d.Id), Markup.Escape(d.Tenant), Markup.Escape(d.Destination ?? "-"), Markup.Escape(d.Signal ?? "-"),
                     d.Partition.ToString(), d.Position.ToString(), d.At.ToString("u"), d.Bytes.ToString("N0"), Markup.Escape(d.Reason));
@@ -46,7 +64,9 @@ public static class DeadLetterCommand
 
         var show = new Command("show", "Show a dead letter: its metadata and its data (as OTLP/JSON when it decodes)");
         var showId = new Argument<string>("ID");
+        var showOutput = OutputFormat.CreateOption();
         show.Arguments.Add(showId);
+        show.Options.Add(showOutput);
         var showSelection = new StorageSelection().AddTo(show, withLog: true);
         show.SetAction(async (parse, ct) =>
         {
@@ -55,6 +75,28 @@ public static class DeadLetterCommand
             var found = await connection.Services.DeadLetters.GetAsync(id, ct)
                         ?? throw new CliException($"no dead letter \"{id}\"; `otlpctl deadletter list` shows the ids", ExitCodes.Usage);
             var (d, body) = found;
+            if (parse.IsJson(showOutput))
+            {
+                // The metadata as in `list`, and the data: OTLP/JSON when it decodes, else base64 of the raw bytes.
+                Output.Json(w =>
+                {
+                    WriteLetter(w, d, end: false);
+                    if (Decode(d, body.ToMemory()) is { } json)
+                    {
+                        w.WritePropertyName("data");
+                        using var doc = System.Text.Json.JsonDocument.Parse(json);
+                        doc.RootElement.WriteTo(w);
+                    }
+                    else
+                    {
+                        w.WriteBase64String("dataBase64", body.ToMemory().Span);
+                    }
+
+                    w.WriteEndObject();
+                });
+                return ExitCodes.Ok;
+            }
+
             var grid = new Grid().AddColumn().AddColumn();
             foreach (var (k, v) in new[]
                      {
@@ -71,16 +113,40 @@ public static class DeadLetterCommand
             return ExitCodes.Ok;
         });
 
-        var redrive = new Command("redrive", "Process dead letters again; the ones delivered now are deleted");
+        var redrive = new Command("redrive", "Process dead letters again; the ones delivered now are deleted (asks first; --yes in scripts)");
         var tenant = new Option<string?>("--tenant") { Description = "Only this tenant's dead letters" };
         var destination = new Option<string?>("--destination") { Description = "Only dead letters of this destination" };
         redrive.Options.Add(tenant);
         redrive.Options.Add(destination);
+        var confirm = new Confirmation().AddTo(redrive);
         var redriveSelection = new StorageSelection().AddTo(redrive, withLog: true);
         redrive.SetAction(async (parse, ct) =>
         {
             await using var connection = await ProcessingConnection.OpenAsync(redriveSelection, parse, ct);
-            var result = await new DeadLetterRedrive(connection.Services).RedriveAsync(parse.GetValue(tenant), parse.GetValue(destination), ct);
+            string? onlyDestination = parse.GetValue(destination);
+            var letters = (await connection.Services.DeadLetters.ListAsync(parse.GetValue(tenant), ct))
+                .Where(d => onlyDestination is null || d.Destination == onlyDestination).ToList();
+            if (letters.Count == 0)
+            {
+                Output.Info("No dead letters to redrive.");
+                return ExitCodes.Ok;
+            }
+
+            string what = $"redrive {letters.Count} dead letter(s) ({letters.Sum(d => d.Bytes):N0} bytes) of " +
+                          string.Join(", ", letters.GroupBy(d => d.Tenant, StringComparer.Ordinal).OrderBy(g => g.Key, StringComparer.Ordinal).Select(g => $"{g.Key}: {g.Count()}"));
+            if (confirm.IsDryRun(parse))
+            {
+                foreach (var d in letters.OrderBy(d => d.At))
+                {
+                    Output.Plain($"{d.Id}\t{d.Tenant}\t{d.Destination ?? "-"}\t{d.Signal ?? "-"}\t{d.Bytes}");
+                }
+
+                Output.Info($"Dry run: would {Markup.Escape(what)}. Nothing was changed.");
+                return ExitCodes.Ok;
+            }
+
+            confirm.Require(parse, char.ToUpperInvariant(what[0]) + what[1..]);
+            var result = await new DeadLetterRedrive(connection.Services).RedriveAsync(parse.GetValue(tenant), onlyDestination, ct);
             foreach (string reason in result.SkipReasons)
             {
                 Output.Warn(reason);
@@ -96,18 +162,47 @@ public static class DeadLetterCommand
         return command;
     }
 
-    private static string Describe(DeadLetter d, ReadOnlyMemory<byte> body)
+    /// <summary>A dead letter's metadata (CONTRACTS.md, "otlpctl": <c>deadletter list --output json</c>).</summary>
+    private static void WriteLetter(Utf8JsonWriter w, DeadLetter d, bool end = true)
+    {
+        w.WriteStartObject();
+        w.WriteString("id", d.Id);
+        w.WriteString("tenant", d.Tenant);
+        w.WriteString("destination", d.Destination);
+        w.WriteString("signal", d.Signal);
+        w.WriteNumber("partition", d.Partition);
+        w.WriteNumber("position", d.Position);
+        w.WriteString("at", d.At);
+        w.WriteNumber("bytes", d.Bytes);
+        w.WriteString("reason", d.Reason);
+        if (end)
+        {
+            w.WriteEndObject();
+        }
+    }
+
+    /// <summary>The body as OTLP/JSON, or null when it does not decode (that is often why it is here).</summary>
+    private static byte[]? Decode(DeadLetter d, ReadOnlyMemory<byte> body)
     {
         if (SignalNames.TryParse(d.Signal, out var signal))
         {
             try
             {
-                return Encoding.UTF8.GetString(OtlpJson.ProtobufToJson(signal, body.Span));
+                return OtlpJson.ProtobufToJson(signal, body.Span);
             }
             catch (Exception ex) when (ex is Google.Protobuf.InvalidProtocolBufferException or FormatException or InvalidOperationException)
             {
-                // Not decodable (that is often why it is here): show the bytes.
             }
+        }
+
+        return null;
+    }
+
+    private static string Describe(DeadLetter d, ReadOnlyMemory<byte> body)
+    {
+        if (Decode(d, body) is { } json)
+        {
+            return Encoding.UTF8.GetString(json);
         }
 
         var head = body.Span[..Math.Min(ShowBytes, body.Length)];

@@ -259,12 +259,7 @@ public static class DevCommand
         return GatewayHost.Build(options, new GatewayDependencies(log, directory, nodes, limitDemand, agents), [], builder =>
         {
             builder.Logging.ClearProviders();
-            builder.Logging.AddSimpleConsole(o =>
-            {
-                o.SingleLine = true;
-                o.TimestampFormat = "HH:mm:ss ";
-            });
-            builder.Logging.SetMinimumLevel(LogLevel.Warning);
+            StorageSelection.AddConsoleLogging(builder.Logging);
             builder.Services.Configure<ConsoleLifetimeOptions>(o => o.SuppressStatusMessages = true);
             builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = GatewayStopTimeout);
         });
@@ -297,14 +292,14 @@ public static class DevCommand
 
     private static async Task PrintBannerAsync(DevSettings settings, bool gateway, bool runner, TenantStore store, FileExporter files, string? key, CancellationToken ct)
     {
-        Console.Out.WriteLine();
+        Console.Error.WriteLine();
         if (gateway)
         {
             Output.Info($"[green]Ready.[/] OTLP/gRPC  http://127.0.0.1:{settings.GrpcPort}");
             Output.Info($"       OTLP/HTTP  http://127.0.0.1:{settings.HttpPort}/v1/traces | /v1/metrics | /v1/logs");
             Output.Info($"       OpAMP      http://127.0.0.1:{settings.HttpPort}/v1/opamp (agents: `otlpctl agents list`)");
             Output.Info($"       health     http://127.0.0.1:{settings.HttpPort}/readyz, metrics http://127.0.0.1:{settings.ManagementPort}/metrics");
-            Console.Out.WriteLine();
+            Console.Error.WriteLine();
             Output.Info("Point an OpenTelemetry SDK here with:");
             Output.Plain($"  OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:{settings.GrpcPort}");
             Output.Plain("  OTEL_EXPORTER_OTLP_PROTOCOL=grpc");
@@ -334,7 +329,7 @@ public static class DevCommand
         }
 
         Output.Info("[grey]Ctrl+C stops.[/]");
-        Console.Out.WriteLine();
+        Console.Error.WriteLine();
     }
 
     /// <summary>items/s in and out, lag and dead letters, refreshed until <paramref name="ct"/> fires.</summary>
@@ -367,9 +362,9 @@ public static class DevCommand
 
         try
         {
-            if (Output.Interactive)
+            if (Output.InteractiveMessages)
             {
-                await AnsiConsole.Status().Spinner(Spinner.Known.Dots).StartAsync("starting", async ctx =>
+                await Output.Messages.Status().Spinner(Spinner.Known.Dots).StartAsync("starting", async ctx =>
                 {
                     while (!ct.IsCancellationRequested)
                     {
@@ -383,7 +378,7 @@ public static class DevCommand
                 while (!ct.IsCancellationRequested)
                 {
                     await Task.Delay(PlainInterval, ct);
-                    Console.Out.WriteLine($"{DateTime.Now:HH:mm:ss} {await SampleAsync()}");
+                    Console.Error.WriteLine($"{DateTime.Now:HH:mm:ss} {await SampleAsync()}");
                 }
             }
         }

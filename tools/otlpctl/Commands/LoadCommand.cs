@@ -19,8 +19,8 @@ public static class LoadCommand
     public static Command Create()
     {
         var command = new Command("load", "Generate OTLP/gRPC load and measure throughput and client-side latency");
-        var endpoint = new Option<string>("--endpoint") { Description = "The gateway's OTLP/gRPC endpoint, e.g. http://127.0.0.1:4317", Required = true };
-        var key = new Option<string>("--key") { Description = "The tenant's API key (sent as x-api-key)", Required = true };
+        var endpoint = new Option<string?>("--endpoint") { Description = "The gateway's OTLP/gRPC endpoint, e.g. http://127.0.0.1:4317 (default: OTEL_EXPORTER_OTLP_ENDPOINT)" };
+        var key = new Option<string?>("--key") { Description = "The tenant's API key, sent as x-api-key (default: x-api-key in OTEL_EXPORTER_OTLP_HEADERS, which keeps it off the command line)" };
         var signal = new Option<string>("--signal") { Description = "traces, metrics or logs", DefaultValueFactory = _ => "traces" };
         signal.AcceptOnlyFromAmong("traces", "metrics", "logs");
         var rate = new Option<double?>("--rate") { Description = "Items per second to send at (default: as fast as accepted)" };
@@ -36,10 +36,15 @@ public static class LoadCommand
 
         command.SetAction(async (parse, _) =>
         {
-            if (!Uri.TryCreate(parse.GetValue(endpoint), UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https"))
+            string endpointText = parse.GetValue(endpoint) ?? Environment.GetEnvironmentVariable("OTEL_EXPORTER_OTLP_ENDPOINT")
+                                  ?? throw new CliException("give --endpoint URL or set OTEL_EXPORTER_OTLP_ENDPOINT", ExitCodes.Usage);
+            if (!Uri.TryCreate(endpointText, UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https"))
             {
-                throw new CliException("--endpoint must be an http:// or https:// URL, e.g. http://127.0.0.1:4317", ExitCodes.Usage);
+                throw new CliException("--endpoint (or OTEL_EXPORTER_OTLP_ENDPOINT) must be an http:// or https:// URL, e.g. http://127.0.0.1:4317", ExitCodes.Usage);
             }
+
+            string apiKey = parse.GetValue(key) ?? ApiKeyFromHeaders(Environment.GetEnvironmentVariable("OTEL_EXPORTER_OTLP_HEADERS"))
+                            ?? throw new CliException("give --key KEY or set OTEL_EXPORTER_OTLP_HEADERS=x-api-key=KEY", ExitCodes.Usage);
 
             if (!ConfigDuration.TryParse(parse.GetValue(duration), out var length) || length <= TimeSpan.Zero)
             {
@@ -57,9 +62,19 @@ public static class LoadCommand
             }
 
             SignalNames.TryParse(parse.GetValue(signal), out var s);
-            var settings = new LoadSettings(uri, parse.GetValue(key)!, s, parse.GetValue(rate), length, parse.GetValue(perRequest), parse.GetValue(connections));
+            var settings = new LoadSettings(uri, apiKey, s, parse.GetValue(rate), length, parse.GetValue(perRequest), parse.GetValue(connections));
             using var shutdown = new ShutdownSignal();
-            var result = await RunAsync(settings, shutdown.Token);
+            LoadReport result;
+            try
+            {
+                result = await RunAsync(settings, shutdown.Token);
+            }
+            catch (OperationCanceledException) when (shutdown.Received is not null)
+            {
+                Output.Info("Interrupted before the first export; nothing was sent.");
+                return ExitCodes.Interrupted;
+            }
+
             Print(result, settings);
             if (parse.GetValue(timeline) is { } timelineFile)
             {
@@ -83,9 +98,33 @@ public static class LoadCommand
                 Output.Info($"Report written to {Markup.Escape(file.FullName)}");
             }
 
+            if (shutdown.Received is not null)
+            {
+                return ExitCodes.Interrupted; // the report covers what was sent until then
+            }
+
             return result.Accepted > 0 ? ExitCodes.Ok : ExitCodes.Failure;
         });
         return command;
+    }
+
+    /// <summary>
+    /// <c>x-api-key</c> from <c>OTEL_EXPORTER_OTLP_HEADERS</c> as the OpenTelemetry specification
+    /// writes it: comma-separated <c>key=value</c> pairs, values percent-encoded, keys case-insensitive.
+    /// </summary>
+    public static string? ApiKeyFromHeaders(string? headers)
+    {
+        foreach (string pair in (headers ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            int eq = pair.IndexOf('=', StringComparison.Ordinal);
+            if (eq > 0 && pair[..eq].Trim().Equals("x-api-key", StringComparison.OrdinalIgnoreCase))
+            {
+                string value = Uri.UnescapeDataString(pair[(eq + 1)..].Trim());
+                return value.Length == 0 ? null : value;
+            }
+        }
+
+        return null;
     }
 
     private static async Task<LoadReport> RunAsync(LoadSettings settings, CancellationToken ct)
@@ -95,9 +134,9 @@ public static class LoadCommand
                     $"{settings.ItemsPerRequest} items per request, {settings.Connections} connections × {settings.InFlightPerConnection} in flight, " +
                     (settings.Rate is double r ? $"{r:N0} items/s" : "as fast as accepted"));
         var run = generator.RunAsync(ct);
-        if (Output.Interactive)
+        if (Output.InteractiveMessages)
         {
-            await AnsiConsole.Progress()
+            await Output.Messages.Progress()
                 .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn())
                 .StartAsync(async ctx =>
                 {
@@ -121,7 +160,7 @@ public static class LoadCommand
                 if (!run.IsCompleted)
                 {
                     var p = generator.Progress;
-                    Console.Out.WriteLine($"{p.Elapsed.TotalSeconds,5:N0}s accepted {p.Accepted:N0} items ({p.Accepted / Math.Max(0.001, p.Elapsed.TotalSeconds):N0}/s), refused {p.Refused:N0}");
+                    Console.Error.WriteLine($"{p.Elapsed.TotalSeconds,5:N0}s accepted {p.Accepted:N0} items ({p.Accepted / Math.Max(0.001, p.Elapsed.TotalSeconds):N0}/s), refused {p.Refused:N0}");
                 }
             }
         }

@@ -9,7 +9,7 @@ using Spectre.Console;
 
 namespace ServerlessOtlp.Cli.Commands;
 
-/// <summary><c>otlpctl replay --partition P|--all (--from TIME | --position N) [--tenant T]</c>.</summary>
+/// <summary><c>otlpctl replay --partition P|--all (--from TIME | --position N) [--tenant T] [--yes|--dry-run]</c>; <c>--all</c> asks first.</summary>
 public static class ReplayCommand
 {
     public static Command Create()
@@ -28,6 +28,7 @@ public static class ReplayCommand
         command.Options.Add(from);
         command.Options.Add(position);
         command.Options.Add(tenant);
+        var confirm = new Confirmation().AddTo(command);
         var selection = new StorageSelection().AddTo(command, withLog: true);
         command.SetAction(async (parse, ct) =>
         {
@@ -60,13 +61,31 @@ public static class ReplayCommand
             }
 
             string by = $"{Environment.UserName}@{Environment.MachineName}";
+            List<int> parts = p is int only ? [only] : [.. Enumerable.Range(0, count)];
             if (tenantId != null)
             {
-                return await StartCursorsAsync(connection, tenantId, p is int only ? [only] : Enumerable.Range(0, count), time, pos, by, ct);
+                await ValidateTenantAsync(connection, tenantId, ct);
+            }
+
+            if (confirm.IsDryRun(parse))
+            {
+                return await PlanAsync(connection, tenantId, parts, time, pos, ct);
+            }
+
+            if (everything)
+            {
+                confirm.Require(parse, tenantId is null
+                    ? $"Move the checkpoints of all {count} partitions of {connection.Log.Name}; every tenant's data from there is delivered again"
+                    : $"Start replay cursors on all {count} partitions for tenant {tenantId}; its data from there is delivered again");
+            }
+
+            if (tenantId != null)
+            {
+                return await StartCursorsAsync(connection, tenantId, parts, time, pos, by, ct);
             }
 
             var table = new Table().AddColumns("partition", "from", "to", "replays");
-            foreach (int part in p is int single ? [single] : Enumerable.Range(0, count))
+            foreach (int part in parts)
             {
                 var audit = await connection.Services.ReplayAsync(part, time, pos, by, ct);
                 table.AddRow(part.ToString(), Show(audit.From), Show(audit.To), audit.Count.ToString());
@@ -79,18 +98,38 @@ public static class ReplayCommand
         return command;
     }
 
-    private static async Task<int> StartCursorsAsync(ProcessingConnection connection, string tenant, IEnumerable<int> partitions, DateTimeOffset? time, long? position, string by, CancellationToken ct)
+    private static async Task ValidateTenantAsync(ProcessingConnection connection, string tenant, CancellationToken ct)
     {
-        var replay = new TenantReplay(connection.Services);
         try
         {
-            await replay.ValidateAsync(tenant, ct);
+            await new TenantReplay(connection.Services).ValidateAsync(tenant, ct);
         }
         catch (ArgumentException ex)
         {
             throw new CliException($"--tenant {tenant}: {ex.Message}", ExitCodes.Usage);
         }
+    }
 
+    /// <summary>--dry-run: where each checkpoint stands and where it would go; nothing moves.</summary>
+    private static async Task<int> PlanAsync(ProcessingConnection connection, string? tenant, IReadOnlyList<int> partitions, DateTimeOffset? time, long? position, CancellationToken ct)
+    {
+        var table = new Table().AddColumns("partition", "checkpoint now", "replay from");
+        foreach (int part in partitions)
+        {
+            var (now, to) = await connection.Services.PlanReplayAsync(part, time, position, ct);
+            table.AddRow(part.ToString(CultureInfo.InvariantCulture), Show(now), Show(to));
+        }
+
+        Output.Write(table);
+        Output.Info(tenant is null
+            ? "Dry run: nothing was changed. Without --dry-run the checkpoints move to \"replay from\"."
+            : $"Dry run: nothing was changed. Without --dry-run replay cursors re-deliver {Markup.Escape(tenant)}'s data from \"replay from\" up to the checkpoint.");
+        return ExitCodes.Ok;
+    }
+
+    private static async Task<int> StartCursorsAsync(ProcessingConnection connection, string tenant, IEnumerable<int> partitions, DateTimeOffset? time, long? position, string by, CancellationToken ct)
+    {
+        var replay = new TenantReplay(connection.Services);
         var table = new Table().AddColumns("partition", "tenant", "from", "to (live checkpoint)", "state");
         foreach (int part in partitions)
         {

@@ -17,8 +17,6 @@ namespace ServerlessOtlp.Cli.Commands;
 /// </summary>
 public static class SecretsCommand
 {
-    public static readonly string[] Formats = ["table", "json"];
-
     public static Command Create()
     {
         var command = new Command("secrets", "Tenant secrets: where secret:NAME resolves, and moving stored references into the tenants' namespaces");
@@ -32,7 +30,7 @@ public static class SecretsCommand
         var name = new Command("name", "Print where a tenant's secret:NAME resolves: its Key Vault secret name and its setting");
         var tenant = new Option<string>("--tenant") { Description = "The tenant id (case-sensitive)", Required = true };
         var secret = new Argument<string>("NAME") { Description = "The NAME of secret:NAME" };
-        var output = OutputOption();
+        var output = OutputFormat.CreateOption();
         name.Options.Add(tenant);
         name.Options.Add(output);
         name.Arguments.Add(secret);
@@ -54,7 +52,7 @@ public static class SecretsCommand
             string setting = ConfigurationSecretResolver.KeyOf(id, value);
             if (parse.GetValue(output) == "json")
             {
-                WriteJson(w =>
+                Output.Json(w =>
                 {
                     w.WriteStartObject();
                     w.WriteString("tenant", id);
@@ -84,7 +82,7 @@ public static class SecretsCommand
         var dryRun = new Option<bool>("--dry-run") { Description = "Print the plan only; change nothing" };
         var tenant = new Option<string?>("--tenant") { Description = "Only this tenant" };
         var vault = new Option<string?>("--key-vault") { Description = "Key Vault name or URI (default: ServerlessOtlp__KeyVault__Uri); reached with DefaultAzureCredential, needs get and set" };
-        var output = OutputOption();
+        var output = OutputFormat.CreateOption();
         migrate.Options.Add(dryRun);
         migrate.Options.Add(tenant);
         migrate.Options.Add(vault);
@@ -118,7 +116,7 @@ public static class SecretsCommand
             var items = await SecretMigration.RunAsync(configs, secretVault, dry, ct);
             if (parse.GetValue(output) == "json")
             {
-                WriteJson(w => WriteItems(w, items, dry));
+                Output.Json(w => WriteItems(w, items, dry));
             }
             else
             {
@@ -130,12 +128,6 @@ public static class SecretsCommand
         return migrate;
     }
 
-    private static Option<string> OutputOption()
-    {
-        var output = new Option<string>("--output") { Description = "table or json (JSON goes to stdout alone)", DefaultValueFactory = _ => "table" };
-        output.AcceptOnlyFromAmong(Formats);
-        return output;
-    }
 
     /// <summary>The vault named by the flag or by the deployment's setting; null for none (configuration-only).</summary>
     private static KeyVaultSecretVault? OpenVault(string? flag)
@@ -243,14 +235,4 @@ public static class SecretsCommand
         w.WriteEndObject();
     }
 
-    private static void WriteJson(Action<Utf8JsonWriter> write)
-    {
-        using var stdout = Console.OpenStandardOutput();
-        using (var w = new Utf8JsonWriter(stdout, new JsonWriterOptions { Indented = true }))
-        {
-            write(w);
-        }
-
-        stdout.WriteByte((byte)'\n');
-    }
 }

@@ -6,7 +6,7 @@ using Spectre.Console;
 
 namespace ServerlessOtlp.Cli.Commands;
 
-/// <summary><c>otlpctl tenants apply -f FILE | list | add ID | rotate-key ID | remove ID | migrate-keys [--dry-run]</c>.</summary>
+/// <summary><c>otlpctl tenants apply -f FILE | list [--output table|json] | add ID | rotate-key ID | remove ID [--yes|--dry-run] | migrate-keys [--dry-run] | schema</c>.</summary>
 public static class TenantsCommand
 {
     public static Command Create()
@@ -32,11 +32,42 @@ public static class TenantsCommand
         });
 
         var list = new Command("list", "List tenants: id, version, keys, destinations");
+        var listOutput = OutputFormat.CreateOption();
+        list.Options.Add(listOutput);
         var listStorage = new StorageSelection().AddTo(list, withLog: false);
         list.SetAction(async (parse, ct) =>
         {
             var store = await OpenAsync(listStorage, parse, ct);
             var tenants = await store.ListAsync(ct);
+            if (parse.IsJson(listOutput))
+            {
+                Output.Json(w =>
+                {
+                    w.WriteStartArray();
+                    foreach (var t in tenants)
+                    {
+                        w.WriteStartObject();
+                        w.WriteString("id", t.Id);
+                        w.WriteNumber("version", t.Version);
+                        w.WriteNumber("keys", t.KeyCount);
+                        w.WriteNumber("destinations", t.DestinationCount);
+                        if (t.UpdatedAt is { } updated)
+                        {
+                            w.WriteString("updatedAt", updated);
+                        }
+                        else
+                        {
+                            w.WriteNull("updatedAt");
+                        }
+
+                        w.WriteEndObject();
+                    }
+
+                    w.WriteEndArray();
+                });
+                return ExitCodes.Ok;
+            }
+
             if (tenants.Count == 0)
             {
                 Output.Info("No tenants. Add one with `otlpctl tenants add ID` or `otlpctl tenants apply -f FILE`.");
@@ -98,14 +129,25 @@ public static class TenantsCommand
             return ExitCodes.Ok;
         });
 
-        var remove = new Command("remove", "Delete a tenant and its keys");
+        var remove = new Command("remove", "Delete a tenant and its keys (asks first; --yes in scripts)");
         var removeId = new Argument<string>("ID");
         remove.Arguments.Add(removeId);
+        var removeConfirm = new Confirmation().AddTo(remove);
         var removeStorage = new StorageSelection().AddTo(remove, withLog: false);
         remove.SetAction(async (parse, ct) =>
         {
             string id = CheckId(parse.GetValue(removeId)!);
             var store = await OpenAsync(removeStorage, parse, ct);
+            var tenant = (await store.ListAsync(ct)).FirstOrDefault(t => t.Id == id)
+                         ?? throw new CliException($"no tenant \"{id}\"; `otlpctl tenants list` shows the tenants", ExitCodes.Usage);
+            string what = $"remove tenant {id} (version {tenant.Version}, {tenant.KeyCount} key(s), {tenant.DestinationCount} destination(s)); its keys stop working";
+            if (removeConfirm.IsDryRun(parse))
+            {
+                Output.Info($"Dry run: would {Markup.Escape(what)}. Nothing was changed.");
+                return ExitCodes.Ok;
+            }
+
+            removeConfirm.Require(parse, char.ToUpperInvariant(what[0]) + what[1..]);
             if (!await store.RemoveAsync(id, ct))
             {
                 throw new CliException($"no tenant \"{id}\"; `otlpctl tenants list` shows the tenants", ExitCodes.Usage);
@@ -135,12 +177,20 @@ public static class TenantsCommand
             return ExitCodes.Ok;
         });
 
+        var schema = new Command("schema", "Print the tenant file's JSON Schema (schemas/tenant-file.schema.json); name it in a file's \"$schema\" for editor completion");
+        schema.SetAction(_ =>
+        {
+            Console.Out.Write(TenantFileSchema.Generate());
+            return ExitCodes.Ok;
+        });
+
         command.Subcommands.Add(apply);
         command.Subcommands.Add(list);
         command.Subcommands.Add(add);
         command.Subcommands.Add(rotate);
         command.Subcommands.Add(remove);
         command.Subcommands.Add(migrate);
+        command.Subcommands.Add(schema);
         return command;
     }
 
@@ -174,6 +224,7 @@ public static class TenantsCommand
     private static string CheckId(string id) =>
         TenantIds.IsValid(id) ? id : throw new CliException($"\"{id}\" is not a valid tenant id", ExitCodes.Usage);
 
+    /// <summary>The key alone on stdout (<c>key=$(otlpctl tenants add acme)</c>); the words around it on stderr.</summary>
     private static void PrintKey(string id, string key, string what)
     {
         Output.Info($"{what} tenant [bold]{Markup.Escape(id)}[/]. Its API key (shown only now; keep it safe):");

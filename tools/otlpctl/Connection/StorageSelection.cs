@@ -16,34 +16,54 @@ namespace ServerlessOtlp.Cli.Connection;
 /// The flags every command that touches storage or the log shares (<c>--storage</c>,
 /// <c>--storage-account</c>, <c>--log</c>, <c>--partitions</c>, <c>--event-hubs-namespace</c>), and
 /// what they build: storage clients, the opened log, the tenant store, the processing services.
+/// Each flag may come from the environment instead (<see cref="Environment"/>), so that connection
+/// strings with keys stay off command lines; a flag wins over the environment.
 /// </summary>
 public sealed class StorageSelection
 {
+    /// <summary>The environment variables read when the flags are absent, in order of preference.</summary>
+    public static class Environment
+    {
+        public const string Storage = "OTLPCTL_STORAGE";
+        public const string StorageAccount = "OTLPCTL_STORAGE_ACCOUNT";
+
+        /// <summary>The names the Azure CLI and SDK samples use, read after ours.</summary>
+        public const string AzureStorageConnectionString = "AZURE_STORAGE_CONNECTION_STRING";
+        public const string AzureStorageAccount = "AZURE_STORAGE_ACCOUNT";
+
+        public const string Log = "OTLPCTL_LOG";
+        public const string EventHubsNamespace = "OTLPCTL_EVENT_HUBS_NAMESPACE";
+        public const string EventHubsConnectionString = "OTLPCTL_EVENT_HUBS_CONNECTION_STRING";
+
+        internal static string? Get(string name) =>
+            System.Environment.GetEnvironmentVariable(name) is { Length: > 0 } value ? value : null;
+    }
+
     public static readonly string[] LogKinds = ["blob", "eventhubs", "memory"];
 
     public Option<string?> Storage { get; } = new("--storage")
     {
-        Description = "Storage connection string (default: Azurite's development storage, UseDevelopmentStorage=true)",
+        Description = "Storage connection string (env OTLPCTL_STORAGE or AZURE_STORAGE_CONNECTION_STRING; default: Azurite's development storage, UseDevelopmentStorage=true)",
     };
 
     public Option<string?> StorageAccount { get; } = new("--storage-account")
     {
-        Description = "Azure storage account name, reached with DefaultAzureCredential (az login, managed identity, …)",
+        Description = "Azure storage account name, reached with DefaultAzureCredential (az login, managed identity, …) (env OTLPCTL_STORAGE_ACCOUNT or AZURE_STORAGE_ACCOUNT)",
     };
 
     public Option<string?> EventHubsNamespace { get; } = new("--event-hubs-namespace")
     {
-        Description = "Event Hubs namespace NAME (NAME.servicebus.windows.net) for --log eventhubs, with DefaultAzureCredential",
+        Description = "Event Hubs namespace NAME (NAME.servicebus.windows.net) for --log eventhubs, with DefaultAzureCredential (env OTLPCTL_EVENT_HUBS_NAMESPACE)",
     };
 
     public Option<string?> EventHubsConnectionString { get; } = new("--event-hubs-connection-string")
     {
-        Description = "Event Hubs connection string for --log eventhubs (the official emulator, the tests' local endpoint, or a namespace with a key); its EntityPath names the hub",
+        Description = "Event Hubs connection string for --log eventhubs (the official emulator, the tests' local endpoint, or a namespace with a key); its EntityPath names the hub (env OTLPCTL_EVENT_HUBS_CONNECTION_STRING)",
     };
 
     public Option<string> LogKind { get; } = new("--log")
     {
-        Description = "The partitioned log: blob (on the storage), eventhubs or memory",
+        Description = "The partitioned log: blob (on the storage), eventhubs or memory (env OTLPCTL_LOG)",
         DefaultValueFactory = _ => "blob",
     };
 
@@ -81,17 +101,41 @@ public sealed class StorageSelection
         return this;
     }
 
-    /// <summary>True when the user named a storage (so <c>dev</c> must not start Azurite).</summary>
-    public bool IsExplicit(ParseResult parse) =>
-        !string.IsNullOrWhiteSpace(parse.GetValue(Storage)) || !string.IsNullOrWhiteSpace(parse.GetValue(StorageAccount));
+    /// <summary>True when the user named a storage, by flag or environment (so <c>dev</c> must not start Azurite).</summary>
+    public bool IsExplicit(ParseResult parse) => StorageFrom(parse).Source is not null;
+
+    /// <summary>The storage named by the flags, else by <see cref="Environment"/>; <c>Source</c> says which (null: none).</summary>
+    public (string? Connection, string? Account, string? Source) StorageFrom(ParseResult parse)
+    {
+        string? connection = parse.GetValue(Storage), account = parse.GetValue(StorageAccount);
+        if (!string.IsNullOrWhiteSpace(connection) || !string.IsNullOrWhiteSpace(account))
+        {
+            return (connection, account, "--storage / --storage-account");
+        }
+
+        foreach (var (connectionVariable, accountVariable) in new[]
+                 {
+                     (Environment.Storage, Environment.StorageAccount),
+                     (Environment.AzureStorageConnectionString, Environment.AzureStorageAccount),
+                 })
+        {
+            connection = Environment.Get(connectionVariable);
+            account = Environment.Get(accountVariable);
+            if (connection is not null || account is not null)
+            {
+                return (connection, account, $"{connectionVariable} / {accountVariable}");
+            }
+        }
+
+        return (null, null, null);
+    }
 
     public StorageOptions StorageOptionsFrom(ParseResult parse)
     {
-        string? connection = parse.GetValue(Storage);
-        string? account = parse.GetValue(StorageAccount);
+        var (connection, account, source) = StorageFrom(parse);
         if (!string.IsNullOrWhiteSpace(connection) && !string.IsNullOrWhiteSpace(account))
         {
-            throw new Terminal.CliException("give either --storage or --storage-account, not both", Terminal.ExitCodes.Usage);
+            throw new Terminal.CliException($"give either a connection string or an account name, not both ({source})", Terminal.ExitCodes.Usage);
         }
 
         // Table, queue and container names as the Functions app and the gateway read them (ServerlessOtlp__Storage__Names__*).
@@ -115,7 +159,7 @@ public sealed class StorageSelection
         }
         catch (FormatException ex)
         {
-            throw new Terminal.CliException($"--storage is not a valid connection string: {ex.Message}", Terminal.ExitCodes.Usage, ex);
+            throw new Terminal.CliException($"the storage connection string ({StorageFrom(parse).Source}) is not valid: {ex.Message}", Terminal.ExitCodes.Usage, ex);
         }
 
         CurrentDescription = clients.Description;
@@ -125,7 +169,15 @@ public sealed class StorageSelection
 
     public LogOptions LogOptionsFrom(ParseResult parse)
     {
-        string kind = parse.GetValue(LogKind) ?? "blob";
+        // The flag, else OTLPCTL_LOG, else its default (blob).
+        string kind = parse.GetResult(LogKind) is { Implicit: false } || Environment.Get(Environment.Log) is not { } fromEnvironment
+            ? parse.GetValue(LogKind) ?? "blob"
+            : fromEnvironment;
+        if (!LogKinds.Contains(kind))
+        {
+            throw new Terminal.CliException($"{Environment.Log}={kind}: expected one of {string.Join(", ", LogKinds)}", Terminal.ExitCodes.Usage);
+        }
+
         var options = new LogOptions { Kind = kind, Partitions = parse.GetValue(Partitions), MemoryBytesPerSecond = parse.GetValue(MemoryBytesPerSecond) };
         if (options.Partitions is < 1 or > 1024)
         {
@@ -141,6 +193,12 @@ public sealed class StorageSelection
         {
             string? ns = parse.GetValue(EventHubsNamespace);
             string? connection = parse.GetValue(EventHubsConnectionString);
+            if (string.IsNullOrWhiteSpace(ns) && string.IsNullOrWhiteSpace(connection))
+            {
+                ns = Environment.Get(Environment.EventHubsNamespace);
+                connection = Environment.Get(Environment.EventHubsConnectionString);
+            }
+
             if (string.IsNullOrWhiteSpace(ns) == string.IsNullOrWhiteSpace(connection))
             {
                 throw new Terminal.CliException("--log eventhubs needs either --event-hubs-namespace NAME (NAME.servicebus.windows.net, with DefaultAzureCredential) or --event-hubs-connection-string CS", Terminal.ExitCodes.Usage);
@@ -261,14 +319,26 @@ public sealed class StorageSelection
         }
     }
 
-    /// <summary>Loggers for library code: warnings and errors only, on stderr, one line each.</summary>
+    /// <summary>Loggers for library code: warnings and errors (with --verbose also debug), on stderr, one line each.</summary>
     public static ILoggerFactory CreateLoggers(LogLevel minimum = LogLevel.Warning) =>
-        LoggerFactory.Create(b => b
-            .SetMinimumLevel(minimum)
-            .AddSimpleConsole(o =>
-            {
-                o.SingleLine = true;
-                o.TimestampFormat = "HH:mm:ss ";
-            })
-            .AddFilter("Azure", LogLevel.Error));
+        LoggerFactory.Create(b =>
+        {
+            AddConsoleLogging(b, minimum);
+            b.AddFilter("Azure", OtlpctlApp.IsVerbose ? LogLevel.Warning : LogLevel.Error);
+        });
+
+    /// <summary>
+    /// One line per entry on stderr (the console logger's default sends warnings to stdout, where they
+    /// would mix with data); stack traces only with --verbose, as library code logs them at debug.
+    /// </summary>
+    public static void AddConsoleLogging(ILoggingBuilder builder, LogLevel minimum = LogLevel.Warning)
+    {
+        builder.AddSimpleConsole(o =>
+        {
+            o.SingleLine = true;
+            o.TimestampFormat = "HH:mm:ss ";
+        });
+        builder.Services.Configure<Microsoft.Extensions.Logging.Console.ConsoleLoggerOptions>(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
+        builder.SetMinimumLevel(OtlpctlApp.IsVerbose ? LogLevel.Debug : minimum);
+    }
 }

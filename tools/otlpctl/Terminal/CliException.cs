@@ -15,14 +15,17 @@ public sealed class CliException : Exception
     public int ExitCode { get; }
 }
 
-/// <summary>Process exit codes, relied on by scripts.</summary>
+/// <summary>Process exit codes, relied on by scripts (CONTRACTS.md, "otlpctl").</summary>
 public static class ExitCodes
 {
     public const int Ok = 0;
 
-    /// <summary>The operation failed (storage unreachable, port in use, …).</summary>
+    /// <summary>The operation failed (storage unreachable, port in use, an unexpected error, …).</summary>
     public const int Failure = 1;
 
     /// <summary>The input was refused (bad flags, an invalid tenant file, an unsupported combination).</summary>
     public const int Usage = 2;
+
+    /// <summary>Stopped by Ctrl+C or SIGTERM before it finished (128 + SIGINT, as shells report it).</summary>
+    public const int Interrupted = 130;
 }

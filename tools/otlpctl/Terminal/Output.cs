@@ -1,34 +1,68 @@
+using System.Text;
+using System.Text.Json;
 using Spectre.Console;
 
 namespace ServerlessOtlp.Cli.Terminal;
 
-/// <summary>How to talk to the user: live rendering on a terminal, plain lines when redirected.</summary>
+/// <summary>
+/// How to talk to the user. Data (tables, JSON, keys, settings to copy) goes to stdout; messages,
+/// progress, warnings and errors go to stderr, so that <c>otlpctl … | jq</c> and <c>key=$(otlpctl tenants add x)</c>
+/// see the data alone. Live rendering and colours only where the stream is a terminal.
+/// </summary>
 public static class Output
 {
-    /// <summary>True when stdout is a terminal: progress bars, live status lines and colours are used.</summary>
+    // Wide enough for the status and dead-letter tables.
+    private const int RedirectedWidth = 240;
+
+    private static readonly IAnsiConsole ErrorConsole = AnsiConsole.Create(new AnsiConsoleSettings
+    {
+        Out = new AnsiConsoleOutput(Console.Error),
+        Interactive = Console.IsErrorRedirected ? InteractionSupport.No : InteractionSupport.Detect,
+    });
+
+    /// <summary>True when stdout is a terminal: live tables and colours on stdout.</summary>
     public static bool Interactive => !Console.IsOutputRedirected && AnsiConsole.Profile.Capabilities.Interactive;
 
-    /// <summary>A line written as it is (no markup, no wrapping): keys, env vars, anything a script may copy.</summary>
+    /// <summary>True when stderr is a terminal: progress bars and spinners (they go to <see cref="Messages"/>).</summary>
+    public static bool InteractiveMessages => !Console.IsErrorRedirected && ErrorConsole.Profile.Capabilities.Interactive;
+
+    /// <summary>The console for progress, spinners and messages (stderr).</summary>
+    public static IAnsiConsole Messages => ErrorConsole;
+
+    /// <summary>A line of data written as it is (no markup, no wrapping): keys, settings, anything a script may copy.</summary>
     public static void Plain(string line) => Console.Out.WriteLine(line);
 
-    /// <summary>A line with Spectre markup; plain text (no colour, no wrapping) when stdout is redirected.</summary>
+    /// <summary>A message with Spectre markup, on stderr; plain text when stderr is redirected.</summary>
     public static void Info(string markup)
     {
-        if (Console.IsOutputRedirected)
+        if (Console.IsErrorRedirected)
         {
-            Console.Out.WriteLine(Markup.Remove(markup));
+            Console.Error.WriteLine(Markup.Remove(markup));
         }
         else
         {
-            AnsiConsole.MarkupLine(markup);
+            ErrorConsole.MarkupLine(markup);
         }
     }
 
-    /// <summary>Tables and other renderables, followed by a line break.</summary>
+    /// <summary>Tables and other renderables (data, stdout), followed by a line break.</summary>
     public static void Write(Spectre.Console.Rendering.IRenderable renderable)
     {
         AnsiConsole.Write(renderable);
         AnsiConsole.WriteLine();
+    }
+
+    /// <summary>A JSON document on stdout (indented, one per call); with <paramref name="compact"/> on one line, for streams of documents.</summary>
+    public static void Json(Action<Utf8JsonWriter> write, bool compact = false)
+    {
+        using var buffer = new MemoryStream();
+        using (var writer = new Utf8JsonWriter(buffer, new JsonWriterOptions { Indented = !compact }))
+        {
+            write(writer);
+        }
+
+        Console.Out.WriteLine(Encoding.UTF8.GetString(buffer.GetBuffer(), 0, (int)buffer.Length));
+        Console.Out.Flush();
     }
 
     /// <summary>Redirected output is read by scripts and logs: do not wrap it at 80 columns.</summary>
@@ -38,10 +72,12 @@ public static class Output
         {
             AnsiConsole.Profile.Width = RedirectedWidth;
         }
-    }
 
-    // Wide enough for the status and dead-letter tables.
-    private const int RedirectedWidth = 240;
+        if (Console.IsErrorRedirected)
+        {
+            ErrorConsole.Profile.Width = RedirectedWidth;
+        }
+    }
 
     public static void Warn(string text) => Info($"[yellow]warning:[/] {Markup.Escape(text)}");
 

@@ -4,10 +4,13 @@ namespace ServerlessOtlp.Cli.Terminal;
 
 /// <summary>
 /// Ctrl+C (SIGINT), SIGTERM and SIGQUIT as one cancellation token: the signal is consumed (the
-/// runtime does not terminate the process) so the command can stop cleanly and exit 0.
+/// runtime does not terminate the process) so the command can stop cleanly: <c>dev</c> exits 0,
+/// a command stopped before it finished exits 130 (<see cref="ExitCodes.Interrupted"/>).
 /// </summary>
 public sealed class ShutdownSignal : IDisposable
 {
+    private static int _anyReceived;
+
     private readonly CancellationTokenSource _cts = new();
     private readonly List<PosixSignalRegistration> _registrations = [];
 
@@ -24,6 +27,12 @@ public sealed class ShutdownSignal : IDisposable
     /// <summary>Which signal stopped us, for the goodbye line.</summary>
     public PosixSignal? Received { get; private set; }
 
+    /// <summary>True once any instance received a signal (an interrupted command exits 130).</summary>
+    public static bool AnyReceived => Volatile.Read(ref _anyReceived) == 1;
+
+    /// <summary>The exit code of a command that ran to its end, or was stopped by a signal on the way.</summary>
+    public int ExitCode => Received is null ? ExitCodes.Ok : ExitCodes.Interrupted;
+
     public void Dispose()
     {
         foreach (var registration in _registrations)
@@ -38,6 +47,7 @@ public sealed class ShutdownSignal : IDisposable
     {
         context.Cancel = true;
         Received ??= context.Signal;
+        Volatile.Write(ref _anyReceived, 1);
         try
         {
             _cts.Cancel();
