@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The README's test command: installs what the tests need (Azurite and the Event Hubs JS SDK from
 # npm, the Bicep CLI from NuGet, Prometheus from Debian when apt is available), publishes the gateway
-# as Native AOT, then runs every test in the solution, printing progress as it goes.
+# as Native AOT, builds, packs the client library and otlpctl, then runs every test in the solution,
+# printing progress as it goes.
 #
 # A test that hangs is dumped and fails the run after SERVERLESSOTLP_HANG_TIMEOUT (default 5m), instead
 # of waiting out CI's limit. The last line counts passed, failed and skipped tests; a test that needs
@@ -31,6 +32,11 @@ dotnet publish functions/ServerlessOtlp.Functions -c Release -o artifacts/functi
 
 echo "== build"
 dotnet build ServerlessOtlp.sln -c Release --nologo -v quiet
+
+echo "== packages: the client library and otlpctl as a .NET tool (artifacts/packages; the tests install both)"
+rm -rf artifacts/packages
+dotnet pack shared/ServerlessOtlp.Client -c Release --no-build -o artifacts/packages --nologo -v quiet
+dotnet pack tools/otlpctl -c Release --no-build -o artifacts/packages --nologo -v quiet
 
 echo "== tests"
 log=$(mktemp)

@@ -5,8 +5,12 @@ using OpenTelemetry.Logs;
 namespace ServerlessOtlp.Client.Implementation;
 
 /// <summary>
-/// The two non-public SDK members the failover exporter needs (OpenTelemetry 1.20). Both are
-/// looked up once; if a later SDK renames them the exporter degrades as documented, never throws.
+/// The two non-public SDK members the failover exporter needs. Both are looked up once; if a later
+/// SDK renames them the exporter degrades as documented, never throws. Checked again in
+/// OpenTelemetry 1.21.0: <c>BaseExporter&lt;T&gt;.ParentProvider</c> still has only a public getter
+/// (<c>PublicAPI.Shipped.txt</c> lists <c>ParentProvider.get</c> alone), the OTLP exporters' public
+/// constructors take only <c>OtlpExporterOptions</c> (no resource), and <c>LogRecord.Copy()</c> is
+/// internal with no public constructor or clone to replace it.
 /// </summary>
 internal static class SdkInternals
 {
