@@ -137,12 +137,29 @@ public sealed class DrainEngine
         long held = 0; // budget behind the batch in hand, released once it is settled
         deferring?.Reset(partition, new DeferralLimits(_log.PartitionCount, _options.TailMaxBufferedSpans, _options.TailDecisionCacheSize));
 
+        // Destination batching: items merged across events, sent before every checkpoint (and on its limits).
+        using var buffering = (_processor as IBufferingEventProcessor)?.BeginBuffering(partition);
+
         // Deferred items (spans waiting for their trace's decision) hold the checkpoint back at their event.
         LogPosition Settled(LogPosition processed) =>
             deferring?.PendingFloor(partition) is { } floor && floor < processed ? floor : processed;
 
-        async Task CheckpointAsync(LogPosition to)
+        // False when a buffered batch could be neither sent nor parked: the checkpoint stays below its
+        // first event, and the drain must stop and read from there again later.
+        async Task<bool> CheckpointAsync(LogPosition to)
         {
+            bool sent = true;
+            if (buffering != null)
+            {
+                var settled = await FlushBatchesAsync(buffering, lost.Token);
+                deadLettered += settled.DeadLettered;
+                if (settled.RetryFrom is { } from)
+                {
+                    sent = false;
+                    to = from < to ? from : to;
+                }
+            }
+
             if (to > checkpointed)
             {
                 // The processor's state is saved first: it may run ahead of the checkpoint, never behind.
@@ -150,6 +167,8 @@ public sealed class DrainEngine
                 await _checkpoints.UpdateAsync(fenced, to.Value, state, lost.Token);
                 checkpointed = to;
             }
+
+            return sent;
         }
 
         try
@@ -191,7 +210,12 @@ public sealed class DrainEngine
 
                     // Also records moving over an empty region (a sealed segment's end).
                     position = batch.Next;
-                    await CheckpointAsync(Settled(position));
+                    if (!await CheckpointAsync(Settled(position)))
+                    {
+                        end = DrainEnd.RetryLater;
+                        break;
+                    }
+
                     if (_time.GetElapsedTime(lastData) >= _options.IdleTimeout && deferring?.HasPending(partition) != true)
                     {
                         end = DrainEnd.Idle;
@@ -230,12 +254,12 @@ public sealed class DrainEngine
                 }
 
                 deadLettered += fate.DeadLettered;
-                await CheckpointAsync(checkpointTo);
+                bool sent = await CheckpointAsync(checkpointTo);
                 position = processed;
                 _memory.Release(held); // settled: checkpointed, or handed to the deferral buffer (capped on its own)
                 held = 0;
 
-                if (fate.StopForRetry)
+                if (fate.StopForRetry || !sent)
                 {
                     end = DrainEnd.RetryLater;
                     break;
@@ -260,7 +284,12 @@ public sealed class DrainEngine
                     break;
                 }
 
-                await CheckpointAsync(Settled(position));
+                if (!await CheckpointAsync(Settled(position)))
+                {
+                    end = DrainEnd.RetryLater;
+                    break;
+                }
+
                 if (deferring.HasPending(partition))
                 {
                     await Task.Delay(_options.PollInterval, _time, lost.Token);
@@ -382,6 +411,14 @@ public sealed class DrainEngine
     private readonly record struct BatchFate(int DeadLettered, bool StopForRetry);
 
     /// <summary>Lets a deferring processor decide and deliver what is due, under the same export cap as an event.</summary>
+    /// <summary>Sends the buffered batches, within the export cap; a batch the cap cut off is read again.</summary>
+    private async Task<BatchSettlement> FlushBatchesAsync(DestinationBatches batches, CancellationToken cancellationToken)
+    {
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(_options.ExportTimeout);
+        return await batches.FlushAsync(timeout.Token);
+    }
+
     private async Task<BatchFate> FlushDeferredAsync(int partition, IDeferringEventProcessor? deferring, bool endOfLog, CancellationToken cancellationToken)
     {
         if (deferring?.HasPending(partition) != true)

@@ -24,7 +24,7 @@ namespace ServerlessOtlp.Processing;
 /// to the dead-letter store. Only when parking itself fails (or there is no retry store) does the
 /// drain retry from this event later.
 /// </summary>
-public sealed partial class TenantEventProcessor : IEventProcessor, IPartitionStateful, IDeferringEventProcessor
+public sealed partial class TenantEventProcessor : IEventProcessor, IPartitionStateful, IDeferringEventProcessor, IBufferingEventProcessor
 {
     private readonly ITenantDirectory _tenants;
     private readonly ResilientExporter _exporter;
@@ -215,7 +215,13 @@ public sealed partial class TenantEventProcessor : IEventProcessor, IPartitionSt
         return buffer;
     }
 
-    /// <summary>One destination: export, then settle the outcome (delivered, dead-lettered or parked).</summary>
+    /// <inheritdoc/>
+    public DestinationBatches BeginBuffering(int partition) => new(partition, SendBatchAsync, _time);
+
+    /// <summary>
+    /// One destination: export, then settle the outcome (delivered, dead-lettered or parked). A
+    /// destination with <c>batch</c> joins the drain's batch instead (<see cref="DestinationBatches"/>).
+    /// </summary>
     private async Task<EventFate> DeliverAsync(TenantConfig tenant, DestinationConfig destination, int partition, ReadEvent logEvent, IMessage message, ReadOnlyMemory<byte> bytes, CancellationToken cancellationToken)
     {
         var props = logEvent.Properties!;
@@ -225,8 +231,44 @@ public sealed partial class TenantEventProcessor : IEventProcessor, IPartitionSt
             return EventFate.DeadLettered;
         }
 
+        if (destination.Batch is not null && DestinationBatches.Current(partition) is { } batches)
+        {
+            return await batches.AddAsync(tenant, destination, props.Signal, logEvent, message, bytes, cancellationToken);
+        }
+
         var started = _time.GetUtcNow();
         var outcome = await _exporter.ExportAsync(new ExportRequest(tenant, destination, props.Signal, message, bytes, partition), cancellationToken);
+        return await SettleAsync(tenant, destination, props.Signal, partition, [(logEvent, bytes)], bytes, outcome, started, cancellationToken);
+    }
+
+    /// <summary>A batch of consecutive events' items for one destination: one export, settled for every event in it.</summary>
+    private async Task<BatchSettlement> SendBatchAsync(PendingBatch batch, CancellationToken cancellationToken)
+    {
+        int partition = batch.Partition;
+        var outcome = await _exporter.ExportAsync(new ExportRequest(batch.Tenant, batch.Destination, batch.Signal, batch.Message(), batch.Protobuf, partition), cancellationToken);
+        Interlocked.Increment(ref _batchesSent);
+        var parts = batch.Parts.Select(p => (p.Event, batch.Protobuf.Slice(p.Offset, p.Length))).ToList();
+        return await SettleAsync(batch.Tenant, batch.Destination, batch.Signal, partition, parts, batch.Protobuf, outcome, batch.StartedAt, cancellationToken) switch
+        {
+            EventFate.DeadLettered => new BatchSettlement(batch.Parts.Count, null),
+            EventFate.RetryLater => new BatchSettlement(0, batch.Floor),
+            _ => default,
+        };
+    }
+
+    /// <summary>Batches sent by the batching sender (each one export request).</summary>
+    public long BatchesSentTotal => Interlocked.Read(ref _batchesSent);
+
+    private long _batchesSent;
+
+    /// <summary>
+    /// Settles one export of <paramref name="parts"/> (one event, or a batch of them): success is
+    /// delivered; a permanent refusal dead-letters each event's part for this destination; a transient
+    /// failure parks the whole request in the retry store, or — when it cannot — asks the drain to
+    /// read the events again.
+    /// </summary>
+    private async Task<EventFate> SettleAsync(TenantConfig tenant, DestinationConfig destination, Signal signal, int partition, IReadOnlyList<(ReadEvent Event, ReadOnlyMemory<byte> Bytes)> parts, ReadOnlyMemory<byte> bytes, ExportOutcome outcome, DateTimeOffset started, CancellationToken cancellationToken)
+    {
         switch (outcome.Status)
         {
             case ExportStatus.Success:
@@ -238,7 +280,11 @@ public sealed partial class TenantEventProcessor : IEventProcessor, IPartitionSt
 
                 return EventFate.Delivered;
             case ExportStatus.Permanent:
-                await DeadLetterAsync(props, destination.Name, partition, logEvent, outcome.Message ?? "refused", bytes, cancellationToken);
+                foreach (var (logEvent, part) in parts)
+                {
+                    await DeadLetterAsync(logEvent.Properties!, destination.Name, partition, logEvent, outcome.Message ?? "refused", part, cancellationToken);
+                }
+
                 return EventFate.DeadLettered;
         }
 
@@ -250,7 +296,7 @@ public sealed partial class TenantEventProcessor : IEventProcessor, IPartitionSt
 
         try
         {
-            await _retryStore.WriteAsync(tenant.Id, destination.Name, props.Signal, bytes, started, 1, outcome.Message ?? "failed", cancellationToken);
+            await _retryStore.WriteAsync(tenant.Id, destination.Name, signal, bytes, started, 1, outcome.Message ?? "failed", cancellationToken);
             Interlocked.Increment(ref _parked);
             _logger.LogWarning("Tenant {Tenant} destination {Destination}: {Message}; parked in the retry store", tenant.Id, destination.Name, outcome.Message);
             return EventFate.Delivered;

@@ -106,7 +106,7 @@ public sealed class TenantReplay(ProcessingServices services)
 /// so the drain flushes and checkpoints a replay as it does the live partition; the state lands
 /// in the cursor's own checkpoint row.
 /// </summary>
-public sealed class TenantOnlyProcessor(string tenant, IEventProcessor inner) : IDeferringEventProcessor, IPartitionStateful
+public sealed class TenantOnlyProcessor(string tenant, IEventProcessor inner) : IDeferringEventProcessor, IPartitionStateful, IBufferingEventProcessor
 {
     private readonly IDeferringEventProcessor? _deferring = inner as IDeferringEventProcessor;
     private readonly IPartitionStateful? _stateful = inner as IPartitionStateful;
@@ -129,6 +129,11 @@ public sealed class TenantOnlyProcessor(string tenant, IEventProcessor inner) : 
     }
 
     public void Reset(int partition, DeferralLimits? limits) => _deferring?.Reset(partition, limits);
+
+    public DestinationBatches BeginBuffering(int partition) =>
+        inner is IBufferingEventProcessor buffering
+            ? buffering.BeginBuffering(partition)
+            : new DestinationBatches(partition, static (_, _) => Task.FromResult(default(BatchSettlement)), TimeProvider.System);
 
     public LogPosition? PendingFloor(int partition) => _deferring?.PendingFloor(partition);
 

@@ -589,14 +589,15 @@ public static partial class TenantFileParser
 
             if (destination.Batch is { } batch)
             {
-                if (batch.MaxItems is <= 0)
+                // A batch lives in the drain's memory until it is sent: bounded for every tenant.
+                if (batch.MaxItems is <= 0 or > Processing.DestinationBatches.MaxItemsLimit)
                 {
-                    error(path + ".batch.maxItems", "must be greater than 0");
+                    error(path + ".batch.maxItems", $"must be between 1 and {Processing.DestinationBatches.MaxItemsLimit}");
                 }
 
-                if (batch.MaxBytes is <= 0)
+                if (batch.MaxBytes is <= 0 or > Processing.DestinationBatches.MaxBytesLimit)
                 {
-                    error(path + ".batch.maxBytes", "must be greater than 0");
+                    error(path + ".batch.maxBytes", $"must be between 1 and {Processing.DestinationBatches.MaxBytesLimit} (16 MiB)");
                 }
 
                 CheckPositive(batch.FlushInterval, path + ".batch.flushInterval");
