@@ -1,7 +1,5 @@
 using System.Text.RegularExpressions;
 using ServerlessOtlp.Tests.Infrastructure;
-using YamlDotNet.Core;
-using YamlDotNet.Serialization;
 
 namespace ServerlessOtlp.Tests.Compose;
 
@@ -37,12 +35,8 @@ internal sealed partial class ComposeModel
         return new ComposeModel(services, text);
     }
 
-    /// <summary>Any YAML document as dictionaries, lists and strings, with <c>&lt;&lt;: *anchor</c> merged.</summary>
-    public static object? LoadYaml(string text)
-    {
-        using var reader = new StringReader(text);
-        return new DeserializerBuilder().Build().Deserialize(new MergingParser(new Parser(reader)));
-    }
+    /// <summary>Any YAML document as plain data (<see cref="YamlData"/>).</summary>
+    public static object? LoadYaml(string text) => YamlData.Load(text);
 
     public static IReadOnlyList<string> Profiles(Dictionary<object, object> service) =>
         service.TryGetValue("profiles", out var p) ? ((List<object>)p).Cast<string>().ToList() : [];
