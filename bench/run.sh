@@ -6,6 +6,7 @@
 #   bench/run.sh logdrain  -> drain throughput of one partition on the blob log (Azurite) and on Event Hubs
 #                             (the tests' local AMQP endpoint), reads + checkpoints, no export (issue #15)
 #   bench/run.sh export    -> remote-write conversion and the OTLP/Loki export encodings (issue #5)
+#   bench/run.sh batching  -> a destination's batch vs none: 100k spans to a loopback otlphttp sink (issue 17)
 #   QUICK=1 bench/run.sh   -> BenchmarkDotNet's short job (fewer iterations, wider error bars)
 #   BENCH_FILTER='*Split*' -> which benchmarks to run (default: the splitter set)
 #   BENCH_CPU=1            -> the core the benchmark process is pinned to (taskset)
@@ -31,6 +32,10 @@ case "${1:-}" in
   export)
     shift
     filter="${BENCH_FILTER:-*Benchmarks.Export.*}"
+    ;;
+  batching)
+    shift
+    filter="${BENCH_FILTER:-*DestinationBatching*}"
     ;;
   logdrain)
     shift

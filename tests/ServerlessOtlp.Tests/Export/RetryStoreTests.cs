@@ -47,16 +47,36 @@ public sealed class RetryStoreTests(AzuriteFixture azurite)
         var (retry, dead) = Stores();
         await retry.EnsureCreatedAsync();
         await dead.EnsureCreatedAsync();
-        var fast = new RecordingExporter(OtlpDestination.KindName, _ => ExportOutcome.Ok);
-        var down = new RecordingExporter(OtlpHttpDestination.KindName, _ => ExportOutcome.Transient("HTTP 503"));
+        // The down destination (listed first) answers only once the healthy one has been called, or
+        // when its attempt is cut off: were deliveries one after the other, it would never see that call.
+        var fastCalled = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        bool fastCameFirst = false;
+        var fast = new RecordingExporter(OtlpDestination.KindName, _ =>
+        {
+            fastCalled.TrySetResult();
+            return ExportOutcome.Ok;
+        });
+        var down = new GatedExporter(OtlpHttpDestination.KindName, async ct =>
+        {
+            try
+            {
+                await fastCalled.Task.WaitAsync(ct);
+                fastCameFirst = true;
+            }
+            catch (OperationCanceledException)
+            {
+            }
+
+            return ExportOutcome.Transient("HTTP 503");
+        });
         var tenants = new InMemoryTenantDirectory(new TenantFile { Tenants = [new TenantConfig { Id = "acme", Destinations = [Down, Fast] }] });
         var processor = new TenantEventProcessor(tenants, new ResilientExporter([fast, down], QuickOptions), dead, retry);
 
-        var started = DateTimeOffset.UtcNow;
         var fate = await processor.ProcessAsync(3, Event("acme", 0));
 
         Assert.Equal(EventFate.Delivered, fate); // settled: the checkpoint moves on
-        Assert.True(fast.Calls.Single() - started < TimeSpan.FromMilliseconds(300), "the healthy destination waited for the failing one");
+        Assert.True(fastCameFirst, "the healthy destination waited for the failing one");
+        Assert.Single(fast.Calls);
         var parked = Assert.Single(await retry.ListAsync("acme", "down"));
         Assert.Equal(Signal.Traces, parked.Signal);
         Assert.Equal(1, parked.Attempts);
@@ -206,6 +226,17 @@ public sealed class RetryStoreTests(AzuriteFixture azurite)
     {
         public override Task<string> WriteAsync(string tenant, string destination, Signal signal, ReadOnlyMemory<byte> protobuf, DateTimeOffset firstFailure, int attempts, string lastError, CancellationToken cancellationToken = default) =>
             throw new IOException("storage unreachable");
+    }
+
+    private sealed class GatedExporter(string kind, Func<CancellationToken, Task<ExportOutcome>> answer) : IDestinationExporter
+    {
+        public string Kind => kind;
+
+        public async Task<ExportOutcome> ExportAsync(ExportRequest request, CancellationToken cancellationToken = default)
+        {
+            await Task.Yield();
+            return await answer(cancellationToken);
+        }
     }
 
     private sealed class RecordingExporter(string kind, Func<ExportRequest, ExportOutcome> answer) : IDestinationExporter
