@@ -19,13 +19,23 @@ public sealed class GatewayMetrics : IDisposable
     private long _acceptedTotal;
     private long _refusedTotal;
 
+    /// <summary>
+    /// Boundaries in seconds from 0.5 ms to 60 s (the SDK's defaults, 0, 5, 10, 25 …, are meant for
+    /// milliseconds and would put every request under 5 s in one bucket). Explicit, since Prometheus
+    /// text has no form for exponential histograms.
+    /// </summary>
+    public static readonly InstrumentAdvice<double> LatencyBuckets = new()
+    {
+        HistogramBucketBoundaries = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+    };
+
     public GatewayMetrics(IMeterFactory? factory = null)
     {
         _meter = factory?.Create(MeterName) ?? new Meter(MeterName);
         _received = _meter.CreateCounter<long>("otlp_gateway_items_accepted", "{item}", "Items made durable in the log");
         _refused = _meter.CreateCounter<long>("otlp_gateway_items_refused", "{item}", "Items refused, by reason");
-        _requestDuration = _meter.CreateHistogram<double>("otlp_gateway_request_duration", "s", "Time from request to answer");
-        _appendDuration = _meter.CreateHistogram<double>("otlp_gateway_append_duration", "s", "Time of one log append");
+        _requestDuration = _meter.CreateHistogram("otlp_gateway_request_duration", "s", "Time from request to answer", advice: LatencyBuckets);
+        _appendDuration = _meter.CreateHistogram("otlp_gateway_append_duration", "s", "Time of one log append", advice: LatencyBuckets);
         _appendedEvents = _meter.CreateCounter<long>("otlp_gateway_events_appended", "{event}", "Events appended to the log");
         _appendedItems = _meter.CreateCounter<long>("otlp_gateway_items_appended", "{item}", "Items in the events appended to the log (durable before any answer)");
     }

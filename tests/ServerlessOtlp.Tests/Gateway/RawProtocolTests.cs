@@ -727,5 +727,12 @@ public sealed class RawProtocolTests(GatewayFixture fixture, ITestOutputHelper o
 
         Assert.Contains("otlp_gateway_items_accepted", text, StringComparison.Ordinal);
         Assert.Contains("tenant=\"acme\"", text, StringComparison.Ordinal);
+
+        // Latency buckets fit for their range (seconds, 0.5 ms to 60 s), not the SDK's millisecond defaults.
+        var buckets = text.Split('\n').Where(l => l.StartsWith("otlp_gateway_request_duration_seconds_bucket", StringComparison.Ordinal))
+            .Select(l => l[(l.IndexOf("le=\"", StringComparison.Ordinal) + 4)..]).Select(l => l[..l.IndexOf('"', StringComparison.Ordinal)]).Distinct().ToList();
+        Assert.Contains("0.0005", buckets);
+        Assert.Contains("60", buckets);
+        Assert.DoesNotContain("750", buckets);
     }
 }
