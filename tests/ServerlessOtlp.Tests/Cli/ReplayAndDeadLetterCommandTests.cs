@@ -21,9 +21,29 @@ public sealed class ReplayAndDeadLetterCommandTests(AzuriteFixture azurite)
     [Fact]
     public async Task Replay_moves_the_checkpoint_and_records_who_did_it()
     {
-        using (var replay = await Otlpctl.RunAsync("replay", "--partition", "1", "--position", "0", "--storage", azurite.ConnectionString))
+        using (var plan = await Otlpctl.RunAsync("replay", "--partition", "1", "--position", "0", "--dry-run", "--output", "json", "--storage", azurite.ConnectionString))
+        {
+            Assert.True(plan.ExitCode == 0, plan.ToString());
+            using var doc = JsonDocument.Parse(plan.Stdout);
+            var row = Assert.Single(doc.RootElement.EnumerateArray());
+            Assert.Equal((1, 0L), (row.GetProperty("partition").GetInt32(), row.GetProperty("replayFrom").GetInt64()));
+            Assert.Contains("Dry run", plan.Stderr, StringComparison.Ordinal);
+        }
+
+        // --all asks first; nobody can answer on a redirected stdin.
+        using (var all = await Otlpctl.RunAsync("replay", "--all", "--position", "0", "--storage", azurite.ConnectionString))
+        {
+            Assert.True(all.ExitCode == 2, all.ToString());
+            Assert.Contains("--yes", all.Stderr, StringComparison.Ordinal);
+        }
+
+        using (var replay = await Otlpctl.RunAsync("replay", "--partition", "1", "--position", "0", "--output", "json", "--storage", azurite.ConnectionString))
         {
             Assert.True(replay.ExitCode == 0, replay.ToString());
+            using var doc = JsonDocument.Parse(replay.Stdout);
+            var row = Assert.Single(doc.RootElement.EnumerateArray());
+            Assert.Equal((1, 0L), (row.GetProperty("partition").GetInt32(), row.GetProperty("to").GetInt64()));
+            Assert.True(row.GetProperty("replays").GetInt64() >= 1);
         }
 
         var checkpoint = await new CheckpointStore(new TableServiceClient(azurite.ConnectionString)).ReadAsync("blob:otlp", "$Default", 1);

@@ -9,7 +9,7 @@ using Spectre.Console;
 
 namespace ServerlessOtlp.Cli.Commands;
 
-/// <summary><c>otlpctl replay --partition P|--all (--from TIME | --position N) [--tenant T] [--yes|--dry-run]</c>; <c>--all</c> asks first.</summary>
+/// <summary><c>otlpctl replay --partition P|--all (--from TIME | --position N) [--tenant T] [--yes|--dry-run] [--output table|json]</c>; <c>--all</c> asks first.</summary>
 public static class ReplayCommand
 {
     public static Command Create()
@@ -29,6 +29,8 @@ public static class ReplayCommand
         command.Options.Add(position);
         command.Options.Add(tenant);
         var confirm = new Confirmation().AddTo(command);
+        var output = OutputFormat.CreateOption();
+        command.Options.Add(output);
         var selection = new StorageSelection().AddTo(command, withLog: true);
         command.SetAction(async (parse, ct) =>
         {
@@ -69,7 +71,7 @@ public static class ReplayCommand
 
             if (confirm.IsDryRun(parse))
             {
-                return await PlanAsync(connection, tenantId, parts, time, pos, ct);
+                return await PlanAsync(connection, tenantId, parts, time, pos, parse.IsJson(output), ct);
             }
 
             if (everything)
@@ -81,17 +83,17 @@ public static class ReplayCommand
 
             if (tenantId != null)
             {
-                return await StartCursorsAsync(connection, tenantId, parts, time, pos, by, ct);
+                return await StartCursorsAsync(connection, tenantId, parts, time, pos, by, parse.IsJson(output), ct);
             }
 
-            var table = new Table().AddColumns("partition", "from", "to", "replays");
+            var moved = new Results(("partition", "partition"), ("from", "from"), ("to", "to"), ("replays", "replays"));
             foreach (int part in parts)
             {
                 var audit = await connection.Services.ReplayAsync(part, time, pos, by, ct);
-                table.AddRow(part.ToString(), Show(audit.From), Show(audit.To), audit.Count.ToString());
+                moved.Add(part, audit.From, audit.To, audit.Count);
             }
 
-            Output.Write(table);
+            moved.Print(parse.IsJson(output));
             Output.Info($"Checkpoints moved by {Markup.Escape(by)}; running drains pick the new position up on their next checkpoint (they are fenced).");
             return ExitCodes.Ok;
         });
@@ -111,33 +113,33 @@ public static class ReplayCommand
     }
 
     /// <summary>--dry-run: where each checkpoint stands and where it would go; nothing moves.</summary>
-    private static async Task<int> PlanAsync(ProcessingConnection connection, string? tenant, IReadOnlyList<int> partitions, DateTimeOffset? time, long? position, CancellationToken ct)
+    private static async Task<int> PlanAsync(ProcessingConnection connection, string? tenant, IReadOnlyList<int> partitions, DateTimeOffset? time, long? position, bool json, CancellationToken ct)
     {
-        var table = new Table().AddColumns("partition", "checkpoint now", "replay from");
+        var plan = new Results(("partition", "partition"), ("checkpoint now", "checkpoint"), ("replay from", "replayFrom"));
         foreach (int part in partitions)
         {
             var (now, to) = await connection.Services.PlanReplayAsync(part, time, position, ct);
-            table.AddRow(part.ToString(CultureInfo.InvariantCulture), Show(now), Show(to));
+            plan.Add(part, now, to);
         }
 
-        Output.Write(table);
+        plan.Print(json);
         Output.Info(tenant is null
             ? "Dry run: nothing was changed. Without --dry-run the checkpoints move to \"replay from\"."
             : $"Dry run: nothing was changed. Without --dry-run replay cursors re-deliver {Markup.Escape(tenant)}'s data from \"replay from\" up to the checkpoint.");
         return ExitCodes.Ok;
     }
 
-    private static async Task<int> StartCursorsAsync(ProcessingConnection connection, string tenant, IEnumerable<int> partitions, DateTimeOffset? time, long? position, string by, CancellationToken ct)
+    private static async Task<int> StartCursorsAsync(ProcessingConnection connection, string tenant, IEnumerable<int> partitions, DateTimeOffset? time, long? position, string by, bool json, CancellationToken ct)
     {
         var replay = new TenantReplay(connection.Services);
-        var table = new Table().AddColumns("partition", "tenant", "from", "to (live checkpoint)", "state");
+        var started = new Results(("partition", "partition"), ("tenant", "tenant"), ("from", "from"), ("to (live checkpoint)", "to"), ("state", "state"));
         foreach (int part in partitions)
         {
             var cursor = await replay.StartAsync(tenant, part, time, position, by, ct);
-            table.AddRow(part.ToString(CultureInfo.InvariantCulture), Markup.Escape(tenant), Show(cursor.Start), Show(cursor.End), cursor.State);
+            started.Add(part, tenant, cursor.Start, cursor.End, cursor.State);
         }
 
-        Output.Write(table);
+        started.Print(json);
         Output.Info($"Replay cursors started by {Markup.Escape(by)}; the drains re-deliver {Markup.Escape(tenant)}'s data in the background. Follow them with `otlpctl status`.");
         return ExitCodes.Ok;
     }
@@ -158,5 +160,62 @@ public static class ReplayCommand
         throw new CliException($"--from \"{text}\": expected a time (2025-01-31T10:00:00Z) or an age (15m, 2h)", ExitCodes.Usage);
     }
 
-    private static string Show(long position) => position == Checkpoint.StartOfLog ? "start" : position.ToString(CultureInfo.InvariantCulture);
+    /// <summary>
+    /// What a replay did or would do, one row per partition: a table (positions as "start" for the log's
+    /// start), or with --output json an array of objects (positions as numbers, -1 the start).
+    /// </summary>
+    private sealed class Results(params (string Header, string Json)[] columns)
+    {
+        private readonly List<object[]> _rows = [];
+
+        public void Add(params object[] row) => _rows.Add(row);
+
+        public void Print(bool json)
+        {
+            if (json)
+            {
+                Output.Json(w =>
+                {
+                    w.WriteStartArray();
+                    foreach (var row in _rows)
+                    {
+                        w.WriteStartObject();
+                        for (int i = 0; i < columns.Length; i++)
+                        {
+                            switch (row[i])
+                            {
+                                case int n:
+                                    w.WriteNumber(columns[i].Json, n);
+                                    break;
+                                case long n:
+                                    w.WriteNumber(columns[i].Json, n);
+                                    break;
+                                default:
+                                    w.WriteString(columns[i].Json, row[i].ToString());
+                                    break;
+                            }
+                        }
+
+                        w.WriteEndObject();
+                    }
+
+                    w.WriteEndArray();
+                });
+                return;
+            }
+
+            var table = new Table().AddColumns([.. columns.Select(c => c.Header)]);
+            foreach (var row in _rows)
+            {
+                table.AddRow([.. row.Select(v => Markup.Escape(v switch
+                {
+                    long position when position == Checkpoint.StartOfLog => "start",
+                    IFormattable f => f.ToString(null, CultureInfo.InvariantCulture),
+                    _ => v.ToString() ?? "",
+                }))]);
+            }
+
+            Output.Write(table);
+        }
+    }
 }
