@@ -34,7 +34,7 @@ public readonly record struct BatchSettlement(int DeadLettered, LogPosition? Ret
 /// One event's part of a batch: where it came from (for a dead letter of exactly that event and
 /// destination) and where its bytes are in the merged request.
 /// </summary>
-public sealed record BatchPart(ReadEvent Event, int Offset, int Length, int Items);
+public sealed record BatchPart(ReadEvent Event, int Offset, int Length);
 
 /// <summary>
 /// The items waiting for one (tenant, destination) of a claimed partition: the merged request (a
@@ -70,7 +70,7 @@ public sealed class PendingBatch(int partition, TenantConfig tenant, Destination
     public void Add(ReadEvent logEvent, IMessage message, ReadOnlySpan<byte> bytes, int items)
     {
         // The event's body may be a pooled buffer returned when its processing ends: keep a copy.
-        _parts.Add(new BatchPart(logEvent with { Body = ReadOnlyMemory<byte>.Empty }, _bytes.WrittenCount, bytes.Length, items));
+        _parts.Add(new BatchPart(logEvent with { Body = ReadOnlyMemory<byte>.Empty }, _bytes.WrittenCount, bytes.Length));
         _bytes.Write(bytes);
         _messages.Add(message);
         Items += items;
@@ -143,18 +143,6 @@ public sealed class DestinationBatches : IDisposable
     }
 
     public int Partition { get; }
-
-    /// <summary>Items buffered now, over every destination.</summary>
-    public int PendingItems
-    {
-        get
-        {
-            lock (_lock)
-            {
-                return _pending.Values.Sum(b => b.Items);
-            }
-        }
-    }
 
     /// <summary>The buffering of <paramref name="partition"/> in the calling drain's flow; null outside a drain.</summary>
     internal static DestinationBatches? Current(int partition) =>

@@ -246,7 +246,6 @@ public sealed partial class TenantEventProcessor : IEventProcessor, IPartitionSt
     {
         int partition = batch.Partition;
         var outcome = await _exporter.ExportAsync(new ExportRequest(batch.Tenant, batch.Destination, batch.Signal, batch.Message(), batch.Protobuf, partition), cancellationToken);
-        Interlocked.Increment(ref _batchesSent);
         var parts = batch.Parts.Select(p => (p.Event, batch.Protobuf.Slice(p.Offset, p.Length))).ToList();
         return await SettleAsync(batch.Tenant, batch.Destination, batch.Signal, partition, parts, batch.Protobuf, outcome, batch.StartedAt, cancellationToken) switch
         {
@@ -255,11 +254,6 @@ public sealed partial class TenantEventProcessor : IEventProcessor, IPartitionSt
             _ => default,
         };
     }
-
-    /// <summary>Batches sent by the batching sender (each one export request).</summary>
-    public long BatchesSentTotal => Interlocked.Read(ref _batchesSent);
-
-    private long _batchesSent;
 
     /// <summary>
     /// Settles one export of <paramref name="parts"/> (one event, or a batch of them): success is
