@@ -3,7 +3,12 @@ using Microsoft.Extensions.Logging;
 
 namespace ServerlessOtlp.Functions;
 
-/// <summary>Timer <c>Dispatch</c>: one drain job per partition with lag and a free lease; also this worker's heartbeat.</summary>
+/// <summary>
+/// Timer <c>Dispatch</c>, the safety net behind pushed drain jobs: one job per partition with lag and a
+/// free lease (a lost queue message, a push the gateway could not make, a drain that died). It writes no
+/// heartbeat: an instance that only dispatches holds no partition, and Functions nodes are judged by
+/// their drains.
+/// </summary>
 public sealed class DispatchFunction(ProcessingHost host, ILogger<DispatchFunction> logger)
 {
     [Function("Dispatch")]
@@ -14,20 +19,11 @@ public sealed class DispatchFunction(ProcessingHost host, ILogger<DispatchFuncti
     public async Task<IReadOnlyList<int>> DispatchAsync(CancellationToken cancellationToken = default)
     {
         var runtime = await host.GetAsync(cancellationToken);
-        try
-        {
-            await runtime.HeartbeatAsync(cancellationToken);
-        }
-        catch (Exception ex) when (ex is not OperationCanceledException)
-        {
-            // A missed heartbeat must not stop dispatching; the next tick writes it again.
-            logger.LogWarning(ex, "Heartbeat failed");
-        }
-
         var enqueued = await runtime.Dispatcher.DispatchAsync(cancellationToken);
         if (enqueued.Count > 0)
         {
-            logger.LogInformation("Drain jobs enqueued for partitions {Partitions}", string.Join(",", enqueued));
+            // With pushes working this is rare: each one is lag nobody announced.
+            logger.LogInformation("Drain jobs enqueued for partitions {Partitions} (lag no push announced)", string.Join(",", enqueued));
         }
 
         return enqueued;

@@ -11,7 +11,9 @@ namespace ServerlessOtlp.Functions;
 /// Queue <c>Drain</c>: runs the drain engine for the job's partition, or for a tenant's replay
 /// cursor on it when the job names a tenant. When the time budget ends
 /// with lag left, the engine has already released the lease; only then is the continuation
-/// enqueued, so it never finds its parent still holding the partition.
+/// enqueued, so it never finds its parent still holding the partition. A drain that ends idle looks
+/// at the log end once more after releasing (the hand-shake with the gateway's pushes, see
+/// <see cref="DrainWakeup"/>); one that must retry later enqueues its own delayed job.
 /// </summary>
 public sealed class DrainFunction(ProcessingHost host, ILogger<DrainFunction> logger)
 {
@@ -65,18 +67,60 @@ public sealed class DrainFunction(ProcessingHost host, ILogger<DrainFunction> lo
         if (result is null)
         {
             logger.LogInformation("Replay cursor of tenant {Tenant} on partition {Partition} does not exist; nothing to do", job.Tenant, job.Partition);
+            return null;
         }
-        else if (result.LagRemains)
+
+        if (result.LagRemains)
         {
             bool enqueued = await runtime.Jobs.TryEnqueueAsync(new DrainJob(job.Partition, "continuation", runtime.Services.Drain.OwnerId, job.Tenant), cancellationToken);
             logger.LogInformation("Partition {Partition}: budget used after {Events} events; continuation {Enqueued}", job.Partition, result.Events, enqueued ? "enqueued" : "already pending");
         }
-        else if (result.End is DrainEnd.RetryLater or DrainEnd.LeaseLost)
+        else if (result.End == DrainEnd.RetryLater)
         {
-            logger.LogWarning("Partition {Partition}: {End} at checkpoint {Checkpoint}", job.Partition, result.End, result.Checkpoint);
+            // Nothing else would come back to it before the Dispatch timer: retry it, later.
+            bool enqueued = await runtime.Jobs.TryEnqueueAsync(new DrainJob(job.Partition, "retry", runtime.Services.Drain.OwnerId, job.Tenant), RetryDelay, cancellationToken);
+            logger.LogWarning("Partition {Partition}: retry later from checkpoint {Checkpoint}; job {Enqueued}", job.Partition, result.Checkpoint, enqueued ? $"enqueued for {RetryDelay.TotalSeconds:0} s from now" : "already pending");
+        }
+        else if (result.End == DrainEnd.LeaseLost)
+        {
+            logger.LogWarning("Partition {Partition}: lease lost at checkpoint {Checkpoint}", job.Partition, result.Checkpoint);
+        }
+        else if (result.End == DrainEnd.Idle && job.Tenant is null
+            && await DrainWakeup.LagAfterReleaseAsync(runtime.Services.Log, result, runtime.WaitBeforeRecheck, cancellationToken))
+        {
+            // An append a gateway attributed to this drain while it was ending: drain it now.
+            bool enqueued = await runtime.Jobs.TryEnqueueAsync(new DrainJob(job.Partition, "recheck", runtime.Services.Drain.OwnerId), cancellationToken);
+            logger.LogInformation("Partition {Partition}: data arrived as the drain ended; job {Enqueued}", job.Partition, enqueued ? "enqueued" : "already pending");
         }
 
+        await MaintainAsync(runtime, cancellationToken);
         return result;
+    }
+
+    /// <summary>How long a partition whose destination failed transiently rests before its drain is retried.</summary>
+    internal static readonly TimeSpan RetryDelay = TimeSpan.FromSeconds(30);
+
+    /// <summary>The failure detector and the retry store ride on drains: no timer needs to run while data flows.</summary>
+    private async Task MaintainAsync(ProcessingRuntime runtime, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var (health, settled) = await runtime.MaintainIfDueAsync(cancellationToken);
+            if (health is { } h && (h.Dead > 0 || h.LeasesExpired > 0))
+            {
+                logger.LogWarning("Health sweep: {Dead} nodes dead, {Expired} leases expired", h.Dead, h.LeasesExpired);
+            }
+
+            if (settled > 0)
+            {
+                logger.LogInformation("Retry store: {Settled} entries settled", settled);
+            }
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            // The drain itself succeeded; the Maintenance timer is the safety net.
+            logger.LogWarning(ex, "Maintenance after a drain failed");
+        }
     }
 
     /// <summary>A drain can outlast the failure detector's timeout: keep this worker's row fresh while it runs.</summary>

@@ -15,6 +15,7 @@ public static class FunctionsComposition
         services.AddOptions<FunctionsOptions>()
             .Bind(configuration.GetSection(FunctionsOptions.Section))
             .Validate(o => o.Retention > TimeSpan.Zero, FunctionsOptions.Section + ": Retention must be positive")
+            .Validate(o => o.HealthSweepPeriod > TimeSpan.Zero && o.RetryStorePeriod > TimeSpan.Zero, FunctionsOptions.Section + ": HealthSweepPeriod and RetryStorePeriod must be positive")
             .ValidateOnStart();
         services.AddSingleton(sp => new ProcessingHost(
             sp.GetRequiredService<ProcessingServicesProvider>(),

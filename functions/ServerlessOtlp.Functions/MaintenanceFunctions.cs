@@ -3,57 +3,58 @@ using Microsoft.Extensions.Logging;
 
 namespace ServerlessOtlp.Functions;
 
-/// <summary>Timer <c>HealthSweep</c>: the failure detector (suspect, then dead; a dead node's leases are expired).</summary>
-public sealed class HealthSweepFunction(ProcessingHost host, ILogger<HealthSweepFunction> logger)
-{
-    [Function("HealthSweep")]
-    public async Task RunAsync([TimerTrigger(FunctionsOptions.HealthSweepSchedule)] TimerInfo timer, CancellationToken cancellationToken)
-    {
-        var runtime = await host.GetAsync(cancellationToken);
-        var result = await runtime.HealthSweep.SweepAsync(cancellationToken);
-        if (result.Dead > 0 || result.LeasesExpired > 0)
-        {
-            logger.LogWarning("Health sweep: {Dead} nodes dead, {Expired} leases expired", result.Dead, result.LeasesExpired);
-        }
-    }
-}
-
-/// <summary>Timer <c>Retention</c>: deletes blob-log segments that are fully checkpointed and old enough.</summary>
-public sealed class RetentionFunction(ProcessingHost host, ILogger<RetentionFunction> logger)
-{
-    [Function("Retention")]
-    public async Task RunAsync([TimerTrigger(FunctionsOptions.RetentionSchedule)] TimerInfo timer, CancellationToken cancellationToken)
-    {
-        var runtime = await host.GetAsync(cancellationToken);
-        int deleted = await runtime.Retention.SweepAsync(cancellationToken);
-        if (deleted > 0)
-        {
-            logger.LogInformation("Retention deleted {Segments} log segments", deleted);
-        }
-    }
-}
-
 /// <summary>
-/// Timer <c>RetryStore</c>: re-sends batches parked in the retry store, oldest first per destination,
-/// once the destination answers again; dead-letters those past their age limit. Runs as a singleton
-/// (the timer's lock), and entries are claimed with blob leases besides.
+/// Timer <c>Maintenance</c>: the failure detector (suspect, then dead; a dead node's leases are expired),
+/// the retry store (parked batches re-sent once their destination answers, dead-lettered past their age
+/// limit; entries are claimed with blob leases), and retention (blob-log segments fully checkpointed and
+/// old enough are deleted). One timer instead of three, at a period in minutes: while data flows, drains
+/// run the first two themselves (<see cref="ProcessingRuntime.MaintainIfDueAsync"/>). Each task runs even
+/// when another failed.
 /// </summary>
-public sealed class RetryStoreFunction(ProcessingHost host, ILogger<RetryStoreFunction> logger)
+public sealed class MaintenanceFunction(ProcessingHost host, ILogger<MaintenanceFunction> logger)
 {
-    [Function("RetryStore")]
-    public Task RunAsync([TimerTrigger(FunctionsOptions.RetryStoreScheduleExpression)] TimerInfo timer, CancellationToken cancellationToken) =>
-        DrainAsync(cancellationToken);
+    [Function("Maintenance")]
+    public Task RunAsync([TimerTrigger(FunctionsOptions.MaintenanceScheduleExpression)] TimerInfo timer, CancellationToken cancellationToken) =>
+        MaintainAsync(cancellationToken);
 
-    /// <summary>Returns how many entries were settled (delivered or dead-lettered).</summary>
-    public async Task<int> DrainAsync(CancellationToken cancellationToken = default)
+    /// <summary>Runs the three tasks; returns what they did (null for one that failed).</summary>
+    public async Task<MaintenanceResult> MaintainAsync(CancellationToken cancellationToken = default)
     {
         var runtime = await host.GetAsync(cancellationToken);
-        int settled = await runtime.Services.RetryDrainer.DrainOnceAsync(cancellationToken);
+        var health = await TryAsync("health sweep", () => runtime.HealthSweep.SweepAsync(cancellationToken));
+        if (health is { } h && (h.Dead > 0 || h.LeasesExpired > 0))
+        {
+            logger.LogWarning("Health sweep: {Dead} nodes dead, {Expired} leases expired", h.Dead, h.LeasesExpired);
+        }
+
+        int? settled = await TryAsync<int?>("retry store", async () => await runtime.Services.RetryDrainer.DrainOnceAsync(cancellationToken));
         if (settled > 0)
         {
             logger.LogInformation("Retry store: {Settled} entries settled", settled);
         }
 
-        return settled;
+        int? deleted = await TryAsync<int?>("retention", async () => await runtime.Retention.SweepAsync(cancellationToken));
+        if (deleted > 0)
+        {
+            logger.LogInformation("Retention deleted {Segments} log segments", deleted);
+        }
+
+        return new MaintenanceResult(health, settled, deleted);
+    }
+
+    private async Task<T?> TryAsync<T>(string what, Func<Task<T>> action)
+    {
+        try
+        {
+            return await action();
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            logger.LogWarning(ex, "Maintenance: {What} failed; the next run tries again", what);
+            return default;
+        }
     }
 }
+
+/// <summary>What one Maintenance run did; a null member failed (and was logged).</summary>
+public sealed record MaintenanceResult(Processing.HealthSweep.SweepResult? Health, int? RetriesSettled, int? SegmentsDeleted);

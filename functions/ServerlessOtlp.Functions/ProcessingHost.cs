@@ -9,12 +9,16 @@ public sealed class ProcessingRuntime
 {
     private static readonly string Version = typeof(ProcessingRuntime).Assembly.GetName().Version?.ToString() ?? "0";
     private readonly DateTimeOffset _started = DateTimeOffset.UtcNow;
+    private readonly FunctionsOptions _options;
+    private long _healthSweepDue;
+    private long _retryStoreDue;
 
     public ProcessingRuntime(ProcessingServices services, IDrainJobQueue jobs, FunctionsOptions options, HealthOptions health)
     {
         Services = services;
         Jobs = jobs;
         Health = health;
+        _options = options;
         Dispatcher = services.CreateDispatcher(jobs);
         Replay = new TenantReplay(services);
         HealthSweep = services.CreateHealthSweep(health);
@@ -35,6 +39,45 @@ public sealed class ProcessingRuntime
     public HealthSweep HealthSweep { get; }
 
     public RetentionSweep Retention { get; }
+
+    /// <summary>
+    /// What a drain that ended idle waits, after releasing its lease, before it re-reads the log end:
+    /// <see cref="DrainWakeup.Horizon"/>, the time a gateway trusts that it saw the lease held.
+    /// Tests hand in their own gate.
+    /// </summary>
+    internal Func<CancellationToken, Task> WaitBeforeRecheck { get; set; } = ct => Task.Delay(DrainWakeup.Horizon, ct);
+
+    /// <summary>
+    /// Maintenance that rides on drains which run anyway, each at most once per its period per
+    /// instance: the failure detector and the retry store. The Maintenance timer is their safety net
+    /// when nothing drains; an idle app runs neither.
+    /// </summary>
+    public async Task<(HealthSweep.SweepResult? Health, int? RetriesSettled)> MaintainIfDueAsync(CancellationToken cancellationToken = default)
+    {
+        var time = Services.Time;
+        HealthSweep.SweepResult? sweep = null;
+        int? settled = null;
+        if (IsDue(ref _healthSweepDue, _options.HealthSweepPeriod, time))
+        {
+            sweep = await HealthSweep.SweepAsync(cancellationToken);
+        }
+
+        if (IsDue(ref _retryStoreDue, _options.RetryStorePeriod, time))
+        {
+            settled = await Services.RetryDrainer.DrainOnceAsync(cancellationToken);
+        }
+
+        return (sweep, settled);
+    }
+
+    /// <summary>True (and the next due time set) when <paramref name="due"/> has passed; one caller wins a race.</summary>
+    private static bool IsDue(ref long due, TimeSpan period, TimeProvider time)
+    {
+        long now = time.GetTimestamp();
+        long current = Volatile.Read(ref due);
+        return now >= current
+            && Interlocked.CompareExchange(ref due, now + (long)(period.TotalSeconds * time.TimestampFrequency), current) == current;
+    }
 
     /// <summary>This worker's heartbeat (role <c>functions</c>); its id is the lease owner id, so the failure detector can expire its leases.</summary>
     public Task HeartbeatAsync(CancellationToken cancellationToken = default)

@@ -11,6 +11,7 @@ using ServerlessOtlp.Gateway.Protocol;
 using ServerlessOtlp.Gateway.Security;
 using ServerlessOtlp.Gateway.Telemetry;
 using ServerlessOtlp.Log;
+using ServerlessOtlp.Processing;
 using ServerlessOtlp.Storage;
 using ServerlessOtlp.Tenants;
 
@@ -21,7 +22,8 @@ namespace ServerlessOtlp.Gateway;
 /// the rows through which replicas share tenants' limits (without them, each replica enforces the whole limit).
 /// </summary>
 /// <param name="Agents">OpAMP agents (the <c>agents</c> table); without it they are kept in memory and lost on restart.</param>
-public sealed record GatewayDependencies(IPartitionedLog Log, ITenantDirectory Tenants, NodeStore? Nodes, LimitDemandStore? LimitDemand = null, IAgentStore? Agents = null);
+/// <param name="Wakeup">Push-started drains (the Functions app's drain-jobs queue); none where drains are dispatched locally.</param>
+public sealed record GatewayDependencies(IPartitionedLog Log, ITenantDirectory Tenants, NodeStore? Nodes, LimitDemandStore? LimitDemand = null, IAgentStore? Agents = null, DrainWakeup? Wakeup = null);
 
 /// <summary>Builds the gateway's web application; used by Program, by <c>otlpctl dev</c> and by tests.</summary>
 public static class GatewayHost
@@ -48,7 +50,7 @@ public static class GatewayHost
             services.AddHostedService(sp => new LimitShareSync(sp.GetRequiredService<TenantLimitShares>(), options.LimitSyncInterval, sp.GetRequiredService<ILogger<LimitShareSync>>()));
         }
 
-        services.AddSingleton(sp => new IngestService(dependencies.Log, options, sp.GetRequiredService<GatewayMetrics>(), sp.GetRequiredService<TenantRateLimiter>(), sp.GetRequiredService<TimeProvider>()));
+        services.AddSingleton(sp => new IngestService(dependencies.Log, options, sp.GetRequiredService<GatewayMetrics>(), sp.GetRequiredService<TenantRateLimiter>(), sp.GetRequiredService<TimeProvider>(), dependencies.Wakeup));
         services.AddSingleton<TenantLookupFailures>();
         services.AddSingleton<AuthFailureLimiter>();
         services.AddSingleton<RequestAuthenticator>();

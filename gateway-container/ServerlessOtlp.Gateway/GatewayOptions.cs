@@ -92,6 +92,15 @@ public sealed class GatewayOptions
     /// <summary>How often replicas exchange what tenants with limits ask of them, to share each limit by demand (<see cref="Ingest.TenantLimitShares"/>).</summary>
     public TimeSpan LimitSyncInterval { get; set; } = TimeSpan.FromSeconds(5);
 
+    /// <summary>
+    /// Push-started drains: on appending to a partition that no drain holds, enqueue a drain job on the
+    /// Functions app's <c>drain-jobs</c> queue (deduplicated by the pending markers in the leases table; a
+    /// partition's state is re-read at most every 2 s), so the Dispatch timer is only a safety net. Needs the
+    /// queue's sender role and write access to the leases table. Off where something else dispatches drains
+    /// (the local runner of <c>otlpctl dev</c> and the compose file).
+    /// </summary>
+    public bool PushDrainJobs { get; set; } = true;
+
     /// <summary>Heartbeat period of this node in the nodes table.</summary>
     public TimeSpan HeartbeatInterval { get; set; } = TimeSpan.FromSeconds(5);
 

@@ -1,6 +1,7 @@
 using ServerlessOtlp.Gateway;
 using ServerlessOtlp.Hosting;
 using ServerlessOtlp.Log;
+using ServerlessOtlp.Processing;
 using ServerlessOtlp.Storage;
 using ServerlessOtlp.Tenants;
 
@@ -23,7 +24,18 @@ var tenantStore = new TenantStore(storage.Tables, storage.Names.Tenants, storage
 var directory = new TenantDirectory(tenantStore);
 var nodes = new NodeStore(storage.Tables, storage.Names.Nodes);
 
+// Push-started drains: the leases say whether a partition is drained; the markers and the queue are the Functions app's.
+using var wakeup = options.PushDrainJobs ? CreateWakeup() : null;
+
 var agents = new AgentStore(storage.Tables, storage.Names.Agents); // the agents table is created by the Bicep (and otlpctl dev)
-var app = GatewayHost.Build(options, new GatewayDependencies(log, directory, nodes, new LimitDemandStore(storage.Tables, storage.Names.Nodes), agents), args);
+var app = GatewayHost.Build(options, new GatewayDependencies(log, directory, nodes, new LimitDemandStore(storage.Tables, storage.Names.Nodes), agents, wakeup), args);
 await app.RunAsync();
 await log.DisposeAsync();
+
+DrainWakeup CreateWakeup()
+{
+    string group = log is EventHubsLog hub ? hub.ConsumerGroup : configuration[$"{DrainOptions.Section}:ConsumerGroup"] ?? new DrainOptions().ConsumerGroup;
+    var leasesTable = storage.Tables.GetTableClient(storage.Names.Leases);
+    var jobs = new StorageQueueDrainJobs(storage.Queues.GetQueueClient(storage.Names.DrainJobs), leasesTable, log.Name, group);
+    return new DrainWakeup(new LeaseStore(leasesTable), jobs, log.Name, group, log.PartitionCount, TimeProvider.System, loggers.CreateLogger<DrainWakeup>());
+}

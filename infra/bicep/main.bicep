@@ -328,6 +328,9 @@ module access 'modules/access.bicep' = {
     tenantsTableName: 'tenants'
     tenantContainerName: 'tenants'
     nodesTableName: 'nodes'
+    agentsTableName: 'agents'
+    leasesTableName: 'leases'
+    drainJobsQueueName: 'drain-jobs'
     eventHubsNamespaceName: names.eventHubsNamespace
     eventHubName: eventHubName
     registryName: names.registry
@@ -378,6 +381,7 @@ module gateway 'modules/gateway.bicep' = {
     storageAccountName: storage.outputs.name
     eventHubsFullyQualifiedNamespace: eventHubs.outputs.fullyQualifiedNamespace
     eventHubName: eventHubs.outputs.eventHubName
+    consumerGroupName: eventHubs.outputs.consumerGroupName
     applicationInsightsName: names.applicationInsights
     keyPepperSecretUri: keyVault.outputs.pepperUri
     singlePort: gatewaySinglePort

@@ -107,7 +107,7 @@ public sealed class FunctionAppTests
             .SelectMany(f => System.Text.RegularExpressions.Regex.Matches(File.ReadAllText(f), @"\[Function\(""(\w+)""\)\]").Select(m => "function:" + m.Groups[1].Value))
             .Order(StringComparer.Ordinal)
             .ToList();
-        Assert.Equal(8, declared.Count);
+        Assert.Equal(6, declared.Count);
 
         var functions = Template.Module("functions");
         var names = functions.Template["variables"]!["alwaysReadyNames"]!.AsArray().Select(n => n!.ToString()).ToList();
@@ -125,7 +125,7 @@ public sealed class FunctionAppTests
         Assert.Equal(
             [
                 "ServerlessOtlp__Functions__DispatchSchedule",
-                "ServerlessOtlp__Functions__RetryStoreSchedule",
+                "ServerlessOtlp__Functions__MaintenanceSchedule",
                 "ServerlessOtlp__KeyVault__Uri",
                 "ServerlessOtlp__Log__EventHubs__ConsumerGroup",
                 "ServerlessOtlp__Log__EventHubs__EventHubName",

@@ -13,6 +13,7 @@ public sealed class RoleAssignmentTests
     private const string StorageAccount = "Microsoft.Storage/storageAccounts";
     private const string Table = "Microsoft.Storage/storageAccounts/tableServices/tables";
     private const string Container = "Microsoft.Storage/storageAccounts/blobServices/containers";
+    private const string Queue = "Microsoft.Storage/storageAccounts/queueServices/queues";
 
     private static readonly CompiledTemplate Template = CompiledTemplate.Instance;
     private static readonly IReadOnlyList<RoleAssignment> Assignments = All(Template);
@@ -37,7 +38,7 @@ public sealed class RoleAssignmentTests
     }
 
     [Fact]
-    public void Gateway_reads_only_the_tenants_table_and_writes_only_the_nodes_table()
+    public void Gateway_reads_only_the_tenants_table_and_writes_only_the_nodes_agents_and_leases_tables()
     {
         var access = Template.Module("access");
         var reader = Single(Gateway, StorageTableDataReader);
@@ -45,10 +46,24 @@ public sealed class RoleAssignmentTests
         Assert.Contains("parameters('tenantsTableName')", reader.Scope, StringComparison.Ordinal);
         Assert.Equal("tenants", access.ArgumentValue("tenantsTableName"));
 
-        var writer = Single(Gateway, StorageTableDataContributor);
-        Assert.Equal(Table, writer.ScopeType);
-        Assert.Contains("parameters('nodesTableName')", writer.Scope, StringComparison.Ordinal);
-        Assert.Equal("nodes", access.ArgumentValue("nodesTableName"));
+        // Heartbeats and limit shares (nodes), OpAMP agents (agents), leases read and drain-job markers (leases).
+        var writers = Of(Gateway).Where(a => a.RoleId == StorageTableDataContributor).ToList();
+        Assert.All(writers, w => Assert.Equal(Table, w.ScopeType));
+        Assert.Equal(
+            ["agentsTableName", "leasesTableName", "nodesTableName"],
+            writers.Select(w => System.Text.RegularExpressions.Regex.Match(w.Scope, @"parameters\('(\w+)'\)\)\]$").Groups[1].Value).Order(StringComparer.Ordinal));
+        Assert.Equal(("nodes", "agents", "leases"), (access.ArgumentValue("nodesTableName"), access.ArgumentValue("agentsTableName"), access.ArgumentValue("leasesTableName")));
+    }
+
+    [Fact]
+    public void Gateway_may_only_send_to_the_drain_jobs_queue()
+    {
+        var sender = Single(Gateway, StorageQueueDataMessageSender);
+        Assert.Equal(Queue, sender.ScopeType);
+        Assert.Contains("parameters('drainJobsQueueName')", sender.Scope, StringComparison.Ordinal);
+        Assert.Equal("drain-jobs", Template.Module("access").ArgumentValue("drainJobsQueueName"));
+        Assert.Equal("drain-jobs", Template.Module("storage").ArgumentValue("drainJobsQueueName"));
+        Assert.DoesNotContain(Of(Gateway), a => a.RoleId == StorageQueueDataContributor);
     }
 
     [Fact]
@@ -64,11 +79,11 @@ public sealed class RoleAssignmentTests
     }
 
     [Fact]
-    public void Gateway_has_no_storage_role_beyond_its_two_tables_and_the_tenants_container()
+    public void Gateway_has_no_storage_role_beyond_its_four_tables_the_tenants_container_and_the_drain_jobs_queue()
     {
         var storageRoles = Of(Gateway).Where(a => a.ScopeType.StartsWith(StorageAccount, StringComparison.Ordinal)).ToList();
-        Assert.All(storageRoles, a => Assert.Contains(a.ScopeType, new[] { Table, Container }));
-        Assert.Equal(3, storageRoles.Count);
+        Assert.All(storageRoles, a => Assert.Contains(a.ScopeType, new[] { Table, Container, Queue }));
+        Assert.Equal(6, storageRoles.Count);
     }
 
     [Fact]

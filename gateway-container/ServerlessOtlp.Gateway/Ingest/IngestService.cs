@@ -1,5 +1,6 @@
 using ServerlessOtlp.Gateway.Telemetry;
 using ServerlessOtlp.Log;
+using ServerlessOtlp.Processing;
 using ServerlessOtlp.Otlp;
 using ServerlessOtlp.Otlp.Wire;
 using ServerlessOtlp.Tenants;
@@ -26,7 +27,8 @@ public sealed class IngestService
     // Requests between enqueue and answer: a lone request is appended at once, without the linger.
     private int _active;
 
-    public IngestService(IPartitionedLog log, GatewayOptions options, GatewayMetrics metrics, TenantRateLimiter rateLimiter, TimeProvider? time = null)
+    /// <param name="wakeup">Push-started drains: told of every partition appended to (none when drains are dispatched locally).</param>
+    public IngestService(IPartitionedLog log, GatewayOptions options, GatewayMetrics metrics, TenantRateLimiter rateLimiter, TimeProvider? time = null, DrainWakeup? wakeup = null)
     {
         _log = log;
         _options = options;
@@ -37,7 +39,7 @@ public sealed class IngestService
         _linger = new LingerTimer(options.FlushDelay, time ?? TimeProvider.System);
         for (int i = 0; i < _appenders.Length; i++)
         {
-            _appenders[i] = new PartitionAppender(i, log, options, metrics, time ?? TimeProvider.System, _linger);
+            _appenders[i] = new PartitionAppender(i, log, options, metrics, time ?? TimeProvider.System, _linger, wakeup);
         }
     }
 

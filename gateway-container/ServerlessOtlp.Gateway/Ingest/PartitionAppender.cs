@@ -1,6 +1,7 @@
 using System.Buffers;
 using ServerlessOtlp.Log;
 using ServerlessOtlp.Otlp;
+using ServerlessOtlp.Processing;
 using ServerlessOtlp.Gateway.Telemetry;
 
 namespace ServerlessOtlp.Gateway.Ingest;
@@ -24,6 +25,7 @@ internal sealed class PartitionAppender
     private readonly GatewayMetrics _metrics;
     private readonly TimeProvider _time;
     private readonly LingerTimer _linger;
+    private readonly DrainWakeup? _wakeup;
     private readonly object _lock = new();
     private List<Part> _pending = [];
     private List<Part> _spare = [];
@@ -37,8 +39,9 @@ internal sealed class PartitionAppender
     private List<byte[]> _rented = [];
     private CancellationTokenSource? _timeout;
 
-    public PartitionAppender(int partition, IPartitionedLog log, GatewayOptions options, GatewayMetrics metrics, TimeProvider time, LingerTimer linger)
+    public PartitionAppender(int partition, IPartitionedLog log, GatewayOptions options, GatewayMetrics metrics, TimeProvider time, LingerTimer linger, DrainWakeup? wakeup = null)
     {
+        _wakeup = wakeup;
         _partition = partition;
         _log = log;
         _options = options;
@@ -193,6 +196,11 @@ internal sealed class PartitionAppender
         }
 
         _metrics.RecordAppend(_time.GetElapsedTime(start), events.Count, items, allDurable);
+        if (_wakeup != null && AnyDurable(outcome, events.Count))
+        {
+            _wakeup.Appended(_partition); // returns at once; a check, if one is due, runs in the background
+        }
+
         int eventCount = events.Count;
         if (reusable)
         {
@@ -212,6 +220,8 @@ internal sealed class PartitionAppender
             batch[i].Owner.PartDone(e < eventCount ? outcome[e] : AppendOutcome.Failed, batch[i].Items);
         }
     }
+
+    private static bool AnyDurable(AppendOutcome[] outcome, int count) => outcome.AsSpan(0, count).Contains(AppendOutcome.Durable);
 
     private CancellationToken ArmTimeout()
     {

@@ -3,7 +3,10 @@
 //
 //   gateway identity    Event Hubs Data Sender (hub) · Table Data Reader (tenants table)
 //                       · Blob Data Reader (tenants container: configs too large for a row)
-//                       · Table Data Contributor (nodes table: heartbeats) · AcrPull
+//                       · Table Data Contributor (nodes table: heartbeats and limit shares;
+//                         agents table: OpAMP agents; leases table: reads leases, writes the
+//                         pending markers of the drain jobs it pushes)
+//                       · Queue Data Message Sender (drain-jobs queue: push-started drains) · AcrPull
 //                       · Monitoring Metrics Publisher (App Insights)
 //                       · Key Vault Secrets User (the key-pepper-1 secret only)
 //   functions identity  Event Hubs Data Receiver (hub) · Table Data Contributor (account)
@@ -33,6 +36,15 @@ param tenantContainerName string
 
 @description('Table of node heartbeats (the gateway writes its own).')
 param nodesTableName string
+
+@description('Table of OpAMP agents (the gateway keeps their state there).')
+param agentsTableName string
+
+@description('Table of leases and drain-job markers (the gateway reads leases and marks the jobs it pushes).')
+param leasesTableName string
+
+@description('Queue of drain jobs (the gateway pushes a job when it appends to a partition nobody drains).')
+param drainJobsQueueName string
 
 @description('Event Hubs namespace name.')
 param eventHubsNamespaceName string
@@ -83,6 +95,22 @@ resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
 
     resource nodesTable 'tables' existing = {
       name: nodesTableName
+    }
+
+    resource agentsTable 'tables' existing = {
+      name: agentsTableName
+    }
+
+    resource leasesTable 'tables' existing = {
+      name: leasesTableName
+    }
+  }
+
+  resource queueService 'queueServices' existing = {
+    name: 'default'
+
+    resource drainJobsQueue 'queues' existing = {
+      name: drainJobsQueueName
     }
   }
 
@@ -173,6 +201,39 @@ resource gatewayNodesWriter 'Microsoft.Authorization/roleAssignments@2022-04-01'
     principalId: gatewayIdentity.properties.principalId
     principalType: 'ServicePrincipal'
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageTableDataContributor)
+  }
+}
+
+resource gatewayAgentsWriter 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(storage::tableService::agentsTable.id, gatewayIdentity.id, roles.storageTableDataContributor)
+  scope: storage::tableService::agentsTable
+  properties: {
+    description: 'gateway: keep OpAMP agents state'
+    principalId: gatewayIdentity.properties.principalId
+    principalType: 'ServicePrincipal'
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageTableDataContributor)
+  }
+}
+
+resource gatewayLeasesWriter 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(storage::tableService::leasesTable.id, gatewayIdentity.id, roles.storageTableDataContributor)
+  scope: storage::tableService::leasesTable
+  properties: {
+    description: 'gateway: read partition leases, mark the drain jobs it pushes'
+    principalId: gatewayIdentity.properties.principalId
+    principalType: 'ServicePrincipal'
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageTableDataContributor)
+  }
+}
+
+resource gatewayDrainJobsSender 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(storage::queueService::drainJobsQueue.id, gatewayIdentity.id, roles.storageQueueDataMessageSender)
+  scope: storage::queueService::drainJobsQueue
+  properties: {
+    description: 'gateway: push a drain job when it appends to a partition nobody drains'
+    principalId: gatewayIdentity.properties.principalId
+    principalType: 'ServicePrincipal'
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageQueueDataMessageSender)
   }
 }
 

@@ -64,6 +64,12 @@ param runtimeVersion string
 ])
 param instanceMemoryMB int
 
+@description('NCRONTAB of the Dispatch timer (safety net for lag no push announced).')
+param dispatchSchedule string = '0 */10 * * * *'
+
+@description('NCRONTAB of the Maintenance timer (failure detector, retry store, retention when nothing drains).')
+param maintenanceSchedule string = '0 5-59/10 * * * *'
+
 @description('Upper bound on instances (Flex Consumption accepts 40-1000).')
 @minValue(40)
 @maxValue(1000)
@@ -83,9 +89,7 @@ var alwaysReadyNames = [
   'function:AdminStatus'
   'function:Dispatch'
   'function:Drain'
-  'function:HealthSweep'
-  'function:Retention'
-  'function:RetryStore'
+  'function:Maintenance'
 ]
 var checkedAlwaysReady = [
   for entry in alwaysReady: contains(alwaysReadyNames, entry.name)
@@ -163,9 +167,10 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'ServerlessOtlp__Log__EventHubs__ConsumerGroup', value: consumerGroupName }
         { name: 'ServerlessOtlp__Log__EventHubs__ReplayConsumerGroup', value: replayConsumerGroupName }
         { name: 'ServerlessOtlp__KeyVault__Uri', value: keyVaultUri }
-        // The Dispatch timer's schedule is a %setting% binding: the host needs it to load the function.
-        { name: 'ServerlessOtlp__Functions__DispatchSchedule', value: '*/5 * * * * *' }
-        { name: 'ServerlessOtlp__Functions__RetryStoreSchedule', value: '*/10 * * * * *' }
+        // The timers' schedules are %setting% bindings: the host needs them to load the functions. Both
+        // are safety nets (drains are pushed by the gateway): each idle execution is billed.
+        { name: 'ServerlessOtlp__Functions__DispatchSchedule', value: dispatchSchedule }
+        { name: 'ServerlessOtlp__Functions__MaintenanceSchedule', value: maintenanceSchedule }
         // Telemetry: the connection string only addresses the component; ingestion is
         // authenticated with the identity (Monitoring Metrics Publisher).
         { name: 'APPLICATIONINSIGHTS_CONNECTION_STRING', value: appInsights.properties.ConnectionString }

@@ -41,6 +41,9 @@ param eventHubsFullyQualifiedNamespace string
 @description('Event hub name.')
 param eventHubName string
 
+@description('Consumer group of the live drain: keys the leases whose holders the gateway checks before it pushes a drain job.')
+param consumerGroupName string
+
 @description('Application Insights component (its connection string is stored as a Container App secret).')
 param applicationInsightsName string
 
@@ -139,6 +142,7 @@ resource app 'Microsoft.App/containerApps@2024-03-01' = {
             { name: 'ServerlessOtlp__Log__Kind', value: 'eventhubs' }
             { name: 'ServerlessOtlp__Log__EventHubs__FullyQualifiedNamespace', value: eventHubsFullyQualifiedNamespace }
             { name: 'ServerlessOtlp__Log__EventHubs__EventHubName', value: eventHubName }
+            { name: 'ServerlessOtlp__Log__EventHubs__ConsumerGroup', value: consumerGroupName }
             { name: 'ServerlessOtlp__Gateway__SinglePort', value: string(singlePort) }
             { name: 'ServerlessOtlp__Gateway__ManagementPort', value: string(managementPort) }
             { name: 'ServerlessOtlp__Gateway__PublicUrl', value: 'https://${name}.${environmentDefaultDomain}' }

@@ -33,7 +33,10 @@ public sealed record DrainJob(int Partition, string? Reason = null, string? Pare
 public interface IDrainJobQueue
 {
     /// <summary>Enqueues a job unless one is already pending for its <see cref="DrainJob.PendingKey"/>; returns whether it did.</summary>
-    Task<bool> TryEnqueueAsync(DrainJob job, CancellationToken cancellationToken = default);
+    Task<bool> TryEnqueueAsync(DrainJob job, CancellationToken cancellationToken = default) => TryEnqueueAsync(job, TimeSpan.Zero, cancellationToken);
+
+    /// <summary>As <see cref="TryEnqueueAsync(DrainJob, CancellationToken)"/>, the job becoming visible to workers after <paramref name="delay"/>.</summary>
+    Task<bool> TryEnqueueAsync(DrainJob job, TimeSpan delay, CancellationToken cancellationToken = default);
 
     /// <summary>Called when a job starts, so that the next one for its key may be enqueued.</summary>
     Task StartedAsync(DrainJob job, CancellationToken cancellationToken = default);
@@ -59,7 +62,7 @@ public sealed class StorageQueueDrainJobs : IDrainJobQueue
 
     public TimeSpan MarkerTtl { get; init; } = TimeSpan.FromMinutes(2);
 
-    public async Task<bool> TryEnqueueAsync(DrainJob job, CancellationToken cancellationToken = default)
+    public async Task<bool> TryEnqueueAsync(DrainJob job, TimeSpan delay, CancellationToken cancellationToken = default)
     {
         string rowKey = job.PendingKey;
         try
@@ -85,7 +88,7 @@ public sealed class StorageQueueDrainJobs : IDrainJobQueue
             return false; // another dispatcher enqueued it
         }
 
-        await _queue.SendMessageAsync(job.ToJson(), cancellationToken);
+        await _queue.SendMessageAsync(job.ToJson(), visibilityTimeout: delay > TimeSpan.Zero ? delay : null, cancellationToken: cancellationToken);
         return true;
     }
 
@@ -109,14 +112,20 @@ public sealed class InProcessDrainJobs : IDrainJobQueue
 
     public ChannelReader<DrainJob> Reader => _channel.Reader;
 
-    public Task<bool> TryEnqueueAsync(DrainJob job, CancellationToken cancellationToken = default)
+    public Task<bool> TryEnqueueAsync(DrainJob job, TimeSpan delay, CancellationToken cancellationToken = default)
     {
         if (!_pending.TryAdd(job.PendingKey, true))
         {
             return Task.FromResult(false);
         }
 
-        return Task.FromResult(_channel.Writer.TryWrite(job));
+        if (delay <= TimeSpan.Zero)
+        {
+            return Task.FromResult(_channel.Writer.TryWrite(job));
+        }
+
+        _ = Task.Delay(delay, CancellationToken.None).ContinueWith(_ => _channel.Writer.TryWrite(job), TaskScheduler.Default);
+        return Task.FromResult(true);
     }
 
     public Task StartedAsync(DrainJob job, CancellationToken cancellationToken = default)

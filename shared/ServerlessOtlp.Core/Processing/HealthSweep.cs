@@ -23,6 +23,8 @@ public sealed class HealthOptions
 /// <summary>
 /// The HealthSweep timer's logic: heartbeats older than the timeouts make a node suspect, then
 /// dead; the leases a dead node holds are expired at once instead of waiting for their TTL.
+/// A Functions instance is judged by its drains: silent and holding no lease, it was scaled in and
+/// is removed, so an app at zero shows no nodes rather than dead ones.
 /// Ages come from the service's timestamps, so no local clock takes part.
 /// </summary>
 public sealed class HealthSweep
@@ -62,6 +64,23 @@ public sealed class HealthSweep
                 }
 
                 continue;
+            }
+
+            if (node.Role == NodeRoles.Functions && node.Age >= _options.SuspectAfter)
+            {
+                // Functions instances heartbeat only while they drain. A silent one that holds nothing
+                // was scaled in (or only ran a timer): it leaves the table instead of being called dead.
+                leases ??= await _leases.ListAsync(_log.Name, _drain.ConsumerGroup, cancellationToken);
+                cursorLeases ??= await _leases.ListCursorLeasesAsync(_log.Name, cancellationToken);
+                if (!leases.Any(l => l.Owner == node.Id && !l.IsExpired) && !cursorLeases.Any(c => c.Lease.Owner == node.Id && !c.Lease.IsExpired))
+                {
+                    if (await _nodes.RemoveAsync(node.Role, node.Id, node.ETag, cancellationToken))
+                    {
+                        removed++;
+                    }
+
+                    continue;
+                }
             }
 
             if (node.Age >= _options.DeadAfter)

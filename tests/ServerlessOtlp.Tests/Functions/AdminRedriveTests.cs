@@ -69,17 +69,19 @@ public sealed class AdminRedriveTests(AzuriteFixture azurite)
     }
 
     [Fact]
-    public async Task The_RetryStore_timer_settles_parked_batches()
+    public async Task The_Maintenance_timer_settles_parked_batches()
     {
         string tenant = "rt-" + Guid.NewGuid().ToString("N")[..8];
         using var host = await FunctionTestHost.CreateAsync(azurite.ConnectionString);
         var services = (await host.Host.GetAsync()).Services;
         await services.RetryStore.WriteAsync(tenant, "tempo", Signal.Traces, ExporterContractTests.TestRequest(1).Request.ToByteArray(), DateTimeOffset.UtcNow, 1, "HTTP 503");
 
-        int settled = await new RetryStoreFunction(host.Host, NullLogger<RetryStoreFunction>.Instance).DrainAsync();
+        var result = await new MaintenanceFunction(host.Host, NullLogger<MaintenanceFunction>.Instance).MaintainAsync();
 
         // The tenant is not configured in this app: the entry can never be delivered and is dead-lettered.
-        Assert.True(settled >= 1);
+        Assert.True(result.RetriesSettled >= 1);
+        Assert.NotNull(result.Health);
+        Assert.NotNull(result.SegmentsDeleted);
         Assert.Empty(await services.RetryStore.ListAsync(tenant));
         var letter = Assert.Single(await services.DeadLetters.ListAsync(tenant));
         Assert.Contains("no longer configured", letter.Reason, StringComparison.Ordinal);

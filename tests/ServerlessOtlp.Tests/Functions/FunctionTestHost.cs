@@ -56,7 +56,8 @@ internal sealed class FunctionTestHost : IDisposable
     public static async Task<FunctionTestHost> CreateAsync(string connectionString, int partitions = 2, Action<DrainOptions>? configure = null)
     {
         var host = new FunctionTestHost(connectionString, partitions, configure);
-        await host.Host.GetAsync();
+        // No gateway pushes here: an idle drain's re-read of the log end need not wait for a gateway's cache.
+        (await host.Host.GetAsync()).WaitBeforeRecheck = _ => Task.CompletedTask;
         return host;
     }
 
@@ -82,7 +83,10 @@ internal sealed class RecordingJobs(ProcessingServices services) : IDrainJobQueu
 
     public ConcurrentQueue<(DrainJob Job, bool LeaseWasFree)> Enqueued { get; } = new();
 
-    public async Task<bool> TryEnqueueAsync(DrainJob job, CancellationToken cancellationToken = default)
+    /// <summary>The visibility delay of each enqueued job, in order.</summary>
+    public ConcurrentQueue<TimeSpan> Delays { get; } = new();
+
+    public async Task<bool> TryEnqueueAsync(DrainJob job, TimeSpan delay, CancellationToken cancellationToken = default)
     {
         if (!_pending.TryAdd(job.PendingKey, true))
         {
@@ -92,6 +96,7 @@ internal sealed class RecordingJobs(ProcessingServices services) : IDrainJobQueu
         string group = job.Tenant is null ? services.Drain.ConsumerGroup : ReplayCursor.GroupOf(job.Tenant);
         var lease = await services.Leases.ReadAsync(services.Log.Name, group, job.Partition, cancellationToken);
         Enqueued.Enqueue((job, lease.IsClaimable));
+        Delays.Enqueue(delay);
         return true;
     }
 

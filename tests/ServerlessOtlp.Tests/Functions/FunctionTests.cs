@@ -3,6 +3,7 @@ using System.Text.Json;
 using Microsoft.Extensions.Logging.Abstractions;
 using ServerlessOtlp.Functions;
 using ServerlessOtlp.Log;
+using ServerlessOtlp.Otlp;
 using ServerlessOtlp.Processing;
 using ServerlessOtlp.Storage;
 using ServerlessOtlp.Tests.Infrastructure;
@@ -54,7 +55,7 @@ public sealed class FunctionTests(AzuriteFixture azurite)
     }
 
     [Fact]
-    public async Task Dispatch_writes_the_functions_heartbeat_and_enqueues_partitions_with_lag()
+    public async Task Dispatch_enqueues_partitions_with_lag_and_writes_no_heartbeat()
     {
         using var host = await FunctionTestHost.CreateAsync(azurite.ConnectionString, partitions: 3);
         await host.AppendSpansAsync(2, 0, 2);
@@ -63,9 +64,51 @@ public sealed class FunctionTests(AzuriteFixture azurite)
         Assert.Equal([2], await dispatch.DispatchAsync());
         Assert.Empty(await dispatch.DispatchAsync());
 
+        // An instance that only ran a timer holds no partition: it is not a node to watch.
         var runtime = await host.Host.GetAsync();
-        var node = Assert.Single(await runtime.Services.Nodes.ListAsync(NodeRoles.Functions), n => n.Id == host.Drain.OwnerId);
-        Assert.Equal(NodeStatus.Alive, node.Status);
+        Assert.DoesNotContain(await runtime.Services.Nodes.ListAsync(NodeRoles.Functions), n => n.Id == host.Drain.OwnerId);
+    }
+
+    [Fact]
+    public async Task A_drain_that_ends_idle_rereads_the_log_after_releasing_and_enqueues_what_arrived_meanwhile()
+    {
+        using var host = await FunctionTestHost.CreateAsync(azurite.ConnectionString);
+        var runtime = await host.Host.GetAsync();
+        var drain = new DrainFunction(host.Host, NullLogger<DrainFunction>.Instance);
+
+        // Nothing arrives: no job.
+        Assert.Equal(DrainEnd.Idle, (await drain.DrainAsync(new DrainJob(0).ToJson()))!.End);
+        Assert.Empty(host.Jobs.Enqueued);
+
+        // An append lands after the release, while a gateway's cache still attributes the partition to this drain.
+        bool leaseWasFree = false;
+        runtime.WaitBeforeRecheck = async ct =>
+        {
+            leaseWasFree = (await runtime.Services.Leases.ReadAsync(host.Log.Name, host.Drain.ConsumerGroup, 0, ct)).IsClaimable;
+            await host.AppendSpansAsync(0, 0, 1);
+        };
+        Assert.Equal(DrainEnd.Idle, (await drain.DrainAsync(new DrainJob(0).ToJson()))!.End);
+
+        Assert.True(leaseWasFree, "the re-read must come after the lease is released");
+        var (job, _) = Assert.Single(host.Jobs.Enqueued);
+        Assert.Equal((0, "recheck"), (job.Partition, job.Reason));
+    }
+
+    [Fact]
+    public async Task Drains_run_the_retry_store_as_they_go_so_no_timer_needs_to_while_data_flows()
+    {
+        using var host = await FunctionTestHost.CreateAsync(azurite.ConnectionString);
+        var runtime = await host.Host.GetAsync();
+        string tenant = "rl-" + Guid.NewGuid().ToString("N")[..8];
+        await runtime.Services.RetryStore.WriteAsync(tenant, "gone", Signal.Traces, Processing.DrainTestContext.SpanBody(1), DateTimeOffset.UtcNow, 1, "HTTP 503");
+        var drain = new DrainFunction(host.Host, NullLogger<DrainFunction>.Instance);
+
+        await drain.DrainAsync(new DrainJob(1).ToJson());
+
+        // The first drain of an instance also ran the retry store: the entry of an unknown tenant is dead-lettered.
+        Assert.Empty(await runtime.Services.RetryStore.ListAsync(tenant));
+        var letter = Assert.Single(await runtime.Services.DeadLetters.ListAsync(tenant));
+        await runtime.Services.DeadLetters.DeleteAsync(letter.Id);
     }
 
     [Fact]

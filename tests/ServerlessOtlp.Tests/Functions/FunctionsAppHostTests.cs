@@ -42,12 +42,12 @@ public sealed class FunctionsAppHostTests(AzuriteFixture azurite)
         ["ServerlessOtlp__Log__EventHubs__ConsumerGroup"] = "functions",
         ["ServerlessOtlp__Log__EventHubs__ReplayConsumerGroup"] = "replay",
         ["ServerlessOtlp__KeyVault__Uri"] = "https://kv-serverlessotlp.vault.azure.net/",
-        ["ServerlessOtlp__Functions__DispatchSchedule"] = "*/5 * * * * *",
-        ["ServerlessOtlp__Functions__RetryStoreSchedule"] = "*/10 * * * * *",
+        ["ServerlessOtlp__Functions__DispatchSchedule"] = "0 */10 * * * *",
+        ["ServerlessOtlp__Functions__MaintenanceSchedule"] = "0 5-59/10 * * * *",
     };
 
     [Fact]
-    public async Task The_worker_host_built_with_the_Bicep_app_settings_runs_Dispatch_Drain_RetryStore_and_admin_status_on_Event_Hubs()
+    public async Task The_worker_host_built_with_the_Bicep_app_settings_runs_Dispatch_Drain_Maintenance_and_admin_status_on_Event_Hubs()
     {
         await using var hub = await EmulatedHub.StartAsync(partitions: 2);
         var names = AzuriteFixture.UniqueNames();
@@ -104,9 +104,9 @@ public sealed class FunctionsAppHostTests(AzuriteFixture azurite)
         Assert.Equal("functions", runtime.Services.Drain.ConsumerGroup);
         Assert.Equal(5, (await runtime.Services.Checkpoints.ReadAsync(runtime.Services.Log.Name, "functions", 1)).Position);
 
-        // RetryStore applies ServerlessOtlp:RetryStore:MaxAge: a batch parked two minutes ago is dead-lettered, not re-sent.
+        // Maintenance's retry store applies ServerlessOtlp:RetryStore:MaxAge: a batch parked two minutes ago is dead-lettered, not re-sent.
         await runtime.Services.RetryStore.WriteAsync("acme", "out", Signal.Traces, DrainTestContext.SpanBody(99), DateTimeOffset.UtcNow.AddMinutes(-2), 1, "HTTP 503");
-        Assert.Equal(1, await ActivatorUtilities.CreateInstance<RetryStoreFunction>(host.Services).DrainAsync());
+        Assert.Equal(1, (await ActivatorUtilities.CreateInstance<MaintenanceFunction>(host.Services).MaintainAsync()).RetriesSettled);
         var letter = Assert.Single(await runtime.Services.DeadLetters.ListAsync("acme"));
         Assert.Contains("undelivered after", letter.Reason, StringComparison.Ordinal);
         Assert.DoesNotContain("\"span-99\"", File.ReadAllText(Path.Combine(outDir, "traces.jsonl")), StringComparison.Ordinal);

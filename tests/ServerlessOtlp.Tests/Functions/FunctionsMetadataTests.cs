@@ -1,6 +1,8 @@
 using System.Text.Json;
 using ServerlessOtlp.Tests.Infrastructure;
 
+using ServerlessOtlp.Functions;
+
 namespace ServerlessOtlp.Tests.Functions;
 
 /// <summary>
@@ -30,9 +32,7 @@ public sealed class FunctionsMetadataTests
 
     [Theory]
     [InlineData("Dispatch", "timerTrigger", "schedule", "%ServerlessOtlp:Functions:DispatchSchedule%")]
-    [InlineData("HealthSweep", "timerTrigger", "schedule", "*/10 * * * * *")]
-    [InlineData("Retention", "timerTrigger", "schedule", "0 0 * * * *")]
-    [InlineData("RetryStore", "timerTrigger", "schedule", "%ServerlessOtlp:Functions:RetryStoreSchedule%")]
+    [InlineData("Maintenance", "timerTrigger", "schedule", "%ServerlessOtlp:Functions:MaintenanceSchedule%")]
     [InlineData("AdminRedrive", "httpTrigger", "route", "admin/deadletters/redrive")]
     [InlineData("Drain", "queueTrigger", "queueName", "drain-jobs")]
     [InlineData("AdminStatus", "httpTrigger", "route", "admin/status")]
@@ -49,7 +49,7 @@ public sealed class FunctionsMetadataTests
     [Fact]
     public void The_app_has_exactly_the_designed_functions()
     {
-        Assert.Equal(["AdminRedrive", "AdminReplay", "AdminStatus", "Dispatch", "Drain", "HealthSweep", "Retention", "RetryStore"], Functions().Keys.Order(StringComparer.Ordinal));
+        Assert.Equal(["AdminRedrive", "AdminReplay", "AdminStatus", "Dispatch", "Drain", "Maintenance"], Functions().Keys.Order(StringComparer.Ordinal));
     }
 
     [Fact]
@@ -67,8 +67,8 @@ public sealed class FunctionsMetadataTests
     public void The_timer_schedule_settings_have_their_defaults_in_local_settings()
     {
         using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(RepoRoot.Path, "functions", "ServerlessOtlp.Functions", "local.settings.json")));
-        Assert.Equal("*/5 * * * * *", doc.RootElement.GetProperty("Values").GetProperty("ServerlessOtlp__Functions__DispatchSchedule").GetString());
-        Assert.Equal("*/10 * * * * *", doc.RootElement.GetProperty("Values").GetProperty("ServerlessOtlp__Functions__RetryStoreSchedule").GetString());
+        Assert.Equal(FunctionsOptions.DefaultDispatchSchedule, doc.RootElement.GetProperty("Values").GetProperty("ServerlessOtlp__Functions__DispatchSchedule").GetString());
+        Assert.Equal(FunctionsOptions.DefaultMaintenanceSchedule, doc.RootElement.GetProperty("Values").GetProperty("ServerlessOtlp__Functions__MaintenanceSchedule").GetString());
     }
 
     [Fact]

@@ -27,7 +27,7 @@ public sealed class FunctionsPublishTests
         SkipUnlessPublished();
         using var metadata = Read("functions.metadata");
         var names = metadata.RootElement.EnumerateArray().Select(f => f.GetProperty("name").GetString()).Order(StringComparer.Ordinal);
-        Assert.Equal(["AdminRedrive", "AdminReplay", "AdminStatus", "Dispatch", "Drain", "HealthSweep", "Retention", "RetryStore"], names);
+        Assert.Equal(["AdminRedrive", "AdminReplay", "AdminStatus", "Dispatch", "Drain", "Maintenance"], names);
 
         using var worker = Read("worker.config.json");
         var description = worker.RootElement.GetProperty("description");

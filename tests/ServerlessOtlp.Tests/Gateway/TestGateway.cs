@@ -58,7 +58,7 @@ public sealed class TestGateway : IAsyncDisposable
 
     public Uri ManagementUri => new($"http://127.0.0.1:{Options.ManagementPort}");
 
-    public static async Task<TestGateway> StartAsync(IPartitionedLog? log = null, TenantFile? tenants = null, Action<GatewayOptions>? configure = null)
+    public static async Task<TestGateway> StartAsync(IPartitionedLog? log = null, TenantFile? tenants = null, Action<GatewayOptions>? configure = null, ServerlessOtlp.Processing.DrainWakeup? wakeup = null)
     {
         log ??= new MemoryLog(8);
         await log.OpenAsync();
@@ -75,7 +75,7 @@ public sealed class TestGateway : IAsyncDisposable
                 FlushDelay = TimeSpan.FromMilliseconds(1),
             };
             configure?.Invoke(options);
-            var app = GatewayHost.Build(options, new GatewayDependencies(log, directory, null), configure: b => b.Logging.ClearProviders());
+            var app = GatewayHost.Build(options, new GatewayDependencies(log, directory, null, Wakeup: wakeup), configure: b => b.Logging.ClearProviders());
             try
             {
                 await app.StartAsync();

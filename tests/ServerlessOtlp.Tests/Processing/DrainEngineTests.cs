@@ -184,6 +184,33 @@ public sealed class DrainEngineTests(AzuriteFixture azurite, Xunit.Abstractions.
     }
 
     [Fact]
+    public async Task A_silent_Functions_instance_that_holds_nothing_is_removed_and_one_holding_a_lease_is_judged()
+    {
+        using var ctx = await DrainTestContext.CreateAsync(azurite.ConnectionString);
+        var health = new HealthOptions { SuspectAfter = TimeSpan.FromSeconds(1), DeadAfter = TimeSpan.FromMinutes(5) };
+        var sweep = new HealthSweep(ctx.Nodes, ctx.Leases, ctx.Log, DrainTestContext.Options("sweeper"), health);
+        await ctx.Nodes.HeartbeatAsync(new NodeHeartbeat(NodeRoles.Functions, "fn-scaled-in", "1", "host-a", DateTimeOffset.UtcNow));
+        await ctx.Nodes.HeartbeatAsync(new NodeHeartbeat(NodeRoles.Functions, "fn-stuck", "1", "host-b", DateTimeOffset.UtcNow));
+        Assert.True((await ctx.Leases.TryClaimAsync(ctx.Log.Name, "$Default", 0, "fn-stuck", TimeSpan.FromMinutes(5))).Claimed);
+
+        // Ages come from the service's Date header (whole seconds): poll rather than sleep exactly.
+        int removed = 0;
+        IReadOnlyList<NodeInfo> nodes;
+        var watch = Stopwatch.StartNew();
+        do
+        {
+            await Task.Delay(200);
+            removed += (await sweep.SweepAsync()).Removed;
+            nodes = await ctx.Nodes.ListAsync();
+        }
+        while ((removed == 0 || nodes.Any(n => n.Status != NodeStatus.Suspect)) && watch.Elapsed < TimeSpan.FromSeconds(60));
+
+        Assert.Equal(1, removed);
+        var node = Assert.Single(nodes);
+        Assert.Equal(("fn-stuck", NodeStatus.Suspect), (node.Id, node.Status));
+    }
+
+    [Fact]
     public async Task The_failure_detector_also_expires_a_dead_nodes_replay_cursor_leases_and_only_those()
     {
         using var ctx = await DrainTestContext.CreateAsync(azurite.ConnectionString);
