@@ -123,7 +123,10 @@ public sealed class DrainFunction(ProcessingHost host, ILogger<DrainFunction> lo
         }
     }
 
-    /// <summary>A drain can outlast the failure detector's timeout: keep this worker's row fresh while it runs.</summary>
+    /// <summary>
+    /// A drain can outlast the failure detector's timeout: keep this worker's row fresh while it runs. The
+    /// instance's concurrent drains share the row, so it is written once per period, not once per drain.
+    /// </summary>
     private async Task HeartbeatLoopAsync(ProcessingRuntime runtime, CancellationToken cancellationToken)
     {
         var period = runtime.Health.SuspectAfter / 3;
@@ -133,7 +136,7 @@ public sealed class DrainFunction(ProcessingHost host, ILogger<DrainFunction> lo
             {
                 try
                 {
-                    await runtime.HeartbeatAsync(cancellationToken);
+                    await runtime.HeartbeatIfDueAsync(period, cancellationToken);
                 }
                 catch (Exception ex) when (ex is not OperationCanceledException)
                 {

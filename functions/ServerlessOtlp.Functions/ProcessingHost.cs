@@ -12,6 +12,7 @@ public sealed class ProcessingRuntime
     private readonly FunctionsOptions _options;
     private long _healthSweepDue;
     private long _retryStoreDue;
+    private long _heartbeatDue;
 
     public ProcessingRuntime(ProcessingServices services, IDrainJobQueue jobs, FunctionsOptions options, HealthOptions health)
     {
@@ -70,6 +71,10 @@ public sealed class ProcessingRuntime
         return (sweep, settled);
     }
 
+    /// <summary>Writes this worker's heartbeat unless another drain of this instance wrote it within <paramref name="period"/>.</summary>
+    public Task HeartbeatIfDueAsync(TimeSpan period, CancellationToken cancellationToken = default) =>
+        IsDue(ref _heartbeatDue, period, Services.Time) ? HeartbeatAsync(cancellationToken) : Task.CompletedTask;
+
     /// <summary>True (and the next due time set) when <paramref name="due"/> has passed; one caller wins a race.</summary>
     private static bool IsDue(ref long due, TimeSpan period, TimeProvider time)
     {
@@ -98,6 +103,7 @@ public sealed class ProcessingRuntime
                     ["deadLettered"] = engine.DeadLetteredTotal,
                     ["memoryInUseBytes"] = engine.Memory.InUse,
                     ["memoryHighWaterBytes"] = engine.Memory.HighWaterMark,
+                    ["storageTransactions"] = Services.Storage.Transactions.Total,
                 }),
             cancellationToken);
     }

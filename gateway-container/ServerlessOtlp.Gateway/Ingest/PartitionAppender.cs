@@ -19,6 +19,9 @@ internal sealed class PartitionAppender
 {
     private static readonly TimeSpan AppendTimeout = TimeSpan.FromSeconds(30);
 
+    /// <summary>Event Hubs bills ingress per event in units of this size.</summary>
+    private const int IngressUnitBytes = 64 * 1024;
+
     private readonly int _partition;
     private readonly IPartitionedLog _log;
     private readonly GatewayOptions _options;
@@ -183,11 +186,13 @@ internal sealed class PartitionAppender
             }
         }
 
-        long items = 0;
+        long items = 0, ingressUnits = 0;
         bool allDurable = true;
         for (int e = 0; e < events.Count; e++)
         {
-            allDurable &= outcome[e] == AppendOutcome.Durable;
+            bool durable = outcome[e] == AppendOutcome.Durable;
+            allDurable &= durable;
+            ingressUnits += durable ? Math.Max(1, (events[e].Body.Length + IngressUnitBytes - 1) / IngressUnitBytes) : 0;
         }
 
         foreach (var part in batch)
@@ -195,7 +200,7 @@ internal sealed class PartitionAppender
             items += part.Items;
         }
 
-        _metrics.RecordAppend(_time.GetElapsedTime(start), events.Count, items, allDurable);
+        _metrics.RecordAppend(_time.GetElapsedTime(start), events.Count, items, allDurable, ingressUnits);
         if (_wakeup != null && AnyDurable(outcome, events.Count))
         {
             _wakeup.Appended(_partition); // returns at once; a check, if one is due, runs in the background

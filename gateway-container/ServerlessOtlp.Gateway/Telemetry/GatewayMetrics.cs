@@ -16,6 +16,7 @@ public sealed class GatewayMetrics : IDisposable
     private readonly Histogram<double> _appendDuration;
     private readonly Counter<long> _appendedEvents;
     private readonly Counter<long> _appendedItems;
+    private readonly Counter<long> _ingressUnits;
     private long _acceptedTotal;
     private long _refusedTotal;
 
@@ -38,6 +39,7 @@ public sealed class GatewayMetrics : IDisposable
         _appendDuration = _meter.CreateHistogram("otlp_gateway_append_duration", "s", "Time of one log append", advice: LatencyBuckets);
         _appendedEvents = _meter.CreateCounter<long>("otlp_gateway_events_appended", "{event}", "Events appended to the log");
         _appendedItems = _meter.CreateCounter<long>("otlp_gateway_items_appended", "{item}", "Items in the events appended to the log (durable before any answer)");
+        _ingressUnits = _meter.CreateCounter<long>("otlp_gateway_log_ingress_units", "{unit}", "Events appended counted in 64 KB units, as Event Hubs bills ingress");
     }
 
     public long AcceptedTotal => Interlocked.Read(ref _acceptedTotal);
@@ -59,13 +61,19 @@ public sealed class GatewayMetrics : IDisposable
     public void RecordRequest(TimeSpan elapsed, string protocol) =>
         _requestDuration.Record(elapsed.TotalSeconds, new KeyValuePair<string, object?>("protocol", protocol));
 
-    public void RecordAppend(TimeSpan elapsed, int events, long items, bool ok)
+    /// <param name="ingressUnits">The durable events in 64 KB units (an event of up to 64 KB is one).</param>
+    public void RecordAppend(TimeSpan elapsed, int events, long items, bool ok, long ingressUnits = 0)
     {
         _appendDuration.Record(elapsed.TotalSeconds, new KeyValuePair<string, object?>("ok", ok));
         if (ok)
         {
             _appendedEvents.Add(events);
             _appendedItems.Add(items);
+        }
+
+        if (ingressUnits > 0)
+        {
+            _ingressUnits.Add(ingressUnits);
         }
     }
 

@@ -38,7 +38,8 @@ public sealed class LocalRunnerOptions
 /// <summary>
 /// Runs the Functions' timers and queue worker in one process (Dispatch every second, Drain,
 /// HealthSweep, Retention), through the same classes the Functions call. A drain keeps its
-/// partition while data flows, so data moves continuously under load.
+/// partition while data flows, so data moves continuously under load; a gateway in the same
+/// process pushes jobs to <see cref="Jobs"/> when data arrives for a partition nobody drains.
 /// </summary>
 public sealed class LocalRunner
 {
@@ -60,6 +61,9 @@ public sealed class LocalRunner
     }
 
     public int ActiveDrains => Volatile.Read(ref _activeDrains);
+
+    /// <summary>Where this runner takes drain jobs from: a gateway in the same process pushes to it (<see cref="DrainWakeup"/>).</summary>
+    public IDrainJobQueue Jobs => _jobs;
 
     public string NodeId => _services.Drain.OwnerId;
 
@@ -110,6 +114,11 @@ public sealed class LocalRunner
                         continue;
                     }
 
+                    if (result.End == DrainEnd.Idle && job.Tenant is null)
+                    {
+                        _ = RecheckAsync(result, cancellationToken);
+                    }
+
                     if (result.Events > 0 || result.End is DrainEnd.RetryLater or DrainEnd.LeaseLost)
                     {
                         _logger.LogDebug("Partition {Partition}: {End} after {Events} events ({Items} items), checkpoint {Checkpoint}", result.Partition, result.End, result.Events, result.Items, result.Checkpoint);
@@ -129,6 +138,28 @@ public sealed class LocalRunner
                     Interlocked.Decrement(ref _activeDrains);
                 }
             }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
+    /// <summary>
+    /// The drain's half of the push hand-shake (<see cref="DrainWakeup"/>): what arrived while the drain was
+    /// ending is drained now, not at the next dispatch. Off the worker, which takes the next job meanwhile.
+    /// </summary>
+    private async Task RecheckAsync(DrainResult result, CancellationToken cancellationToken)
+    {
+        try
+        {
+            if (await DrainWakeup.LagAfterReleaseAsync(_services.Log, result, ct => Task.Delay(DrainWakeup.Horizon, _services.Time, ct), cancellationToken))
+            {
+                await _jobs.TryEnqueueAsync(new DrainJob(result.Partition, "recheck"), TimeSpan.Zero, cancellationToken);
+            }
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            _logger.LogDebug(ex, "Re-reading partition {Partition} after its drain failed; the dispatcher picks it up", result.Partition);
         }
         catch (OperationCanceledException)
         {
@@ -205,6 +236,7 @@ public sealed class LocalRunner
                     ["activeDrains"] = ActiveDrains,
                     ["memoryInUseBytes"] = engine.Memory.InUse,
                     ["memoryHighWaterBytes"] = engine.Memory.HighWaterMark,
+                    ["storageTransactions"] = _services.Storage.Transactions.Total,
                 }),
             cancellationToken);
         return true;

@@ -135,13 +135,20 @@ public static class DevCommand
         var directory = new TenantDirectory(tenantStore);
         var services = await StorageSelection.CreateServicesAsync(log, storage, directory, loggers, local: true, ct);
 
+        using var runnerStop = new CancellationTokenSource();
+        LocalRunner? localRunner = runner ? new LocalRunner(services, new LocalRunnerOptions()) : null;
+
+        // Gateway and runner in one process: appends start drains at once, as the gateway's pushes do in Azure.
+        using var wakeup = gateway && localRunner != null
+            ? new DrainWakeup(services.Leases, localRunner.Jobs, log.Name, services.Drain.ConsumerGroup, log.PartitionCount, services.Time, loggers.CreateLogger<DrainWakeup>())
+            : null;
         WebApplication? app = null;
         GatewayMetrics? metrics = null;
         if (gateway)
         {
             var agents = new AgentStore(storage.Tables, storage.Names.Agents);
             await agents.EnsureCreatedAsync(ct);
-            app = BuildGateway(settings, log, directory, services.Nodes, new LimitDemandStore(storage.Tables, storage.Names.Nodes), agents);
+            app = BuildGateway(settings, log, directory, services.Nodes, new LimitDemandStore(storage.Tables, storage.Names.Nodes), agents, wakeup);
             try
             {
                 await app.StartAsync(ct);
@@ -154,8 +161,6 @@ public static class DevCommand
             metrics = app.Services.GetRequiredService<GatewayMetrics>();
         }
 
-        using var runnerStop = new CancellationTokenSource();
-        LocalRunner? localRunner = runner ? new LocalRunner(services, new LocalRunnerOptions()) : null;
         Task runnerTask = localRunner?.RunAsync(runnerStop.Token) ?? Task.CompletedTask;
 
         try
@@ -239,7 +244,7 @@ public static class DevCommand
         return dev.Key;
     }
 
-    private static WebApplication BuildGateway(DevSettings settings, IPartitionedLog log, ITenantDirectory directory, NodeStore nodes, LimitDemandStore limitDemand, AgentStore agents)
+    private static WebApplication BuildGateway(DevSettings settings, IPartitionedLog log, ITenantDirectory directory, NodeStore nodes, LimitDemandStore limitDemand, AgentStore agents, DrainWakeup? wakeup)
     {
         var options = new GatewayOptions
         {
@@ -256,7 +261,7 @@ public static class DevCommand
         var environment = new ConfigurationBuilder().AddEnvironmentVariables().Build().GetSection(GatewayOptions.Section);
         environment.GetSection("OpAmp").Bind(options.OpAmp);
         options.PublicUrl = environment["PublicUrl"];
-        return GatewayHost.Build(options, new GatewayDependencies(log, directory, nodes, limitDemand, agents), [], builder =>
+        return GatewayHost.Build(options, new GatewayDependencies(log, directory, nodes, limitDemand, agents, wakeup), [], builder =>
         {
             builder.Logging.ClearProviders();
             StorageSelection.AddConsoleLogging(builder.Logging);
