@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Gateway and end-to-end figures of BENCHMARKS.md (issue #8). Usage:
-#   bench/gateway.sh [throughput] [steady] [overload] [e2e]     (no argument: all four, in that order)
+#   bench/gateway.sh [throughput] [steady] [overload] [e2e] [latency]
+#                       (no argument: the first four, in that order; latency is issue 18's delivery latency,
+#                       pushed drains vs the runner's dispatch, same run: LATENCY_SECONDS_IDLE=8 between
+#                       the after-idle probes, LATENCY_IDLE_COUNT=12, LATENCY_LIGHT_COUNT=40 at 2/s)
 # Environment:
 #   REPEAT=2            throughput runs per system (ours and the baseline alternate)
 #   STEADY_SECONDS=60   length of the steady 10k spans/s run (per system)
@@ -62,7 +65,7 @@ if [[ ${#scenarios[@]} -eq 0 ]]; then
 fi
 want() { local s; for s in "${scenarios[@]}"; do [[ "$s" == "$1" ]] && return 0; done; return 1; }
 for s in "${scenarios[@]}"; do
-  case "$s" in throughput|steady|overload|e2e) ;; *) echo "unknown scenario $s (throughput, steady, overload, e2e)" >&2; exit 2 ;; esac
+  case "$s" in throughput|steady|overload|e2e|latency) ;; *) echo "unknown scenario $s (throughput, steady, overload, e2e, latency)" >&2; exit 2 ;; esac
 done
 
 log() { echo "[$(date +%H:%M:%S)] $*" >&2; }
@@ -411,6 +414,52 @@ if want e2e; then
     echo
   } >>"$out/summary.md"
   stop_pid "$gw_pid"; gw_pid=""
+fi
+
+if want latency; then
+  # Delivery latency, export -> gateway -> blob log (Azurite) -> runner -> file, in the whole local system:
+  # pushed drains (the gateway starts a drain when it appends to an undrained partition) against the
+  # runner's dispatch every second (ServerlessOtlp__Gateway__PushDrainJobs=false), same run, same binaries.
+  # light: 40 single-span exports at 2/s, nothing else; after idle: one export every 8 s, after every
+  # drain has ended idle (5 s); 5k: the e2e probe over 5,000 spans/s of background load.
+  LATENCY_SECONDS_IDLE="${LATENCY_SECONDS_IDLE:-8}"
+  LATENCY_IDLE_COUNT="${LATENCY_IDLE_COUNT:-12}"
+  LATENCY_LIGHT_COUNT="${LATENCY_LIGHT_COUNT:-40}"
+  traces="$data_dir/out/traces.jsonl"
+  {
+    echo "## Delivery latency (issue 18): export -> file, pushed drains vs dispatch every second"
+    echo
+    echo "| drains started by | load | probe spans seen/sent | p50 ms | p95 ms | p99 ms | max ms | probe ack p50/p99 ms |"
+    echo "|---|---|---|---|---|---|---|---|"
+  } >>"$out/summary.md"
+  for mode in push dispatch; do
+    saved_env=("${gw_env[@]}")
+    if [[ "$mode" == dispatch ]]; then gw_env+=("ServerlessOtlp__Gateway__PushDrainJobs=false"); fi
+    start_dev "latency-$mode" --role all --log blob
+    gw_env=("${saved_env[@]}")
+    sleep 10 # every drain of the start-up has ended idle
+    "${load_pin[@]}" "${probe[@]}" --endpoint "http://127.0.0.1:$gw_port" --key "$key" --file "$traces" \
+      --count "$LATENCY_LIGHT_COUNT" --rate 2 --timeout 60 --report "$out/latency-$mode-light.json" >"$out/latency-$mode-light.txt" 2>&1 || true
+    sleep 10
+    "${load_pin[@]}" "${probe[@]}" --endpoint "http://127.0.0.1:$gw_port" --key "$key" --file "$traces" \
+      --count "$LATENCY_IDLE_COUNT" --rate "$(awk -v s="$LATENCY_SECONDS_IDLE" 'BEGIN { print 1 / s }')" --timeout 60 \
+      --report "$out/latency-$mode-idle.json" >"$out/latency-$mode-idle.txt" 2>&1 || true
+    "${load_pin[@]}" "${otlpctl[@]}" load --endpoint "http://127.0.0.1:$gw_port" --key "$key" --rate "$E2E_RATE" \
+      --duration "${E2E_SECONDS}s" --spans-per-request 100 --connections 8 --report "$out/latency-$mode-5k.load.json" >"$out/latency-$mode-5k.load.txt" 2>&1 &
+    load_pid=$!; pids+=("$load_pid")
+    sleep 5
+    "${load_pin[@]}" "${probe[@]}" --endpoint "http://127.0.0.1:$gw_port" --key "$key" --file "$traces" \
+      --count 200 --rate 10 --timeout 60 --report "$out/latency-$mode-5k.json" >"$out/latency-$mode-5k.txt" 2>&1 || true
+    wait "$load_pid" || true
+    for run in light idle 5k; do
+      case "$run" in light) what="${LATENCY_LIGHT_COUNT} exports at 2/s";; idle) what="one export every ${LATENCY_SECONDS_IDLE} s (after idle)";; 5k) what="${E2E_RATE} spans/s background";; esac
+      jq -r --arg mode "$mode" --arg what "$what" \
+        '"| \($mode) | \($what) | \(.seen)/\(.sent) | \(.endToEndMs.p50) | \(.endToEndMs.p95) | \(.endToEndMs.p99) | \(.endToEndMs.max) | \(.ackMs.p50)/\(.ackMs.p99) |"' \
+        "$out/latency-$mode-$run.json" >>"$out/summary.md" 2>/dev/null || echo "| $mode | $what | (no report: see latency-$mode-$run.txt) |" >>"$out/summary.md"
+    done
+    stop_pid "$gw_pid"; gw_pid=""
+  done
+  echo >>"$out/summary.md"
 fi
 
 echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)" >>"$out/summary.md"

@@ -11,6 +11,7 @@ using ServerlessOtlp.Hosting;
 using ServerlessOtlp.Log;
 using ServerlessOtlp.Otlp;
 using ServerlessOtlp.Otlp.Wire;
+using ServerlessOtlp.Processing;
 using ServerlessOtlp.Storage;
 using ServerlessOtlp.Tenants;
 using ServerlessOtlp.Tests.Infrastructure;
@@ -58,6 +59,10 @@ public sealed class NativeAotGatewayTests(AzuriteFixture azurite, ITestOutputHel
             """, "aot.json"));
         await storage.Blobs.GetBlobContainerClient(StorageNames.DefaultLogContainer).CreateIfNotExistsAsync();
         string logName = "aot" + suffix;
+        // Its own drain-jobs queue: the gateway pushes a job per partition it appends to (on by default).
+        var drainJobs = storage.Queues.GetQueueClient("aot-jobs-" + suffix);
+        await drainJobs.CreateAsync();
+        await new LeaseStore(storage.Tables).EnsureCreatedAsync();
 
         using var native = await NativeGatewayProcess.StartAsync(BinaryPath, new Dictionary<string, string>
         {
@@ -66,6 +71,7 @@ public sealed class NativeAotGatewayTests(AzuriteFixture azurite, ITestOutputHel
             ["ServerlessOtlp__Log__Kind"] = "blob",
             ["ServerlessOtlp__Log__Name"] = logName,
             ["ServerlessOtlp__Log__Partitions"] = Partitions.ToString(),
+            ["ServerlessOtlp__Storage__Names__DrainJobs"] = drainJobs.Name,
         });
         var gateway = native.Process;
         int grpcPort = native.GrpcPort, managementPort = native.ManagementPort;
@@ -120,9 +126,15 @@ public sealed class NativeAotGatewayTests(AzuriteFixture azurite, ITestOutputHel
             Assert.Equal(Partitions, log.PartitionCount);
             int spans = 0, logRecords = 0;
             var seenTraces = new HashSet<string>();
+            var appended = new List<int>();
             for (int p = 0; p < Partitions; p++)
             {
                 var batch = await log.ReadAsync(p, LogPosition.Start, 1000, 16 << 20, ownerLevel: 0);
+                if (batch.Events.Count > 0)
+                {
+                    appended.Add(p);
+                }
+
                 foreach (var e in batch.Events)
                 {
                     Assert.False(e.IsCorrupt, e.CorruptReason);
@@ -146,6 +158,18 @@ public sealed class NativeAotGatewayTests(AzuriteFixture azurite, ITestOutputHel
             Assert.Equal(100, spans);
             Assert.Equal(traceIds, seenTraces);
             Assert.Equal(1, logRecords);
+
+            // Push-started drains from the native binary: one job per partition appended to, nobody holding its lease.
+            var pushed = new List<DrainJob>();
+            var waited = Stopwatch.StartNew();
+            while (pushed.Count < appended.Count && waited.Elapsed < TimeSpan.FromSeconds(30))
+            {
+                await Task.Delay(100);
+                pushed = (await drainJobs.PeekMessagesAsync(maxMessages: 32)).Value.Select(m => DrainJob.FromJson(m.Body.ToString())).ToList();
+            }
+
+            Assert.Equal(appended, pushed.Select(j => j.Partition).Order());
+            Assert.All(pushed, j => Assert.Equal("append", j.Reason));
 
             // The heartbeat row, with counters written as JSON by the native binary.
             var nodes = new NodeStore(storage.Tables);
@@ -188,6 +212,7 @@ public sealed class NativeAotGatewayTests(AzuriteFixture azurite, ITestOutputHel
         await store.ApplyAsync(new TenantFile { Tenants = [new TenantConfig { Id = "hostile", ApiKeys = [Reliability.HostileInputTests.HostileKey] }] });
         var settings = new Dictionary<string, string>(AzuriteFixture.NameSettings(names))
         {
+            ["ServerlessOtlp__Gateway__PushDrainJobs"] = "false", // no drain-jobs queue here
             ["ServerlessOtlp__Storage__ConnectionString"] = azurite.ConnectionString,
             ["ServerlessOtlp__Log__Kind"] = "memory",
             ["ServerlessOtlp__Gateway__MaxRequestBytes"] = Reliability.HostileInputTests.HostileMaxRequestBytes.ToString(),

@@ -138,8 +138,10 @@ public static class DevCommand
         using var runnerStop = new CancellationTokenSource();
         LocalRunner? localRunner = runner ? new LocalRunner(services, new LocalRunnerOptions()) : null;
 
-        // Gateway and runner in one process: appends start drains at once, as the gateway's pushes do in Azure.
-        using var wakeup = gateway && localRunner != null
+        // Gateway and runner in one process: appends start drains at once, as the gateway's pushes do in Azure
+        // (ServerlessOtlp__Gateway__PushDrainJobs=false leaves it to the runner's dispatch, every second).
+        bool push = !string.Equals(Environment.GetEnvironmentVariable("ServerlessOtlp__Gateway__PushDrainJobs"), "false", StringComparison.OrdinalIgnoreCase);
+        using var wakeup = push && gateway && localRunner != null
             ? new DrainWakeup(services.Leases, localRunner.Jobs, log.Name, services.Drain.ConsumerGroup, log.PartitionCount, services.Time, loggers.CreateLogger<DrainWakeup>())
             : null;
         WebApplication? app = null;
