@@ -451,6 +451,9 @@ if want latency; then
     "${load_pin[@]}" "${probe[@]}" --endpoint "http://127.0.0.1:$gw_port" --key "$key" --file "$traces" \
       --count 200 --rate 10 --timeout 60 --report "$out/latency-$mode-5k.json" >"$out/latency-$mode-5k.txt" 2>&1 || true
     wait "$load_pid" || true
+    # Drain the background load's backlog before stopping, so the next mode starts on an empty log.
+    deadline=$((SECONDS + 180))
+    until tail -n 1 "$out/latency-$mode.dev.txt" | grep -q '| lag 0 |' || ((SECONDS >= deadline)); do sleep 2; done
     for run in light idle 5k; do
       case "$run" in light) what="${LATENCY_LIGHT_COUNT} exports at 2/s";; idle) what="one export every ${LATENCY_SECONDS_IDLE} s (after idle)";; 5k) what="${E2E_RATE} spans/s background";; esac
       jq -r --arg mode "$mode" --arg what "$what" \

@@ -1,6 +1,8 @@
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
+using OpenTelemetry.Metrics;
+using OpenTelemetry.Resources;
 using ServerlessOtlp.Hosting;
 using ServerlessOtlp.Processing;
 
@@ -12,6 +14,10 @@ public static class FunctionsComposition
     public static IServiceCollection AddServerlessOtlpFunctions(this IServiceCollection services, IConfiguration configuration)
     {
         services.AddServerlessOtlpProcessing(configuration);
+        // The app's meters, to Azure Monitor (APPLICATIONINSIGHTS_*, set by the Bicep) and/or OTLP (OTEL_EXPORTER_OTLP_*).
+        services.AddOpenTelemetry()
+            .ConfigureResource(r => r.AddService(configuration["OTEL_SERVICE_NAME"] ?? "serverlessotlp-functions"))
+            .WithMetrics(m => m.AddServerlessOtlpMeters().AddServerlessOtlpExporters(configuration));
         services.AddOptions<FunctionsOptions>()
             .Bind(configuration.GetSection(FunctionsOptions.Section))
             .Validate(o => o.Retention > TimeSpan.Zero, FunctionsOptions.Section + ": Retention must be positive")

@@ -10,6 +10,7 @@ using ServerlessOtlp.Gateway.Ingest;
 using ServerlessOtlp.Gateway.Protocol;
 using ServerlessOtlp.Gateway.Security;
 using ServerlessOtlp.Gateway.Telemetry;
+using ServerlessOtlp.Hosting;
 using ServerlessOtlp.Log;
 using ServerlessOtlp.Processing;
 using ServerlessOtlp.Storage;
@@ -78,7 +79,9 @@ public static class GatewayHost
             o.CompressionProviders = [new LimitedGzipProvider(options.GrpcDecompressedLimit)];
         });
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IServiceMethodProvider<OtlpGrpcService>, OtlpGrpcMethodProvider>());
-        services.AddOpenTelemetry().WithMetrics(m => m.AddMeter(GatewayMetrics.MeterName).AddPrometheusExporter());
+        // Every meter of the project and the platform: Prometheus text on the management port, and Azure
+        // Monitor / OTLP where the environment configures them.
+        services.AddOpenTelemetry().WithMetrics(m => m.AddServerlessOtlpMeters().AddPrometheusExporter().AddServerlessOtlpExporters(builder.Configuration));
 
         configure?.Invoke(builder);
         var app = builder.Build();

@@ -152,6 +152,8 @@ resource app 'Microsoft.App/containerApps@2024-03-01' = {
             { name: 'ServerlessOtlp__Tenants__KeyPeppers__1', secretRef: 'key-pepper-1' }
             { name: 'ServerlessOtlp__Tenants__KeyPepperVersion', value: '1' }
             { name: 'APPLICATIONINSIGHTS_CONNECTION_STRING', secretRef: appInsightsSecretName }
+            // Ingestion with the identity (Monitoring Metrics Publisher): the component's local auth is off.
+            { name: 'APPLICATIONINSIGHTS_AUTHENTICATION_STRING', value: 'ClientId=${identityClientId};Authorization=AAD' }
             { name: 'OTEL_SERVICE_NAME', value: 'serverlessotlp-gateway' }
           ]
           probes: [

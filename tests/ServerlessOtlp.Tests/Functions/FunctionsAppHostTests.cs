@@ -5,6 +5,7 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
+using OpenTelemetry.Metrics;
 using ServerlessOtlp.Export;
 using ServerlessOtlp.Export.Files;
 using ServerlessOtlp.Functions;
@@ -50,6 +51,8 @@ public sealed class FunctionsAppHostTests(AzuriteFixture azurite)
     public async Task The_worker_host_built_with_the_Bicep_app_settings_runs_Dispatch_Drain_Maintenance_and_admin_status_on_Event_Hubs()
     {
         await using var hub = await EmulatedHub.StartAsync(partitions: 2);
+        // The app's own metrics go by OTLP into a gateway (as an operator would point them at this pipeline).
+        await using var telemetry = await Gateway.TestGateway.StartAsync();
         var names = AzuriteFixture.UniqueNames();
         string fileRoot = Directory.CreateTempSubdirectory("functions-app-").FullName;
         string outDir = Path.Combine(fileRoot, TenantNamespace.Of("acme"), "out");
@@ -64,6 +67,9 @@ public sealed class FunctionsAppHostTests(AzuriteFixture azurite)
             ["ServerlessOtlp__Export__FileRoot"] = fileRoot,
             ["ServerlessOtlp__Drain__IdleTimeout"] = "00:00:00.300",
             ["ServerlessOtlp__Drain__PollInterval"] = "00:00:00.050",
+            ["OTEL_EXPORTER_OTLP_ENDPOINT"] = telemetry.HttpUri.ToString(),
+            ["OTEL_EXPORTER_OTLP_PROTOCOL"] = "http/protobuf",
+            ["OTEL_EXPORTER_OTLP_HEADERS"] = "x-api-key=" + Gateway.TestGateway.AcmeKey,
         };
         foreach (var (key, value) in AzuriteFixture.NameSettings(names))
         {
@@ -72,6 +78,7 @@ public sealed class FunctionsAppHostTests(AzuriteFixture azurite)
 
         using var host = FunctionsProgram.CreateBuilder(Arguments(settings)).Build();
         host.Services.GetRequiredService<IStartupValidator>().Validate();
+        var meters = host.Services.GetRequiredService<MeterProvider>(); // listening from here on
         Assert.Equal(TimeSpan.FromMinutes(1), host.Services.GetRequiredService<IOptions<RetryStoreOptions>>().Value.MaxAge);
         Assert.Equal(TimeSpan.FromSeconds(1), host.Services.GetRequiredService<IOptions<ExportResilienceOptions>>().Value.InlineBudget);
 
@@ -123,6 +130,16 @@ public sealed class FunctionsAppHostTests(AzuriteFixture azurite)
         Assert.Equal((5L, 0L), (partitions[1].GetProperty("end").GetInt64(), partitions[1].GetProperty("lag").GetInt64()));
         Assert.Contains(status.RootElement.GetProperty("nodes").EnumerateArray(), n => n.GetProperty("role").GetString() == NodeRoles.Functions);
         Assert.Equal(1, status.RootElement.GetProperty("deadLetters").GetProperty("acme").GetInt32());
+
+        // The app's meters reached the OTLP endpoint: the project's (its storage transactions) and the runtime's.
+        Assert.True(meters.ForceFlush(15_000), "the metrics export did not finish");
+        var exported = telemetry.Events(Signal.Metrics)
+            .SelectMany(e => OpenTelemetry.Proto.Collector.Metrics.V1.ExportMetricsServiceRequest.Parser.ParseFrom(e.Body).ResourceMetrics)
+            .ToList();
+        Assert.Contains(exported, r => r.Resource.Attributes.Any(a => a.Key == "service.name" && a.Value.StringValue == "serverlessotlp-functions"));
+        var metricNames = exported.SelectMany(r => r.ScopeMetrics).SelectMany(m => m.Metrics).Select(m => m.Name).ToHashSet();
+        Assert.Contains("otlp_storage_transactions", metricNames);
+        Assert.Contains("dotnet.process.memory.working_set", metricNames); // the runtime's own meter
 
         await runtime.Services.DeadLetters.DeleteAsync(letter.Id);
         Directory.Delete(fileRoot, recursive: true);
