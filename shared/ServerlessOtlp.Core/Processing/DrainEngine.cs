@@ -60,6 +60,7 @@ public sealed class DrainEngine
     private readonly ILogger _logger;
     private readonly TimeProvider _time;
     private readonly DrainMemoryBudget _memory;
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<int, byte> _draining = new();
     private long _eventsTotal;
     private long _itemsTotal;
     private long _deadLetteredTotal;
@@ -104,6 +105,26 @@ public sealed class DrainEngine
     /// settled by the live drain once, so corrupt records there are not dead-lettered again.
     /// </param>
     public async Task<DrainResult> DrainAsync(int partition, bool keepAlive, LogPosition? stopAt, CancellationToken cancellationToken = default)
+    {
+        // The lease lets its owner claim it again (a restarted drain resumes at once), and every drain of
+        // this process has the same owner id: a second job for a partition this process is draining
+        // (a Functions instance runs up to 8) must not take the lease from the first.
+        if (!_draining.TryAdd(partition, 0))
+        {
+            return new DrainResult(partition, DrainEnd.NotClaimed, 0, 0, 0, LogPosition.Start);
+        }
+
+        try
+        {
+            return await DrainClaimedAsync(partition, keepAlive, stopAt, cancellationToken);
+        }
+        finally
+        {
+            _draining.TryRemove(partition, out _);
+        }
+    }
+
+    private async Task<DrainResult> DrainClaimedAsync(int partition, bool keepAlive, LogPosition? stopAt, CancellationToken cancellationToken)
     {
         string logName = _log.Name, group = _options.ConsumerGroup, owner = _options.OwnerId;
         var claim = await _leases.TryClaimAsync(logName, group, partition, owner, _options.LeaseTtl, cancellationToken);

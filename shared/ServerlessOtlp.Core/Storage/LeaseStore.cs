@@ -145,12 +145,36 @@ public class LeaseStore
         }
         catch (RequestFailedException ex) when (ex.Status == TableKeys.PreconditionFailed)
         {
-            // A retried release whose first try landed leaves the row free, at our epoch, with us as last owner.
             var after = await _table.GetEntityIfExistsAsync<TableEntity>(row.PartitionKey, row.RowKey, cancellationToken: cancellationToken);
-            return after.HasValue
-                && string.IsNullOrEmpty(after.Value!.GetString(OwnerColumn))
-                && after.Value.GetInt64(EpochColumn) == lease.Epoch
-                && after.Value.GetString(LastOwnerColumn) == lease.Owner;
+            if (!after.HasValue || after.Value!.GetInt64(EpochColumn) != lease.Epoch)
+            {
+                return false; // claimed again since: not ours to release
+            }
+
+            string? owner = after.Value.GetString(OwnerColumn);
+            if (string.IsNullOrEmpty(owner))
+            {
+                // A retried release whose first try landed leaves the row free, at our epoch, with us as last owner.
+                return after.Value.GetString(LastOwnerColumn) == lease.Owner;
+            }
+
+            if (owner != lease.Owner)
+            {
+                return false;
+            }
+
+            // Still ours at our epoch: a renewal that landed after its caller stopped waiting for it (the drain
+            // cancels its renewal loop before releasing) moved the ETag. Release from the row as it is, instead
+            // of leaving the partition to wait out the TTL.
+            try
+            {
+                await _table.UpdateEntityAsync(row, after.Value.ETag, TableUpdateMode.Replace, cancellationToken);
+                return true;
+            }
+            catch (RequestFailedException again) when (again.Status == TableKeys.PreconditionFailed)
+            {
+                return false;
+            }
         }
     }
 

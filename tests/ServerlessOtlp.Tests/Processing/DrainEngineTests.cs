@@ -184,6 +184,24 @@ public sealed class DrainEngineTests(AzuriteFixture azurite, Xunit.Abstractions.
     }
 
     [Fact]
+    public async Task A_second_job_for_a_partition_this_process_drains_does_not_take_the_lease_from_the_first()
+    {
+        using var ctx = await DrainTestContext.CreateAsync(azurite.ConnectionString);
+        var engine = await ctx.EngineAsync(DrainTestContext.Options("one-process"));
+
+        var first = engine.DrainAsync(0); // idles 300 ms before it ends
+        var second = await engine.DrainAsync(0);
+        var other = await engine.DrainAsync(1);
+
+        Assert.Equal(DrainEnd.NotClaimed, second.End);
+        Assert.Equal(DrainEnd.Idle, other.End);
+        Assert.Equal(DrainEnd.Idle, (await first).End);
+        // One claim of partition 0 in all: the first drain was never fenced out by its sibling.
+        Assert.Equal(1L, (await ctx.Leases.ReadAsync(ctx.Log.Name, "$Default", 0)).Epoch);
+        Assert.Equal(DrainEnd.Idle, (await engine.DrainAsync(0)).End); // and the partition is free again after it
+    }
+
+    [Fact]
     public async Task A_silent_Functions_instance_that_holds_nothing_is_removed_and_one_holding_a_lease_is_judged()
     {
         using var ctx = await DrainTestContext.CreateAsync(azurite.ConnectionString);

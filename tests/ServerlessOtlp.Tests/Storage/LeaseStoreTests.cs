@@ -47,6 +47,28 @@ public sealed class LeaseStoreTests
     }
 
     [Fact]
+    public async Task A_release_after_a_renewal_whose_answer_never_arrived_still_frees_the_lease()
+    {
+        var store = await NewStoreAsync();
+        var claim = await store.TryClaimAsync(Log, Group, 0, "runner-a", LongTtl);
+        var lease = claim.Lease!;
+        // What the drain holds when its renewal loop was cancelled while a renewal was in flight: the row
+        // was renewed (new ETag), the lease object never heard of it.
+        var stale = new Lease(lease.Log, lease.Group, lease.Partition, lease.Owner, lease.Epoch, lease.Ttl, lease.RenewedAt, lease.ETag);
+        Assert.True(await store.RenewAsync(lease));
+
+        Assert.True(await store.ReleaseAsync(stale));
+        var row = await store.ReadAsync(Log, Group, 0);
+        Assert.True(row.IsClaimable);
+        Assert.Null(row.Owner);
+
+        // But never a lease claimed again since (a new epoch): that one is not ours to release.
+        var again = (await store.TryClaimAsync(Log, Group, 0, "runner-b", LongTtl)).Lease!;
+        Assert.False(await store.ReleaseAsync(stale));
+        Assert.Equal(("runner-b", again.Epoch), ((await store.ReadAsync(Log, Group, 0)).Owner, (await store.ReadAsync(Log, Group, 0)).Epoch));
+    }
+
+    [Fact]
     public async Task The_same_owner_reclaims_its_live_lease_with_a_new_epoch()
     {
         var store = await NewStoreAsync();
