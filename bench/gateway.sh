@@ -3,7 +3,8 @@
 #   bench/gateway.sh [throughput] [steady] [overload] [e2e] [latency]
 #                       (no argument: the first four, in that order; latency is issue 18's delivery latency,
 #                       pushed drains vs the runner's dispatch, same run: LATENCY_SECONDS_IDLE=8 between
-#                       the after-idle probes, LATENCY_IDLE_COUNT=12, LATENCY_LIGHT_COUNT=40 at 2/s)
+#                       the after-idle probes, LATENCY_IDLE_COUNT=12, LATENCY_LIGHT_COUNT=40 at 2/s,
+#                       LATENCY_LOG=blob|memory the log, LATENCY_MODES="push dispatch")
 # Environment:
 #   REPEAT=2            throughput runs per system (ours and the baseline alternate)
 #   STEADY_SECONDS=60   length of the steady 10k spans/s run (per system)
@@ -425,17 +426,19 @@ if want latency; then
   LATENCY_SECONDS_IDLE="${LATENCY_SECONDS_IDLE:-8}"
   LATENCY_IDLE_COUNT="${LATENCY_IDLE_COUNT:-12}"
   LATENCY_LIGHT_COUNT="${LATENCY_LIGHT_COUNT:-40}"
+  LATENCY_LOG="${LATENCY_LOG:-blob}"
+  read -r -a latency_modes <<<"${LATENCY_MODES:-push dispatch}"
   traces="$data_dir/out/traces.jsonl"
   {
-    echo "## Delivery latency (issue 18): export -> file, pushed drains vs dispatch every second"
+    echo "## Delivery latency (issue 18): export -> file on the $LATENCY_LOG log, pushed drains vs dispatch every second"
     echo
     echo "| drains started by | load | probe spans seen/sent | p50 ms | p95 ms | p99 ms | max ms | probe ack p50/p99 ms |"
     echo "|---|---|---|---|---|---|---|---|"
   } >>"$out/summary.md"
-  for mode in push dispatch; do
+  for mode in "${latency_modes[@]}"; do
     saved_env=("${gw_env[@]}")
     if [[ "$mode" == dispatch ]]; then gw_env+=("ServerlessOtlp__Gateway__PushDrainJobs=false"); fi
-    start_dev "latency-$mode" --role all --log blob
+    start_dev "latency-$mode" --role all --log "$LATENCY_LOG"
     gw_env=("${saved_env[@]}")
     sleep 10 # every drain of the start-up has ended idle
     "${load_pin[@]}" "${probe[@]}" --endpoint "http://127.0.0.1:$gw_port" --key "$key" --file "$traces" \

@@ -73,7 +73,13 @@ public sealed class DrainFunction(ProcessingHost host, ILogger<DrainFunction> lo
         if (result.LagRemains)
         {
             bool enqueued = await runtime.Jobs.TryEnqueueAsync(new DrainJob(job.Partition, "continuation", runtime.Services.Drain.OwnerId, job.Tenant), cancellationToken);
-            logger.LogInformation("Partition {Partition}: budget used after {Events} events; continuation {Enqueued}", job.Partition, result.Events, enqueued ? "enqueued" : "already pending");
+            logger.LogInformation("Partition {Partition}: {End} after {Events} events; continuation {Enqueued}", job.Partition, result.End, result.Events, enqueued ? "enqueued" : "already pending");
+        }
+        else if (result.End == DrainEnd.NotClaimed && runtime.IsSlow())
+        {
+            // This instance is suspect: give the job back, later, for a healthy instance to take.
+            await runtime.Jobs.TryEnqueueAsync(new DrainJob(job.Partition, "handed-back", runtime.Services.Drain.OwnerId, job.Tenant), RetryDelay, cancellationToken);
+            logger.LogWarning("Partition {Partition}: not claimed, this instance is suspect (slow local work); job handed back", job.Partition);
         }
         else if (result.End == DrainEnd.RetryLater)
         {

@@ -17,7 +17,8 @@ public static class FunctionsComposition
         // The app's meters, to Azure Monitor (APPLICATIONINSIGHTS_*, set by the Bicep) and/or OTLP (OTEL_EXPORTER_OTLP_*).
         services.AddOpenTelemetry()
             .ConfigureResource(r => r.AddService(configuration["OTEL_SERVICE_NAME"] ?? "serverlessotlp-functions"))
-            .WithMetrics(m => m.AddServerlessOtlpMeters().AddServerlessOtlpExporters(configuration));
+            .WithMetrics(m => m.AddServerlessOtlpMeters().AddMeter(FunctionExecutions.MeterName).AddServerlessOtlpExporters(configuration));
+        services.AddSingleton(sp => new FunctionExecutions(sp.GetService<System.Diagnostics.Metrics.IMeterFactory>()));
         services.AddOptions<FunctionsOptions>()
             .Bind(configuration.GetSection(FunctionsOptions.Section))
             .Validate(o => o.Retention > TimeSpan.Zero, FunctionsOptions.Section + ": Retention must be positive")

@@ -24,7 +24,14 @@ public sealed class ProcessingRuntime
         Replay = new TenantReplay(services);
         HealthSweep = services.CreateHealthSweep(health);
         Retention = new RetentionSweep(services.Log, services.Checkpoints, services.Drain, options.Retention);
+        _localWork = (services.Processor as TenantEventProcessor)?.LocalWork;
+        services.Engine.StandingDown = IsSlow;
     }
+
+    private readonly LocalResponseTime? _localWork;
+
+    /// <summary>The failure detector's verdict on this instance's own local work (<see cref="HealthOptions.ResponseTimeout"/>): it then claims nothing and hands back what it drains.</summary>
+    public bool IsSlow() => _localWork?.Exceeds(Health.ResponseTimeout) == true;
 
     public ProcessingServices Services { get; }
 
@@ -95,7 +102,7 @@ public sealed class ProcessingRuntime
                 Version,
                 Environment.MachineName,
                 _started,
-                NodeStatus.Alive,
+                IsSlow() ? NodeStatus.Suspect : NodeStatus.Alive,
                 new Dictionary<string, long>
                 {
                     ["events"] = engine.EventsTotal,
@@ -104,6 +111,7 @@ public sealed class ProcessingRuntime
                     ["memoryInUseBytes"] = engine.Memory.InUse,
                     ["memoryHighWaterBytes"] = engine.Memory.HighWaterMark,
                     ["storageTransactions"] = Services.Storage.Transactions.Total,
+                    ["avgResponseMicros"] = _localWork?.Average is { } average ? (long)average.TotalMicroseconds : 0,
                 }),
             cancellationToken);
     }

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Azure.Functions.Worker.Builder;
 using Microsoft.Extensions.Hosting;
 
@@ -13,6 +14,7 @@ public static class Program
     {
         var builder = FunctionsApplication.CreateBuilder(args);
         builder.Services.AddServerlessOtlpFunctions(builder.Configuration);
+        builder.UseMiddleware<FunctionExecutions>(); // every execution counted and timed (the bill's meters)
         return builder;
     }
 }

@@ -25,10 +25,10 @@ public sealed class GatewayMetrics : IDisposable
     /// milliseconds and would put every request under 5 s in one bucket). Explicit, since Prometheus
     /// text has no form for exponential histograms.
     /// </summary>
-    public static readonly InstrumentAdvice<double> LatencyBuckets = new()
-    {
-        HistogramBucketBoundaries = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
-    };
+    public static readonly InstrumentAdvice<double> LatencyBuckets = Processing.DrainMetrics.LatencyBuckets;
+
+    /// <summary>The gateway's local work for the failure detector: its durable appends, averaged over 30 s (heartbeat <c>avgResponseMicros</c>).</summary>
+    public Processing.LocalResponseTime AppendTime { get; } = new();
 
     public GatewayMetrics(IMeterFactory? factory = null)
     {
@@ -64,6 +64,7 @@ public sealed class GatewayMetrics : IDisposable
     /// <param name="ingressUnits">The durable events in 64 KB units (an event of up to 64 KB is one).</param>
     public void RecordAppend(TimeSpan elapsed, int events, long items, bool ok, long ingressUnits = 0)
     {
+        AppendTime.Record(elapsed);
         _appendDuration.Record(elapsed.TotalSeconds, new KeyValuePair<string, object?>("ok", ok));
         if (ok)
         {

@@ -24,7 +24,7 @@ public static class TelemetryComposition
 {
     /// <summary>The project's meters (the client library's, <c>ServerlessOtlp.Client</c>, belongs to the applications using it).</summary>
     public static IReadOnlyList<string> ProjectMeters { get; } =
-        ["ServerlessOtlp.Gateway", PipelineMetrics.MeterName, RetryStoreMetrics.MeterName, StorageTransactions.MeterName];
+        ["ServerlessOtlp.Gateway", PipelineMetrics.MeterName, Processing.DrainMetrics.MeterName, RetryStoreMetrics.MeterName, StorageTransactions.MeterName];
 
     /// <summary>Meters .NET and ASP.NET Core publish themselves (no instrumentation packages needed).</summary>
     public static IReadOnlyList<string> PlatformMeters { get; } =

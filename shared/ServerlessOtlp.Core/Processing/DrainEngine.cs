@@ -28,12 +28,18 @@ public enum DrainEnd
 
     /// <summary>A bounded drain (a tenant's replay cursor) reached its end position and checkpointed it.</summary>
     ReachedEnd,
+
+    /// <summary>
+    /// This node judged itself too slow (<see cref="DrainEngine.StandingDown"/>): it checkpointed what it had
+    /// settled and released the partition for a healthy instance; data remains.
+    /// </summary>
+    StoodDown,
 }
 
 public sealed record DrainResult(int Partition, DrainEnd End, long Events, long Items, long DeadLettered, LogPosition Checkpoint)
 {
     /// <summary>True when data is known to remain and the job should be continued at once.</summary>
-    public bool LagRemains => End == DrainEnd.BudgetExhausted;
+    public bool LagRemains => End is DrainEnd.BudgetExhausted or DrainEnd.StoodDown;
 }
 
 /// <summary>
@@ -60,12 +66,13 @@ public sealed class DrainEngine
     private readonly ILogger _logger;
     private readonly TimeProvider _time;
     private readonly DrainMemoryBudget _memory;
+    private readonly DrainMetrics _metrics;
     private readonly System.Collections.Concurrent.ConcurrentDictionary<int, byte> _draining = new();
     private long _eventsTotal;
     private long _itemsTotal;
     private long _deadLetteredTotal;
 
-    public DrainEngine(IPartitionedLog log, CheckpointStore checkpoints, LeaseStore leases, IEventProcessor processor, DeadLetterStore deadLetters, DrainOptions options, ILogger<DrainEngine>? logger = null, TimeProvider? time = null, DrainMemoryBudget? memory = null)
+    public DrainEngine(IPartitionedLog log, CheckpointStore checkpoints, LeaseStore leases, IEventProcessor processor, DeadLetterStore deadLetters, DrainOptions options, ILogger<DrainEngine>? logger = null, TimeProvider? time = null, DrainMemoryBudget? memory = null, DrainMetrics? metrics = null)
     {
         options.Validate();
         _log = log;
@@ -77,7 +84,11 @@ public sealed class DrainEngine
         _logger = (ILogger?)logger ?? NullLogger.Instance;
         _time = time ?? TimeProvider.System;
         _memory = memory ?? new DrainMemoryBudget(options.MemoryBudgetBytes);
+        _metrics = metrics ?? SharedMetrics;
     }
+
+    /// <summary>One meter for the engines of a process that are not handed theirs (replay cursors make their own engines).</summary>
+    private static readonly DrainMetrics SharedMetrics = new();
 
     /// <summary>The byte budget this engine's reads are taken from (shared with the process's other drains).</summary>
     public DrainMemoryBudget Memory => _memory;
@@ -91,6 +102,12 @@ public sealed class DrainEngine
     public long ItemsTotal => Interlocked.Read(ref _itemsTotal);
 
     public long DeadLetteredTotal => Interlocked.Read(ref _deadLetteredTotal);
+
+    /// <summary>
+    /// When it answers true (the node's failure detector judged it slow), no partition is claimed and
+    /// running drains end at their next batch boundary (<see cref="DrainEnd.StoodDown"/>).
+    /// </summary>
+    public Func<bool>? StandingDown { get; set; }
 
     /// <summary>Runs one drain job for <paramref name="partition"/>.</summary>
     /// <param name="keepAlive">When true (the local runner), the job does not end on its time budget while data keeps arriving.</param>
@@ -109,7 +126,7 @@ public sealed class DrainEngine
         // The lease lets its owner claim it again (a restarted drain resumes at once), and every drain of
         // this process has the same owner id: a second job for a partition this process is draining
         // (a Functions instance runs up to 8) must not take the lease from the first.
-        if (!_draining.TryAdd(partition, 0))
+        if (StandingDown?.Invoke() == true || !_draining.TryAdd(partition, 0))
         {
             return new DrainResult(partition, DrainEnd.NotClaimed, 0, 0, 0, LogPosition.Start);
         }
@@ -248,6 +265,7 @@ public sealed class DrainEngine
                 }
 
                 lastData = _time.GetTimestamp();
+                _metrics.Read(batch.Events, _time.GetUtcNow());
                 var (processed, fate) = await ProcessBatchAsync(partition, batch, deadLetterCorrupt: stopAt == null, lost.Token);
                 var checkpointTo = Settled(processed);
                 if (!fate.StopForRetry)
@@ -276,6 +294,7 @@ public sealed class DrainEngine
 
                 deadLettered += fate.DeadLettered;
                 bool sent = await CheckpointAsync(checkpointTo);
+                _metrics.Settled(batch.Events, checkpointed, _time.GetUtcNow());
                 position = processed;
                 _memory.Release(held); // settled: checkpointed, or handed to the deferral buffer (capped on its own)
                 held = 0;
@@ -291,11 +310,17 @@ public sealed class DrainEngine
                     end = DrainEnd.BudgetExhausted;
                     break;
                 }
+
+                if (StandingDown?.Invoke() == true)
+                {
+                    end = DrainEnd.StoodDown;
+                    break;
+                }
             }
 
             // A graceful end hands over no undecided items: stop reading, keep deciding until nothing
             // is pending (at most one decision wait), then checkpoint, so the next owner repeats nothing.
-            while (end is DrainEnd.BudgetExhausted or DrainEnd.ReachedEnd && deferring?.HasPending(partition) == true)
+            while (end is DrainEnd.BudgetExhausted or DrainEnd.ReachedEnd or DrainEnd.StoodDown && deferring?.HasPending(partition) == true)
             {
                 var flushed = await FlushDeferredAsync(partition, deferring, endOfLog: true, lost.Token);
                 deadLettered += flushed.DeadLettered;

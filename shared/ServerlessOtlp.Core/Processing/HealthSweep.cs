@@ -16,6 +16,14 @@ public sealed class HealthOptions
     /// <summary>A node silent for this long is dead: its leases are expired so others resume its partitions.</summary>
     public TimeSpan DeadAfter { get; set; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>
+    /// A drain worker whose local work (decode, sampling, transforms per event; never exports) averaged more
+    /// than this over the last 30 s judges itself suspect: it reports so in its heartbeat, stops claiming
+    /// partitions and hands back those it holds, so healthy instances take them; it rejoins once its average
+    /// is back under this (or has aged out).
+    /// </summary>
+    public TimeSpan ResponseTimeout { get; set; } = TimeSpan.FromSeconds(5);
+
     /// <summary>Dead and stopped nodes are removed from the table after this long.</summary>
     public TimeSpan ForgetAfter { get; set; } = TimeSpan.FromHours(24);
 }

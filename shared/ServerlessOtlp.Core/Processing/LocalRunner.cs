@@ -50,7 +50,9 @@ public sealed class LocalRunner
     private readonly InProcessDrainJobs _jobs = new();
     private readonly TenantReplay _replay;
     private readonly DateTimeOffset _started = DateTimeOffset.UtcNow;
+    private readonly LocalResponseTime? _localWork;
     private int _activeDrains;
+    private bool _wasSlow;
 
     public LocalRunner(ProcessingServices services, LocalRunnerOptions options)
     {
@@ -58,7 +60,12 @@ public sealed class LocalRunner
         _options = options;
         _logger = services.Loggers.CreateLogger<LocalRunner>();
         _replay = new TenantReplay(services);
+        _localWork = (services.Processor as TenantEventProcessor)?.LocalWork;
+        services.Engine.StandingDown = IsSlow;
     }
+
+    /// <summary>The failure detector's verdict on this runner's own local work (<see cref="HealthOptions.ResponseTimeout"/>).</summary>
+    public bool IsSlow() => _localWork?.Exceeds(_options.Health.ResponseTimeout) == true;
 
     public int ActiveDrains => Volatile.Read(ref _activeDrains);
 
@@ -220,6 +227,25 @@ public sealed class LocalRunner
     private async Task<bool> HeartbeatAsync(string status, CancellationToken cancellationToken)
     {
         var engine = _services.Engine;
+        bool slow = IsSlow();
+        if (slow != _wasSlow)
+        {
+            _wasSlow = slow;
+            if (slow)
+            {
+                _logger.LogWarning("Local work averages {Average} ms per event, over {Timeout} s: suspect, handing back partitions", _localWork?.Average?.TotalMilliseconds, _options.Health.ResponseTimeout.TotalSeconds);
+            }
+            else
+            {
+                _logger.LogWarning("Local work is back under {Timeout} s per event: alive, claiming partitions again", _options.Health.ResponseTimeout.TotalSeconds);
+            }
+        }
+
+        if (slow && status == NodeStatus.Alive)
+        {
+            status = NodeStatus.Suspect;
+        }
+
         await _services.Nodes.HeartbeatAsync(
             new NodeHeartbeat(
                 NodeRoles.Runner,
@@ -237,6 +263,7 @@ public sealed class LocalRunner
                     ["memoryInUseBytes"] = engine.Memory.InUse,
                     ["memoryHighWaterBytes"] = engine.Memory.HighWaterMark,
                     ["storageTransactions"] = _services.Storage.Transactions.Total,
+                    ["avgResponseMicros"] = _localWork?.Average is { } average ? (long)average.TotalMicroseconds : 0,
                 }),
             cancellationToken);
         return true;

@@ -52,6 +52,7 @@ public sealed partial class TenantEventProcessor : IEventProcessor, IPartitionSt
         _deadLetters = deadLetters;
         _retryStore = retryStore;
         _time = time ?? TimeProvider.System;
+        LocalWork = new LocalResponseTime(_time);
         _logger = (ILogger?)logger ?? NullLogger.Instance;
         _metrics = new PipelineMetrics();
         _transformer = new TenantTransformer(_metrics);
@@ -60,11 +61,18 @@ public sealed partial class TenantEventProcessor : IEventProcessor, IPartitionSt
     /// <summary>Batches parked in the retry store by this processor.</summary>
     public long ParkedTotal => Interlocked.Read(ref _parked);
 
+    /// <summary>
+    /// The time this processor spends per event on work local to it — tenant lookup, sampling, decoding,
+    /// deferral, transforms and routing, up to the hand-over to the destinations — for the failure detector.
+    /// </summary>
+    public LocalResponseTime LocalWork { get; }
+
     /// <summary>Items refused by backends in partial successes (counted, never retried).</summary>
     public long RejectedItemsTotal => Interlocked.Read(ref _rejectedItems);
 
     public async Task<EventFate> ProcessAsync(int partition, ReadEvent logEvent, CancellationToken cancellationToken = default)
     {
+        long started = LocalWork.Start();
         var props = logEvent.Properties!;
         var tail = TailBufferOf(partition);
         tail?.Observe(props.ReceivedAt);
@@ -81,6 +89,7 @@ public sealed partial class TenantEventProcessor : IEventProcessor, IPartitionSt
         {
             if (kept.Kept == 0)
             {
+                LocalWork.Record(started);
                 return EventFate.Delivered;
             }
 
@@ -90,6 +99,7 @@ public sealed partial class TenantEventProcessor : IEventProcessor, IPartitionSt
         var (message, bytes, fate) = await DecodeAsync(partition, logEvent, cancellationToken);
         if (message == null)
         {
+            LocalWork.Record(started);
             return fate;
         }
 
@@ -100,6 +110,7 @@ public sealed partial class TenantEventProcessor : IEventProcessor, IPartitionSt
             var now = Defer(tail, tenant.Id, tailConfig, logEvent, (ExportTraceServiceRequest)message);
             if (now == null)
             {
+                LocalWork.Record(started);
                 return fate;
             }
 
@@ -107,7 +118,7 @@ public sealed partial class TenantEventProcessor : IEventProcessor, IPartitionSt
             bytes = now.ToByteArray();
         }
 
-        return await DeliverDecodedAsync(tenant, partition, logEvent, message, bytes, fate, cancellationToken);
+        return await DeliverDecodedAsync(tenant, partition, logEvent, message, bytes, fate, cancellationToken, started);
     }
 
     /// <summary>
@@ -117,7 +128,8 @@ public sealed partial class TenantEventProcessor : IEventProcessor, IPartitionSt
     /// could not be decoded); <paramref name="logEvent"/> names the tenant, signal and position for
     /// dead letters.
     /// </summary>
-    private async Task<EventFate> DeliverDecodedAsync(TenantConfig tenant, int partition, ReadEvent logEvent, IMessage message, ReadOnlyMemory<byte> bytes, EventFate fate, CancellationToken cancellationToken)
+    /// <param name="started">For an event (not a tail-sampled trace): when its local work began (<see cref="LocalWork"/>).</param>
+    private async Task<EventFate> DeliverDecodedAsync(TenantConfig tenant, int partition, ReadEvent logEvent, IMessage message, ReadOnlyMemory<byte> bytes, EventFate fate, CancellationToken cancellationToken, long? started = null)
     {
         var props = logEvent.Properties!;
 
@@ -127,6 +139,11 @@ public sealed partial class TenantEventProcessor : IEventProcessor, IPartitionSt
             var transformed = _transformer.Apply(tenant, props.Signal, message);
             if (transformed.Failed)
             {
+                if (started is { } failedAt)
+                {
+                    LocalWork.Record(failedAt);
+                }
+
                 // error_mode propagate: the original bytes go to the dead-letter store with the reason.
                 await DeadLetterAsync(props, null, partition, logEvent, "transform failed: " + transformed.Error, bytes, cancellationToken);
                 return EventFate.DeadLettered;
@@ -134,6 +151,11 @@ public sealed partial class TenantEventProcessor : IEventProcessor, IPartitionSt
 
             if (transformed.ItemsOut == 0)
             {
+                if (started is { } droppedAt)
+                {
+                    LocalWork.Record(droppedAt);
+                }
+
                 return fate;
             }
 
@@ -157,6 +179,11 @@ public sealed partial class TenantEventProcessor : IEventProcessor, IPartitionSt
 
             var routedBytes = ReferenceEquals(routed, message) ? bytes : routed.ToByteArray();
             deliveries.Add(DeliverAsync(tenant, destination, partition, logEvent, routed, routedBytes, cancellationToken));
+        }
+
+        if (started is { } handedOver)
+        {
+            LocalWork.Record(handedOver); // routing included; the exports started above are not local work
         }
 
         var result = fate;

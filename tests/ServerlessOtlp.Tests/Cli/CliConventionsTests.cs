@@ -137,6 +137,13 @@ public sealed class CliConventionsTests(AzuriteFixture azurite)
     [Fact]
     public async Task Status_prints_json_once_or_one_document_per_line_while_watching_and_an_interrupted_watch_exits_130()
     {
+        // A runner that reported its local work's average response time: the node carries it in milliseconds.
+        var nodes = new ServerlessOtlp.Storage.NodeStore(new ServerlessOtlp.Hosting.StorageClients(new ServerlessOtlp.Hosting.StorageOptions { ConnectionString = azurite.ConnectionString }).Tables);
+        await nodes.EnsureCreatedAsync();
+        string runnerId = "status-json-" + Guid.NewGuid().ToString("N")[..8];
+        await nodes.HeartbeatAsync(new ServerlessOtlp.Storage.NodeHeartbeat(ServerlessOtlp.Storage.NodeRoles.Runner, runnerId, "1", "host", DateTimeOffset.UtcNow,
+            ServerlessOtlp.Storage.NodeStatus.Suspect, new Dictionary<string, long> { ["avgResponseMicros"] = 6_250_000 }));
+
         using (var once = await Otlpctl.RunAsync("status", "--output", "json", "--storage", azurite.ConnectionString))
         {
             Assert.True(once.ExitCode == 0, once.ToString());
@@ -145,8 +152,12 @@ public sealed class CliConventionsTests(AzuriteFixture azurite)
             Assert.True(partitions.GetArrayLength() > 0, once.Stdout);
             Assert.All(partitions.EnumerateArray(), p => Assert.True(p.GetProperty("lag").GetInt64() >= 0));
             Assert.Equal(JsonValueKind.Array, doc.RootElement.GetProperty("nodes").ValueKind);
+            var runner = Assert.Single(doc.RootElement.GetProperty("nodes").EnumerateArray(), n => n.GetProperty("id").GetString() == runnerId);
+            Assert.Equal(("suspect", 6250.0), (runner.GetProperty("state").GetString(), runner.GetProperty("avgResponseMs").GetDouble()));
             Assert.Equal(JsonValueKind.Object, doc.RootElement.GetProperty("deadLetters").ValueKind);
         }
+
+        await nodes.RemoveAsync(ServerlessOtlp.Storage.NodeRoles.Runner, runnerId);
 
         using var watch = Otlpctl.Start(null, "status", "--watch", "--output", "json", "--storage", azurite.ConnectionString);
         var deadline = DateTime.UtcNow.AddSeconds(60); // a hang guard, not a measurement

@@ -68,4 +68,43 @@ public sealed class BillableOperationsTests(AzuriteFixture azurite, ITestOutputH
         Assert.InRange(fixedCost, 1, 8);
         Assert.InRange(withData - fixedCost, 1, batches); // at most one checkpoint per read batch, nothing per event
     }
+
+    [Fact]
+    public async Task Every_function_execution_is_counted_with_its_outcome_and_timed()
+    {
+        using var executions = new FunctionExecutions();
+        var counted = new System.Collections.Concurrent.ConcurrentBag<(string Instrument, string? Function, string? Outcome)>();
+        using var listener = new System.Diagnostics.Metrics.MeterListener();
+        listener.InstrumentPublished = (instrument, l) =>
+        {
+            if (instrument.Meter.Name == FunctionExecutions.MeterName)
+            {
+                l.EnableMeasurementEvents(instrument);
+            }
+        };
+        void Add(System.Diagnostics.Metrics.Instrument instrument, ReadOnlySpan<KeyValuePair<string, object?>> tags)
+        {
+            string? function = null, outcome = null;
+            foreach (var tag in tags)
+            {
+                function = tag.Key == "function" ? tag.Value as string : function;
+                outcome = tag.Key == "outcome" ? tag.Value as string : outcome;
+            }
+
+            counted.Add((instrument.Name, function, outcome));
+        }
+
+        listener.SetMeasurementEventCallback<long>((instrument, _, tags, _) => Add(instrument, tags));
+        listener.SetMeasurementEventCallback<double>((instrument, _, tags, _) => Add(instrument, tags));
+        listener.Start();
+        string function = "Drain-" + Guid.NewGuid().ToString("N")[..6]; // other tests' executions share the meter's name
+
+        await executions.MeasureAsync(function, () => Task.CompletedTask);
+        await Assert.ThrowsAsync<InvalidOperationException>(() => executions.MeasureAsync(function, () => throw new InvalidOperationException("boom")));
+
+        Assert.Equal(2, executions.Total);
+        var mine = counted.Where(c => c.Function == function).ToList();
+        Assert.Equal(["failed", "ok"], mine.Where(c => c.Instrument == "otlp_function_executions").Select(c => c.Outcome!).Order(StringComparer.Ordinal));
+        Assert.Equal(2, mine.Count(c => c.Instrument == "otlp_function_duration"));
+    }
 }

@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Net;
-using Azure.Storage.Queues;
 using Google.Protobuf;
 using ServerlessOtlp.Log;
 using ServerlessOtlp.Processing;
@@ -17,10 +16,7 @@ public sealed class PushStartedDrainTests(AzuriteFixture azurite)
     public async Task An_export_to_partitions_nobody_drains_puts_one_drain_job_per_partition_on_the_queue()
     {
         using var ctx = await DrainTestContext.CreateAsync(azurite.ConnectionString, partitions: 4);
-        var queue = new QueueServiceClient(azurite.ConnectionString, new QueueClientOptions { MessageEncoding = QueueMessageEncoding.None })
-            .GetQueueClient("q" + Guid.NewGuid().ToString("N"));
-        await queue.CreateIfNotExistsAsync();
-        var jobs = new StorageQueueDrainJobs(queue, ctx.Tables.GetTableClient(ctx.Leases.TableName), ctx.Log.Name, "$Default");
+        var (queue, jobs) = await ctx.QueueJobsAsync();
         using var wakeup = new DrainWakeup(ctx.Leases, jobs, ctx.Log.Name, "$Default", ctx.Log.PartitionCount);
         await using var gateway = await TestGateway.StartAsync(ctx.Log, wakeup: wakeup);
         using var http = gateway.HttpClient();

@@ -1,4 +1,3 @@
-using Azure.Storage.Queues;
 using ServerlessOtlp.Processing;
 using ServerlessOtlp.Tests.Infrastructure;
 
@@ -15,10 +14,7 @@ public sealed class DispatcherTests(AzuriteFixture azurite)
         await ctx.AppendSpansAsync(1, 3, 3);
         // Partition 2 has no data; partition 1 is being drained by someone.
         Assert.True((await ctx.Leases.TryClaimAsync(ctx.Log.Name, "$Default", 1, "busy", TimeSpan.FromMinutes(1))).Claimed);
-        var queue = new QueueServiceClient(azurite.ConnectionString, new QueueClientOptions { MessageEncoding = QueueMessageEncoding.None })
-            .GetQueueClient("q" + Guid.NewGuid().ToString("N"));
-        await queue.CreateIfNotExistsAsync();
-        var jobs = new StorageQueueDrainJobs(queue, ctx.Tables.GetTableClient(ctx.Leases.TableName), ctx.Log.Name, "$Default");
+        var (queue, jobs) = await ctx.QueueJobsAsync();
         var dispatcher = new Dispatcher(ctx.Log, ctx.Checkpoints, ctx.Leases, jobs, DrainTestContext.Options("dispatcher"));
 
         Assert.Equal([0], await dispatcher.DispatchAsync());

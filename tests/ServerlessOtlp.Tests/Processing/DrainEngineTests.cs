@@ -184,6 +184,61 @@ public sealed class DrainEngineTests(AzuriteFixture azurite, Xunit.Abstractions.
     }
 
     [Fact]
+    public async Task Every_event_read_and_checkpointed_is_timed_from_its_receipt_in_the_queue_wait_and_end_to_end_histograms()
+    {
+        using var ctx = await DrainTestContext.CreateAsync(azurite.ConnectionString);
+        using var metrics = new DrainMetrics();
+        var recorded = new System.Collections.Concurrent.ConcurrentBag<(string Instrument, double Seconds)>();
+        using var listener = new System.Diagnostics.Metrics.MeterListener();
+        listener.InstrumentPublished = (instrument, l) =>
+        {
+            if (instrument.Meter == metrics.Meter)
+            {
+                l.EnableMeasurementEvents(instrument);
+            }
+        };
+        listener.SetMeasurementEventCallback<double>((instrument, value, _, _) => recorded.Add((instrument.Name, value)));
+        listener.Start();
+        var engine = await ctx.EngineAsync(DrainTestContext.Options("timed"), metrics: metrics);
+        await ctx.AppendSpansAsync(0, 0, 25);
+
+        Assert.Equal(25, (await engine.DrainAsync(0)).Events);
+
+        Assert.Equal(25, recorded.Count(r => r.Instrument == "otlp_drain_queue_wait"));
+        Assert.Equal(25, recorded.Count(r => r.Instrument == "otlp_drain_end_to_end"));
+        Assert.All(recorded, r => Assert.True(r.Seconds >= 0));
+    }
+
+    [Fact]
+    public async Task A_node_judged_slow_claims_nothing_hands_back_what_it_drains_and_rejoins_when_it_recovers()
+    {
+        using var ctx = await DrainTestContext.CreateAsync(azurite.ConnectionString);
+        var engine = await ctx.EngineAsync(DrainTestContext.Options("slowpoke")); // 10 events per read
+        await ctx.AppendSpansAsync(0, 0, 30);
+        bool slow = true;
+        engine.StandingDown = () => slow;
+
+        Assert.Equal(DrainEnd.NotClaimed, (await engine.DrainAsync(0)).End);
+        Assert.True((await ctx.Leases.ReadAsync(ctx.Log.Name, "$Default", 0)).IsClaimable);
+
+        // Judged slow while draining: the batch in hand is settled and checkpointed, then the partition is handed back.
+        int asked = 0;
+        engine.StandingDown = () => ++asked > 1; // fine at the claim, slow after the first batch
+        var result = await engine.DrainAsync(0);
+        Assert.Equal((DrainEnd.StoodDown, 10L), (result.End, result.Events));
+        Assert.True(result.LagRemains);
+        Assert.True((await ctx.Leases.ReadAsync(ctx.Log.Name, "$Default", 0)).IsClaimable);
+        Assert.Equal(Enumerable.Range(0, 10), ctx.Delivered().Order());
+
+        // Recovered: it claims again and resumes from the checkpoint, nothing repeated.
+        slow = false;
+        engine.StandingDown = () => slow;
+        var resumed = await engine.DrainAsync(0);
+        Assert.Equal((DrainEnd.Idle, 20L), (resumed.End, resumed.Events));
+        Assert.Equal(Enumerable.Range(0, 30), ctx.Delivered().Order());
+    }
+
+    [Fact]
     public async Task A_second_job_for_a_partition_this_process_drains_does_not_take_the_lease_from_the_first()
     {
         using var ctx = await DrainTestContext.CreateAsync(azurite.ConnectionString);

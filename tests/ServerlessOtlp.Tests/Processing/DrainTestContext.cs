@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Text.RegularExpressions;
 using Azure.Data.Tables;
 using Azure.Storage.Blobs;
+using Azure.Storage.Queues;
 using Google.Protobuf;
 using OpenTelemetry.Proto.Collector.Trace.V1;
 using OpenTelemetry.Proto.Trace.V1;
@@ -51,6 +52,15 @@ internal sealed partial class DrainTestContext : IDisposable
     }
 
     public string ConnectionString { get; }
+
+    /// <summary>A fresh queue on Azurite with drain jobs on it, their pending markers in this context's leases table (consumer group <c>$Default</c>).</summary>
+    public async Task<(QueueClient Queue, StorageQueueDrainJobs Jobs)> QueueJobsAsync()
+    {
+        var queue = new QueueServiceClient(ConnectionString, new QueueClientOptions { MessageEncoding = QueueMessageEncoding.None })
+            .GetQueueClient("q" + Guid.NewGuid().ToString("N"));
+        await queue.CreateIfNotExistsAsync();
+        return (queue, new StorageQueueDrainJobs(queue, Tables.GetTableClient(Leases.TableName), Log.Name, "$Default"));
+    }
 
     public BlobServiceClient Blobs { get; }
 
@@ -106,11 +116,11 @@ internal sealed partial class DrainTestContext : IDisposable
 
     public TenantEventProcessor FileProcessor() => new(Tenants, [new FileExporter(ServerlessOtlp.Tests.Export.TestEgress.Local.Files)], DeadLetters);
 
-    public async Task<DrainEngine> EngineAsync(DrainOptions options, IEventProcessor? processor = null, TimeProvider? time = null)
+    public async Task<DrainEngine> EngineAsync(DrainOptions options, IEventProcessor? processor = null, TimeProvider? time = null, DrainMetrics? metrics = null)
     {
         var log = NewLog();
         await log.OpenAsync();
-        return new DrainEngine(log, Checkpoints, Leases, processor ?? FileProcessor(), DeadLetters, options, time: time);
+        return new DrainEngine(log, Checkpoints, Leases, processor ?? FileProcessor(), DeadLetters, options, time: time, metrics: metrics);
     }
 
     /// <summary>Appends one event per span, each span named <c>span-{n}</c>.</summary>

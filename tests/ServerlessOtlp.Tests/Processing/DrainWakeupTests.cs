@@ -1,5 +1,4 @@
 using Azure;
-using Azure.Storage.Queues;
 using Microsoft.Extensions.Time.Testing;
 using ServerlessOtlp.Processing;
 using ServerlessOtlp.Storage;
@@ -15,10 +14,7 @@ public sealed class DrainWakeupTests(AzuriteFixture azurite)
     public async Task An_append_to_an_undrained_partition_enqueues_one_job_and_a_steady_stream_costs_one_check_per_horizon()
     {
         using var ctx = await DrainTestContext.CreateAsync(azurite.ConnectionString, partitions: 3);
-        var queue = new QueueServiceClient(azurite.ConnectionString, new QueueClientOptions { MessageEncoding = QueueMessageEncoding.None })
-            .GetQueueClient("q" + Guid.NewGuid().ToString("N"));
-        await queue.CreateIfNotExistsAsync();
-        var jobs = new StorageQueueDrainJobs(queue, ctx.Tables.GetTableClient(ctx.Leases.TableName), ctx.Log.Name, "$Default");
+        var (queue, jobs) = await ctx.QueueJobsAsync();
         var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
         using var wakeup = new DrainWakeup(ctx.Leases, jobs, ctx.Log.Name, "$Default", 3, time);
 

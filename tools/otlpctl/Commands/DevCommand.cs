@@ -136,7 +136,10 @@ public static class DevCommand
         var services = await StorageSelection.CreateServicesAsync(log, storage, directory, loggers, local: true, ct);
 
         using var runnerStop = new CancellationTokenSource();
-        LocalRunner? localRunner = runner ? new LocalRunner(services, new LocalRunnerOptions()) : null;
+        // The failure detector's settings (ServerlessOtlp__Health__*), as the Functions app reads them.
+        var health = new HealthOptions();
+        new ConfigurationBuilder().AddEnvironmentVariables().Build().GetSection(HealthOptions.Section).Bind(health);
+        LocalRunner? localRunner = runner ? new LocalRunner(services, new LocalRunnerOptions { Health = health }) : null;
 
         // Gateway and runner in one process: appends start drains at once, as the gateway's pushes do in Azure
         // (ServerlessOtlp__Gateway__PushDrainJobs=false leaves it to the runner's dispatch, every second).

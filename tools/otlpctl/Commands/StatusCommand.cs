@@ -123,6 +123,12 @@ public static class StatusCommand
                 w.WriteString("state", n.Status);
                 w.WriteString("lastHeartbeat", n.LastSeen);
                 w.WriteNumber("ageSeconds", Math.Round(n.Age.TotalSeconds, 1));
+                if (n.Counters.TryGetValue("avgResponseMicros", out long micros))
+                {
+                    // The node's own local work over its last 30 s (appends for a gateway, per-event work for a drain worker).
+                    w.WriteNumber("avgResponseMs", Math.Round(micros / 1000.0, 3));
+                }
+
                 w.WriteEndObject();
             }
 
