@@ -4,7 +4,8 @@
 #                       (no argument: the first four, in that order; latency is issue 18's delivery latency,
 #                       pushed drains vs the runner's dispatch, same run: LATENCY_SECONDS_IDLE=8 between
 #                       the after-idle probes, LATENCY_IDLE_COUNT=12, LATENCY_LIGHT_COUNT=40 at 2/s,
-#                       LATENCY_LOG=blob|memory the log, LATENCY_MODES="push dispatch")
+#                       LATENCY_MODES="push dispatch"; the blob log: otlpctl dev's memory log drops bodies, so
+#                       nothing would be delivered on it)
 # Environment:
 #   REPEAT=2            throughput runs per system (ours and the baseline alternate)
 #   STEADY_SECONDS=60   length of the steady 10k spans/s run (per system)
@@ -426,7 +427,7 @@ if want latency; then
   LATENCY_SECONDS_IDLE="${LATENCY_SECONDS_IDLE:-8}"
   LATENCY_IDLE_COUNT="${LATENCY_IDLE_COUNT:-12}"
   LATENCY_LIGHT_COUNT="${LATENCY_LIGHT_COUNT:-40}"
-  LATENCY_LOG="${LATENCY_LOG:-blob}"
+  LATENCY_LOG=blob
   read -r -a latency_modes <<<"${LATENCY_MODES:-push dispatch}"
   traces="$data_dir/out/traces.jsonl"
   {

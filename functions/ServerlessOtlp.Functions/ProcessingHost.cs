@@ -111,7 +111,7 @@ public sealed class ProcessingRuntime
                     ["memoryInUseBytes"] = engine.Memory.InUse,
                     ["memoryHighWaterBytes"] = engine.Memory.HighWaterMark,
                     ["storageTransactions"] = Services.Storage.Transactions.Total,
-                    ["avgResponseMicros"] = _localWork?.Average is { } average ? (long)average.TotalMicroseconds : 0,
+                    ["avgResponseMicros"] = _localWork?.AverageMicroseconds ?? 0,
                 }),
             cancellationToken);
     }

@@ -86,7 +86,7 @@ internal sealed class GatewayHeartbeat(
                         ["accepted"] = metrics.AcceptedTotal,
                         ["refused"] = metrics.RefusedTotal,
                         ["inFlightBytes"] = ingest.Budget.Used,
-                        ["avgResponseMicros"] = Micros(metrics.AppendTime.Average),
+                        ["avgResponseMicros"] = metrics.AppendTime.AverageMicroseconds,
                     }),
                 cancellationToken);
         }
@@ -101,6 +101,4 @@ internal sealed class GatewayHeartbeat(
 
         _failures = 0;
     }
-
-    private static long Micros(TimeSpan? average) => average is { } a ? (long)a.TotalMicroseconds : 0;
 }

@@ -65,6 +65,9 @@ public sealed class LocalResponseTime
         }
     }
 
+    /// <summary>The average in whole microseconds, 0 when unknown (the heartbeat counter <c>avgResponseMicros</c>).</summary>
+    public long AverageMicroseconds => Average is { } average ? (long)average.TotalMicroseconds : 0;
+
     /// <summary>True when the average exceeds <paramref name="timeout"/>.</summary>
     public bool Exceeds(TimeSpan timeout) => Average is { } average && average > timeout;
 

@@ -263,7 +263,7 @@ public sealed class LocalRunner
                     ["memoryInUseBytes"] = engine.Memory.InUse,
                     ["memoryHighWaterBytes"] = engine.Memory.HighWaterMark,
                     ["storageTransactions"] = _services.Storage.Transactions.Total,
-                    ["avgResponseMicros"] = _localWork?.Average is { } average ? (long)average.TotalMicroseconds : 0,
+                    ["avgResponseMicros"] = _localWork?.AverageMicroseconds ?? 0,
                 }),
             cancellationToken);
         return true;
