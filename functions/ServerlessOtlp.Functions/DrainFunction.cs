@@ -112,15 +112,7 @@ public sealed class DrainFunction(ProcessingHost host, ILogger<DrainFunction> lo
         try
         {
             var (health, settled) = await runtime.MaintainIfDueAsync(cancellationToken);
-            if (health is { } h && (h.Dead > 0 || h.LeasesExpired > 0))
-            {
-                logger.LogWarning("Health sweep: {Dead} nodes dead, {Expired} leases expired", h.Dead, h.LeasesExpired);
-            }
-
-            if (settled > 0)
-            {
-                logger.LogInformation("Retry store: {Settled} entries settled", settled);
-            }
+            MaintenanceFunction.Report(logger, health, settled);
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {

@@ -22,16 +22,8 @@ public sealed class MaintenanceFunction(ProcessingHost host, ILogger<Maintenance
     {
         var runtime = await host.GetAsync(cancellationToken);
         var health = await TryAsync("health sweep", () => runtime.HealthSweep.SweepAsync(cancellationToken));
-        if (health is { } h && (h.Dead > 0 || h.LeasesExpired > 0))
-        {
-            logger.LogWarning("Health sweep: {Dead} nodes dead, {Expired} leases expired", h.Dead, h.LeasesExpired);
-        }
-
         int? settled = await TryAsync<int?>("retry store", async () => await runtime.Services.RetryDrainer.DrainOnceAsync(cancellationToken));
-        if (settled > 0)
-        {
-            logger.LogInformation("Retry store: {Settled} entries settled", settled);
-        }
+        Report(logger, health, settled);
 
         int? deleted = await TryAsync<int?>("retention", async () => await runtime.Retention.SweepAsync(cancellationToken));
         if (deleted > 0)
@@ -40,6 +32,20 @@ public sealed class MaintenanceFunction(ProcessingHost host, ILogger<Maintenance
         }
 
         return new MaintenanceResult(health, settled, deleted);
+    }
+
+    /// <summary>One line for what the failure detector and the retry store did, when they did something (also after drains).</summary>
+    internal static void Report(ILogger logger, Processing.HealthSweep.SweepResult? health, int? settled)
+    {
+        if (health is { } h && (h.Dead > 0 || h.LeasesExpired > 0))
+        {
+            logger.LogWarning("Health sweep: {Dead} nodes dead, {Expired} leases expired", h.Dead, h.LeasesExpired);
+        }
+
+        if (settled > 0)
+        {
+            logger.LogInformation("Retry store: {Settled} entries settled", settled);
+        }
     }
 
     private async Task<T?> TryAsync<T>(string what, Func<Task<T>> action)

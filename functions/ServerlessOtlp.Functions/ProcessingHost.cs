@@ -24,14 +24,13 @@ public sealed class ProcessingRuntime
         Replay = new TenantReplay(services);
         HealthSweep = services.CreateHealthSweep(health);
         Retention = new RetentionSweep(services.Log, services.Checkpoints, services.Drain, options.Retention);
-        _localWork = (services.Processor as TenantEventProcessor)?.LocalWork;
-        services.Engine.StandingDown = IsSlow;
+        _isSlow = services.StandDownWhenSlow(health);
     }
 
-    private readonly LocalResponseTime? _localWork;
+    private readonly Func<bool> _isSlow;
 
     /// <summary>The failure detector's verdict on this instance's own local work (<see cref="HealthOptions.ResponseTimeout"/>): it then claims nothing and hands back what it drains.</summary>
-    public bool IsSlow() => _localWork?.Exceeds(Health.ResponseTimeout) == true;
+    public bool IsSlow() => _isSlow();
 
     public ProcessingServices Services { get; }
 
@@ -111,7 +110,7 @@ public sealed class ProcessingRuntime
                     ["memoryInUseBytes"] = engine.Memory.InUse,
                     ["memoryHighWaterBytes"] = engine.Memory.HighWaterMark,
                     ["storageTransactions"] = Services.Storage.Transactions.Total,
-                    ["avgResponseMicros"] = _localWork?.AverageMicroseconds ?? 0,
+                    ["avgResponseMicros"] = Services.LocalWork?.AverageMicroseconds ?? 0,
                 }),
             cancellationToken);
     }

@@ -34,8 +34,7 @@ await log.DisposeAsync();
 
 DrainWakeup CreateWakeup()
 {
-    string group = log is EventHubsLog hub ? hub.ConsumerGroup : configuration[$"{DrainOptions.Section}:ConsumerGroup"] ?? new DrainOptions().ConsumerGroup;
-    var leasesTable = storage.Tables.GetTableClient(storage.Names.Leases);
-    var jobs = new StorageQueueDrainJobs(storage.Queues.GetQueueClient(storage.Names.DrainJobs), leasesTable, log.Name, group);
-    return new DrainWakeup(new LeaseStore(leasesTable), jobs, log.Name, group, log.PartitionCount, TimeProvider.System, loggers.CreateLogger<DrainWakeup>());
+    string group = DrainOptions.LiveConsumerGroup(log, configuration[$"{DrainOptions.Section}:ConsumerGroup"] ?? new DrainOptions().ConsumerGroup);
+    var jobs = StorageQueueDrainJobs.For(storage, log.Name, group);
+    return new DrainWakeup(new LeaseStore(storage.Tables, storage.Names.Leases), jobs, log.Name, group, log.PartitionCount, TimeProvider.System, loggers.CreateLogger<DrainWakeup>());
 }

@@ -187,11 +187,12 @@ internal sealed class PartitionAppender
         }
 
         long items = 0, ingressUnits = 0;
-        bool allDurable = true;
+        bool allDurable = true, anyDurable = false;
         for (int e = 0; e < events.Count; e++)
         {
             bool durable = outcome[e] == AppendOutcome.Durable;
             allDurable &= durable;
+            anyDurable |= durable;
             ingressUnits += durable ? Math.Max(1, (events[e].Body.Length + IngressUnitBytes - 1) / IngressUnitBytes) : 0;
         }
 
@@ -201,7 +202,7 @@ internal sealed class PartitionAppender
         }
 
         _metrics.RecordAppend(_time.GetElapsedTime(start), events.Count, items, allDurable, ingressUnits);
-        if (_wakeup != null && AnyDurable(outcome, events.Count))
+        if (_wakeup != null && anyDurable)
         {
             _wakeup.Appended(_partition); // returns at once; a check, if one is due, runs in the background
         }
@@ -225,8 +226,6 @@ internal sealed class PartitionAppender
             batch[i].Owner.PartDone(e < eventCount ? outcome[e] : AppendOutcome.Failed, batch[i].Items);
         }
     }
-
-    private static bool AnyDurable(AppendOutcome[] outcome, int count) => outcome.AsSpan(0, count).Contains(AppendOutcome.Durable);
 
     private CancellationToken ArmTimeout()
     {

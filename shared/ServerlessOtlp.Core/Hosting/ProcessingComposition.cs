@@ -185,10 +185,7 @@ public sealed class ProcessingServicesProvider(IServiceProvider provider) : IAsy
 
         // Checkpoints and leases are keyed by the consumer group the receivers read in.
         var drain = provider.GetRequiredService<IOptions<DrainOptions>>().Value;
-        if (log is EventHubsLog hub)
-        {
-            drain = drain.ForConsumerGroup(hub.ConsumerGroup);
-        }
+        drain = drain.ForConsumerGroup(DrainOptions.LiveConsumerGroup(log, drain.ConsumerGroup));
 
         var export = provider.GetRequiredService<ExportSettings>() with
         {

@@ -62,6 +62,10 @@ public sealed class StorageQueueDrainJobs : IDrainJobQueue
 
     public TimeSpan MarkerTtl { get; init; } = TimeSpan.FromMinutes(2);
 
+    /// <summary>The deployment's drain jobs: the <c>drain-jobs</c> queue, markers in the <c>leases</c> table (the Functions app's and the gateway's pushes).</summary>
+    public static StorageQueueDrainJobs For(Hosting.StorageClients storage, string logName, string consumerGroup) =>
+        new(storage.Queues.GetQueueClient(storage.Names.DrainJobs), storage.Tables.GetTableClient(storage.Names.Leases), logName, consumerGroup);
+
     public async Task<bool> TryEnqueueAsync(DrainJob job, TimeSpan delay, CancellationToken cancellationToken = default)
     {
         string rowKey = job.PendingKey;

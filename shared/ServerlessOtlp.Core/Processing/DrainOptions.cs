@@ -53,6 +53,13 @@ public sealed class DrainOptions
     public string OwnerId { get; set; } = $"drain-{Environment.MachineName}-{Environment.ProcessId}-{Guid.NewGuid().ToString("N")[..6]}";
 
     /// <summary>A copy of these settings for another consumer group (a tenant's replay cursor).</summary>
+    /// <summary>
+    /// The consumer group that keys <paramref name="log"/>'s checkpoints and leases: an Event Hubs log's own
+    /// (its receivers read in it), else <paramref name="configured"/>.
+    /// </summary>
+    public static string LiveConsumerGroup(Log.IPartitionedLog log, string configured) =>
+        log is Log.EventHubsLog hub ? hub.ConsumerGroup : configured;
+
     public DrainOptions ForConsumerGroup(string consumerGroup)
     {
         var copy = (DrainOptions)MemberwiseClone();

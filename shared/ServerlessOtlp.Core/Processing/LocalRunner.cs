@@ -50,7 +50,7 @@ public sealed class LocalRunner
     private readonly InProcessDrainJobs _jobs = new();
     private readonly TenantReplay _replay;
     private readonly DateTimeOffset _started = DateTimeOffset.UtcNow;
-    private readonly LocalResponseTime? _localWork;
+    private readonly Func<bool> _isSlow;
     private int _activeDrains;
     private bool _wasSlow;
 
@@ -60,12 +60,11 @@ public sealed class LocalRunner
         _options = options;
         _logger = services.Loggers.CreateLogger<LocalRunner>();
         _replay = new TenantReplay(services);
-        _localWork = (services.Processor as TenantEventProcessor)?.LocalWork;
-        services.Engine.StandingDown = IsSlow;
+        _isSlow = services.StandDownWhenSlow(options.Health);
     }
 
     /// <summary>The failure detector's verdict on this runner's own local work (<see cref="HealthOptions.ResponseTimeout"/>).</summary>
-    public bool IsSlow() => _localWork?.Exceeds(_options.Health.ResponseTimeout) == true;
+    public bool IsSlow() => _isSlow();
 
     public int ActiveDrains => Volatile.Read(ref _activeDrains);
 
@@ -233,7 +232,7 @@ public sealed class LocalRunner
             _wasSlow = slow;
             if (slow)
             {
-                _logger.LogWarning("Local work averages {Average} ms per event, over {Timeout} s: suspect, handing back partitions", _localWork?.Average?.TotalMilliseconds, _options.Health.ResponseTimeout.TotalSeconds);
+                _logger.LogWarning("Local work averages {Average} ms per event, over {Timeout} s: suspect, handing back partitions", _services.LocalWork?.Average?.TotalMilliseconds, _options.Health.ResponseTimeout.TotalSeconds);
             }
             else
             {
@@ -263,7 +262,7 @@ public sealed class LocalRunner
                     ["memoryInUseBytes"] = engine.Memory.InUse,
                     ["memoryHighWaterBytes"] = engine.Memory.HighWaterMark,
                     ["storageTransactions"] = _services.Storage.Transactions.Total,
-                    ["avgResponseMicros"] = _localWork?.AverageMicroseconds ?? 0,
+                    ["avgResponseMicros"] = _services.LocalWork?.AverageMicroseconds ?? 0,
                 }),
             cancellationToken);
         return true;

@@ -124,8 +124,22 @@ public sealed class ProcessingServices
     public HealthSweep CreateHealthSweep(HealthOptions options) =>
         new(Nodes, Leases, Log, Drain, options, Loggers.CreateLogger<HealthSweep>());
 
-    public StorageQueueDrainJobs CreateQueueJobs() =>
-        new(Storage.Queues.GetQueueClient(Storage.Names.DrainJobs), Storage.Tables.GetTableClient(Storage.Names.Leases), Log.Name, Drain.ConsumerGroup);
+    public StorageQueueDrainJobs CreateQueueJobs() => StorageQueueDrainJobs.For(Storage, Log.Name, Drain.ConsumerGroup);
+
+    /// <summary>The processor's measurement of its own local work (null for a processor that does not measure it).</summary>
+    public LocalResponseTime? LocalWork => (Processor as TenantEventProcessor)?.LocalWork;
+
+    /// <summary>
+    /// The failure detector's verdict on this process's local work against <see cref="HealthOptions.ResponseTimeout"/>;
+    /// the engine stands down while it holds. Returned for the host's heartbeat.
+    /// </summary>
+    public Func<bool> StandDownWhenSlow(HealthOptions health)
+    {
+        var work = LocalWork;
+        Func<bool> slow = () => work?.Exceeds(health.ResponseTimeout) == true;
+        Engine.StandingDown = slow;
+        return slow;
+    }
 
     /// <summary>Moves a partition's checkpoint back (or forward) to a time or position; audited in the checkpoint row.</summary>
     public async Task<ReplayAudit> ReplayAsync(int partition, DateTimeOffset? from, long? position, string by, CancellationToken cancellationToken = default)
