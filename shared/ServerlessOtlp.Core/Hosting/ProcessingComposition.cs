@@ -93,8 +93,7 @@ public static class ProcessingComposition
         }
     }
 
-    internal static string? HealthProblem(HealthOptions o) =>
-        o.SuspectAfter <= TimeSpan.Zero || o.DeadAfter < o.SuspectAfter ? "SuspectAfter must be positive and DeadAfter at least SuspectAfter" : null;
+    internal static string? HealthProblem(HealthOptions o) => o.Problem();
 
     internal static string? ResilienceProblem(ExportResilienceOptions o) =>
         o.AttemptTimeout <= TimeSpan.Zero || o.InitialInterval <= TimeSpan.Zero || o.MaxInterval < o.InitialInterval ? "AttemptTimeout and InitialInterval must be positive, MaxInterval at least InitialInterval"

@@ -26,6 +26,12 @@ public sealed class HealthOptions
 
     /// <summary>Dead and stopped nodes are removed from the table after this long.</summary>
     public TimeSpan ForgetAfter { get; set; } = TimeSpan.FromHours(24);
+
+    /// <summary>What is wrong with these settings, or null (a zero response timeout would make every worker stand down).</summary>
+    public string? Problem() =>
+        SuspectAfter <= TimeSpan.Zero || DeadAfter < SuspectAfter ? "SuspectAfter must be positive and DeadAfter at least SuspectAfter"
+        : ResponseTimeout <= TimeSpan.Zero ? "ResponseTimeout must be positive"
+        : null;
 }
 
 /// <summary>

@@ -153,6 +153,8 @@ public sealed class FunctionsAppHostTests(AzuriteFixture azurite)
             ["ServerlessOtlp__RetryStore__MaxAge"] = "-00:00:01",
             ["ServerlessOtlp__Export__InlineBudget"] = "00:01:00",
             ["ServerlessOtlp__Log__EventHubs__ReplayConsumerGroup"] = "functions",
+            ["ServerlessOtlp__Health__ResponseTimeout"] = "00:00:00",
+            ["ServerlessOtlp__Functions__RetryStorePeriod"] = "00:00:00",
         };
         using var host = FunctionsProgram.CreateBuilder(Arguments(settings)).Build();
 
@@ -161,6 +163,8 @@ public sealed class FunctionsAppHostTests(AzuriteFixture azurite)
         Assert.Contains("ServerlessOtlp:RetryStore: MaxAge must be positive", message, StringComparison.Ordinal);
         Assert.Contains("ServerlessOtlp:Export: InlineBudget", message, StringComparison.Ordinal);
         Assert.Contains("ReplayConsumerGroup must differ", message, StringComparison.Ordinal);
+        Assert.Contains("ServerlessOtlp:Health: ResponseTimeout must be positive", message, StringComparison.Ordinal);
+        Assert.Contains("HealthSweepPeriod and RetryStorePeriod must be positive", message, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -139,6 +139,10 @@ public static class DevCommand
         // The failure detector's settings (ServerlessOtlp__Health__*), as the Functions app reads them.
         var health = new HealthOptions();
         new ConfigurationBuilder().AddEnvironmentVariables().Build().GetSection(HealthOptions.Section).Bind(health);
+        if (health.Problem() is { } problem)
+        {
+            throw new CliException($"{HealthOptions.Section}: {problem}", ExitCodes.Usage);
+        }
         LocalRunner? localRunner = runner ? new LocalRunner(services, new LocalRunnerOptions { Health = health }) : null;
 
         // Gateway and runner in one process: appends start drains at once, as the gateway's pushes do in Azure
