@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
 # Gateway and end-to-end figures of BENCHMARKS.md (issue #8). Usage:
-#   bench/gateway.sh [throughput] [steady] [overload] [e2e] [latency]
+#   bench/gateway.sh [throughput] [steady] [overload] [e2e] [latency] [coldstart] [cost]
 #                       (no argument: the first four, in that order; latency is issue 18's delivery latency,
 #                       pushed drains vs the runner's dispatch, same run: LATENCY_SECONDS_IDLE=8 between
 #                       the after-idle probes, LATENCY_IDLE_COUNT=12, LATENCY_LIGHT_COUNT=40 at 2/s,
-#                       LATENCY_MODES="push dispatch"; the blob log: otlpctl dev's memory log drops bodies, so
-#                       nothing would be delivered on it)
+#                       LATENCY_MODES="push dispatch", LATENCY_LOG=blob (or memory))
+#                       coldstart (issue 18 item 5): a fresh runner process draining a backlog, the JIT build
+#                       beside a ReadyToRun publish, COLD_REPEAT=2 times each, COLD_SECONDS=15 of load at
+#                       STEADY_RATE make the backlog; time to first export, spans in the first 10 s, peak RSS
+#                       cost (issue 18 item 3): STEADY_RATE spans/s for COST_SECONDS=60 through gateway and
+#                       runner on the Event Hubs log (tests/ServerlessOtlp.EventHubsEmulator), billable
+#                       operations counted by the process (storage transactions per service, ingress units)
 # Environment:
 #   REPEAT=2            throughput runs per system (ours and the baseline alternate)
 #   STEADY_SECONDS=60   length of the steady 10k spans/s run (per system)
@@ -67,7 +72,7 @@ if [[ ${#scenarios[@]} -eq 0 ]]; then
 fi
 want() { local s; for s in "${scenarios[@]}"; do [[ "$s" == "$1" ]] && return 0; done; return 1; }
 for s in "${scenarios[@]}"; do
-  case "$s" in throughput|steady|overload|e2e|latency) ;; *) echo "unknown scenario $s (throughput, steady, overload, e2e, latency)" >&2; exit 2 ;; esac
+  case "$s" in throughput|steady|overload|e2e|latency|coldstart|cost) ;; *) echo "unknown scenario $s (throughput, steady, overload, e2e, latency, coldstart, cost)" >&2; exit 2 ;; esac
 done
 
 log() { echo "[$(date +%H:%M:%S)] $*" >&2; }
@@ -95,6 +100,15 @@ build() {
   done
   # The container's binary: Native AOT, as the Dockerfile publishes it.
   dotnet publish -c Release gateway-container/ServerlessOtlp.Gateway -o "$repo/artifacts/gateway-aot" -nologo -v quiet
+  if want coldstart; then
+    # The same program precompiled, as the Functions app is published (ReadyToRun needs a runtime
+    # identifier; otlpctl references the gateway, whose RID build is self-contained Native AOT).
+    dotnet publish -c Release tools/otlpctl -r linux-x64 --self-contained false -p:PublishReadyToRun=true \
+      -p:ValidateExecutableReferencesMatchSelfContained=false -o "$repo/artifacts/otlpctl-r2r" -nologo -v quiet
+  fi
+  if want cost; then
+    dotnet build -c Release tests/ServerlessOtlp.EventHubsEmulator -nologo -v quiet
+  fi
 }
 log "building otlpctl, the baseline sink, the probe and the gateway (JIT build and Native AOT publish)"
 build
@@ -427,7 +441,7 @@ if want latency; then
   LATENCY_SECONDS_IDLE="${LATENCY_SECONDS_IDLE:-8}"
   LATENCY_IDLE_COUNT="${LATENCY_IDLE_COUNT:-12}"
   LATENCY_LIGHT_COUNT="${LATENCY_LIGHT_COUNT:-40}"
-  LATENCY_LOG=blob
+  LATENCY_LOG="${LATENCY_LOG:-blob}" # or memory: otlpctl dev --role all keeps the memory log's bodies for its runner
   read -r -a latency_modes <<<"${LATENCY_MODES:-push dispatch}"
   traces="$data_dir/out/traces.jsonl"
   {
@@ -467,6 +481,74 @@ if want latency; then
     stop_pid "$gw_pid"; gw_pid=""
   done
   echo >>"$out/summary.md"
+fi
+
+if want coldstart; then
+  COLD_REPEAT="${COLD_REPEAT:-2}"
+  COLD_SECONDS="${COLD_SECONDS:-15}"
+  traces="$data_dir/out/traces.jsonl"
+  {
+    echo "## Cold start of a drain process (issue 18): a fresh \`otlpctl dev --role runner --log blob\` draining a backlog of ${COLD_SECONDS} s at ${STEADY_RATE} spans/s"
+    echo
+    echo "| build | run | backlog spans | exec -> first export s | spans in first 10 s | all spans s | spans/s after the first export | RSS max MiB |"
+    echo "|---|---|---|---|---|---|---|---|"
+  } >>"$out/summary.md"
+  for ((r = 1; r <= COLD_REPEAT; r++)); do
+    for build in jit r2r; do
+      start_dev "cold-$build-$r-gateway" --role gateway --log blob
+      load "cold-$build-$r" "$gw_port" "$key" --rate "$STEADY_RATE" --duration "${COLD_SECONDS}s" --spans-per-request 100 --connections 8
+      stop_pid "$gw_pid"; gw_pid=""
+      backlog="$(jq '.accepted' "$out/cold-$build-$r.load.json")"
+      rm -f "$traces"
+      if [[ "$build" == jit ]]; then dll="$repo/tools/otlpctl/bin/Release/net10.0/otlpctl.dll"; else dll="$repo/artifacts/otlpctl-r2r/otlpctl.dll"; fi
+      "${load_pin[@]}" python3 "$repo/bench/first-export.py" "$out/cold-$build-$r.json" "$traces" "$backlog" 180 -- \
+        env "${gw_env[@]}" "${gw_pin[@]}" dotnet "$dll" dev --storage "$storage" --data-dir "$data_dir" --role runner --log blob >&2
+      jq -r --arg b "$build" --arg r "$r" --arg n "$backlog" \
+        '"| \($b) | \($r) | \($n) | \(.firstExportSeconds) | \(.spansInFirst10s) | \(.allSeconds) | \(if .allSeconds and .firstExportSeconds then (.spans / (.allSeconds - .firstExportSeconds) | floor) else "?" end) | \(.rssMaxMiB) |"' \
+        "$out/cold-$build-$r.json" >>"$out/summary.md"
+    done
+  done
+  echo >>"$out/summary.md"
+fi
+
+if want cost; then
+  COST_SECONDS="${COST_SECONDS:-60}"
+  emulator_port="$(free_port)"
+  "${load_pin[@]}" dotnet "$repo/tests/ServerlessOtlp.EventHubsEmulator/bin/Release/net10.0/ServerlessOtlp.EventHubsEmulator.dll" \
+    --port "$emulator_port" --partitions 8 --hub otlp >"$work/emulator.txt" 2>"$out/emulator.err.txt" &
+  emulator_pid=$!; pids+=("$emulator_pid")
+  wait_port "$emulator_port" "$emulator_pid" 60
+  hub="$(head -1 "$work/emulator.txt")"
+  start_dev cost --role all --log eventhubs --event-hubs-connection-string "$hub"
+  sleep 10 # the start-up's drains have ended idle
+  metrics_snapshot() { curl -fsS "http://127.0.0.1:$gw_mgmt_port/metrics" >"$out/$1.metrics.txt"; }
+  metric_in() { # metric_in FILE NAME [LABEL_FILTER]
+    awk -v n="$2" -v f="${3:-}" '$1 ~ "^" n "(_total)?([{]|$)" && (f == "" || index($1, f) > 0) { s += $NF } END { printf "%d\n", s }' "$1"
+  }
+  metrics_snapshot cost-before
+  load cost "$gw_port" "$key" --rate "$STEADY_RATE" --duration "${COST_SECONDS}s" --spans-per-request 100 --connections 8
+  deadline=$((SECONDS + 300))
+  until tail -n 1 "$out/cost.dev.txt" | grep -q '| lag 0 |' || ((SECONDS >= deadline)); do sleep 2; done
+  sleep 5
+  metrics_snapshot cost-after
+  spans="$(jq '.accepted' "$out/cost.load.json")"
+  {
+    echo "## Billable operations per million spans (issue 18): ${STEADY_RATE} spans/s for ${COST_SECONDS} s, gateway and runner (\`otlpctl dev --role all\`) on the Event Hubs log (local AMQP endpoint), counted by the process"
+    echo
+    echo "spans accepted: $spans; load: $(jq -c '{itemsPerSecond, refused, latencyMs}' "$out/cost.load.json")"
+    echo
+    echo "| operation | during the run | per million spans |"
+    echo "|---|---|---|"
+    for m in "otlp_storage_transactions service=\"table\"" "otlp_storage_transactions service=\"queue\"" "otlp_storage_transactions service=\"blob\"" \
+             "otlp_gateway_events_appended" "otlp_gateway_log_ingress_units" "otlp_gateway_items_appended" "otlp_drain_end_to_end_seconds_count"; do
+      name="${m%% *}"; filter=""; label="$name"
+      if [[ "$m" == *" "* ]]; then filter="${m#* }"; label="$name{$filter}"; fi
+      d=$(( $(metric_in "$out/cost-after.metrics.txt" "$name" "$filter") - $(metric_in "$out/cost-before.metrics.txt" "$name" "$filter") ))
+      echo "| $label | $d | $(awk -v d="$d" -v s="$spans" 'BEGIN { if (s > 0) printf "%.1f", d * 1e6 / s; else print "?" }') |"
+    done
+    echo
+  } >>"$out/summary.md"
+  stop_pid "$gw_pid"; gw_pid=""
 fi
 
 echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)" >>"$out/summary.md"

@@ -106,7 +106,9 @@ public static class DevCommand
         var logOptions = selection.LogOptionsFrom(parse);
         if (logOptions.Kind == "memory")
         {
-            Output.Info("[bold red on yellow] MEMORY LOG [/] [bold yellow]data is NOT durable and the drains read nothing: use --log memory for gateway benchmarks only.[/]");
+            Output.Info(gateway && runner
+                ? "[bold red on yellow] MEMORY LOG [/] [bold yellow]data is NOT durable and never trimmed (memory grows with everything sent): use --log memory for benchmarks only.[/]"
+                : "[bold red on yellow] MEMORY LOG [/] [bold yellow]data is NOT durable and a runner in another process reads nothing: use --log memory for gateway benchmarks only.[/]");
         }
 
         if (gateway)
@@ -130,7 +132,7 @@ public static class DevCommand
         string devOutput = export.Files.Root is null ? Path.Combine(dataDir, "out") : DevTenant.RelativeOutput;
         string? printedKey = await SetUpTenantsAsync(tenantStore, tenantFile, devOutput, ct);
 
-        await using var log = await selection.OpenLogAsync(parse, storage, loggers, ct);
+        await using var log = await selection.OpenLogAsync(parse, storage, loggers, ct, drainsInProcess: gateway && runner);
         Output.Info($"Log: {Markup.Escape(log.Name)} with {log.PartitionCount} partitions");
         var directory = new TenantDirectory(tenantStore);
         var services = await StorageSelection.CreateServicesAsync(log, storage, directory, loggers, local: true, ct);

@@ -238,7 +238,7 @@ public sealed class StorageSelection
     }
 
     /// <summary>Creates and opens the log the flags name.</summary>
-    public async Task<IPartitionedLog> OpenLogAsync(ParseResult parse, StorageClients storage, ILoggerFactory loggers, CancellationToken cancellationToken)
+    public async Task<IPartitionedLog> OpenLogAsync(ParseResult parse, StorageClients storage, ILoggerFactory loggers, CancellationToken cancellationToken, bool drainsInProcess = false)
     {
         var options = LogOptionsFrom(parse);
         if (options.Kind == "blob")
@@ -246,7 +246,7 @@ public sealed class StorageSelection
             await storage.Blobs.GetBlobContainerClient(storage.Names.LogContainer).CreateIfNotExistsAsync(cancellationToken: cancellationToken);
         }
 
-        var log = PartitionedLogFactory.Create(options, storage, loggers);
+        var log = PartitionedLogFactory.Create(options, storage, loggers, drainsInProcess);
         await log.OpenAsync(cancellationToken);
         return log;
     }
