@@ -36,6 +36,19 @@ public sealed class FunctionsPublishTests
     }
 
     [SkippableFact]
+    public void The_apps_assemblies_are_published_precompiled_for_linux_x64()
+    {
+        // ReadyToRun (BENCHMARKS.md, "Cold start"): native code for the drain path beside the IL, so a new
+        // instance does not start on tier-0 JIT code.
+        SkipUnlessPublished();
+        foreach (string assembly in new[] { "ServerlessOtlp.Functions.dll", "ServerlessOtlp.Core.dll" })
+        {
+            using var pe = new System.Reflection.PortableExecutable.PEReader(File.OpenRead(Path.Combine(Output, assembly)));
+            Assert.True(pe.PEHeaders.CorHeader!.ManagedNativeHeaderDirectory.Size > 0, $"{assembly} is not ReadyToRun");
+        }
+    }
+
+    [SkippableFact]
     public void The_package_carries_the_repository_host_json_and_no_local_settings()
     {
         SkipUnlessPublished();
