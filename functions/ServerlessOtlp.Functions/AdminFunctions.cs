@@ -3,6 +3,7 @@ using System.Text.Json;
 using Microsoft.Azure.Functions.Worker;
 using Microsoft.Azure.Functions.Worker.Http;
 using ServerlessOtlp.Log;
+using ServerlessOtlp.Performance;
 using ServerlessOtlp.Processing;
 using ServerlessOtlp.Storage;
 
@@ -16,7 +17,21 @@ public sealed record NodeView(string Role, string Id, string? Version, string? H
 /// <summary>A tenant's replay cursor on one partition: it re-delivers that tenant's events from <c>start</c> up to <c>end</c>.</summary>
 public sealed record ReplayCursorView(string Tenant, int Partition, long Start, long End, long Position, long Lag, string State, string? LeaseOwner, string CreatedBy, DateTimeOffset CreatedAt);
 
-public sealed record AdminStatus(string Log, string ConsumerGroup, IReadOnlyList<PartitionView> Partitions, IReadOnlyList<NodeView> Nodes, IReadOnlyDictionary<string, int> DeadLetters, IReadOnlyList<ReplayCursorView> ReplayCursors, IReadOnlyList<RetryBacklogView> RetryStore);
+public sealed record AdminStatus(string Log, string ConsumerGroup, IReadOnlyList<PartitionView> Partitions, IReadOnlyList<NodeView> Nodes, IReadOnlyDictionary<string, int> DeadLetters, IReadOnlyList<ReplayCursorView> ReplayCursors, IReadOnlyList<RetryBacklogView> RetryStore, IReadOnlyDictionary<string, ComponentView> Components);
+
+/// <summary>One component merged over the live nodes, as <c>otlpctl status</c> prints it (README, "Telemetry of the pipeline itself").</summary>
+public sealed record ComponentView(LatencyView LatencyMs, ThroughputView ItemsPerSecond, double ErrorRate, long Operations)
+{
+    public static ComponentView From(ComponentFigures c) => new(
+        new LatencyView(Math.Round(c.P50Ms, 3), Math.Round(c.P95Ms, 3), Math.Round(c.P99Ms, 3)),
+        new ThroughputView(Math.Round(c.Current, 1), Math.Round(c.Average, 1), Math.Round(c.Peak, 1)),
+        Math.Round(c.ErrorRate, 4),
+        c.Operations);
+}
+
+public sealed record LatencyView(double P50, double P95, double P99);
+
+public sealed record ThroughputView(double Current, double Average, double Peak);
 
 /// <summary>A destination's batches parked in the retry store: how many, their bytes, and the age of the oldest.</summary>
 public sealed record RetryBacklogView(string Tenant, string Destination, int Batches, long Bytes, double OldestAgeSeconds);
@@ -78,7 +93,8 @@ public sealed class AdminFunctions(ProcessingHost host)
             (await services.RetryStore.GetStatsAsync(cancellationToken))
                 .OrderBy(b => b.Tenant, StringComparer.Ordinal).ThenBy(b => b.Destination, StringComparer.Ordinal)
                 .Select(b => new RetryBacklogView(b.Tenant, b.Destination, b.Count, b.Bytes, Math.Round(b.OldestAge.TotalSeconds, 1)))
-                .ToList());
+                .ToList(),
+            DeploymentPerformance.MergeLive(nodes).ToDictionary(c => c.Key, c => ComponentView.From(c.Value), StringComparer.Ordinal));
     }
 
     /// <summary>Validates and applies a replay; returns the HTTP status and the response body.</summary>

@@ -111,7 +111,8 @@ public sealed class ProcessingRuntime
                     ["memoryHighWaterBytes"] = engine.Memory.HighWaterMark,
                     ["storageTransactions"] = Services.Storage.Transactions.Total,
                     ["avgResponseMicros"] = Services.LocalWork?.AverageMicroseconds ?? 0,
-                }),
+                },
+                Services.Performance.Snapshot()),
             cancellationToken);
     }
 }

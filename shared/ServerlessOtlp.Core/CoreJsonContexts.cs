@@ -28,6 +28,11 @@ internal sealed partial class DrainJobJsonContext : JsonSerializerContext;
 [JsonSerializable(typeof(SeriesStateStore.StateSnapshot))]
 internal sealed partial class SeriesStateJsonContext : JsonSerializerContext;
 
+/// <summary>Heartbeat rows' performance snapshots, one column per component: web defaults, camelCase.</summary>
+[JsonSourceGenerationOptions(JsonSerializerDefaults.Web)]
+[JsonSerializable(typeof(Performance.ComponentSnapshot))]
+internal sealed partial class PerformanceJsonContext : JsonSerializerContext;
+
 /// <summary>Tenant files and stored configs; <see cref="TenantJson.Options"/> adds converters and modifiers.</summary>
 [JsonSourceGenerationOptions(
     PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase,

@@ -87,7 +87,8 @@ internal sealed class GatewayHeartbeat(
                         ["refused"] = metrics.RefusedTotal,
                         ["inFlightBytes"] = ingest.Budget.Used,
                         ["avgResponseMicros"] = metrics.AppendTime.AverageMicroseconds,
-                    }),
+                    },
+                    metrics.Performance.Snapshot()),
                 cancellationToken);
         }
         catch (Exception ex) when (ex is not OperationCanceledException)

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
 using ServerlessOtlp.Otlp;
+using ServerlessOtlp.Performance;
 
 namespace ServerlessOtlp.Gateway.Telemetry;
 
@@ -30,6 +31,9 @@ public sealed class GatewayMetrics : IDisposable
     /// <summary>The gateway's local work for the failure detector: its durable appends, averaged over 30 s (heartbeat <c>avgResponseMicros</c>).</summary>
     public Processing.LocalResponseTime AppendTime { get; } = new();
 
+    /// <summary>Requests and appends for the deployment's performance model (heartbeat snapshots, <c>otlpctl status</c>).</summary>
+    public NodePerformance Performance { get; } = NodePerformance.ForGateway();
+
     public GatewayMetrics(IMeterFactory? factory = null)
     {
         _meter = factory?.Create(MeterName) ?? new Meter(MeterName);
@@ -49,22 +53,28 @@ public sealed class GatewayMetrics : IDisposable
     public void Accepted(string tenant, Signal signal, int items)
     {
         Interlocked.Add(ref _acceptedTotal, items);
+        Performance[PerformanceComponents.Gateway].AddItems(items);
         _received.Add(items, new TagList { { "tenant", tenant }, { "signal", signal.ToName() } });
     }
 
     public void Refused(string? tenant, Signal signal, string reason, int items)
     {
         Interlocked.Add(ref _refusedTotal, items);
+        Performance[PerformanceComponents.Gateway].CountError();
         _refused.Add(items, new TagList { { "tenant", tenant ?? "" }, { "signal", signal.ToName() }, { "reason", reason } });
     }
 
-    public void RecordRequest(TimeSpan elapsed, string protocol) =>
+    public void RecordRequest(TimeSpan elapsed, string protocol)
+    {
+        Performance[PerformanceComponents.Gateway].Record(elapsed, items: 0);
         _requestDuration.Record(elapsed.TotalSeconds, new KeyValuePair<string, object?>("protocol", protocol));
+    }
 
     /// <param name="ingressUnits">The durable events in 64 KB units (an event of up to 64 KB is one).</param>
     public void RecordAppend(TimeSpan elapsed, int events, long items, bool ok, long ingressUnits = 0)
     {
         AppendTime.Record(elapsed);
+        Performance[PerformanceComponents.Append].Record(elapsed, ok ? items : 0, ok);
         _appendDuration.Record(elapsed.TotalSeconds, new KeyValuePair<string, object?>("ok", ok));
         if (ok)
         {

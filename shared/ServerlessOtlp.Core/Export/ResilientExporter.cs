@@ -8,6 +8,8 @@ using Polly.Simmy;
 using Polly.Simmy.Fault;
 using Polly.Simmy.Outcomes;
 using Polly.Timeout;
+using ServerlessOtlp.Performance;
+using ServerlessOtlp.Pipeline.Ottl;
 using ServerlessOtlp.Tenants;
 
 namespace ServerlessOtlp.Export;
@@ -40,6 +42,9 @@ public sealed class ResilientExporter
 
     public ExportResilienceOptions Options => _options;
 
+    /// <summary>Where each export's final outcome and time are recorded for the performance model (component <c>export</c>).</summary>
+    public ComponentRecorder? Performance { get; init; }
+
     public bool Supports(string kind) => _exporters.ContainsKey(kind);
 
     /// <summary>The exporters whose per-partition state the drain saves with its checkpoint, by kind.</summary>
@@ -59,6 +64,20 @@ public sealed class ResilientExporter
 
     /// <summary>Exports through the destination's pipeline. A transient result means the inline budget is spent (or the breaker is open).</summary>
     public async Task<ExportOutcome> ExportAsync(ExportRequest request, CancellationToken cancellationToken = default)
+    {
+        if (Performance is not { } recorder)
+        {
+            return await ExportOnceAsync(request, cancellationToken);
+        }
+
+        long started = _time.GetTimestamp();
+        var outcome = await ExportOnceAsync(request, cancellationToken);
+        bool ok = outcome.Status == ExportStatus.Success;
+        recorder.Record(_time.GetElapsedTime(started), ok ? OttlTraversal.CountItems(request.Message) : 0, ok);
+        return outcome;
+    }
+
+    private async Task<ExportOutcome> ExportOnceAsync(ExportRequest request, CancellationToken cancellationToken)
     {
         if (!_exporters.TryGetValue(request.Destination.Kind, out var exporter))
         {

@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using ServerlessOtlp.Log;
+using ServerlessOtlp.Performance;
 using ServerlessOtlp.Storage;
 
 namespace ServerlessOtlp.Processing;
@@ -92,6 +93,9 @@ public sealed class DrainEngine
 
     /// <summary>The byte budget this engine's reads are taken from (shared with the process's other drains).</summary>
     public DrainMemoryBudget Memory => _memory;
+
+    /// <summary>The node's recorders of queue wait and end-to-end latency for the performance model.</summary>
+    public NodePerformance? Performance { get; init; }
 
     public DrainOptions Options => _options;
 
@@ -265,7 +269,7 @@ public sealed class DrainEngine
                 }
 
                 lastData = _time.GetTimestamp();
-                _metrics.Read(batch.Events, _time.GetUtcNow());
+                _metrics.Read(batch.Events, _time.GetUtcNow(), Performance?[PerformanceComponents.QueueWait]);
                 var (processed, fate) = await ProcessBatchAsync(partition, batch, deadLetterCorrupt: stopAt == null, lost.Token);
                 var checkpointTo = Settled(processed);
                 if (!fate.StopForRetry)
@@ -294,7 +298,7 @@ public sealed class DrainEngine
 
                 deadLettered += fate.DeadLettered;
                 bool sent = await CheckpointAsync(checkpointTo);
-                _metrics.Settled(batch.Events, checkpointed, _time.GetUtcNow());
+                _metrics.Settled(batch.Events, checkpointed, _time.GetUtcNow(), Performance?[PerformanceComponents.EndToEnd]);
                 position = processed;
                 _memory.Release(held); // settled: checkpointed, or handed to the deferral buffer (capped on its own)
                 held = 0;

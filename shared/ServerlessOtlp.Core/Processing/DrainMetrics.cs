@@ -1,6 +1,7 @@
 using System.Diagnostics.Metrics;
 using ServerlessOtlp.Log;
 using ServerlessOtlp.Otlp;
+using ServerlessOtlp.Performance;
 
 namespace ServerlessOtlp.Processing;
 
@@ -35,16 +36,19 @@ public sealed class DrainMetrics : IDisposable
     /// <summary>This instance's meter (tests listen to it alone).</summary>
     internal Meter Meter => _meter;
 
-    public void Read(IReadOnlyList<ReadEvent> events, DateTimeOffset now) => Record(_queueWait, events, new LogPosition(long.MaxValue), now);
+    /// <param name="also">The node's recorder of the same latency for the performance model (component <c>queueWait</c>).</param>
+    public void Read(IReadOnlyList<ReadEvent> events, DateTimeOffset now, ComponentRecorder? also = null) => Record(_queueWait, also, events, new LogPosition(long.MaxValue), now);
 
     /// <summary>Records the events below <paramref name="checkpoint"/>.</summary>
-    public void Settled(IReadOnlyList<ReadEvent> events, LogPosition checkpoint, DateTimeOffset now) => Record(_endToEnd, events, checkpoint, now);
+    /// <param name="also">The node's recorder of the same latency for the performance model (component <c>endToEnd</c>).</param>
+    public void Settled(IReadOnlyList<ReadEvent> events, LogPosition checkpoint, DateTimeOffset now, ComponentRecorder? also = null) => Record(_endToEnd, also, events, checkpoint, now);
 
     public void Dispose() => _meter.Dispose();
 
-    private static void Record(Histogram<double> histogram, IReadOnlyList<ReadEvent> events, LogPosition below, DateTimeOffset now)
+    private static void Record(Histogram<double> histogram, ComponentRecorder? also, IReadOnlyList<ReadEvent> events, LogPosition below, DateTimeOffset now)
     {
-        if (!histogram.Enabled)
+        bool enabled = histogram.Enabled;
+        if (!enabled && also == null)
         {
             return;
         }
@@ -58,7 +62,13 @@ public sealed class DrainMetrics : IDisposable
 
             if (e.Properties is { } p)
             {
-                histogram.Record(Math.Max(0, (now - p.ReceivedAt).TotalSeconds), new KeyValuePair<string, object?>("signal", p.Signal.ToName()));
+                var elapsed = now > p.ReceivedAt ? now - p.ReceivedAt : TimeSpan.Zero;
+                if (enabled)
+                {
+                    histogram.Record(elapsed.TotalSeconds, new KeyValuePair<string, object?>("signal", p.Signal.ToName()));
+                }
+
+                also?.Record(elapsed, p.ItemCount);
             }
         }
     }

@@ -263,7 +263,8 @@ public sealed class LocalRunner
                     ["memoryHighWaterBytes"] = engine.Memory.HighWaterMark,
                     ["storageTransactions"] = _services.Storage.Transactions.Total,
                     ["avgResponseMicros"] = _services.LocalWork?.AverageMicroseconds ?? 0,
-                }),
+                },
+                _services.Performance.Snapshot()),
             cancellationToken);
         return true;
     }

@@ -6,6 +6,7 @@ using ServerlessOtlp.Export.Files;
 using ServerlessOtlp.Export.Secrets;
 using ServerlessOtlp.Hosting;
 using ServerlessOtlp.Log;
+using ServerlessOtlp.Performance;
 using ServerlessOtlp.Storage;
 using ServerlessOtlp.Tenants;
 
@@ -33,11 +34,18 @@ public sealed class ProcessingServices
         ExportSettings = export;
         PartitionState = new PartitionStateStore(storage.Blobs.GetBlobContainerClient(names.PartitionStateContainer));
         RetryStore = new RetryStore(storage.Blobs.GetBlobContainerClient(names.RetryContainer), time);
-        Exporter = new ResilientExporter(DefaultExporters(export, time), export.Resilience, time, loggers.CreateLogger<ResilientExporter>());
+        Performance = NodePerformance.ForDrains(time);
+        Exporter = new ResilientExporter(DefaultExporters(export, time), export.Resilience, time, loggers.CreateLogger<ResilientExporter>())
+        {
+            Performance = Performance[PerformanceComponents.Export],
+        };
         RetryDrainer = new RetryStoreDrainer(RetryStore, Exporter, tenants, DeadLetters, export.RetryStore, time, loggers.CreateLogger<RetryStoreDrainer>());
         Processor = CreateProcessor(tenants);
-        Engine = new DrainEngine(log, Checkpoints, Leases, Processor, DeadLetters, drain, loggers.CreateLogger<DrainEngine>(), time);
+        Engine = new DrainEngine(log, Checkpoints, Leases, Processor, DeadLetters, drain, loggers.CreateLogger<DrainEngine>(), time) { Performance = Performance };
     }
+
+    /// <summary>This process's drain-side figures for the performance model, carried by its heartbeat.</summary>
+    public NodePerformance Performance { get; }
 
     public IPartitionedLog Log { get; }
 
@@ -102,7 +110,10 @@ public sealed class ProcessingServices
 
     /// <summary>The tenant pipeline over a given view of the tenants (otlpctl's redrive narrows it to one destination).</summary>
     public IEventProcessor CreateProcessor(ITenantDirectory tenants) =>
-        new TenantEventProcessor(tenants, Exporter, DeadLetters, RetryStore, Loggers.CreateLogger<TenantEventProcessor>(), Time, PartitionState);
+        new TenantEventProcessor(tenants, Exporter, DeadLetters, RetryStore, Loggers.CreateLogger<TenantEventProcessor>(), Time, PartitionState)
+        {
+            Performance = Performance[PerformanceComponents.Drain],
+        };
 
     /// <summary>
     /// An exporter of every destination kind of this build (<see cref="DestinationKinds"/>), sharing

@@ -9,6 +9,7 @@ using ServerlessOtlp.Log;
 using ServerlessOtlp.Otlp;
 using ServerlessOtlp.Otlp.Wire;
 using ServerlessOtlp.Pipeline;
+using ServerlessOtlp.Performance;
 using ServerlessOtlp.Pipeline.Sampling;
 using ServerlessOtlp.Storage;
 using ServerlessOtlp.Tenants;
@@ -67,6 +68,15 @@ public sealed partial class TenantEventProcessor : IEventProcessor, IPartitionSt
     /// </summary>
     public LocalResponseTime LocalWork { get; }
 
+    /// <summary>Where the same local work is also recorded for the deployment's performance model (component <c>drain</c>).</summary>
+    public ComponentRecorder? Performance { get; init; }
+
+    private void WorkDone(long started, int items)
+    {
+        LocalWork.Record(started);
+        Performance?.Record(_time.GetElapsedTime(started), items);
+    }
+
     /// <summary>Items refused by backends in partial successes (counted, never retried).</summary>
     public long RejectedItemsTotal => Interlocked.Read(ref _rejectedItems);
 
@@ -89,7 +99,7 @@ public sealed partial class TenantEventProcessor : IEventProcessor, IPartitionSt
         {
             if (kept.Kept == 0)
             {
-                LocalWork.Record(started);
+                WorkDone(started, props.ItemCount);
                 return EventFate.Delivered;
             }
 
@@ -99,7 +109,7 @@ public sealed partial class TenantEventProcessor : IEventProcessor, IPartitionSt
         var (message, bytes, fate) = await DecodeAsync(partition, logEvent, cancellationToken);
         if (message == null)
         {
-            LocalWork.Record(started);
+            WorkDone(started, props.ItemCount);
             return fate;
         }
 
@@ -110,7 +120,7 @@ public sealed partial class TenantEventProcessor : IEventProcessor, IPartitionSt
             var now = Defer(tail, tenant.Id, tailConfig, logEvent, (ExportTraceServiceRequest)message);
             if (now == null)
             {
-                LocalWork.Record(started);
+                WorkDone(started, props.ItemCount);
                 return fate;
             }
 
@@ -141,7 +151,7 @@ public sealed partial class TenantEventProcessor : IEventProcessor, IPartitionSt
             {
                 if (started is { } failedAt)
                 {
-                    LocalWork.Record(failedAt);
+                    WorkDone(failedAt, props.ItemCount);
                 }
 
                 // error_mode propagate: the original bytes go to the dead-letter store with the reason.
@@ -153,7 +163,7 @@ public sealed partial class TenantEventProcessor : IEventProcessor, IPartitionSt
             {
                 if (started is { } droppedAt)
                 {
-                    LocalWork.Record(droppedAt);
+                    WorkDone(droppedAt, props.ItemCount);
                 }
 
                 return fate;
@@ -183,7 +193,7 @@ public sealed partial class TenantEventProcessor : IEventProcessor, IPartitionSt
 
         if (started is { } handedOver)
         {
-            LocalWork.Record(handedOver); // routing included; the exports started above are not local work
+            WorkDone(handedOver, props.ItemCount); // routing included; the exports started above are not local work
         }
 
         var result = fate;

@@ -1,4 +1,5 @@
 using Azure;
+using ServerlessOtlp.Performance;
 
 namespace ServerlessOtlp.Storage;
 
@@ -27,7 +28,8 @@ public sealed record NodeHeartbeat(
     string Host,
     DateTimeOffset StartedAt,
     string Status = NodeStatus.Alive,
-    IReadOnlyDictionary<string, long>? Counters = null);
+    IReadOnlyDictionary<string, long>? Counters = null,
+    IReadOnlyDictionary<string, ComponentSnapshot>? Performance = null);
 
 /// <summary>
 /// A node as stored. <see cref="LastSeen"/> is the service's timestamp of its last heartbeat and
@@ -43,4 +45,10 @@ public sealed record NodeInfo(
     DateTimeOffset LastSeen,
     TimeSpan Age,
     IReadOnlyDictionary<string, long> Counters,
-    ETag ETag);
+    ETag ETag)
+{
+    /// <summary>The node's performance snapshots (<see cref="PerformanceComponents"/>) from its last heartbeat.</summary>
+    public IReadOnlyDictionary<string, ComponentSnapshot> Performance { get; init; } = NoPerformance;
+
+    internal static readonly IReadOnlyDictionary<string, ComponentSnapshot> NoPerformance = new Dictionary<string, ComponentSnapshot>();
+}

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Azure;
 using Azure.Data.Tables;
+using ServerlessOtlp.Performance;
 
 namespace ServerlessOtlp.Storage;
 
@@ -19,6 +20,9 @@ public class NodeStore
     private const string CountersColumn = "Counters";
     private const string LastSeenColumn = "LastSeen";
     private const string MarkedAtColumn = "MarkedAt";
+
+    // One column per component (a string property holds 64 KiB; an hour of windows is a few KB).
+    private const string PerformanceColumnPrefix = "Perf_";
 
     private static readonly IReadOnlyDictionary<string, long> NoCounters = new Dictionary<string, long>();
 
@@ -58,6 +62,14 @@ public class NodeStore
             [StatusColumn] = heartbeat.Status,
             [CountersColumn] = JsonSerializer.Serialize(heartbeat.Counters ?? NoCounters, CoreJsonContext.Default.DictionaryStringInt64),
         };
+        foreach (var (component, snapshot) in heartbeat.Performance ?? NodeInfo.NoPerformance)
+        {
+            if (PerformanceComponents.All.Contains(component))
+            {
+                row[PerformanceColumnPrefix + component] = JsonSerializer.Serialize(snapshot, PerformanceJsonContext.Default.ComponentSnapshot);
+            }
+        }
+
         var written = await _table.UpsertEntityAsync(row, TableUpdateMode.Replace, cancellationToken);
         return written.Headers.ETag.GetValueOrDefault();
     }
@@ -143,7 +155,36 @@ public class NodeStore
             lastSeen,
             age < TimeSpan.Zero ? TimeSpan.Zero : age, // Date has 1 s resolution, Timestamp finer
             ParseCounters(row.GetString(CountersColumn)),
-            row.ETag);
+            row.ETag)
+        {
+            Performance = ParsePerformance(row),
+        };
+    }
+
+    private static IReadOnlyDictionary<string, ComponentSnapshot> ParsePerformance(TableEntity row)
+    {
+        Dictionary<string, ComponentSnapshot>? result = null;
+        foreach (var component in PerformanceComponents.All)
+        {
+            if (row.GetString(PerformanceColumnPrefix + component) is not { Length: > 0 } json)
+            {
+                continue;
+            }
+
+            try
+            {
+                if (JsonSerializer.Deserialize(json, PerformanceJsonContext.Default.ComponentSnapshot) is { Items: not null, Latency: not null } snapshot)
+                {
+                    (result ??= new(StringComparer.Ordinal))[component] = snapshot;
+                }
+            }
+            catch (JsonException)
+            {
+                // a damaged column leaves that component out of the merge
+            }
+        }
+
+        return result ?? NodeInfo.NoPerformance;
     }
 
     private static IReadOnlyDictionary<string, long> ParseCounters(string? json)

@@ -141,8 +141,15 @@ public sealed class CliConventionsTests(AzuriteFixture azurite)
         var nodes = new ServerlessOtlp.Storage.NodeStore(new ServerlessOtlp.Hosting.StorageClients(new ServerlessOtlp.Hosting.StorageOptions { ConnectionString = azurite.ConnectionString }).Tables);
         await nodes.EnsureCreatedAsync();
         string runnerId = "status-json-" + Guid.NewGuid().ToString("N")[..8];
+        var drain = new ServerlessOtlp.Performance.ComponentRecorder();
+        for (int i = 0; i < 10; i++)
+        {
+            drain.Record(TimeSpan.FromMilliseconds(3), items: 5);
+        }
+
         await nodes.HeartbeatAsync(new ServerlessOtlp.Storage.NodeHeartbeat(ServerlessOtlp.Storage.NodeRoles.Runner, runnerId, "1", "host", DateTimeOffset.UtcNow,
-            ServerlessOtlp.Storage.NodeStatus.Suspect, new Dictionary<string, long> { ["avgResponseMicros"] = 6_250_000 }));
+            ServerlessOtlp.Storage.NodeStatus.Suspect, new Dictionary<string, long> { ["avgResponseMicros"] = 6_250_000 },
+            new Dictionary<string, ServerlessOtlp.Performance.ComponentSnapshot> { ["drain"] = drain.Snapshot()! }));
 
         using (var once = await Otlpctl.RunAsync("status", "--output", "json", "--storage", azurite.ConnectionString))
         {
@@ -155,6 +162,19 @@ public sealed class CliConventionsTests(AzuriteFixture azurite)
             var runner = Assert.Single(doc.RootElement.GetProperty("nodes").EnumerateArray(), n => n.GetProperty("id").GetString() == runnerId);
             Assert.Equal(("suspect", 6250.0), (runner.GetProperty("state").GetString(), runner.GetProperty("avgResponseMs").GetDouble()));
             Assert.Equal(JsonValueKind.Object, doc.RootElement.GetProperty("deadLetters").ValueKind);
+
+            // Every component is present (idle ones as zeros), in the shape CONTRACTS.md names; the suspect
+            // runner is live, so its ten operations are in the merge (other tests' nodes can only add to them).
+            var components = doc.RootElement.GetProperty("components");
+            Assert.Equal(["append", "drain", "endToEnd", "export", "gateway", "queueWait"], components.EnumerateObject().Select(c => c.Name).Order());
+            foreach (var c in components.EnumerateObject())
+            {
+                Assert.True(c.Value.GetProperty("latencyMs").GetProperty("p99").GetDouble() >= c.Value.GetProperty("latencyMs").GetProperty("p50").GetDouble(), c.ToString());
+                Assert.True(c.Value.GetProperty("itemsPerSecond").GetProperty("peak").GetDouble() >= 0, c.ToString());
+                Assert.InRange(c.Value.GetProperty("errorRate").GetDouble(), 0, 1);
+            }
+
+            Assert.True(components.GetProperty("drain").GetProperty("operations").GetInt64() >= 10, components.ToString());
         }
 
         await nodes.RemoveAsync(ServerlessOtlp.Storage.NodeRoles.Runner, runnerId);

@@ -188,6 +188,12 @@ public sealed class NativeAotGatewayTests(AzuriteFixture azurite, ITestOutputHel
 
             Assert.NotNull(node);
             output.WriteLine($"node {node!.Id}: {string.Join(", ", node.Counters.Select(c => $"{c.Key}={c.Value}"))}");
+
+            // Its performance snapshots (source-generated JSON in the native binary): requests and appends with their items.
+            Assert.Equal(["append", "gateway"], node.Performance.Keys.Order());
+            Assert.True(node.Performance["gateway"].Items.Sum() >= 101, string.Join(",", node.Performance["gateway"].Items));
+            Assert.True(node.Performance["append"].Items.Sum() >= 101, string.Join(",", node.Performance["append"].Items));
+            Assert.True(node.Performance["gateway"].Latency.Sum() >= 2); // the two requests above, at least
             Assert.DoesNotContain("Exception", gateway.Output, StringComparison.Ordinal);
         }
         finally

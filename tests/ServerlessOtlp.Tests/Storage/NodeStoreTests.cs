@@ -1,3 +1,4 @@
+using ServerlessOtlp.Performance;
 using ServerlessOtlp.Storage;
 using ServerlessOtlp.Tests.Infrastructure;
 
@@ -79,6 +80,36 @@ public sealed class NodeStoreTests
         var back = Assert.Single(await store.ListAsync());
         Assert.Equal(NodeStatus.Alive, back.Status);
         Assert.True(back.LastSeen >= seen.LastSeen);
+    }
+
+    [Fact]
+    public async Task Performance_snapshots_round_trip_a_full_hour_per_component_and_survive_a_mark()
+    {
+        var store = await NewStoreAsync();
+
+        // The largest a snapshot gets: every window of the hour busy, every latency bucket used, large counts.
+        var full = new ComponentSnapshot(
+            ComponentRecorder.WindowOf(DateTimeOffset.UtcNow),
+            [.. Enumerable.Range(0, ComponentRecorder.Windows).Select(i => 9_000_000_000L + i)],
+            9_000_000_000,
+            12,
+            [.. Enumerable.Range(0, LatencyScale.Buckets).Select(i => 1_000_000_000L + i)]);
+        var performance = PerformanceComponents.All.ToDictionary(c => c, _ => full);
+        await store.HeartbeatAsync(Beat(NodeRoles.Runner, "run-1") with { Performance = performance });
+
+        var node = Assert.Single(await store.ListAsync());
+        Assert.Equal(PerformanceComponents.All.Order(), node.Performance.Keys.Order());
+        var drain = node.Performance[PerformanceComponents.Drain];
+        Assert.Equal((full.Window, full.Operations, full.Errors), (drain.Window, drain.Operations, drain.Errors));
+        Assert.Equal(full.Items, drain.Items);
+        Assert.Equal(full.Latency, drain.Latency);
+
+        Assert.True(await store.MarkAsync(NodeRoles.Runner, "run-1", NodeStatus.Suspect, node.ETag));
+        Assert.Equal(6, Assert.Single(await store.ListAsync()).Performance.Count);
+
+        // A heartbeat without figures (an idle node) clears them: the row is replaced.
+        await store.HeartbeatAsync(Beat(NodeRoles.Runner, "run-1"));
+        Assert.Empty(Assert.Single(await store.ListAsync()).Performance);
     }
 
     [Fact]

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using ServerlessOtlp.Cli.Connection;
 using ServerlessOtlp.Cli.Terminal;
+using ServerlessOtlp.Performance;
 using ServerlessOtlp.Processing;
 using ServerlessOtlp.Storage;
 using Spectre.Console;
@@ -93,18 +94,46 @@ public static class StatusCommand
         IReadOnlyList<ReplayCursorStatus> Cursors,
         IReadOnlyList<NodeInfo> Nodes,
         IReadOnlyList<ServerlessOtlp.Export.RetryBacklog> RetryBacklog,
-        IReadOnlyList<DeadLetter> DeadLetters)
+        IReadOnlyList<DeadLetter> DeadLetters,
+        IReadOnlyDictionary<string, ComponentFigures> Components)
     {
         public static async Task<Snapshot> TakeAsync(ProcessingConnection connection, CancellationToken ct)
         {
             var services = connection.Services;
             var dispatcher = services.CreateDispatcher(new InProcessDrainJobs());
+            var nodes = await services.Nodes.ListAsync(cancellationToken: ct);
             return new Snapshot(
                 await dispatcher.GetStatusAsync(ct),
                 await dispatcher.GetReplayCursorsAsync(ct),
-                await services.Nodes.ListAsync(cancellationToken: ct),
+                nodes,
                 await services.RetryStore.GetStatsAsync(ct),
-                await services.DeadLetters.ListAsync(cancellationToken: ct));
+                await services.DeadLetters.ListAsync(cancellationToken: ct),
+                DeploymentPerformance.MergeLive(nodes));
+        }
+
+        private static void WriteComponents(Utf8JsonWriter w, IReadOnlyDictionary<string, ComponentFigures> components)
+        {
+            w.WriteStartObject("components");
+            foreach (var name in PerformanceComponents.All)
+            {
+                var c = components[name];
+                w.WriteStartObject(name);
+                w.WriteStartObject("latencyMs");
+                w.WriteNumber("p50", Math.Round(c.P50Ms, 3));
+                w.WriteNumber("p95", Math.Round(c.P95Ms, 3));
+                w.WriteNumber("p99", Math.Round(c.P99Ms, 3));
+                w.WriteEndObject();
+                w.WriteStartObject("itemsPerSecond");
+                w.WriteNumber("current", Math.Round(c.Current, 1));
+                w.WriteNumber("average", Math.Round(c.Average, 1));
+                w.WriteNumber("peak", Math.Round(c.Peak, 1));
+                w.WriteEndObject();
+                w.WriteNumber("errorRate", Math.Round(c.ErrorRate, 4));
+                w.WriteNumber("operations", c.Operations);
+                w.WriteEndObject();
+            }
+
+            w.WriteEndObject();
         }
 
         /// <summary>
@@ -114,6 +143,7 @@ public static class StatusCommand
         public void WriteJson(Utf8JsonWriter w)
         {
             w.WriteStartObject();
+            WriteComponents(w, Components);
             w.WriteStartArray("nodes");
             foreach (var n in Nodes.OrderBy(n => n.Role, StringComparer.Ordinal).ThenBy(n => n.Id, StringComparer.Ordinal))
             {
@@ -225,6 +255,14 @@ public static class StatusCommand
                 nodeTable.AddRow(Markup.Escape(n.Role), Markup.Escape(n.Id), status, $"{Output.Age(n.Age)} ago");
             }
 
+            var performanceTable = new Table().Title("performance (live nodes merged: latency over the last minute, items/s current = last 10 s, peak = busiest 10 s of the hour)")
+                .AddColumns("component", "p50 ms", "p95 ms", "p99 ms", "items/s now", "average", "peak", "errors");
+            foreach (var name in PerformanceComponents.All)
+            {
+                var c = Components[name];
+                performanceTable.AddRow(name, Ms(c.P50Ms), Ms(c.P95Ms), Ms(c.P99Ms), c.Current.ToString("N0"), c.Average.ToString("N0"), c.Peak.ToString("N0"), c.ErrorRate.ToString("P1"));
+            }
+
             var deadTable = new Table().Title("dead letters").AddColumns("tenant", "count");
             foreach (var group in DeadLetters.GroupBy(d => d.Tenant, StringComparer.Ordinal).OrderBy(g => g.Key, StringComparer.Ordinal))
             {
@@ -239,7 +277,7 @@ public static class StatusCommand
             var retryTable = RetryTable(RetryBacklog);
             if (Cursors.Count == 0)
             {
-                return new Rows(partitionTable, nodeTable, retryTable, deadTable);
+                return new Rows(performanceTable, partitionTable, nodeTable, retryTable, deadTable);
             }
 
             // Tenant replays (otlpctl replay --tenant): each re-delivers one tenant's data up to its end.
@@ -259,8 +297,10 @@ public static class StatusCommand
                     $"{Markup.Escape(cursor.CreatedBy)}, {Output.Age(DateTimeOffset.UtcNow - cursor.CreatedAt)} ago");
             }
 
-            return new Rows(partitionTable, cursorTable, nodeTable, retryTable, deadTable);
+            return new Rows(performanceTable, partitionTable, cursorTable, nodeTable, retryTable, deadTable);
         }
+
+        private static string Ms(double ms) => ms == 0 ? "-" : ms < 10 ? ms.ToString("0.00") : ms.ToString("N0");
     }
 
     /// <summary>Batches a destination could not take yet, parked until it answers again.</summary>
