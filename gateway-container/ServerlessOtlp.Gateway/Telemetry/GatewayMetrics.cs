@@ -54,14 +54,14 @@ public sealed class GatewayMetrics : IDisposable
     {
         Interlocked.Add(ref _acceptedTotal, items);
         Performance[PerformanceComponents.Gateway].AddItems(items);
-        _received.Add(items, new TagList { { "tenant", tenant }, { "signal", signal.ToName() } });
+        _received.Add(items, new TagList { { "tenant", TenantLabel.Shared.Of(tenant) }, { "signal", signal.ToName() } });
     }
 
     public void Refused(string? tenant, Signal signal, string reason, int items)
     {
         Interlocked.Add(ref _refusedTotal, items);
         Performance[PerformanceComponents.Gateway].CountError();
-        _refused.Add(items, new TagList { { "tenant", tenant ?? "" }, { "signal", signal.ToName() }, { "reason", reason } });
+        _refused.Add(items, new TagList { { "tenant", TenantLabel.Shared.Of(tenant) }, { "signal", signal.ToName() }, { "reason", reason } });
     }
 
     public void RecordRequest(TimeSpan elapsed, string protocol)

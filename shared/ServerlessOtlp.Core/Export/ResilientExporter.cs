@@ -65,16 +65,34 @@ public sealed class ResilientExporter
     /// <summary>Exports through the destination's pipeline. A transient result means the inline budget is spent (or the breaker is open).</summary>
     public async Task<ExportOutcome> ExportAsync(ExportRequest request, CancellationToken cancellationToken = default)
     {
-        if (Performance is not { } recorder)
-        {
-            return await ExportOnceAsync(request, cancellationToken);
-        }
-
         long started = _time.GetTimestamp();
         var outcome = await ExportOnceAsync(request, cancellationToken);
-        bool ok = outcome.Status == ExportStatus.Success;
-        recorder.Record(_time.GetElapsedTime(started), ok ? OttlTraversal.CountItems(request.Message) : 0, ok);
+        var elapsed = _time.GetElapsedTime(started);
+        ExportMetrics.Shared.Final(request, ExportMetrics.Outcome(outcome.Status), elapsed);
+        if (Performance is { } recorder)
+        {
+            bool ok = outcome.Status == ExportStatus.Success;
+            recorder.Record(elapsed, ok ? OttlTraversal.CountItems(request.Message) : 0, ok);
+        }
+
         return outcome;
+    }
+
+    /// <summary>One attempt inside the resilience pipeline, timed (a timeout or a thrown error is a transient attempt).</summary>
+    private async ValueTask<ExportOutcome> AttemptAsync(IDestinationExporter exporter, ExportRequest request, CancellationToken cancellationToken)
+    {
+        long started = _time.GetTimestamp();
+        string outcome = "transient";
+        try
+        {
+            var result = await exporter.ExportAsync(request, cancellationToken);
+            outcome = ExportMetrics.Outcome(result.Status);
+            return result;
+        }
+        finally
+        {
+            ExportMetrics.Shared.Attempt(request, outcome, _time.GetElapsedTime(started));
+        }
     }
 
     private async Task<ExportOutcome> ExportOnceAsync(ExportRequest request, CancellationToken cancellationToken)
@@ -95,9 +113,9 @@ public sealed class ResilientExporter
         try
         {
             return await pipeline.Pipeline.ExecuteAsync(
-                static (context, state) => new ValueTask<ExportOutcome>(state.exporter.ExportAsync(state.request, context.CancellationToken)),
+                static (context, state) => state.self.AttemptAsync(state.exporter, state.request, context.CancellationToken),
                 context,
-                (exporter, request));
+                (self: this, exporter, request));
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {

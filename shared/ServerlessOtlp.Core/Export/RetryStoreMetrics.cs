@@ -52,7 +52,7 @@ public sealed class RetryStoreMetrics : IDisposable
         return _backlog.Select(b => new Measurement<double>(Math.Max(0, (now - b.Oldest).TotalSeconds), Tags(b)));
     }
 
-    private static TagList Tags(Backlog b) => new() { { "tenant", b.Tenant }, { "destination", b.Destination } };
+    private static TagList Tags(Backlog b) => ExportMetrics.DestinationTags(b.Tenant, b.Destination);
 
     private sealed record Backlog(string Tenant, string Destination, int Count, long Bytes, DateTimeOffset Oldest);
 }

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
 using ServerlessOtlp.Otlp;
+using ServerlessOtlp.Performance;
 
 namespace ServerlessOtlp.Pipeline;
 
@@ -30,6 +31,7 @@ public sealed class PipelineMetrics : IDisposable
     private readonly Counter<long> _tailKept;
     private readonly Counter<long> _tailEarly;
     private readonly Counter<long> _tailLate;
+    private readonly Histogram<double> _eventDuration;
 
     public PipelineMetrics(IMeterFactory? factory = null)
     {
@@ -41,12 +43,13 @@ public sealed class PipelineMetrics : IDisposable
         _redacted = _meter.CreateCounter<long>("otlp_pipeline_values_redacted", "{value}", "Values masked by redaction presets");
         _tailKept = _meter.CreateCounter<long>("otlp_tail_items_kept", "{item}", "Spans of traces a tail-sampling policy kept");
         _tailEarly = _meter.CreateCounter<long>("otlp_tail_decided_early", "{trace}", "Traces decided before their decision wait because the partition's buffer was full");
+        _eventDuration = _meter.CreateHistogram("otlp_pipeline_event_duration", "s", "A drain's local work on one event: tenant lookup, sampling, decoding, deferral, transforms, routing (not its exports)", advice: Processing.DrainMetrics.LatencyBuckets);
         _tailLate = _meter.CreateCounter<long>("otlp_tail_late_spans", "{item}", "Spans that arrived after their trace's decision and followed the cached decision, by decision");
     }
 
     public void Record(string tenant, Signal signal, in TransformResult result)
     {
-        var tags = new TagList { { "tenant", tenant }, { "signal", signal.ToName() } };
+        var tags = new TagList { { "tenant", TenantLabel.Shared.Of(tenant) }, { "signal", signal.ToName() } };
         _in.Add(result.ItemsIn, tags);
         _out.Add(result.ItemsOut, tags);
         if (result.DroppedByFilter > 0)
@@ -71,12 +74,12 @@ public sealed class PipelineMetrics : IDisposable
     }
 
     public void Dropped(string tenant, Signal signal, string reason, long items) =>
-        _dropped.Add(items, new TagList { { "tenant", tenant }, { "signal", signal.ToName() }, { "reason", reason } });
+        _dropped.Add(items, new TagList { { "tenant", TenantLabel.Shared.Of(tenant) }, { "signal", signal.ToName() }, { "reason", reason } });
 
     /// <summary>Tail sampling decided traces of <paramref name="tenant"/>: their spans kept and dropped.</summary>
     public void TailDecided(string tenant, long keptSpans, long droppedSpans, long decidedEarly)
     {
-        var tags = new TagList { { "tenant", tenant }, { "signal", Signal.Traces.ToName() } };
+        var tags = new TagList { { "tenant", TenantLabel.Shared.Of(tenant) }, { "signal", Signal.Traces.ToName() } };
         _tailKept.Add(keptSpans, tags);
         if (droppedSpans > 0)
         {
@@ -91,14 +94,23 @@ public sealed class PipelineMetrics : IDisposable
 
     public void TailLateSpans(string tenant, bool kept, long spans)
     {
-        _tailLate.Add(spans, new TagList { { "tenant", tenant }, { "signal", Signal.Traces.ToName() }, { "decision", kept ? "kept" : "dropped" } });
+        _tailLate.Add(spans, new TagList { { "tenant", TenantLabel.Shared.Of(tenant) }, { "signal", Signal.Traces.ToName() }, { "decision", kept ? "kept" : "dropped" } });
         if (kept)
         {
-            _tailKept.Add(spans, new TagList { { "tenant", tenant }, { "signal", Signal.Traces.ToName() } });
+            _tailKept.Add(spans, new TagList { { "tenant", TenantLabel.Shared.Of(tenant) }, { "signal", Signal.Traces.ToName() } });
         }
         else
         {
             Dropped(tenant, Signal.Traces, ReasonTailSampling, spans);
+        }
+    }
+
+    /// <summary>One event's local work (the failure detector's measure too), by tenant (capped) and signal.</summary>
+    public void EventProcessed(string tenant, Signal signal, TimeSpan elapsed)
+    {
+        if (_eventDuration.Enabled)
+        {
+            _eventDuration.Record(elapsed.TotalSeconds, new TagList { { "tenant", TenantLabel.Shared.Of(tenant) }, { "signal", signal.ToName() } });
         }
     }
 

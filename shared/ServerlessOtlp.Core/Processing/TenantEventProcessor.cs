@@ -71,10 +71,12 @@ public sealed partial class TenantEventProcessor : IEventProcessor, IPartitionSt
     /// <summary>Where the same local work is also recorded for the deployment's performance model (component <c>drain</c>).</summary>
     public ComponentRecorder? Performance { get; init; }
 
-    private void WorkDone(long started, int items)
+    private void WorkDone(long started, EventProperties props)
     {
         LocalWork.Record(started);
-        Performance?.Record(_time.GetElapsedTime(started), items);
+        var elapsed = _time.GetElapsedTime(started);
+        Performance?.Record(elapsed, props.ItemCount);
+        _metrics.EventProcessed(props.Tenant, props.Signal, elapsed);
     }
 
     /// <summary>Items refused by backends in partial successes (counted, never retried).</summary>
@@ -99,7 +101,7 @@ public sealed partial class TenantEventProcessor : IEventProcessor, IPartitionSt
         {
             if (kept.Kept == 0)
             {
-                WorkDone(started, props.ItemCount);
+                WorkDone(started, props);
                 return EventFate.Delivered;
             }
 
@@ -109,7 +111,7 @@ public sealed partial class TenantEventProcessor : IEventProcessor, IPartitionSt
         var (message, bytes, fate) = await DecodeAsync(partition, logEvent, cancellationToken);
         if (message == null)
         {
-            WorkDone(started, props.ItemCount);
+            WorkDone(started, props);
             return fate;
         }
 
@@ -120,7 +122,7 @@ public sealed partial class TenantEventProcessor : IEventProcessor, IPartitionSt
             var now = Defer(tail, tenant.Id, tailConfig, logEvent, (ExportTraceServiceRequest)message);
             if (now == null)
             {
-                WorkDone(started, props.ItemCount);
+                WorkDone(started, props);
                 return fate;
             }
 
@@ -151,7 +153,7 @@ public sealed partial class TenantEventProcessor : IEventProcessor, IPartitionSt
             {
                 if (started is { } failedAt)
                 {
-                    WorkDone(failedAt, props.ItemCount);
+                    WorkDone(failedAt, props);
                 }
 
                 // error_mode propagate: the original bytes go to the dead-letter store with the reason.
@@ -163,7 +165,7 @@ public sealed partial class TenantEventProcessor : IEventProcessor, IPartitionSt
             {
                 if (started is { } droppedAt)
                 {
-                    WorkDone(droppedAt, props.ItemCount);
+                    WorkDone(droppedAt, props);
                 }
 
                 return fate;
@@ -193,7 +195,7 @@ public sealed partial class TenantEventProcessor : IEventProcessor, IPartitionSt
 
         if (started is { } handedOver)
         {
-            WorkDone(handedOver, props.ItemCount); // routing included; the exports started above are not local work
+            WorkDone(handedOver, props); // routing included; the exports started above are not local work
         }
 
         var result = fate;

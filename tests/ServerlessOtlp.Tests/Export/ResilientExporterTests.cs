@@ -63,6 +63,61 @@ public sealed class ResilientExporterTests
     }
 
     [Fact]
+    public async Task Every_attempt_and_the_final_outcome_are_recorded_per_destination_and_the_export_in_the_performance_model()
+    {
+        // A tenant id of this test's own: ExportMetrics is one per process, other tests export beside it.
+        var tenant = new TenantConfig { Id = "metrics-" + Guid.NewGuid().ToString("N")[..8] };
+        var attempts = new List<(string Outcome, string Destination)>();
+        var finals = new List<string>();
+        using var listener = new System.Diagnostics.Metrics.MeterListener();
+        listener.InstrumentPublished = (instrument, l) =>
+        {
+            if (instrument.Name is "otlp_export_attempt_duration" or "otlp_export_duration")
+            {
+                l.EnableMeasurementEvents(instrument);
+            }
+        };
+        listener.SetMeasurementEventCallback<double>((instrument, _, tags, _) =>
+        {
+            var t = new Dictionary<string, object?>();
+            foreach (var tag in tags)
+            {
+                t[tag.Key] = tag.Value;
+            }
+
+            if ((string?)t["tenant"] != tenant.Id)
+            {
+                return;
+            }
+
+            lock (attempts)
+            {
+                if (instrument.Name == "otlp_export_attempt_duration")
+                {
+                    attempts.Add(((string)t["outcome"]!, (string)t["destination"]!));
+                }
+                else
+                {
+                    finals.Add((string)t["outcome"]!);
+                }
+            }
+        });
+        listener.Start();
+
+        var backend = new ScriptedExporter(n => n < 2 ? ExportOutcome.Transient("HTTP 503") : ExportOutcome.Ok);
+        var performance = new ServerlessOtlp.Performance.ComponentRecorder(_time);
+        var exporter = new ResilientExporter([backend], Options(), _time) { Performance = performance };
+        var request = new ExportRequest(tenant, Destination, Signal.Traces, new ExportTraceServiceRequest(), new ExportTraceServiceRequest().ToByteArray());
+        var outcome = await OnFakeClock(() => exporter.ExportAsync(request));
+
+        Assert.Equal(ExportStatus.Success, outcome.Status);
+        Assert.Equal([("transient", "tempo"), ("transient", "tempo"), ("success", "tempo")], attempts);
+        Assert.Equal(["success"], finals);
+        var snapshot = performance.Snapshot()!;
+        Assert.Equal((1L, 0L), (snapshot.Operations, snapshot.Errors)); // one export, retries inside it
+    }
+
+    [Fact]
     public async Task Permanent_failures_are_not_retried()
     {
         var backend = new ScriptedExporter(_ => ExportOutcome.Permanent("HTTP 400"));

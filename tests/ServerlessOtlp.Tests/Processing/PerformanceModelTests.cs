@@ -130,3 +130,27 @@ public sealed class PerformanceModelTests
     private static DeploymentPerformance.NodeSample Sample(string component, ComponentSnapshot snapshot, DateTimeOffset? startedAt = null) =>
         new(new Dictionary<string, ComponentSnapshot> { [component] = snapshot }, startedAt);
 }
+
+/// <summary>The tenant label's cardinality cap (issue 16): a deployment of many tenants cannot multiply every metric's series.</summary>
+public sealed class TenantLabelTests
+{
+    [Fact]
+    public void The_first_tenants_keep_their_id_later_ones_share_other_and_none_is_empty()
+    {
+        var labels = new TenantLabel(limit: 2);
+        Assert.Equal(("acme", "globex"), (labels.Of("acme"), labels.Of("globex")));
+        Assert.Equal(TenantLabel.Other, labels.Of("initech"));
+        Assert.Equal(TenantLabel.Other, labels.Of("umbrella"));
+        Assert.Equal("acme", labels.Of("acme")); // a tenant seen before the cap keeps its label
+        Assert.Equal(("", ""), (labels.Of(null), labels.Of("")));
+    }
+
+    [Fact]
+    public void Thousands_of_tenants_make_at_most_the_limit_plus_one_label_values()
+    {
+        var labels = new TenantLabel();
+        var seen = Enumerable.Range(0, 5_000).AsParallel().Select(i => labels.Of("t" + i)).ToHashSet();
+        Assert.InRange(seen.Count, TenantLabel.DefaultLimit + 1, TenantLabel.DefaultLimit + 1 + Environment.ProcessorCount);
+        Assert.Contains(TenantLabel.Other, seen);
+    }
+}
