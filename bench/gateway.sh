@@ -7,7 +7,8 @@
 #                       LATENCY_MODES="push dispatch", LATENCY_LOG=blob (or memory))
 #                       coldstart (issue 18 item 5): a fresh runner process draining a backlog, the JIT build
 #                       beside a ReadyToRun publish, COLD_REPEAT=2 times each, COLD_SECONDS=15 of load at
-#                       STEADY_RATE make the backlog; time to first export, spans in the first 10 s, peak RSS
+#                       STEADY_RATE make the backlog (COLD_SPANS_PER_REQUEST=100, COLD_BUILDS="jit r2r");
+#                       time to first export, spans in the first 10 s, peak RSS and the drains' memory budget high-water mark
 #                       cost (issue 18 item 3): STEADY_RATE spans/s for COST_SECONDS=60 through gateway and
 #                       runner on the Event Hubs log (tests/ServerlessOtlp.EventHubsEmulator), billable
 #                       operations counted by the process (storage transactions per service, ingress units)
@@ -486,25 +487,30 @@ fi
 if want coldstart; then
   COLD_REPEAT="${COLD_REPEAT:-2}"
   COLD_SECONDS="${COLD_SECONDS:-15}"
+  COLD_SPANS_PER_REQUEST="${COLD_SPANS_PER_REQUEST:-100}" # larger requests make larger events (up to ~950 KB)
+  COLD_BUILDS="${COLD_BUILDS:-jit r2r}"
   traces="$data_dir/out/traces.jsonl"
   {
-    echo "## Cold start of a drain process (issue 18): a fresh \`otlpctl dev --role runner --log blob\` draining a backlog of ${COLD_SECONDS} s at ${STEADY_RATE} spans/s"
+    echo "## Cold start of a drain process (issue 18): a fresh \`otlpctl dev --role runner --log blob\` draining a backlog of ${COLD_SECONDS} s at ${STEADY_RATE} spans/s, ${COLD_SPANS_PER_REQUEST} spans per request"
     echo
-    echo "| build | run | backlog spans | exec -> first export s | spans in first 10 s | all spans s | spans/s after the first export | RSS max MiB |"
-    echo "|---|---|---|---|---|---|---|---|"
+    echo "| build | run | backlog spans | exec -> first export s | spans in first 10 s | all spans s | spans/s after the first export | RSS max MiB | drain budget high-water MiB |"
+    echo "|---|---|---|---|---|---|---|---|---|"
   } >>"$out/summary.md"
   for ((r = 1; r <= COLD_REPEAT; r++)); do
-    for build in jit r2r; do
+    for build in $COLD_BUILDS; do
       start_dev "cold-$build-$r-gateway" --role gateway --log blob
-      load "cold-$build-$r" "$gw_port" "$key" --rate "$STEADY_RATE" --duration "${COLD_SECONDS}s" --spans-per-request 100 --connections 8
+      load "cold-$build-$r" "$gw_port" "$key" --rate "$STEADY_RATE" --duration "${COLD_SECONDS}s" --spans-per-request "$COLD_SPANS_PER_REQUEST" --connections 8
       stop_pid "$gw_pid"; gw_pid=""
       backlog="$(jq '.accepted' "$out/cold-$build-$r.load.json")"
       rm -f "$traces"
       if [[ "$build" == jit ]]; then dll="$repo/tools/otlpctl/bin/Release/net10.0/otlpctl.dll"; else dll="$repo/artifacts/otlpctl-r2r/otlpctl.dll"; fi
       "${load_pin[@]}" python3 "$repo/bench/first-export.py" "$out/cold-$build-$r.json" "$traces" "$backlog" 180 -- \
         env "${gw_env[@]}" "${gw_pin[@]}" dotnet "$dll" dev --storage "$storage" --data-dir "$data_dir" --role runner --log blob >&2
-      jq -r --arg b "$build" --arg r "$r" --arg n "$backlog" \
-        '"| \($b) | \($r) | \($n) | \(.firstExportSeconds) | \(.spansInFirst10s) | \(.allSeconds) | \(if .allSeconds and .firstExportSeconds then (.spans / (.allSeconds - .firstExportSeconds) | floor) else "?" end) | \(.rssMaxMiB) |"' \
+      # The runner's last heartbeat (its stop) carries the drains' memory budget high-water mark.
+      "${otlpctl[@]}" status --output json --storage "$storage" --log blob >"$out/cold-$build-$r.status.json" 2>/dev/null || true
+      budget="$(jq '[.nodes[] | select(.role == "runner")] | max_by(.lastHeartbeat) | .counters.memoryHighWaterBytes / 1048576 | . * 10 | floor / 10' "$out/cold-$build-$r.status.json" 2>/dev/null || echo "?")"
+      jq -r --arg b "$build" --arg r "$r" --arg n "$backlog" --arg budget "$budget" \
+        '"| \($b) | \($r) | \($n) | \(.firstExportSeconds) | \(.spansInFirst10s) | \(.allSeconds) | \(if .allSeconds and .firstExportSeconds then (.spans / (.allSeconds - .firstExportSeconds) | floor) else "?" end) | \(.rssMaxMiB) | \($budget) |"' \
         "$out/cold-$build-$r.json" >>"$out/summary.md"
     done
   done

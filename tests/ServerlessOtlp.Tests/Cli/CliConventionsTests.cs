@@ -161,6 +161,7 @@ public sealed class CliConventionsTests(AzuriteFixture azurite)
             Assert.Equal(JsonValueKind.Array, doc.RootElement.GetProperty("nodes").ValueKind);
             var runner = Assert.Single(doc.RootElement.GetProperty("nodes").EnumerateArray(), n => n.GetProperty("id").GetString() == runnerId);
             Assert.Equal(("suspect", 6250.0), (runner.GetProperty("state").GetString(), runner.GetProperty("avgResponseMs").GetDouble()));
+            Assert.Equal(6_250_000, runner.GetProperty("counters").GetProperty("avgResponseMicros").GetInt64());
             Assert.Equal(JsonValueKind.Object, doc.RootElement.GetProperty("deadLetters").ValueKind);
 
             // Every component is present (idle ones as zeros), in the shape CONTRACTS.md names; the suspect

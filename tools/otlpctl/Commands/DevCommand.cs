@@ -2,10 +2,12 @@ using System.CommandLine;
 using System.Net;
 using System.Net.Sockets;
 using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using OpenTelemetry.Metrics;
 using ServerlessOtlp.Cli.Azurite;
 using ServerlessOtlp.Cli.Connection;
 using ServerlessOtlp.Cli.Local;
@@ -45,7 +47,7 @@ public static class DevCommand
         var command = new Command("dev", "Run ServerlessOtlp locally: Azurite, a tenant, the gateway and the processing runner");
         var grpcPort = new Option<int>("--grpc-port") { Description = "OTLP/gRPC port", DefaultValueFactory = _ => 4317 };
         var httpPort = new Option<int>("--http-port") { Description = "OTLP/HTTP port (also serves /healthz and /readyz)", DefaultValueFactory = _ => 4318 };
-        var managementPort = new Option<int>("--management-port") { Description = "Management port (/healthz, /readyz, /metrics)", DefaultValueFactory = _ => 13133 };
+        var managementPort = new Option<int>("--management-port") { Description = "Management port (/healthz, /readyz, /metrics); with --role runner, /metrics is served only when this is given", DefaultValueFactory = _ => 13133 };
         var dataDir = new Option<string>("--data-dir") { Description = "Where Azurite's data and the dev tenant's output files go", DefaultValueFactory = _ => ".otlp" };
         var tenants = new Option<FileInfo?>("--tenants") { Description = "A tenant file to apply (instead of seeding tenant dev)" };
         var role = new Option<string>("--role") { Description = "What to run: all, gateway or runner", DefaultValueFactory = _ => "all" };
@@ -89,7 +91,8 @@ public static class DevCommand
                 delay,
                 parse.GetValue(flushBytes),
                 parse.GetValue(inFlight),
-                parse.GetValue(inline));
+                parse.GetValue(inline),
+                parse.GetResult(managementPort) is { Implicit: false });
             using var shutdown = new ShutdownSignal();
             return await RunAsync(settings, storage, parse, shutdown);
         });
@@ -172,6 +175,7 @@ public static class DevCommand
             metrics = app.Services.GetRequiredService<GatewayMetrics>();
         }
 
+        await using var runnerTelemetry = gateway ? null : await StartRunnerTelemetryAsync(settings, ct);
         Task runnerTask = localRunner?.RunAsync(runnerStop.Token) ?? Task.CompletedTask;
 
         try
@@ -324,6 +328,10 @@ public static class DevCommand
         else
         {
             Output.Info("[green]Ready.[/] Runner only: draining the log; the gateway runs elsewhere (`otlpctl dev --role gateway`).");
+            if (settings.ManagementPortGiven)
+            {
+                Output.Info($"       metrics    http://127.0.0.1:{settings.ManagementPort}/metrics");
+            }
         }
 
         if (runner)
@@ -404,5 +412,47 @@ public static class DevCommand
     }
 
     private sealed record DevSettings(string Role, int GrpcPort, int HttpPort, int ManagementPort, string DataDir, FileInfo? TenantsFile,
-        TimeSpan FlushDelay, int FlushBytes, long InFlightBudgetBytes, bool InlineScheduling);
+        TimeSpan FlushDelay, int FlushBytes, long InFlightBudgetBytes, bool InlineScheduling, bool ManagementPortGiven = false);
+
+    /// <summary>
+    /// A runner without a gateway: its meters as Prometheus text on the management port when one is given (the
+    /// default port is the gateway's, and several runners on one machine would collide on it), and to OTLP or
+    /// Azure Monitor as the environment says (<see cref="TelemetryComposition"/>) either way.
+    /// </summary>
+    private static async Task<IAsyncDisposable> StartRunnerTelemetryAsync(DevSettings settings, CancellationToken ct)
+    {
+        var configuration = new ConfigurationBuilder().AddEnvironmentVariables().Build();
+        if (!settings.ManagementPortGiven)
+        {
+            return new AsyncDisposer(OpenTelemetry.Sdk.CreateMeterProviderBuilder().AddServerlessOtlpMeters().AddServerlessOtlpExporters(configuration).Build());
+        }
+
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        builder.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Loopback, settings.ManagementPort));
+        builder.Services.AddOpenTelemetry().WithMetrics(m => m.AddServerlessOtlpMeters().AddPrometheusExporter().AddServerlessOtlpExporters(configuration));
+        var app = builder.Build();
+        app.MapPrometheusScrapingEndpoint("/metrics");
+        app.MapGet("/healthz", () => "ok");
+        try
+        {
+            await app.StartAsync(ct);
+        }
+        catch (IOException ex)
+        {
+            await app.DisposeAsync();
+            throw new CliException($"could not listen on --management-port {settings.ManagementPort}: {ex.Message}", ExitCodes.Failure, ex);
+        }
+
+        return app;
+    }
+
+    private sealed class AsyncDisposer(IDisposable? inner) : IAsyncDisposable
+    {
+        public ValueTask DisposeAsync()
+        {
+            inner?.Dispose();
+            return ValueTask.CompletedTask;
+        }
+    }
 }

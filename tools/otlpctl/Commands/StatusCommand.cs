@@ -159,6 +159,15 @@ public static class StatusCommand
                     w.WriteNumber("avgResponseMs", Math.Round(micros / 1000.0, 3));
                 }
 
+                // What the node counts about itself (events, items, memory budget in use and its high-water mark, storage transactions …).
+                w.WriteStartObject("counters");
+                foreach (var (name, value) in n.Counters.OrderBy(c => c.Key, StringComparer.Ordinal))
+                {
+                    w.WriteNumber(name, value);
+                }
+
+                w.WriteEndObject();
+
                 w.WriteEndObject();
             }
 
