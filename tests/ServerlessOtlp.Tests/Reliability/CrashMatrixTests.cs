@@ -94,9 +94,12 @@ public sealed class CrashMatrixTests(ITestOutputHelper output)
 
         public List<DevNode> Nodes { get; } = [];
 
+        /// <summary>Added to every node's environment.</summary>
+        public Dictionary<string, string> Environment { get; } = [];
+
         public async Task<DevNode> StartAsync(string role, DevNode? samePortsAs = null)
         {
-            var node = await DevNode.StartAsync(role, Azurite.ConnectionString, DataDir, TenantsFile, samePortsAs?.GrpcPort, samePortsAs?.HttpPort, samePortsAs?.ManagementPort, LogArgs);
+            var node = await DevNode.StartAsync(role, Azurite.ConnectionString, DataDir, TenantsFile, samePortsAs?.GrpcPort, samePortsAs?.HttpPort, samePortsAs?.ManagementPort, LogArgs, Environment);
             Nodes.Add(node);
             return node;
         }
@@ -311,6 +314,21 @@ public sealed class CrashMatrixTests(ITestOutputHelper output)
                              $"duplicates {report.Duplicates} of {report.Delivered} delivered ({100.0 * report.Duplicates / Math.Max(1, report.Delivered):F2} %), bound {batchBound} + {report.RetriedItems} re-sent by the client");
             report.AssertNoLoss();
             Assert.Equal(0, report.Rejected);
+
+            // Runner-only processes serve their own metrics on the management port they were given: every runner
+            // its storage transactions, and the runners that drained something their drain and pipeline histograms.
+            using (var scrape = new HttpClient { Timeout = TimeSpan.FromSeconds(10) })
+            {
+                var texts = new List<string>();
+                foreach (var runner in runners)
+                {
+                    texts.Add(await scrape.GetStringAsync($"http://127.0.0.1:{runner.ManagementPort}/metrics"));
+                }
+
+                Assert.All(texts, t => Assert.Contains("otlp_storage_transactions_total{", t, StringComparison.Ordinal));
+                Assert.Contains(texts, t => t.Contains("otlp_drain_end_to_end_seconds_count", StringComparison.Ordinal) && t.Contains("otlp_pipeline_event_duration_seconds_count", StringComparison.Ordinal));
+            }
+
             Assert.True(report.Duplicates <= batchBound + report.RetriedItems, $"{report.Duplicates} duplicates > one batch per held partition per kill ({batchBound}) + client re-sends ({report.RetriedItems})");
             // The lease expires at most one TTL after the kill; the survivor's dispatcher (every second) then claims it.
             // Measured ~6–7 s here with a 6 s TTL, more on a loaded machine: the times are printed, not asserted.
@@ -322,6 +340,106 @@ public sealed class CrashMatrixTests(ITestOutputHelper output)
             await stop.CancelAsync();
             output.WriteLine(world.Dump());
         }
+    }
+
+    [Fact]
+    public async Task A_paused_runner_is_judged_suspect_then_dead_its_partitions_move_and_after_SIGCONT_it_rejoins_without_loss()
+    {
+        // The failure detector's late-heartbeat path on a real process that stops without dying (SIGSTOP: a VM
+        // freeze, a long GC pause, a debugger): heartbeats every 5 s, judged suspect after 8 s and dead after 20 s (a sweep every 5 s sees the suspect window).
+        using var world = new World("paused");
+        world.Environment["ServerlessOtlp__Health__SuspectAfter"] = "00:00:08";
+        world.Environment["ServerlessOtlp__Health__DeadAfter"] = "00:00:20";
+        await world.StartStorageAsync();
+        var paused = await world.StartAsync("runner");
+        var gateway = await world.StartAsync("gateway");
+        var checker = new LossChecker();
+        using var client = new RetryingClient(gateway.GrpcUri, world.Key, checker);
+        using var stop = new CancellationTokenSource();
+        var load = client.RunAsync(2, SpansPerRequest, TimeSpan.FromMilliseconds(50), stop.Token);
+        var tables = new TableServiceClient(world.Azurite.ConnectionString);
+        var leases = new LeaseStore(tables);
+        var nodes = new NodeStore(tables);
+        var (log, logName) = await world.OpenReaderAsync();
+        await using var reader = log;
+        try
+        {
+            // The first runner holds partitions (it is alone), then the second starts and gets none of them while the first lives.
+            var held = await WaitForAsync(async () =>
+            {
+                var owned = (await leases.ListAsync(logName, Group)).Where(l => !l.IsClaimable && l.Owner!.StartsWith(paused.OwnerPrefix, StringComparison.Ordinal)).Select(l => l.Partition).ToList();
+                return owned.Count > 0 ? owned : null;
+            }, "the first runner to claim a partition", world);
+            var survivor = await world.StartAsync("runner");
+
+            Signal(paused, "STOP");
+            var pausedAt = Stopwatch.StartNew();
+
+            // Its leases expire and the survivor takes them; the survivor's health sweep marks it suspect, then dead.
+            await WaitForAsync(async () =>
+            {
+                var now = await leases.ListAsync(logName, Group);
+                return held.All(p => now.Any(l => l.Partition == p && !l.IsClaimable && l.Owner!.StartsWith(survivor.OwnerPrefix, StringComparison.Ordinal))) ? "taken" : null;
+            }, "the survivor to take the paused runner's partitions", world);
+            var seen = new HashSet<string>();
+            await WaitForAsync(async () =>
+            {
+                var row = (await nodes.ListAsync(NodeRoles.Runner)).FirstOrDefault(n => n.Id.StartsWith(paused.OwnerPrefix, StringComparison.Ordinal));
+                if (row != null)
+                {
+                    seen.Add(row.Status);
+                }
+
+                return row?.Status == NodeStatus.Dead ? row : null;
+            }, "the paused runner to be judged dead", world);
+            output.WriteLine($"paused runner: states seen {string.Join(" → ", seen)} within {pausedAt.Elapsed.TotalSeconds:F1} s; partitions [{string.Join(",", held)}] taken over");
+            Assert.Contains(NodeStatus.Suspect, seen); // suspect on the way: dead is not the first verdict
+
+            // Resumed, it heartbeats again (alive) and its stale leases give it nothing: the survivor keeps the partitions.
+            Signal(paused, "CONT");
+            await WaitForAsync(async () =>
+                (await nodes.ListAsync(NodeRoles.Runner)).FirstOrDefault(n => n.Id.StartsWith(paused.OwnerPrefix, StringComparison.Ordinal)) is { Status: NodeStatus.Alive } row ? row : null,
+                "the resumed runner to heartbeat alive", world);
+            await Task.Delay(1000);
+            await stop.CancelAsync();
+            await load;
+
+            var report = await SettleAsync(checker, world, TimeSpan.FromSeconds(90));
+            report.AssertNoLoss();
+            Assert.Equal(0, report.Rejected);
+            Assert.False(paused.Process.HasExited, paused.Process.ToString());
+        }
+        finally
+        {
+            await stop.CancelAsync();
+            Signal(paused, "CONT"); // never leave a stopped process behind
+            output.WriteLine(world.Dump());
+        }
+    }
+
+    private static void Signal(DevNode node, string signal)
+    {
+        using var kill = Process.Start(new ProcessStartInfo("kill", ["-" + signal, node.Process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]) { UseShellExecute = false })!;
+        kill.WaitForExit();
+    }
+
+    /// <summary>Polls <paramref name="probe"/> until it answers (a hang guard of two minutes, not a measurement).</summary>
+    private static async Task<T> WaitForAsync<T>(Func<Task<T?>> probe, string what, World world)
+        where T : class
+    {
+        var guard = Stopwatch.StartNew();
+        while (guard.Elapsed < TimeSpan.FromMinutes(2))
+        {
+            if (await probe() is { } answer)
+            {
+                return answer;
+            }
+
+            await Task.Delay(200);
+        }
+
+        Assert.Fail($"waited two minutes for {what}:\n{world.Dump()}");
+        return null!;
     }
 
     [Fact]

@@ -296,13 +296,20 @@ public sealed class DevNode : IDisposable
 
     /// <summary>Starts a node and waits until it is ready (the gateway's /readyz, or the runner's "Ready." line).</summary>
     /// <param name="logArgs">otlpctl's log flags (e.g. <c>--log eventhubs --event-hubs-connection-string CS</c>); the blob log when empty.</param>
-    public static async Task<DevNode> StartAsync(string role, string storage, string dataDir, string tenants, int? grpc = null, int? http = null, int? management = null, IReadOnlyList<string>? logArgs = null)
+    /// <param name="environment">Added to <see cref="DrainEnvironment"/> (e.g. the failure detector's timings).</param>
+    public static async Task<DevNode> StartAsync(string role, string storage, string dataDir, string tenants, int? grpc = null, int? http = null, int? management = null, IReadOnlyList<string>? logArgs = null, IReadOnlyDictionary<string, string>? environment = null)
     {
         int g = grpc ?? TestPorts.Next(), h = http ?? TestPorts.Next(), m = management ?? TestPorts.Next();
         var deadline = DateTime.UtcNow.AddSeconds(90);
         while (true)
         {
-            var process = ChildProcess.Otlpctl($"dev --role {role}", dataDir, DrainEnvironment(),
+            var env = DrainEnvironment();
+            foreach (var (name, value) in environment ?? new Dictionary<string, string>())
+            {
+                env[name] = value;
+            }
+
+            var process = ChildProcess.Otlpctl($"dev --role {role}", dataDir, env,
                 [
                     "dev", "--role", role, "--storage", storage, "--data-dir", dataDir, "--tenants", tenants,
                     "--grpc-port", g.ToString(), "--http-port", h.ToString(), "--management-port", m.ToString(), .. logArgs ?? [],
