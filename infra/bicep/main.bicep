@@ -145,7 +145,10 @@ param gatewayConcurrentRequestsPerReplica int = 100
 @description('.NET version of the isolated worker on Flex Consumption.')
 param functionsRuntimeVersion string = '10.0'
 
-@description('Memory per function instance in MB.')
+// 2048: a drain process running 8 drains at full speed, each holding an 8 MiB read, peaked at 275 MiB resident, and
+// an instance runs as many (host.json) beside the Functions host (BENCHMARKS.md, "Cold start"); 512 would need fewer
+// drains or smaller reads.
+@description('Memory per function instance in MB (sized by 8 drains per instance, see BENCHMARKS.md).')
 @allowed([
   512
   2048

@@ -135,6 +135,29 @@ internal sealed partial class DrainTestContext : IDisposable
         await Log.AppendAsync(partition, events);
     }
 
+    /// <summary>
+    /// Processing services over a memory log of two partitions (with these events appended to partition 0 and 1) on
+    /// isolated tables of <paramref name="azurite"/>, for a local runner: tenant <see cref="Tenant"/> writes its traces
+    /// to the file destination in <paramref name="dir"/>.
+    /// </summary>
+    public static async Task<(ProcessingServices Services, MemoryLog Log)> LocalServicesAsync(Infrastructure.AzuriteFixture azurite, string dir, string name, int[] spansPerPartition)
+    {
+        var tenants = new InMemoryTenantDirectory(new TenantFile
+        {
+            Tenants = [new TenantConfig { Id = Tenant, Destinations = [new DestinationConfig { Name = "files", Kind = FileDestination.KindName, Signals = [Signal.Traces], Settings = new FileSettings { Path = dir } }] }],
+        });
+        var log = new MemoryLog(2, name + "-" + Guid.NewGuid().ToString("N")[..8]);
+        int n = 1;
+        for (int partition = 0; partition < spansPerPartition.Length; partition++)
+        {
+            await log.AppendAsync(partition, [.. Enumerable.Range(0, spansPerPartition[partition]).Select(_ => Event(SpanBody(n++)))]);
+        }
+
+        var services = await ProcessingServices.CreateAsync(log, azurite.IsolatedStorage(), tenants,
+            Options(name + "-" + Guid.NewGuid().ToString("N")[..6]), Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance, ServerlessOtlp.Tests.Export.TestEgress.Local);
+        return (services, log);
+    }
+
     public static LogEvent Event(byte[] body, string tenant = Tenant) =>
         new(new EventProperties(tenant, Signal.Traces, BodyCodec.Protobuf, 1, DateTimeOffset.UtcNow, "test-gateway"), body);
 

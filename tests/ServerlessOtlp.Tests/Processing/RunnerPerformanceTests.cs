@@ -1,12 +1,7 @@
 using System.Diagnostics;
-using Microsoft.Extensions.Logging.Abstractions;
-using ServerlessOtlp.Export.Files;
-using ServerlessOtlp.Log;
-using ServerlessOtlp.Otlp;
 using ServerlessOtlp.Performance;
 using ServerlessOtlp.Processing;
 using ServerlessOtlp.Storage;
-using ServerlessOtlp.Tenants;
 using ServerlessOtlp.Tests.Infrastructure;
 
 namespace ServerlessOtlp.Tests.Processing;
@@ -19,15 +14,7 @@ public sealed class RunnerPerformanceTests(AzuriteFixture azurite)
     public async Task A_runners_heartbeat_carries_queue_wait_drain_export_and_end_to_end_for_what_it_delivered()
     {
         string dir = Directory.CreateTempSubdirectory("perf-runner-").FullName;
-        var tenants = new InMemoryTenantDirectory(new TenantFile
-        {
-            Tenants = [new TenantConfig { Id = DrainTestContext.Tenant, Destinations = [new DestinationConfig { Name = "files", Kind = FileDestination.KindName, Signals = [Signal.Traces], Settings = new FileSettings { Path = dir } }] }],
-        });
-        var log = new MemoryLog(2, "perf-" + Guid.NewGuid().ToString("N")[..8]);
-        await log.AppendAsync(0, [DrainTestContext.Event(DrainTestContext.SpanBody(1)), DrainTestContext.Event(DrainTestContext.SpanBody(2))]);
-        await log.AppendAsync(1, [DrainTestContext.Event(DrainTestContext.SpanBody(3))]);
-        var services = await ProcessingServices.CreateAsync(log, azurite.IsolatedStorage(), tenants,
-            DrainTestContext.Options("perf-" + Guid.NewGuid().ToString("N")[..6]), NullLoggerFactory.Instance, Export.TestEgress.Local);
+        var (services, _) = await DrainTestContext.LocalServicesAsync(azurite, dir, "perf", [2, 1]);
         var runner = new LocalRunner(services, new LocalRunnerOptions
         {
             DispatchInterval = TimeSpan.FromMilliseconds(100),

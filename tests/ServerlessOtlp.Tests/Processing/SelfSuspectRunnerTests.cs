@@ -1,11 +1,6 @@
 using System.Diagnostics;
-using Microsoft.Extensions.Logging.Abstractions;
-using ServerlessOtlp.Export.Files;
-using ServerlessOtlp.Log;
-using ServerlessOtlp.Otlp;
 using ServerlessOtlp.Processing;
 using ServerlessOtlp.Storage;
-using ServerlessOtlp.Tenants;
 using ServerlessOtlp.Tests.Infrastructure;
 
 namespace ServerlessOtlp.Tests.Processing;
@@ -18,14 +13,7 @@ public sealed class SelfSuspectRunnerTests(AzuriteFixture azurite)
     public async Task A_runner_whose_local_work_is_slow_reports_itself_suspect_with_its_average_and_claims_no_partition()
     {
         string dir = Directory.CreateTempSubdirectory("slow-runner-").FullName;
-        var tenants = new InMemoryTenantDirectory(new TenantFile
-        {
-            Tenants = [new TenantConfig { Id = DrainTestContext.Tenant, Destinations = [new DestinationConfig { Name = "files", Kind = FileDestination.KindName, Signals = [Signal.Traces], Settings = new FileSettings { Path = dir } }] }],
-        });
-        var log = new MemoryLog(2, "slow-" + Guid.NewGuid().ToString("N")[..8]);
-        await log.AppendAsync(0, [DrainTestContext.Event(DrainTestContext.SpanBody(1))]);
-        var services = await ProcessingServices.CreateAsync(log, azurite.IsolatedStorage(), tenants,
-            DrainTestContext.Options("slow-" + Guid.NewGuid().ToString("N")[..6]), NullLoggerFactory.Instance, Export.TestEgress.Local);
+        var (services, log) = await DrainTestContext.LocalServicesAsync(azurite, dir, "slow", [1]);
         var runner = new LocalRunner(services, new LocalRunnerOptions
         {
             DispatchInterval = TimeSpan.FromMilliseconds(100),
