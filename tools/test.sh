@@ -9,36 +9,39 @@
 # something absent (e.g. a real Event Hub) is reported as skipped, never as passed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+phase() { echo "== [${SECONDS}s] $*"; }
 
-echo "== tools: Azurite, @azure/event-hubs and @elastic/opamp-client-node (npm, pinned in package.json)"
+phase "tools: Azurite, @azure/event-hubs and @elastic/opamp-client-node (npm, pinned in package.json)"
 if [ ! -x node_modules/.bin/azurite ] || [ ! -d node_modules/@azure/event-hubs ] || [ ! -d node_modules/@elastic/opamp-client-node ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   npm ci --no-audit --no-fund
 fi
 
-echo "== tools: Bicep CLI (NuGet) + compile and lint infra/bicep"
+phase "tools: Bicep CLI (NuGet) + compile and lint infra/bicep"
 bash .ci/install-bicep.sh
 
 if [ -x tools/install-prometheus.sh ]; then
-  echo "== tools: Prometheus (Debian)"
+  phase "tools: Prometheus (Debian)"
   bash tools/install-prometheus.sh
 fi
 
-echo "== gateway: Native AOT publish (artifacts/gateway-aot; the tests run the native binary)"
+phase "gateway: Native AOT publish (artifacts/gateway-aot; the tests run the native binary)"
 bash tools/install-aot-prereqs.sh
 dotnet publish gateway-container/ServerlessOtlp.Gateway -c Release -o artifacts/gateway-aot --nologo -v quiet
 
-echo "== functions: publish as azd deploy zips it (artifacts/functions-publish; the tests read the package)"
-dotnet publish functions/ServerlessOtlp.Functions -c Release -o artifacts/functions-publish --nologo -v quiet
+phase "functions: publish as azd deploy zips it (artifacts/functions-publish; the tests read the package)"
+# Portable and without ReadyToRun: azd's publish adds native code for linux-x64 (the csproj; FunctionsPublishTests
+# checks those settings by evaluation), which here would cost a second compile of the app and a crossgen pass (~1 min).
+dotnet publish functions/ServerlessOtlp.Functions -c Release -o artifacts/functions-publish -p:PublishReadyToRun=false -p:RuntimeIdentifier= --nologo -v quiet
 
-echo "== build"
+phase "build"
 dotnet build ServerlessOtlp.sln -c Release --nologo -v quiet
 
-echo "== packages: the client library and otlpctl as a .NET tool (artifacts/packages; the tests install both)"
+phase "packages: the client library and otlpctl as a .NET tool (artifacts/packages; the tests install both)"
 rm -rf artifacts/packages
 dotnet pack shared/ServerlessOtlp.Client -c Release --no-build -o artifacts/packages --nologo -v quiet
 dotnet pack tools/otlpctl -c Release --no-build -o artifacts/packages --nologo -v quiet
 
-echo "== tests"
+phase "tests"
 log=$(mktemp)
 set +e
 # Per-test results at normal verbosity are what the progress below counts.
@@ -58,7 +61,7 @@ set -e
 # Per-assembly summaries, failures with their messages, then one total line.
 grep -E "^\s*(Passed|Failed|Skipped)!|^Test Run |^Total tests:|^\s+(Passed|Failed|Skipped): [0-9]+$|^\s*Failed [A-Za-z]|error [A-Z]+[0-9]+" "$log" || true
 if [ "$status" -ne 0 ]; then
-  echo "== full test output (failed)"; cat "$log"
+  phase "full test output (failed)"; cat "$log"
 fi
 # Totals from each assembly's summary: "Passed!  - Failed: 0, Passed: N, …" (minimal verbosity) or the
 # "Total tests: N" block with "     Passed: N" lines (normal verbosity, as run above).

@@ -343,13 +343,14 @@ public sealed class CrashMatrixTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public async Task A_paused_runner_is_judged_suspect_then_dead_its_partitions_move_and_after_SIGCONT_it_rejoins_without_loss()
+    public async Task A_paused_runner_is_judged_suspect_its_partitions_move_and_after_SIGCONT_it_rejoins_without_loss()
     {
         // The failure detector's late-heartbeat path on a real process that stops without dying (SIGSTOP: a VM
-        // freeze, a long GC pause, a debugger): heartbeats every 5 s, judged suspect after 8 s and dead after 20 s (a sweep every 5 s sees the suspect window).
+        // freeze, a long GC pause, a debugger): heartbeats every 5 s, judged suspect after 8 s. Dead comes later
+        // (60 s here, so the pause ends first); the dead path's lease expiry is DrainEngineTests'.
         using var world = new World("paused");
         world.Environment["ServerlessOtlp__Health__SuspectAfter"] = "00:00:08";
-        world.Environment["ServerlessOtlp__Health__DeadAfter"] = "00:00:20";
+        world.Environment["ServerlessOtlp__Health__DeadAfter"] = "00:01:00";
         await world.StartStorageAsync();
         var paused = await world.StartAsync("runner");
         var gateway = await world.StartAsync("gateway");
@@ -375,7 +376,7 @@ public sealed class CrashMatrixTests(ITestOutputHelper output)
             Signal(paused, "STOP");
             var pausedAt = Stopwatch.StartNew();
 
-            // Its leases expire and the survivor takes them; the survivor's health sweep marks it suspect, then dead.
+            // Its leases expire and the survivor takes them; the survivor's health sweep marks it suspect.
             await WaitForAsync(async () =>
             {
                 var now = await leases.ListAsync(logName, Group);
@@ -390,10 +391,9 @@ public sealed class CrashMatrixTests(ITestOutputHelper output)
                     seen.Add(row.Status);
                 }
 
-                return row?.Status == NodeStatus.Dead ? row : null;
-            }, "the paused runner to be judged dead", world);
+                return row?.Status == NodeStatus.Suspect ? row : null;
+            }, "the paused runner to be judged suspect", world);
             output.WriteLine($"paused runner: states seen {string.Join(" → ", seen)} within {pausedAt.Elapsed.TotalSeconds:F1} s; partitions [{string.Join(",", held)}] taken over");
-            Assert.Contains(NodeStatus.Suspect, seen); // suspect on the way: dead is not the first verdict
 
             // Resumed, it heartbeats again (alive) and its stale leases give it nothing: the survivor keeps the partitions.
             Signal(paused, "CONT");
