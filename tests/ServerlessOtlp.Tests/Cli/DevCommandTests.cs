@@ -208,5 +208,18 @@ public sealed class DevCommandTests(AzuriteFixture azurite, ITestOutputHelper ou
         Assert.True(dev.ExitCode == 1, dev.ToString());
         Assert.Contains($"port {port}", dev.Stderr, StringComparison.Ordinal);
         Assert.Contains("--grpc-port", dev.Stderr, StringComparison.Ordinal);
+
+        // A runner's own metrics port: taken is a failure naming the flag, out of range a usage error before any work.
+        using (var runner = await Otlpctl.RunAsync("dev", "--role", "runner", "--storage", azurite.ConnectionString, "--data-dir", dataDir, "--management-port", port.ToString()))
+        {
+            Assert.True(runner.ExitCode == 1, runner.ToString());
+            Assert.Contains($"--management-port {port}", runner.Stderr, StringComparison.Ordinal);
+        }
+
+        using (var range = await Otlpctl.RunAsync("dev", "--role", "runner", "--storage", azurite.ConnectionString, "--data-dir", dataDir, "--management-port", "70000"))
+        {
+            Assert.True(range.ExitCode == 2, range.ToString());
+            Assert.Contains("--management-port 70000", range.Stderr, StringComparison.Ordinal);
+        }
     }
 }

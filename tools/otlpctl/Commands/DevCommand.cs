@@ -76,6 +76,14 @@ public static class DevCommand
                 throw new CliException("--flush-delay: " + ConfigDuration.Expected, ExitCodes.Usage);
             }
 
+            foreach (var (option, value) in new[] { (grpcPort, parse.GetValue(grpcPort)), (httpPort, parse.GetValue(httpPort)), (managementPort, parse.GetValue(managementPort)) })
+            {
+                if (value is < 1 or > 65535)
+                {
+                    throw new CliException($"{option.Name} {value}: a TCP port is 1-65535", ExitCodes.Usage);
+                }
+            }
+
             if (parse.GetValue(flushBytes) < 1 || parse.GetValue(inFlight) < 1)
             {
                 throw new CliException("--flush-bytes and --in-flight-budget must be positive", ExitCodes.Usage);
