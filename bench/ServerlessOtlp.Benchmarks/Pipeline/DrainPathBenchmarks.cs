@@ -9,6 +9,7 @@ using OpenTelemetry.Proto.Collector.Trace.V1;
 using OpenTelemetry.Proto.Common.V1;
 using ServerlessOtlp.Benchmarks.Otlp;
 using ServerlessOtlp.Export;
+using ServerlessOtlp.Export.Files;
 using ServerlessOtlp.Log;
 using ServerlessOtlp.Otlp;
 using ServerlessOtlp.Otlp.Wire;
@@ -70,7 +71,7 @@ public class DrainPathBenchmarks
             Console.WriteLine($"// kept {counts.Kept} of {counts.Kept + counts.Dropped} spans");
         }
 
-        _tenant = _tenant with { Destinations = [new DestinationConfig { Name = "out", Kind = DestinationKind.File, Signals = [Signal.Traces], Path = "unused" }] };
+        _tenant = _tenant with { Destinations = [new DestinationConfig { Name = "out", Kind = FileDestination.KindName, Signals = [Signal.Traces], Settings = new FileSettings { Path = "unused" } }] };
         _readEvent = new ReadEvent(new LogPosition(0), new LogPosition(1), new EventProperties("bench", Signal.Traces, BodyCodec.Protobuf, Resources * SpansPerRequest, DateTimeOffset.UtcNow, "bench"), _event);
         _pipeline = new TenantEventProcessor(new InMemoryTenantDirectory(new TenantFile { Tenants = [_tenant] }), [new DiscardingExporter()], new NoDeadLetters());
         int ours = WireSampledDecodeTransformEncode(), baseline = DecodeAllSampleTransformEncode();
@@ -210,7 +211,7 @@ public class DrainPathBenchmarks
     /// <summary>A destination that takes everything and sends nothing.</summary>
     private sealed class DiscardingExporter : IDestinationExporter
     {
-        public DestinationKind Kind => DestinationKind.File;
+        public string Kind => FileDestination.KindName;
 
         public Task<ExportOutcome> ExportAsync(ExportRequest request, CancellationToken cancellationToken = default) => Task.FromResult(ExportOutcome.Ok);
     }

@@ -11,12 +11,12 @@ using ServerlessOtlp.Tenants;
 namespace ServerlessOtlp.Processing;
 
 /// <summary>
-/// Optional for an <see cref="IEventProcessor"/> that can merge consecutive events' items per
+/// The hook of an <see cref="IEventProcessor"/> that can merge consecutive events' items per
 /// destination (a destination's <c>batch</c>). The drain opens buffering for the partition it
 /// claimed, flushes before every checkpoint, and disposes it when the claim ends (what is still
 /// buffered then was never acknowledged: the next owner reads it again from the checkpoint).
 /// </summary>
-public interface IBufferingEventProcessor : IEventProcessor
+public interface IDestinationBuffering
 {
     /// <summary>Buffers, for the calling drain's flow only, the items of <paramref name="partition"/> for destinations with a <c>batch</c>.</summary>
     DestinationBatches BeginBuffering(int partition);

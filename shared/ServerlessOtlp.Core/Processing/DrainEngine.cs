@@ -173,14 +173,15 @@ public sealed class DrainEngine
         Exception? failure = null;
         long started = _time.GetTimestamp();
         long lastData = started;
-        var stateful = _processor as IPartitionStateful;
-        var deferring = _processor as IDeferringEventProcessor;
+        var hooks = _processor.Hooks;
+        var stateful = hooks.State;
+        var deferring = hooks.Deferral;
         var checkpointed = position;
         long held = 0; // budget behind the batch in hand, released once it is settled
         deferring?.Reset(partition, new DeferralLimits(_log.PartitionCount, _options.TailMaxBufferedSpans, _options.TailDecisionCacheSize));
 
         // Destination batching: items merged across events, sent before every checkpoint (and on its limits).
-        using var buffering = (_processor as IBufferingEventProcessor)?.BeginBuffering(partition);
+        using var buffering = hooks.Buffering?.BeginBuffering(partition);
 
         // Deferred items (spans waiting for their trace's decision) hold the checkpoint back at their event.
         LogPosition Settled(LogPosition processed) =>
@@ -469,7 +470,7 @@ public sealed class DrainEngine
         return await batches.FlushAsync(timeout.Token);
     }
 
-    private async Task<BatchFate> FlushDeferredAsync(int partition, IDeferringEventProcessor? deferring, bool endOfLog, CancellationToken cancellationToken)
+    private async Task<BatchFate> FlushDeferredAsync(int partition, IEventDeferral? deferring, bool endOfLog, CancellationToken cancellationToken)
     {
         if (deferring?.HasPending(partition) != true)
         {

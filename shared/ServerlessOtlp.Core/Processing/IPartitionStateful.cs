@@ -3,7 +3,7 @@ using ServerlessOtlp.Storage;
 namespace ServerlessOtlp.Processing;
 
 /// <summary>
-/// Optional for an <see cref="IEventProcessor"/> that keeps per-partition state which must travel
+/// The hook of an <see cref="IEventProcessor"/> that keeps per-partition state which must travel
 /// with the partition (delta → cumulative totals): the drain restores it right after claiming the
 /// partition and saves it before each checkpoint, storing what <see cref="SaveStateAsync"/> returns in
 /// the checkpoint row's <c>State</c>. The saved state may be ahead of the checkpoint (a crash between

@@ -25,7 +25,7 @@ namespace ServerlessOtlp.Processing;
 /// to the dead-letter store. Only when parking itself fails (or there is no retry store) does the
 /// drain retry from this event later.
 /// </summary>
-public sealed partial class TenantEventProcessor : IEventProcessor, IPartitionStateful, IDeferringEventProcessor, IBufferingEventProcessor
+public sealed partial class TenantEventProcessor : IEventProcessor, IPartitionStateful, IEventDeferral, IDestinationBuffering
 {
     private readonly ITenantDirectory _tenants;
     private readonly ResilientExporter _exporter;
@@ -57,7 +57,11 @@ public sealed partial class TenantEventProcessor : IEventProcessor, IPartitionSt
         _logger = (ILogger?)logger ?? NullLogger.Instance;
         _metrics = new PipelineMetrics();
         _transformer = new TenantTransformer(_metrics);
+        Hooks = new PartitionHooks { State = this, Deferral = this, Buffering = this };
     }
+
+    /// <inheritdoc/>
+    public PartitionHooks Hooks { get; }
 
     /// <summary>Batches parked in the retry store by this processor.</summary>
     public long ParkedTotal => Interlocked.Read(ref _parked);

@@ -106,16 +106,17 @@ public sealed class TenantReplay(ProcessingServices services)
 /// so the drain flushes and checkpoints a replay as it does the live partition; the state lands
 /// in the cursor's own checkpoint row.
 /// </summary>
-public sealed class TenantOnlyProcessor(string tenant, IEventProcessor inner) : IDeferringEventProcessor, IPartitionStateful, IBufferingEventProcessor
+public sealed class TenantOnlyProcessor(string tenant, IEventProcessor inner) : IEventProcessor
 {
-    private readonly IDeferringEventProcessor? _deferring = inner as IDeferringEventProcessor;
-    private readonly IPartitionStateful? _stateful = inner as IPartitionStateful;
     private long _redelivered;
 
     public string Tenant => tenant;
 
     /// <summary>Events of the tenant handed to the pipeline.</summary>
     public long Redelivered => Interlocked.Read(ref _redelivered);
+
+    /// <summary>The pipeline's own hooks: only the tenant's items reach them.</summary>
+    public PartitionHooks Hooks => inner.Hooks;
 
     public Task<EventFate> ProcessAsync(int partition, ReadEvent logEvent, CancellationToken cancellationToken = default)
     {
@@ -127,26 +128,6 @@ public sealed class TenantOnlyProcessor(string tenant, IEventProcessor inner) : 
         Interlocked.Increment(ref _redelivered);
         return inner.ProcessAsync(partition, logEvent, cancellationToken);
     }
-
-    public void Reset(int partition, DeferralLimits? limits) => _deferring?.Reset(partition, limits);
-
-    public DestinationBatches BeginBuffering(int partition) =>
-        inner is IBufferingEventProcessor buffering
-            ? buffering.BeginBuffering(partition)
-            : new DestinationBatches(partition, static (_, _) => Task.FromResult(default(BatchSettlement)), TimeProvider.System);
-
-    public LogPosition? PendingFloor(int partition) => _deferring?.PendingFloor(partition);
-
-    public bool HasPending(int partition) => _deferring?.HasPending(partition) == true;
-
-    public Task<FlushOutcome> FlushDueAsync(int partition, DateTimeOffset now, bool endOfLog, CancellationToken cancellationToken = default) =>
-        _deferring?.FlushDueAsync(partition, now, endOfLog, cancellationToken) ?? Task.FromResult(default(FlushOutcome));
-
-    public Task RestoreStateAsync(FencedCheckpoint checkpoint, CancellationToken cancellationToken = default) =>
-        _stateful?.RestoreStateAsync(checkpoint, cancellationToken) ?? Task.CompletedTask;
-
-    public Task<string?> SaveStateAsync(FencedCheckpoint checkpoint, CancellationToken cancellationToken = default) =>
-        _stateful?.SaveStateAsync(checkpoint, cancellationToken) ?? Task.FromResult<string?>(null);
 }
 
 /// <summary>Where a replay cursor stands: its lag to its end and who drains it.</summary>

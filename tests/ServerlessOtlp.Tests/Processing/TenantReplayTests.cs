@@ -132,19 +132,21 @@ public sealed partial class TenantReplayTests(AzuriteFixture azurite)
         Assert.Equal(0, inner.Processed);
         Assert.Equal(EventFate.Delivered, await filter.ProcessAsync(0, ofA));
         Assert.Equal((1, 1L), (inner.Processed, filter.Redelivered));
-        Assert.Equal(new LogPosition(7), filter.PendingFloor(0));
-        Assert.True(filter.HasPending(0));
-        Assert.Equal(new FlushOutcome(0, false), await filter.FlushDueAsync(0, DateTimeOffset.UtcNow, endOfLog: true));
-        Assert.False(filter.HasPending(0));
+        Assert.Equal(new LogPosition(7), filter.Hooks.Deferral!.PendingFloor(0));
+        Assert.True(filter.Hooks.Deferral!.HasPending(0));
+        Assert.Equal(new FlushOutcome(0, false), await filter.Hooks.Deferral!.FlushDueAsync(0, DateTimeOffset.UtcNow, endOfLog: true));
+        Assert.False(filter.Hooks.Deferral!.HasPending(0));
     }
 
     [GeneratedRegex("\"name\":\\s*\"span-(\\d+)\"")]
     private static partial Regex SpanName();
 
     /// <summary>A pipeline that defers every event it gets until the next flush, like tail sampling.</summary>
-    private sealed class DeferringProbe : IDeferringEventProcessor
+    private sealed class DeferringProbe : IEventProcessor, IEventDeferral
     {
         private LogPosition? _floor;
+
+        public PartitionHooks Hooks => new() { Deferral = this };
 
         public int Processed { get; private set; }
 

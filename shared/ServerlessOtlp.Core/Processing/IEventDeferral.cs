@@ -12,7 +12,7 @@ public sealed record DeferralLimits(int PartitionCount, int MaxBufferedSpans, in
 public readonly record struct FlushOutcome(int DeadLettered, bool RetryLater);
 
 /// <summary>
-/// Optional for an <see cref="IEventProcessor"/> that holds items back after it returned an
+/// The hook of an <see cref="IEventProcessor"/> that holds items back after it returned an
 /// event's fate (tail sampling buffers spans until their trace is decided). Such an event is
 /// settled for reading but not for the checkpoint: the drain checkpoints at most at
 /// <see cref="PendingFloor"/>, calls <see cref="FlushDueAsync"/> after every batch and while the
@@ -20,7 +20,7 @@ public readonly record struct FlushOutcome(int DeadLettered, bool RetryLater);
 /// items live in memory only; on a lost lease or a crash the next owner re-reads them from the
 /// checkpoint.
 /// </summary>
-public interface IDeferringEventProcessor : IEventProcessor
+public interface IEventDeferral
 {
     /// <summary>Forgets every deferred item and decision of <paramref name="partition"/> and starts it over with <paramref name="limits"/>; called on claim and when the drain ends.</summary>
     void Reset(int partition, DeferralLimits? limits);
