@@ -110,7 +110,7 @@ public sealed class ProcessingRuntime
                     ["memoryInUseBytes"] = engine.Memory.InUse,
                     ["memoryHighWaterBytes"] = engine.Memory.HighWaterMark,
                     ["storageTransactions"] = Services.Storage.Transactions.Total,
-                    ["avgResponseMicros"] = Services.LocalWork?.AverageMicroseconds ?? 0,
+                    ["avgResponseMicros"] = Services.LocalWork.AverageMicroseconds,
                 },
                 Services.Performance.Snapshot()),
             cancellationToken);

@@ -232,7 +232,7 @@ public sealed class LocalRunner
             _wasSlow = slow;
             if (slow)
             {
-                _logger.LogWarning("Local work averages {Average} ms per event, over {Timeout} s: suspect, handing back partitions", _services.LocalWork?.Average?.TotalMilliseconds, _options.Health.ResponseTimeout.TotalSeconds);
+                _logger.LogWarning("Local work averages {Average} ms per event, over {Timeout} s: suspect, handing back partitions", _services.LocalWork.Average?.TotalMilliseconds, _options.Health.ResponseTimeout.TotalSeconds);
             }
             else
             {
@@ -262,7 +262,7 @@ public sealed class LocalRunner
                     ["memoryInUseBytes"] = engine.Memory.InUse,
                     ["memoryHighWaterBytes"] = engine.Memory.HighWaterMark,
                     ["storageTransactions"] = _services.Storage.Transactions.Total,
-                    ["avgResponseMicros"] = _services.LocalWork?.AverageMicroseconds ?? 0,
+                    ["avgResponseMicros"] = _services.LocalWork.AverageMicroseconds,
                 },
                 _services.Performance.Snapshot()),
             cancellationToken);

@@ -40,7 +40,9 @@ public sealed class ProcessingServices
             Performance = Performance[PerformanceComponents.Export],
         };
         RetryDrainer = new RetryStoreDrainer(RetryStore, Exporter, tenants, DeadLetters, export.RetryStore, time, loggers.CreateLogger<RetryStoreDrainer>());
-        Processor = CreateProcessor(tenants);
+        var processor = CreateTenantProcessor(tenants);
+        Processor = processor;
+        LocalWork = processor.LocalWork;
         Engine = new DrainEngine(log, Checkpoints, Leases, Processor, DeadLetters, drain, loggers.CreateLogger<DrainEngine>(), time) { Performance = Performance };
     }
 
@@ -109,7 +111,9 @@ public sealed class ProcessingServices
     }
 
     /// <summary>The tenant pipeline over a given view of the tenants (otlpctl's redrive narrows it to one destination).</summary>
-    public IEventProcessor CreateProcessor(ITenantDirectory tenants) =>
+    public IEventProcessor CreateProcessor(ITenantDirectory tenants) => CreateTenantProcessor(tenants);
+
+    private TenantEventProcessor CreateTenantProcessor(ITenantDirectory tenants) =>
         new TenantEventProcessor(tenants, Exporter, DeadLetters, RetryStore, Loggers.CreateLogger<TenantEventProcessor>(), Time, PartitionState)
         {
             Performance = Performance[PerformanceComponents.Drain],
@@ -137,8 +141,8 @@ public sealed class ProcessingServices
 
     public StorageQueueDrainJobs CreateQueueJobs() => StorageQueueDrainJobs.For(Storage, Log.Name, Drain.ConsumerGroup);
 
-    /// <summary>The processor's measurement of its own local work (null for a processor that does not measure it).</summary>
-    public LocalResponseTime? LocalWork => (Processor as TenantEventProcessor)?.LocalWork;
+    /// <summary>The drain's measurement of its own local work per event, for the failure detector and the heartbeat.</summary>
+    public LocalResponseTime LocalWork { get; }
 
     /// <summary>
     /// The failure detector's verdict on this process's local work against <see cref="HealthOptions.ResponseTimeout"/>;
@@ -147,7 +151,7 @@ public sealed class ProcessingServices
     public Func<bool> StandDownWhenSlow(HealthOptions health)
     {
         var work = LocalWork;
-        Func<bool> slow = () => work?.Exceeds(health.ResponseTimeout) == true;
+        Func<bool> slow = () => work.Exceeds(health.ResponseTimeout);
         Engine.StandingDown = slow;
         return slow;
     }
