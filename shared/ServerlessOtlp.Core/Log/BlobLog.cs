@@ -255,7 +255,7 @@ public sealed class BlobLog : IPartitionedLog
         }
     }
 
-    public async Task<ReadBatch> ReadAsync(int partition, LogPosition from, int maxEvents, int maxBytes, long ownerLevel, CancellationToken cancellationToken = default)
+    public async Task<ReadBatch> ReadAsync(int partition, LogPosition from, int maxEvents, int maxBytes, FencingToken fence, CancellationToken cancellationToken = default)
     {
         var state = _readers.GetOrAdd(partition, _ => new PartitionReadState());
         if (state.Expected != from)
@@ -467,7 +467,7 @@ public sealed class BlobLog : IPartitionedLog
         var pos = LogPosition.Start;
         while (true)
         {
-            var batch = await ReadAsync(partition, pos, 256, 4 * 1024 * 1024, 0, cancellationToken);
+            var batch = await ReadAsync(partition, pos, 256, 4 * 1024 * 1024, FencingToken.None, cancellationToken);
             foreach (var e in batch.Events)
             {
                 if (e.Properties != null && e.Properties.ReceivedAt >= time)

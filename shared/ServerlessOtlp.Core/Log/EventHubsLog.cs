@@ -14,7 +14,7 @@ namespace ServerlessOtlp.Log;
 /// <see cref="EventDataBatch"/> per call (the buffered producer acknowledges before data is
 /// durable, so it does not fit); a call completes only when every batch was sent. Reads use a
 /// <see cref="PartitionReceiver"/> from a sequence number, opened in the live consumer group with
-/// the reader's lease epoch as its owner level so that a stale reader is disconnected by the service.
+/// the reader's <see cref="FencingToken"/> as its owner level so that a stale reader is disconnected by the service.
 /// <see cref="WithConsumerGroup"/> gives a reader in another consumer group (replay cursors):
 /// it opens non-exclusive receivers, since an owner level in the live group would cut off the live drain.
 /// </summary>
@@ -197,15 +197,15 @@ public sealed class EventHubsLog : IPartitionedLog
     /// (always at least one). What the receiver delivered beyond that stays in hand for the next read from
     /// where this one ended, so a batch over the budget never costs a receiver reopen (a new link and CBS token).
     /// </summary>
-    public async Task<ReadBatch> ReadAsync(int partition, LogPosition from, int maxEvents, int maxBytes, long ownerLevel, CancellationToken cancellationToken = default)
+    public async Task<ReadBatch> ReadAsync(int partition, LogPosition from, int maxEvents, int maxBytes, FencingToken fence, CancellationToken cancellationToken = default)
     {
         var state = _receivers.GetOrAdd(partition, _ => new ReceiverState());
-        if (state.Receiver == null || state.Expected != from || state.OwnerLevel != ownerLevel)
+        if (state.Receiver == null || state.Expected != from || state.Fence != fence)
         {
             await state.ResetAsync();
             var position = from.IsStart ? EventPosition.Earliest : EventPosition.FromSequenceNumber(from.Value, isInclusive: true);
-            state.Receiver = _receiverFactory(ConsumerGroup, _partitionIds[partition], position, OwnerLevel(ownerLevel));
-            state.OwnerLevel = ownerLevel;
+            state.Receiver = _receiverFactory(ConsumerGroup, _partitionIds[partition], position, OwnerLevel(fence));
+            state.Fence = fence;
         }
 
         // Only an empty hand waits on the service: a surplus is returned at once, even if short.
@@ -308,7 +308,8 @@ public sealed class EventHubsLog : IPartitionedLog
         }
     }
 
-    private long? OwnerLevel(long epoch) => _exclusive && epoch > 0 ? epoch : null;
+    // The token is the owner level as it is: the service lets an equal or higher level take the partition.
+    private long? OwnerLevel(FencingToken fence) => _exclusive && fence.IsSet ? fence.Value : null;
 
     private sealed class ReceiverState
     {
@@ -316,7 +317,7 @@ public sealed class EventHubsLog : IPartitionedLog
 
         /// <summary>Where the next read continues without a seek: after the last event returned.</summary>
         public LogPosition Expected = new(long.MinValue);
-        public long OwnerLevel;
+        public FencingToken Fence;
 
         /// <summary>Delivered by the receiver, not yet returned; starts at <see cref="Expected"/>.</summary>
         public readonly Queue<EventData> Surplus = new();

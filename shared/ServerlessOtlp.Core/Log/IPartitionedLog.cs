@@ -24,8 +24,8 @@ public interface IPartitionedLog : IAsyncDisposable
     Task AppendAsync(int partition, IReadOnlyList<LogEvent> events, CancellationToken cancellationToken = default);
 
     /// <summary>Reads events at or after <paramref name="from"/>, up to the given count and bytes.</summary>
-    /// <param name="ownerLevel">The reader's lease epoch; Event Hubs uses it as the receiver's owner level so a stale reader is cut off.</param>
-    Task<ReadBatch> ReadAsync(int partition, LogPosition from, int maxEvents, int maxBytes, long ownerLevel, CancellationToken cancellationToken = default);
+    /// <param name="fence">The reader's fencing token (<see cref="FencingToken.None"/> when it holds no lease); a log may cut off readers with a lower one.</param>
+    Task<ReadBatch> ReadAsync(int partition, LogPosition from, int maxEvents, int maxBytes, FencingToken fence, CancellationToken cancellationToken = default);
 
     /// <summary>The position just after the last event written to the partition.</summary>
     Task<LogPosition> GetEndAsync(int partition, CancellationToken cancellationToken = default);

@@ -29,7 +29,7 @@ internal sealed class BudgetedReader(IPartitionedLog log, DrainMemoryBudget memo
         long grant = await _memory.AcquireAsync(Math.Min(_options.BatchMaxBytes, MinReadGrant), _options.BatchMaxBytes, cancellationToken);
         try
         {
-            var batch = await _log.ReadAsync(_partition, from, _options.BatchMaxEvents, (int)grant, _fencing, cancellationToken);
+            var batch = await _log.ReadAsync(_partition, from, _options.BatchMaxEvents, (int)grant, FencingToken.FromEpoch(_fencing), cancellationToken);
             long size = 0;
             foreach (var e in batch.Events)
             {

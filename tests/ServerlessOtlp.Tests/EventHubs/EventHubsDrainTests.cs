@@ -64,7 +64,7 @@ public sealed class EventHubsDrainTests(AzuriteFixture azurite)
         Assert.Equal(DrainEnd.LeaseLost, resultA.End);
         var checkpoint = await ctx.Checkpoints.ReadAsync(logA.Name, EmulatedHub.LiveGroup, 0);
         Assert.Equal((20L, "owner-b"), (checkpoint.Position, checkpoint.Owner));
-        var refused = await Assert.ThrowsAsync<EventHubsException>(() => logA.ReadAsync(0, new LogPosition(4), 10, 1024 * 1024, leaseA.Epoch));
+        var refused = await Assert.ThrowsAsync<EventHubsException>(() => logA.ReadAsync(0, new LogPosition(4), 10, 1024 * 1024, FencingToken.FromEpoch(leaseA.Epoch)));
         Assert.Equal(EventHubsException.FailureReason.ConsumerDisconnected, refused.Reason);
         Assert.Equal(new ReaderSnapshot(1, leaseB.Epoch), hub.Emulator.GetReaders(EmulatedHub.LiveGroup, "0"));
 

@@ -219,7 +219,7 @@ public sealed class EventHubsEndToEndTests(AzuriteFixture azurite, ITestOutputHe
             using var deadline = new CancellationTokenSource(Patience);
             while (end.Value > 0 && (position.IsStart || position < end))
             {
-                var batch = await log.ReadAsync(partition, position, 100, 8 * 1024 * 1024, 0, deadline.Token);
+                var batch = await log.ReadAsync(partition, position, 100, 8 * 1024 * 1024, FencingToken.None, deadline.Token);
                 events.AddRange(batch.Events);
                 position = batch.Next;
             }

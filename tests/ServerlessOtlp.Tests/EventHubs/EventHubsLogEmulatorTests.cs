@@ -39,7 +39,7 @@ public sealed class EventHubsLogEmulatorTests(AzuriteFixture azurite)
         using var deadline = new CancellationTokenSource(Patience);
         while (read.Count < count)
         {
-            var batch = await log.ReadAsync(0, position, maxEvents: 100, maxBytes, ownerLevel: 3, deadline.Token);
+            var batch = await log.ReadAsync(0, position, maxEvents: 100, maxBytes, new FencingToken(3), deadline.Token);
             Assert.True(batch.Events.Count <= 2, $"a read of {batch.Events.Count} events of {size} bytes is over maxBytes {maxBytes}");
             read.AddRange(batch.Events);
             position = batch.Next;
@@ -75,7 +75,7 @@ public sealed class EventHubsLogEmulatorTests(AzuriteFixture azurite)
         using var deadline = new CancellationTokenSource(Patience);
         while (returned < count)
         {
-            var batch = await log.ReadAsync(0, position, maxEvents: 1, maxBytes: size, ownerLevel: 1, deadline.Token);
+            var batch = await log.ReadAsync(0, position, maxEvents: 1, maxBytes: size, new FencingToken(1), deadline.Token);
             returned += batch.Events.Count;
             position = batch.Next;
             mostAhead = Math.Max(mostAhead, hub.Emulator.GetDeliveredEvents(EmulatedHub.LiveGroup, "0") - returned);
@@ -136,7 +136,7 @@ public sealed class EventHubsLogEmulatorTests(AzuriteFixture azurite)
         await log.AppendAsync(0, [EmulatedHub.Event("acme", 10)]);
 
         // The live drain's exclusive receiver, as a drain with lease epoch 4 holds it.
-        var live = await log.ReadAsync(0, new LogPosition(0), 10, 1024 * 1024, ownerLevel: 4);
+        var live = await log.ReadAsync(0, new LogPosition(0), 10, 1024 * 1024, new FencingToken(4));
         Assert.NotEmpty(live.Events);
         Assert.Equal(new EventHubsEmulator.ReaderSnapshot(1, 4), hub.Emulator.GetReaders(EmulatedHub.LiveGroup, "0"));
 
@@ -150,7 +150,7 @@ public sealed class EventHubsLogEmulatorTests(AzuriteFixture azurite)
         using var deadline = new CancellationTokenSource(Patience);
         for (var next = live.Next; rest.Count < 3; )
         {
-            var more = await log.ReadAsync(0, next, 10, 1024 * 1024, ownerLevel: 4, deadline.Token);
+            var more = await log.ReadAsync(0, next, 10, 1024 * 1024, new FencingToken(4), deadline.Token);
             rest.AddRange(more.Events);
             next = more.Next;
         }

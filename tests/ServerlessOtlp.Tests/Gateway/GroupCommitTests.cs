@@ -174,8 +174,8 @@ public sealed class GroupCommitTests : IDisposable
 
         public Task OpenAsync(CancellationToken cancellationToken = default) => Task.CompletedTask;
 
-        public Task<ReadBatch> ReadAsync(int partition, LogPosition from, int maxEvents, int maxBytes, long ownerLevel, CancellationToken cancellationToken = default) =>
-            Inner.ReadAsync(partition, from, maxEvents, maxBytes, ownerLevel, cancellationToken);
+        public Task<ReadBatch> ReadAsync(int partition, LogPosition from, int maxEvents, int maxBytes, FencingToken fence, CancellationToken cancellationToken = default) =>
+            Inner.ReadAsync(partition, from, maxEvents, maxBytes, fence, cancellationToken);
 
         public Task<LogPosition> GetEndAsync(int partition, CancellationToken cancellationToken = default) => Inner.GetEndAsync(partition, cancellationToken);
 

@@ -129,7 +129,7 @@ public sealed class NativeAotGatewayTests(AzuriteFixture azurite, ITestOutputHel
             var appended = new List<int>();
             for (int p = 0; p < Partitions; p++)
             {
-                var batch = await log.ReadAsync(p, LogPosition.Start, 1000, 16 << 20, ownerLevel: 0);
+                var batch = await log.ReadAsync(p, LogPosition.Start, 1000, 16 << 20, FencingToken.None);
                 if (batch.Events.Count > 0)
                 {
                     appended.Add(p);

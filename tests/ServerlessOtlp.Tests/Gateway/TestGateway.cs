@@ -354,8 +354,8 @@ public sealed class ControllableLog(int partitions) : IPartitionedLog
         await _inner.AppendAsync(partition, events, cancellationToken);
     }
 
-    public Task<ReadBatch> ReadAsync(int partition, LogPosition from, int maxEvents, int maxBytes, long ownerLevel, CancellationToken cancellationToken = default) =>
-        _inner.ReadAsync(partition, from, maxEvents, maxBytes, ownerLevel, cancellationToken);
+    public Task<ReadBatch> ReadAsync(int partition, LogPosition from, int maxEvents, int maxBytes, FencingToken fence, CancellationToken cancellationToken = default) =>
+        _inner.ReadAsync(partition, from, maxEvents, maxBytes, fence, cancellationToken);
 
     public Task<LogPosition> GetEndAsync(int partition, CancellationToken cancellationToken = default) => _inner.GetEndAsync(partition, cancellationToken);
 

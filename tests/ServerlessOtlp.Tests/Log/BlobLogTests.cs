@@ -66,7 +66,7 @@ public sealed class BlobLogTests(AzuriteFixture azurite)
         var pos = from;
         while (true)
         {
-            var batch = await log.ReadAsync(partition, pos, maxEvents, 256 * 1024, 1);
+            var batch = await log.ReadAsync(partition, pos, maxEvents, 256 * 1024, new FencingToken(1));
             events.AddRange(batch.Events);
             if (batch.Events.Count == 0 && batch.Next == pos)
             {
@@ -99,7 +99,7 @@ public sealed class BlobLogTests(AzuriteFixture azurite)
     public async Task Empty_partition_reads_nothing_and_ends_at_zero()
     {
         var log = await OpenAsync(NewContainer());
-        var batch = await log.ReadAsync(0, LogPosition.Start, 10, 1024 * 1024, 1);
+        var batch = await log.ReadAsync(0, LogPosition.Start, 10, 1024 * 1024, new FencingToken(1));
         Assert.Empty(batch.Events);
         Assert.Equal(BlobLog.Pack(0, 0), await log.GetEndAsync(0));
         Assert.Equal(0, log.Lag(batch.Next, await log.GetEndAsync(0)));
@@ -138,7 +138,7 @@ public sealed class BlobLogTests(AzuriteFixture azurite)
         while (all.Count < writers * perWriter)
         {
             Assert.True(DateTime.UtcNow < deadline, $"read {all.Count} of {writers * perWriter} records");
-            var batch = await reader.ReadAsync(partition, pos, 20, 64 * 1024, 1);
+            var batch = await reader.ReadAsync(partition, pos, 20, 64 * 1024, new FencingToken(1));
             foreach (var e in batch.Events)
             {
                 Assert.True(e.Position >= pos || pos.IsStart);
@@ -168,7 +168,7 @@ public sealed class BlobLogTests(AzuriteFixture azurite)
         Assert.Empty(await reader.ListSegmentsAsync(0));
 
         // Nothing more to read; the end is where the reader stands.
-        var tail = await reader.ReadAsync(partition, pos, 10, 1024 * 1024, 1);
+        var tail = await reader.ReadAsync(partition, pos, 10, 1024 * 1024, new FencingToken(1));
         Assert.Empty(tail.Events);
         var end = await reader.GetEndAsync(partition);
         Assert.Equal(0, reader.Lag(tail.Next, end));

@@ -113,7 +113,7 @@ public sealed class EventHubsLogTests
     {
         var (log, _, receivers) = await OpenAsync();
         receivers.Next.Enqueue([Received(42, null, "acme"), Received(43, null, "globex")]);
-        var batch = await log.ReadAsync(3, new LogPosition(42), 10, 64 * 1024 * 1024, ownerLevel: 7);
+        var batch = await log.ReadAsync(3, new LogPosition(42), 10, 64 * 1024 * 1024, new FencingToken(7));
 
         var call = Assert.Single(receivers.Calls);
         Assert.Equal("3", call.PartitionId);
@@ -134,18 +134,18 @@ public sealed class EventHubsLogTests
 
         // Continuing where the batch ended reuses the receiver; a seek or a new epoch opens a new one.
         receivers.Next.Enqueue([]);
-        var empty = await log.ReadAsync(3, batch.Next, 10, 64 * 1024 * 1024, ownerLevel: 7);
+        var empty = await log.ReadAsync(3, batch.Next, 10, 64 * 1024 * 1024, new FencingToken(7));
         Assert.Empty(empty.Events);
         Assert.Equal(batch.Next, empty.Next);
         Assert.Single(receivers.Calls);
 
-        await log.ReadAsync(3, batch.Next, 10, 64 * 1024 * 1024, ownerLevel: 8);
+        await log.ReadAsync(3, batch.Next, 10, 64 * 1024 * 1024, new FencingToken(8));
         Assert.Equal(2, receivers.Calls.Count);
         Assert.Equal((long?)8, receivers.Calls[1].OwnerLevel);
         Assert.Equal(EventPosition.FromSequenceNumber(44, isInclusive: true), receivers.Calls[1].Position);
         Assert.True(receivers.Calls[0].Receiver.Closed, "the superseded receiver is closed");
 
-        await log.ReadAsync(3, LogPosition.Start, 10, 64 * 1024 * 1024, ownerLevel: 8);
+        await log.ReadAsync(3, LogPosition.Start, 10, 64 * 1024 * 1024, new FencingToken(8));
         Assert.Equal(EventPosition.Earliest, receivers.Calls[2].Position);
     }
 
@@ -158,15 +158,15 @@ public sealed class EventHubsLogTests
         receivers.Next.Enqueue([Received(1, null), Received(2, null), Received(3, null)]); // 3-byte bodies
         receivers.Next.Enqueue([Received(4, null)]);
 
-        var first = await log.ReadAsync(0, new LogPosition(1), 10, maxBytes: 7, ownerLevel: 2);
+        var first = await log.ReadAsync(0, new LogPosition(1), 10, maxBytes: 7, new FencingToken(2));
         Assert.Equal([1L, 2L], first.Events.Select(e => e.Position.Value));
         Assert.Equal(new LogPosition(3), first.Next);
 
-        var second = await log.ReadAsync(0, first.Next, 10, maxBytes: 7, ownerLevel: 2);
+        var second = await log.ReadAsync(0, first.Next, 10, maxBytes: 7, new FencingToken(2));
         Assert.Equal([3L], second.Events.Select(e => e.Position.Value));
         Assert.Single(receivers.Next); // served from what was in hand, without receiving
 
-        var third = await log.ReadAsync(0, second.Next, 10, maxBytes: 2, ownerLevel: 2);
+        var third = await log.ReadAsync(0, second.Next, 10, maxBytes: 2, new FencingToken(2));
         Assert.Equal([4L], third.Events.Select(e => e.Position.Value)); // one event over maxBytes still comes alone
         Assert.Single(receivers.Calls);
     }
@@ -212,7 +212,7 @@ public sealed class EventHubsLogTests
         }
 
         receivers.Next.Enqueue([Received(5, props), Received(6, null)]);
-        var batch = await log.ReadAsync(0, new LogPosition(5), 10, 64 * 1024 * 1024, 1);
+        var batch = await log.ReadAsync(0, new LogPosition(5), 10, 64 * 1024 * 1024, new FencingToken(1));
         Assert.Equal(2, batch.Events.Count);
         var corrupt = batch.Events[0];
         Assert.True(corrupt.IsCorrupt);
@@ -262,14 +262,14 @@ public sealed class EventHubsLogTests
     {
         var (log, producer, receivers) = await OpenAsync();
         receivers.Next.Enqueue([Received(10, null)]);
-        await log.ReadAsync(3, new LogPosition(10), 10, 64 * 1024 * 1024, ownerLevel: 7);
+        await log.ReadAsync(3, new LogPosition(10), 10, 64 * 1024 * 1024, new FencingToken(7));
 
         await using (var cursor = log.WithConsumerGroup(log.ReplayConsumerGroup))
         {
             Assert.Equal("replay", cursor.ConsumerGroup);
             Assert.Equal(12, cursor.PartitionCount);
             receivers.Next.Enqueue([Received(4, null, "globex")]);
-            var batch = await cursor.ReadAsync(3, new LogPosition(4), 10, 64 * 1024 * 1024, ownerLevel: 5);
+            var batch = await cursor.ReadAsync(3, new LogPosition(4), 10, 64 * 1024 * 1024, new FencingToken(5));
             Assert.Equal("globex", Assert.Single(batch.Events).Properties!.Tenant);
 
             Assert.Equal(2, receivers.Calls.Count);
@@ -318,7 +318,7 @@ public sealed class EventHubsLogTests
         var deadline = DateTime.UtcNow.AddSeconds(60);
         while (DateTime.UtcNow < deadline)
         {
-            var batch = await log.ReadAsync(partition, pos, 100, 64 * 1024 * 1024, ownerLevel: 0);
+            var batch = await log.ReadAsync(partition, pos, 100, 64 * 1024 * 1024, FencingToken.None);
             var found = batch.Events.FirstOrDefault(e => e.Properties?.Tenant == tenant);
             if (found != null)
             {

@@ -130,7 +130,7 @@ public sealed class DrainMemoryLoadTests(AzuriteFixture azurite)
         public Task AppendAsync(int partition, IReadOnlyList<LogEvent> events, CancellationToken cancellationToken = default) =>
             throw new NotSupportedException();
 
-        public Task<ReadBatch> ReadAsync(int partition, LogPosition from, int maxEvents, int maxBytes, long ownerLevel, CancellationToken cancellationToken = default)
+        public Task<ReadBatch> ReadAsync(int partition, LogPosition from, int maxEvents, int maxBytes, FencingToken fence, CancellationToken cancellationToken = default)
         {
             var events = new List<ReadEvent>();
             long bytes = 0;

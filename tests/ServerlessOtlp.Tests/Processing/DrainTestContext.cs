@@ -199,7 +199,7 @@ internal sealed partial class DrainTestContext : IDisposable
         var from = LogPosition.Start;
         while (true)
         {
-            var batch = await log.ReadAsync(partition, from, 1000, 64 * 1024 * 1024, 0);
+            var batch = await log.ReadAsync(partition, from, 1000, 64 * 1024 * 1024, FencingToken.None);
             all.AddRange(batch.Events);
             if (batch.Events.Count == 0)
             {

@@ -249,7 +249,7 @@ public sealed class CrashMatrixTests(ITestOutputHelper output)
                     var position = new LogPosition(c.Position);
                     for (int read = 0; read < DevNode.BatchMaxEvents;)
                     {
-                        var batch = await log.ReadAsync(c.Partition, position, DevNode.BatchMaxEvents - read, 8 * 1024 * 1024, 0);
+                        var batch = await log.ReadAsync(c.Partition, position, DevNode.BatchMaxEvents - read, 8 * 1024 * 1024, FencingToken.None);
                         if (batch.Events.Count == 0)
                         {
                             break;

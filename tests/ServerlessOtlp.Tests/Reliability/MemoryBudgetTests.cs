@@ -39,8 +39,8 @@ public sealed class MemoryBudgetTests(ITestOutputHelper output)
             await _inner.AppendAsync(partition, events, cancellationToken);
         }
 
-        public Task<ReadBatch> ReadAsync(int partition, LogPosition from, int maxEvents, int maxBytes, long ownerLevel, CancellationToken cancellationToken = default) =>
-            _inner.ReadAsync(partition, from, maxEvents, maxBytes, ownerLevel, cancellationToken);
+        public Task<ReadBatch> ReadAsync(int partition, LogPosition from, int maxEvents, int maxBytes, FencingToken fence, CancellationToken cancellationToken = default) =>
+            _inner.ReadAsync(partition, from, maxEvents, maxBytes, fence, cancellationToken);
 
         public Task<LogPosition> GetEndAsync(int partition, CancellationToken cancellationToken = default) => _inner.GetEndAsync(partition, cancellationToken);
 
