@@ -52,6 +52,7 @@ public sealed class BlobLog : IPartitionedLog
         _container = container;
         _options = options ?? new BlobLogOptions();
         _logger = (ILogger?)logger ?? NullLogger.Instance;
+        Retention = new BlobLogRetention(this);
     }
 
     private BlobLog(BlobLog other)
@@ -60,6 +61,7 @@ public sealed class BlobLog : IPartitionedLog
         _options = other._options;
         _logger = other._logger;
         _partitionCount = other._partitionCount;
+        Retention = other.Retention;
     }
 
     public string Name => "blob:" + _options.Name;
@@ -69,7 +71,13 @@ public sealed class BlobLog : IPartitionedLog
     /// continuous read at a time: a second drain of a partition in this process, such as a tenant's
     /// replay cursor beside the live drain, reads through its own.
     /// </summary>
-    public BlobLog NewReader() => new(this);
+    public IPartitionedLog OpenSideReader() => new BlobLog(this);
+
+    /// <summary>Sealed segments are deleted by the Retention timer; nothing else removes them.</summary>
+    public ILogRetention Retention { get; }
+
+    /// <inheritdoc/>
+    public string? ConsumerGroup => null;
 
     public int PartitionCount => _partitionCount > 0 ? _partitionCount : throw new InvalidOperationException("call OpenAsync first");
 
@@ -107,7 +115,7 @@ public sealed class BlobLog : IPartitionedLog
         _partitionCount = recorded.Partitions;
     }
 
-    private AppendBlobClient Segment(int partition, int segment) =>
+    internal AppendBlobClient Segment(int partition, int segment) =>
         _container.GetAppendBlobClient($"{_options.Name}/p{partition:D5}/{segment:D10}");
 
     private string PartitionPrefix(int partition) => $"{_options.Name}/p{partition:D5}/";
@@ -483,35 +491,6 @@ public sealed class BlobLog : IPartitionedLog
 
             pos = batch.Next;
         }
-    }
-
-    /// <summary>Deletes sealed segments that end at or before <paramref name="checkpoint"/> and were last written before <paramref name="olderThan"/>.</summary>
-    public async Task<int> DeleteSegmentsBeforeAsync(int partition, LogPosition checkpoint, DateTimeOffset olderThan, CancellationToken cancellationToken = default)
-    {
-        if (checkpoint.IsStart)
-        {
-            return 0;
-        }
-
-        var (checkpointSegment, _) = Unpack(checkpoint);
-        int deleted = 0;
-        foreach (int s in await ListSegmentsAsync(partition, cancellationToken))
-        {
-            if (s >= checkpointSegment)
-            {
-                break;
-            }
-
-            var blob = Segment(partition, s);
-            var props = (await blob.GetPropertiesAsync(cancellationToken: cancellationToken)).Value;
-            if (props.IsSealed && props.LastModified < olderThan)
-            {
-                await blob.DeleteIfExistsAsync(cancellationToken: cancellationToken);
-                deleted++;
-            }
-        }
-
-        return deleted;
     }
 
     public ValueTask DisposeAsync() => ValueTask.CompletedTask;

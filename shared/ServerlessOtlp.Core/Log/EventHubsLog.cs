@@ -57,6 +57,12 @@ public sealed class EventHubsLog : IPartitionedLog
     /// <summary>The consumer group replay cursors read in, beside the live drain's.</summary>
     public string ReplayConsumerGroup { get; }
 
+    /// <summary>None: the service expires events after the hub's retention.</summary>
+    public ILogRetention? Retention => null;
+
+    /// <summary>A reader in <see cref="ReplayConsumerGroup"/> (<see cref="WithConsumerGroup"/>): an owner level in the live group would cut off the live drain.</summary>
+    public IPartitionedLog OpenSideReader() => WithConsumerGroup(ReplayConsumerGroup);
+
     public static EventHubsLog Create(EventHubsLogOptions options)
     {
         var clientOptions = new EventHubProducerClientOptions();

@@ -35,4 +35,36 @@ public interface IPartitionedLog : IAsyncDisposable
 
     /// <summary>Finds the first position whose events were received at or after <paramref name="time"/> (for replay).</summary>
     Task<LogPosition> FindPositionAsync(int partition, DateTimeOffset time, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// A reader beside the live drains (replay planning, tenant replay cursors) that never disturbs
+    /// them: its own read state, and on Event Hubs receivers without an owner level in the replay
+    /// consumer group. Dispose it when done, unless it is this log itself: a log whose reads keep no
+    /// state per reader may return itself.
+    /// </summary>
+    IPartitionedLog OpenSideReader();
+
+    /// <summary>
+    /// Deletes old data when asked (the Retention timer), or null for a log that expires its data
+    /// itself (Event Hubs) or keeps none beyond the process (memory).
+    /// </summary>
+    ILogRetention? Retention { get; }
+
+    /// <summary>
+    /// The consumer group this log's receivers read in, where the log has its own (Event Hubs); it then
+    /// keys checkpoints and leases. Null where a consumer group is only such a key, chosen by configuration.
+    /// </summary>
+    string? ConsumerGroup { get; }
+}
+
+/// <summary>A log's deletion of data every reader is done with (<see cref="IPartitionedLog.Retention"/>).</summary>
+public interface ILogRetention
+{
+    /// <summary>
+    /// Deletes data of the partition that lies wholly before <paramref name="keepFrom"/> and was last
+    /// written before <paramref name="olderThan"/>, in whatever units the log stores (the blob log: sealed
+    /// segments). Nothing at or after <paramref name="keepFrom"/> goes; <see cref="LogPosition.Start"/> keeps all.
+    /// </summary>
+    /// <returns>How many units were deleted.</returns>
+    Task<int> DeleteBeforeAsync(int partition, LogPosition keepFrom, DateTimeOffset olderThan, CancellationToken cancellationToken = default);
 }

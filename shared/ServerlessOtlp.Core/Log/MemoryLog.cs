@@ -121,6 +121,15 @@ public sealed class MemoryLog : IPartitionedLog
         }
     }
 
+    /// <summary>Itself: reads keep no state, so a side reader needs nothing of its own.</summary>
+    public IPartitionedLog OpenSideReader() => this;
+
+    /// <summary>None: the memory log is gone with its process.</summary>
+    public ILogRetention? Retention => null;
+
+    /// <inheritdoc/>
+    public string? ConsumerGroup => null;
+
     /// <summary>All events of a partition (tests).</summary>
     public IReadOnlyList<(EventProperties Properties, byte[] Body)> Snapshot(int partition)
     {

@@ -52,14 +52,14 @@ public sealed class DrainOptions
     /// <summary>This instance's id: the lease owner and the heartbeat row.</summary>
     public string OwnerId { get; set; } = $"drain-{Environment.MachineName}-{Environment.ProcessId}-{Guid.NewGuid().ToString("N")[..6]}";
 
-    /// <summary>A copy of these settings for another consumer group (a tenant's replay cursor).</summary>
     /// <summary>
-    /// The consumer group that keys <paramref name="log"/>'s checkpoints and leases: an Event Hubs log's own
-    /// (its receivers read in it), else <paramref name="configured"/>.
+    /// The consumer group that keys <paramref name="log"/>'s checkpoints and leases: the log's own where it
+    /// has one (Event Hubs: its receivers read in it), else <paramref name="configured"/>.
     /// </summary>
     public static string LiveConsumerGroup(Log.IPartitionedLog log, string configured) =>
-        log is Log.EventHubsLog hub ? hub.ConsumerGroup : configured;
+        log.ConsumerGroup ?? configured;
 
+    /// <summary>A copy of these settings for another consumer group (a tenant's replay cursor).</summary>
     public DrainOptions ForConsumerGroup(string consumerGroup)
     {
         var copy = (DrainOptions)MemberwiseClone();

@@ -171,11 +171,6 @@ public sealed class ProcessingServices
         return (current.Position, target.Value);
     }
 
-    /// <summary>
-    /// A reader beside the running drains: a blob log's own read state (the shared one belongs to
-    /// the drains), or Event Hubs receivers in the replay consumer group without an owner level, so
-    /// that it never cuts off a drain's exclusive receiver.
-    /// </summary>
     /// <summary>A replay's start: the position given, or the first event received at or after the time (looked up on a side reader).</summary>
     /// <exception cref="ArgumentException">Neither a time nor a position was given.</exception>
     internal async Task<LogPosition> PositionAsync(int partition, DateTimeOffset? from, long? position, CancellationToken cancellationToken)
@@ -201,14 +196,10 @@ public sealed class ProcessingServices
         }
     }
 
-    internal IPartitionedLog SideReader() => Log switch
-    {
-        BlobLog blob => blob.NewReader(),
-        EventHubsLog hub => hub.WithConsumerGroup(hub.ReplayConsumerGroup),
-        _ => Log,
-    };
+    /// <summary>A reader beside the running drains (<see cref="IPartitionedLog.OpenSideReader"/>), so that it never disturbs theirs.</summary>
+    internal IPartitionedLog SideReader() => Log.OpenSideReader();
 
-    /// <summary>Closes what <see cref="SideReader"/> opened (its Event Hubs links); the shared log is not ours to dispose.</summary>
+    /// <summary>Closes what <see cref="SideReader"/> opened (its Event Hubs links); the shared log, which a log may hand out as its own side reader, is not ours to dispose.</summary>
     internal ValueTask ReleaseSideReaderAsync(IPartitionedLog reader) =>
         ReferenceEquals(reader, Log) ? ValueTask.CompletedTask : reader.DisposeAsync();
 }

@@ -295,7 +295,7 @@ public sealed class BlobLogTests(AzuriteFixture azurite)
     }
 
     [Fact]
-    public async Task DeleteSegmentsBeforeAsync_removes_only_old_sealed_segments_before_the_checkpoint()
+    public async Task Retention_deletes_only_old_sealed_segments_before_the_checkpoint()
     {
         var container = NewContainer();
         var log = await OpenAsync(container, segmentMaxBytes: 8 * 1024);
@@ -311,11 +311,11 @@ public sealed class BlobLogTests(AzuriteFixture azurite)
         int checkpointSegment = BlobLog.Unpack(checkpoint).Segment;
         Assert.True(checkpointSegment >= 2);
 
-        Assert.Equal(0, await log.DeleteSegmentsBeforeAsync(0, LogPosition.Start, DateTimeOffset.UtcNow.AddHours(1)));
-        Assert.Equal(0, await log.DeleteSegmentsBeforeAsync(0, checkpoint, DateTimeOffset.UtcNow.AddHours(-1)));
+        Assert.Equal(0, await log.Retention.DeleteBeforeAsync(0, LogPosition.Start, DateTimeOffset.UtcNow.AddHours(1)));
+        Assert.Equal(0, await log.Retention.DeleteBeforeAsync(0, checkpoint, DateTimeOffset.UtcNow.AddHours(-1)));
         Assert.Equal(segmentsBefore, await log.ListSegmentsAsync(0));
 
-        int deleted = await log.DeleteSegmentsBeforeAsync(0, checkpoint, DateTimeOffset.UtcNow.AddMinutes(5));
+        int deleted = await log.Retention.DeleteBeforeAsync(0, checkpoint, DateTimeOffset.UtcNow.AddMinutes(5));
         Assert.Equal(segmentsBefore.Count(s => s < checkpointSegment), deleted);
         Assert.Equal(segmentsBefore.Where(s => s >= checkpointSegment), await log.ListSegmentsAsync(0));
 

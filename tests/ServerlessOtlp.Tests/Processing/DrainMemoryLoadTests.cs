@@ -165,6 +165,13 @@ public sealed class DrainMemoryLoadTests(AzuriteFixture azurite)
         public Task<LogPosition> FindPositionAsync(int partition, DateTimeOffset time, CancellationToken cancellationToken = default) =>
             Task.FromResult(LogPosition.Start);
 
+        // Reads keep no state per reader, and a side reader keeps this log's behaviour.
+        public IPartitionedLog OpenSideReader() => this;
+
+        public ILogRetention? Retention => null;
+
+        public string? ConsumerGroup => null;
+
         public ValueTask DisposeAsync() => ValueTask.CompletedTask;
     }
 }

@@ -48,6 +48,13 @@ public sealed class MemoryBudgetTests(ITestOutputHelper output)
 
         public Task<LogPosition> FindPositionAsync(int partition, DateTimeOffset time, CancellationToken cancellationToken = default) => _inner.FindPositionAsync(partition, time, cancellationToken);
 
+        // Reads keep no state per reader, and a side reader keeps this log's behaviour.
+        public IPartitionedLog OpenSideReader() => this;
+
+        public ILogRetention? Retention => null;
+
+        public string? ConsumerGroup => null;
+
         public ValueTask DisposeAsync() => ValueTask.CompletedTask;
     }
 

@@ -431,6 +431,13 @@ public sealed class GatewayFrontDoorTests
 
         public Task<LogPosition> FindPositionAsync(int partition, DateTimeOffset time, CancellationToken cancellationToken = default) => Inner.FindPositionAsync(partition, time, cancellationToken);
 
+        // Reads keep no state per reader, and a side reader keeps this log's behaviour.
+        public IPartitionedLog OpenSideReader() => this;
+
+        public ILogRetention? Retention => null;
+
+        public string? ConsumerGroup => null;
+
         public ValueTask DisposeAsync() => Inner.DisposeAsync();
     }
 }
