@@ -31,7 +31,8 @@ public sealed class BlobLogOptions
 /// once. A writer that meets a full or sealed segment seals it and moves to the next; a reader
 /// leaves a segment only after seeing it sealed and reading it to its end, so no late record is
 /// skipped. A record's position is the byte offset at which the reader found it (never the offset
-/// an append returns: Azurite computes that before writing).
+/// an append returns: Azurite computes that before writing). This class lays segments out and
+/// appends; reading is <see cref="BlobLogReader"/>'s, deleting <see cref="BlobLogRetention"/>'s.
 /// </summary>
 public sealed class BlobLog : IPartitionedLog
 {
@@ -44,7 +45,7 @@ public sealed class BlobLog : IPartitionedLog
     private readonly ILogger _logger;
     private readonly Guid _writerId = Guid.NewGuid();
     private readonly ConcurrentDictionary<int, PartitionWriter> _writers = new();
-    private readonly ConcurrentDictionary<int, PartitionReadState> _readers = new();
+    private readonly BlobLogReader _reader;
     private int _partitionCount;
 
     public BlobLog(BlobContainerClient container, BlobLogOptions? options = null, ILogger<BlobLog>? logger = null)
@@ -53,6 +54,7 @@ public sealed class BlobLog : IPartitionedLog
         _options = options ?? new BlobLogOptions();
         _logger = (ILogger?)logger ?? NullLogger.Instance;
         Retention = new BlobLogRetention(this);
+        _reader = new BlobLogReader(this, _logger);
     }
 
     private BlobLog(BlobLog other)
@@ -62,6 +64,7 @@ public sealed class BlobLog : IPartitionedLog
         _logger = other._logger;
         _partitionCount = other._partitionCount;
         Retention = other.Retention;
+        _reader = new BlobLogReader(this, _logger);
     }
 
     public string Name => "blob:" + _options.Name;
@@ -263,184 +266,9 @@ public sealed class BlobLog : IPartitionedLog
         }
     }
 
-    public async Task<ReadBatch> ReadAsync(int partition, LogPosition from, int maxEvents, int maxBytes, FencingToken fence, CancellationToken cancellationToken = default)
-    {
-        var state = _readers.GetOrAdd(partition, _ => new PartitionReadState());
-        if (state.Expected != from)
-        {
-            state.Seen.Clear(); // a seek: duplicates are only dropped along one continuous read
-        }
-
-        var events = new List<ReadEvent>();
-        var (segment, offset) = Unpack(from);
-        if (from.IsStart)
-        {
-            var segments = await ListSegmentsAsync(partition, cancellationToken);
-            segment = segments.Count == 0 ? 0 : segments[0];
-        }
-
-        int bytes = 0;
-        for (int hops = 0; hops < 1000 && events.Count < maxEvents && bytes < maxBytes; hops++)
-        {
-            var blob = Segment(partition, segment);
-            BlobProperties props;
-            try
-            {
-                props = (await blob.GetPropertiesAsync(cancellationToken: cancellationToken)).Value;
-            }
-            catch (RequestFailedException ex) when (ex.Status == 404)
-            {
-                // Not created yet (nothing written), or removed by retention: skip to the oldest remaining.
-                var segments = await ListSegmentsAsync(partition, cancellationToken);
-                int next = segments.FirstOrDefault(s => s > segment, -1);
-                if (next < 0)
-                {
-                    break;
-                }
-
-                _logger.LogWarning("Partition {Partition}: segment {Segment} is gone; continuing at segment {Next}", partition, segment, next);
-                segment = next;
-                offset = 0;
-                continue;
-            }
-
-            if (offset >= props.ContentLength)
-            {
-                if (props.IsSealed)
-                {
-                    segment++;
-                    offset = 0;
-                    continue;
-                }
-
-                break;
-            }
-
-            long want = Math.Min(props.ContentLength - offset, Math.Max(maxBytes - bytes, BlobLogRecord.MaxRecordSize / 4));
-            var data = await DownloadAsync(blob, offset, want, cancellationToken);
-            bool reachedEnd = offset + data.Length >= props.ContentLength;
-            int consumed = ParseRecords(data, segment, offset, reachedEnd, state, events, maxEvents, maxBytes, ref bytes);
-            if (consumed == 0)
-            {
-                // With events in hand the next read continues here (the record did not fit, or is cut off).
-                if (events.Count > 0 || data.Length < want || want >= BlobLogRecord.MaxRecordSize)
-                {
-                    break;
-                }
-
-                // A record larger than what we fetched: fetch it whole.
-                data = await DownloadAsync(blob, offset, Math.Min(props.ContentLength - offset, BlobLogRecord.MaxRecordSize), cancellationToken);
-                consumed = ParseRecords(data, segment, offset, offset + data.Length >= props.ContentLength, state, events, maxEvents, maxBytes, ref bytes);
-                if (consumed == 0)
-                {
-                    break;
-                }
-            }
-
-            offset += consumed;
-            if (!(offset >= props.ContentLength && props.IsSealed))
-            {
-                if (consumed < data.Length || !reachedEnd)
-                {
-                    continue;
-                }
-
-                break;
-            }
-        }
-
-        var nextPos = Pack(segment, offset);
-        state.Expected = nextPos;
-        return new ReadBatch(events, nextPos);
-    }
-
-    private static async Task<byte[]> DownloadAsync(AppendBlobClient blob, long offset, long length, CancellationToken cancellationToken)
-    {
-        var result = await blob.DownloadContentAsync(new BlobDownloadOptions { Range = new HttpRange(offset, length) }, cancellationToken);
-        return result.Value.Content.ToArray();
-    }
-
-    /// <summary>Parses whole records from <paramref name="data"/>; returns the bytes consumed.</summary>
-    internal static int ParseRecords(byte[] data, int segment, long baseOffset, bool reachedEnd, PartitionReadState state, List<ReadEvent> events, int maxEvents, int maxBytes, ref int bytes)
-    {
-        int pos = 0;
-        while (pos < data.Length && events.Count < maxEvents && (events.Count == 0 || bytes < maxBytes))
-        {
-            var status = BlobLogRecord.TryParse(data.AsSpan(pos), out var rec, out string? reason);
-            if (status == BlobLogRecord.ParseStatus.Incomplete)
-            {
-                if (!reachedEnd)
-                {
-                    break;
-                }
-
-                // The blob ends inside a record: appends are atomic, so this is damage, not a torn write.
-                status = BlobLogRecord.ParseStatus.Corrupt;
-                reason = "record truncated at the end of its segment";
-            }
-
-            var here = Pack(segment, baseOffset + pos);
-            if (status == BlobLogRecord.ParseStatus.Corrupt)
-            {
-                int resync = FindNextRecord(data, pos + 1);
-                if (resync < 0)
-                {
-                    resync = data.Length;
-                }
-
-                events.Add(new ReadEvent(here, Pack(segment, baseOffset + resync), null, data.AsMemory(pos, resync - pos), reason));
-                bytes += resync - pos;
-                pos = resync;
-                continue;
-            }
-
-            bool duplicate = state.Seen.TryGetValue(rec.Writer, out ulong last) && rec.Sequence <= last;
-            if (!duplicate && events.Count > 0 && bytes + rec.Length > maxBytes)
-            {
-                break; // the batch stays within maxBytes; this record starts the next read
-            }
-
-            pos += rec.Length;
-            var next = Pack(segment, baseOffset + pos);
-            if (duplicate)
-            {
-                continue; // a retried append of a record we already returned
-            }
-
-            state.Seen[rec.Writer] = rec.Sequence;
-            events.Add(new ReadEvent(here, next, rec.Properties, data.AsMemory(pos - rec.Length + rec.BodyOffset, rec.BodyLength)));
-            bytes += rec.Length;
-        }
-
-        return pos;
-    }
-
-    /// <summary>The next offset at which a complete, valid record starts, or -1.</summary>
-    private static int FindNextRecord(byte[] data, int from)
-    {
-        var span = data.AsSpan();
-        ReadOnlySpan<byte> magic = [0x4F, 0x54, 0x4C, 0x52];
-        int pos = from;
-        while (pos < span.Length)
-        {
-            int idx = span[pos..].IndexOf(magic);
-            if (idx < 0)
-            {
-                return -1;
-            }
-
-            pos += idx;
-            // A candidate cut off by the download is a resync point too: the next read fetches it whole.
-            if (BlobLogRecord.TryParse(span[pos..], out _, out _) != BlobLogRecord.ParseStatus.Corrupt)
-            {
-                return pos;
-            }
-
-            pos++;
-        }
-
-        return -1;
-    }
+    /// <summary>Reads through this instance's read state (<see cref="BlobLogReader"/>); the fencing token is not needed, as a stale drain is fenced by the checkpoint's ETag.</summary>
+    public Task<ReadBatch> ReadAsync(int partition, LogPosition from, int maxEvents, int maxBytes, FencingToken fence, CancellationToken cancellationToken = default) =>
+        _reader.ReadAsync(partition, from, maxEvents, maxBytes, cancellationToken);
 
     public async Task<LogPosition> GetEndAsync(int partition, CancellationToken cancellationToken = default)
     {
@@ -500,12 +328,6 @@ public sealed class BlobLog : IPartitionedLog
         public readonly SemaphoreSlim Lock = new(1, 1);
         public int Segment = -1;
         public ulong Sequence;
-    }
-
-    internal sealed class PartitionReadState
-    {
-        public LogPosition Expected = new(long.MinValue);
-        public readonly Dictionary<Guid, ulong> Seen = [];
     }
 
     internal sealed record LogMetadata(int Partitions, int Format, DateTimeOffset Created);

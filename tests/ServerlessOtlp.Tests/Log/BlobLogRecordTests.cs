@@ -50,7 +50,7 @@ public sealed class BlobLogRecordTests
     /// <summary>Parses a whole segment the way the reader does: repeatedly, until nothing more is consumed.</summary>
     private static List<ReadEvent> ParseAll(byte[] data, bool reachedEnd)
     {
-        var state = new BlobLog.PartitionReadState();
+        var state = new BlobLogReader.PartitionReadState();
         var events = new List<ReadEvent>();
         int offset = 0;
         while (offset < data.Length)
@@ -58,7 +58,7 @@ public sealed class BlobLogRecordTests
             // Small batches, as a reader with a small maxEvents makes them.
             var batch = new List<ReadEvent>();
             int bytes = 0;
-            int consumed = BlobLog.ParseRecords(data[offset..], 0, offset, reachedEnd, state, batch, 7, int.MaxValue, ref bytes);
+            int consumed = BlobLogReader.ParseRecords(data[offset..], 0, offset, reachedEnd, state, batch, 7, int.MaxValue, ref bytes);
             events.AddRange(batch);
             if (consumed == 0)
             {
@@ -103,10 +103,10 @@ public sealed class BlobLogRecordTests
         var written = Events(2, 3);
         var data = Frame(written);
         var cut = data[..(data.Length - 5)];
-        var state = new BlobLog.PartitionReadState();
+        var state = new BlobLogReader.PartitionReadState();
         var events = new List<ReadEvent>();
         int bytes = 0;
-        int consumed = BlobLog.ParseRecords(cut, 0, 0, reachedEnd: false, state, events, 100, int.MaxValue, ref bytes);
+        int consumed = BlobLogReader.ParseRecords(cut, 0, 0, reachedEnd: false, state, events, 100, int.MaxValue, ref bytes);
         Assert.Equal(2, events.Count);
         Assert.Equal(data.Length - BlobLogRecord.SizeOf(written[2]), consumed);
 
