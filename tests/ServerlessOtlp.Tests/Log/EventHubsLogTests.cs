@@ -258,13 +258,13 @@ public sealed class EventHubsLogTests
     }
 
     [Fact]
-    public async Task A_replay_reader_reads_in_the_replay_group_without_an_owner_level_beside_the_live_epoch_receiver()
+    public async Task A_side_reader_reads_in_the_replay_group_without_an_owner_level_beside_the_live_epoch_receiver()
     {
         var (log, producer, receivers) = await OpenAsync();
         receivers.Next.Enqueue([Received(10, null)]);
         await log.ReadAsync(3, new LogPosition(10), 10, 64 * 1024 * 1024, new FencingToken(7));
 
-        await using (var cursor = log.WithConsumerGroup(log.ReplayConsumerGroup))
+        await using (var cursor = log.OpenSideReader())
         {
             Assert.Equal("replay", cursor.ConsumerGroup);
             Assert.Equal(12, cursor.PartitionCount);
