@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Logging;
+using ServerlessOtlp.Hosting;
 using ServerlessOtlp.Processing;
 using ServerlessOtlp.Storage;
 
@@ -93,26 +94,8 @@ public sealed class ProcessingRuntime
     /// <summary>This worker's heartbeat (role <c>functions</c>); its id is the lease owner id, so the failure detector can expire its leases.</summary>
     public Task HeartbeatAsync(CancellationToken cancellationToken = default)
     {
-        var engine = Services.Engine;
         return Services.Nodes.HeartbeatAsync(
-            new NodeHeartbeat(
-                NodeRoles.Functions,
-                Services.Drain.OwnerId,
-                Version,
-                Environment.MachineName,
-                _started,
-                IsSlow() ? NodeStatus.Suspect : NodeStatus.Alive,
-                new Dictionary<string, long>
-                {
-                    ["events"] = engine.EventsTotal,
-                    ["items"] = engine.ItemsTotal,
-                    ["deadLettered"] = engine.DeadLetteredTotal,
-                    ["memoryInUseBytes"] = engine.Memory.InUse,
-                    ["memoryHighWaterBytes"] = engine.Memory.HighWaterMark,
-                    ["storageTransactions"] = Services.Storage.Transactions.Total,
-                    ["avgResponseMicros"] = Services.LocalWork.AverageMicroseconds,
-                },
-                Services.Performance.Snapshot()),
+            DrainWorkerHeartbeat.Create(Services, NodeRoles.Functions, Version, _started, IsSlow() ? NodeStatus.Suspect : NodeStatus.Alive),
             cancellationToken);
     }
 }

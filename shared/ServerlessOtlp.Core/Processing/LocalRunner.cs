@@ -225,7 +225,6 @@ public sealed class LocalRunner
 
     private async Task<bool> HeartbeatAsync(string status, CancellationToken cancellationToken)
     {
-        var engine = _services.Engine;
         bool slow = IsSlow();
         if (slow != _wasSlow)
         {
@@ -246,25 +245,7 @@ public sealed class LocalRunner
         }
 
         await _services.Nodes.HeartbeatAsync(
-            new NodeHeartbeat(
-                NodeRoles.Runner,
-                _services.Drain.OwnerId,
-                Version,
-                Environment.MachineName,
-                _started,
-                status,
-                new Dictionary<string, long>
-                {
-                    ["events"] = engine.EventsTotal,
-                    ["items"] = engine.ItemsTotal,
-                    ["deadLettered"] = engine.DeadLetteredTotal,
-                    ["activeDrains"] = ActiveDrains,
-                    ["memoryInUseBytes"] = engine.Memory.InUse,
-                    ["memoryHighWaterBytes"] = engine.Memory.HighWaterMark,
-                    ["storageTransactions"] = _services.Storage.Transactions.Total,
-                    ["avgResponseMicros"] = _services.LocalWork.AverageMicroseconds,
-                },
-                _services.Performance.Snapshot()),
+            Hosting.DrainWorkerHeartbeat.Create(_services, NodeRoles.Runner, Version, _started, status, ActiveDrains),
             cancellationToken);
         return true;
     }

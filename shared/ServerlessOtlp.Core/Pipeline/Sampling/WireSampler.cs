@@ -11,32 +11,38 @@ namespace ServerlessOtlp.Pipeline.Sampling;
 /// </summary>
 public static class WireSampler
 {
-    private const int ResourceSpansField = 1;
-    private const int ScopeSpansField = 2;
-    private const int SpansField = 2;
-    private const int TraceIdField = 1;
-    private const int TraceStateField = 3;
-    private const int LogRecordTraceIdField = 9;
+    // ResourceLogs, ScopeLogs and log records use the same field numbers as their trace counterparts;
+    // a log record has its trace id at 9 and no trace state (0: no field has that number).
+    private static readonly SignalFields Traces = new(Resources: 1, Scopes: 2, Items: 2, TraceId: 1, TraceState: 3);
+    private static readonly SignalFields Logs = new(Resources: 1, Scopes: 2, Items: 2, TraceId: 9, TraceState: 0);
 
     public readonly record struct Counts(int Kept, int Dropped);
 
+    /// <summary>
+    /// A signal's field numbers: the request's resources, a resource's scopes, a scope's items, and an
+    /// item's trace id and trace state. Passed by reference down one walk for both signals (no delegate).
+    /// </summary>
+    private readonly record struct SignalFields(int Resources, int Scopes, int Items, int TraceId, int TraceState)
+    {
+        public bool HasTraceState => TraceState != 0;
+    }
+
     /// <summary>Samples <paramref name="request"/> into <paramref name="output"/>.</summary>
     public static Counts SampleTraces(ReadOnlySpan<byte> request, TraceSampler sampler, PooledBuffer output) =>
-        Sample(request, sampler, output, logs: false);
+        Sample(request, sampler, output, Traces);
 
     /// <summary>
     /// Samples an encoded ExportLogsServiceRequest by trace id: a record with a valid trace id is
     /// kept iff that trace's spans are (randomness from the id's low 56 bits; logs carry no trace
-    /// state); a record without one is kept. ResourceLogs, ScopeLogs and log records use the same
-    /// field numbers as their trace counterparts (1, 2, 2).
+    /// state); a record without one is kept.
     /// </summary>
     public static Counts SampleLogs(ReadOnlySpan<byte> request, TraceSampler sampler, PooledBuffer output) =>
-        Sample(request, sampler, output, logs: true);
+        Sample(request, sampler, output, Logs);
 
-    private static Counts Sample(ReadOnlySpan<byte> request, TraceSampler sampler, PooledBuffer output, bool logs)
+    private static Counts Sample(ReadOnlySpan<byte> request, TraceSampler sampler, PooledBuffer output, in SignalFields signal)
     {
         int kept = 0, dropped = 0;
-        CopyLevel(request, Level.Request, sampler, output, logs, ref kept, ref dropped);
+        CopyLevel(request, Level.Request, signal, sampler, output, ref kept, ref dropped);
         return new Counts(kept, dropped);
     }
 
@@ -52,13 +58,13 @@ public static class WireSampler
     /// Copies one level: its nested messages are filtered one level down (a resource or scope left with
     /// no item is dropped whole), items are kept or dropped by the sampler, other fields copied as they are.
     /// </summary>
-    private static void CopyLevel(ReadOnlySpan<byte> message, Level level, TraceSampler sampler, PooledBuffer output, bool logs, ref int kept, ref int dropped)
+    private static void CopyLevel(ReadOnlySpan<byte> message, Level level, in SignalFields signal, TraceSampler sampler, PooledBuffer output, ref int kept, ref int dropped)
     {
         int nested = level switch
         {
-            Level.Request => ResourceSpansField,
-            Level.Resource => ScopeSpansField,
-            _ => SpansField,
+            Level.Request => signal.Resources,
+            Level.Resource => signal.Scopes,
+            _ => signal.Items,
         };
         int pos = 0;
         while (true)
@@ -81,7 +87,7 @@ public static class WireSampler
             pos += len;
             if (level == Level.Scope)
             {
-                if (logs ? WriteLogIfKept(inner, sampler, output) : WriteSpanIfKept(inner, sampler, output))
+                if (WriteItemIfKept(inner, signal, sampler, output))
                 {
                     kept++;
                 }
@@ -95,7 +101,7 @@ public static class WireSampler
 
             int mark = BeginMessage(output, nested);
             int before = kept;
-            CopyLevel(inner, level + 1, sampler, output, logs, ref kept, ref dropped);
+            CopyLevel(inner, level + 1, signal, sampler, output, ref kept, ref dropped);
             if (kept == before)
             {
                 Abandon(output, mark);
@@ -107,53 +113,26 @@ public static class WireSampler
         }
     }
 
-    private static bool WriteLogIfKept(ReadOnlySpan<byte> record, TraceSampler sampler, PooledBuffer output)
-    {
-        ReadOnlySpan<byte> traceId = default;
-        int pos = 0;
-        while (ProtoWire.TryReadTag(record, ref pos, out int field, out int wireType))
-        {
-            if (field == LogRecordTraceIdField && wireType == ProtoWire.WireLengthDelimited)
-            {
-                int len = ProtoWire.ReadLength(record, ref pos);
-                traceId = record.Slice(pos, len);
-                pos += len;
-            }
-            else
-            {
-                ProtoWire.SkipValue(record, ref pos, wireType);
-            }
-        }
-
-        // An absent or all-zero trace id is not a valid one: such records are not part of any trace.
-        if (traceId.Length == 16 && traceId.ContainsAnyExcept((byte)0) && !sampler.KeepLog(traceId))
-        {
-            return false;
-        }
-
-        WriteField(output, SpansField, record);
-        return true;
-    }
-
-    private static bool WriteSpanIfKept(ReadOnlySpan<byte> span, TraceSampler sampler, PooledBuffer output)
+    /// <summary>Writes a span or log record to the output unless the sampler drops it; false when dropped.</summary>
+    private static bool WriteItemIfKept(ReadOnlySpan<byte> item, in SignalFields signal, TraceSampler sampler, PooledBuffer output)
     {
         ReadOnlySpan<byte> traceId = default;
         ReadOnlySpan<byte> traceState = default;
         int traceStateFieldStart = -1, traceStateFieldEnd = -1;
         // Every field is visited (a later trace_id or trace_state wins, as in a parser), with the
         // splitter's by-value field walk: its inlined fast path covers every field of an SDK span.
-        for (int pos = 0; pos < span.Length;)
+        for (int pos = 0; pos < item.Length;)
         {
-            var f = ProtoWire.ReadField(span, pos);
+            var f = ProtoWire.ReadField(item, pos);
             if (f.WireType == ProtoWire.WireLengthDelimited)
             {
-                if (f.Number == TraceIdField)
+                if (f.Number == signal.TraceId)
                 {
-                    traceId = span[f.ValueStart..f.End];
+                    traceId = item[f.ValueStart..f.End];
                 }
-                else if (f.Number == TraceStateField)
+                else if (f.Number == signal.TraceState)
                 {
-                    traceState = span[f.ValueStart..f.End];
+                    traceState = item[f.ValueStart..f.End];
                     traceStateFieldStart = pos;
                     traceStateFieldEnd = f.End;
                 }
@@ -162,9 +141,29 @@ public static class WireSampler
             pos = f.End;
         }
 
+        return signal.HasTraceState
+            ? WriteSpanIfKept(item, traceId, traceState, traceStateFieldStart, traceStateFieldEnd, signal, sampler, output)
+            : WriteLogIfKept(item, traceId, signal, sampler, output);
+    }
+
+    private static bool WriteLogIfKept(ReadOnlySpan<byte> record, ReadOnlySpan<byte> traceId, in SignalFields signal, TraceSampler sampler, PooledBuffer output)
+    {
+        // An absent or all-zero trace id is not a valid one: such records are not part of any trace.
+        if (traceId.Length == 16 && traceId.ContainsAnyExcept((byte)0) && !sampler.KeepLog(traceId))
+        {
+            return false;
+        }
+
+        WriteField(output, signal.Items, record);
+        return true;
+    }
+
+    private static bool WriteSpanIfKept(
+        ReadOnlySpan<byte> span, ReadOnlySpan<byte> traceId, ReadOnlySpan<byte> traceState, int traceStateFieldStart, int traceStateFieldEnd, in SignalFields signal, TraceSampler sampler, PooledBuffer output)
+    {
         if (traceId.Length != 16)
         {
-            WriteField(output, SpansField, span); // cannot be sampled consistently; the gateway rejects these anyway
+            WriteField(output, signal.Items, span); // cannot be sampled consistently; the gateway rejects these anyway
             return true;
         }
 
@@ -178,7 +177,7 @@ public static class WireSampler
         string newState = OtelTraceState.WithThreshold(state, decision.Threshold);
         if (newState == (state ?? ""))
         {
-            WriteField(output, SpansField, span);
+            WriteField(output, signal.Items, span);
             return true;
         }
 
@@ -187,7 +186,7 @@ public static class WireSampler
         int without = traceStateFieldStart < 0 ? span.Length : span.Length - (traceStateFieldEnd - traceStateFieldStart);
         int total = without + (newStateBytes == 0 ? 0 : ProtoWire.FieldSize(newStateBytes));
         var dest = output.GetSpan(ProtoWire.FieldSize(total));
-        int w = ProtoWire.WriteLengthDelimitedHeader(dest, SpansField, total);
+        int w = ProtoWire.WriteLengthDelimitedHeader(dest, signal.Items, total);
         if (traceStateFieldStart < 0)
         {
             span.CopyTo(dest[w..]);
@@ -203,7 +202,7 @@ public static class WireSampler
 
         if (newStateBytes > 0)
         {
-            w += ProtoWire.WriteLengthDelimitedHeader(dest[w..], TraceStateField, newStateBytes);
+            w += ProtoWire.WriteLengthDelimitedHeader(dest[w..], signal.TraceState, newStateBytes);
             w += Encoding.UTF8.GetBytes(newState, dest[w..]);
         }
 
