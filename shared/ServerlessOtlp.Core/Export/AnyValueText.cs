@@ -11,7 +11,7 @@ namespace ServerlessOtlp.Export;
 /// values, Loki lines and labels): scalars as themselves, arrays and maps as plain JSON
 /// (<c>{"a":1}</c>, not the OTLP/JSON <c>kvlistValue</c> shape), bytes as base64.
 /// </summary>
-public static class AnyValueText
+internal static class AnyValueText
 {
     public static string ToText(AnyValue? value) => value?.ValueCase switch
     {

@@ -10,7 +10,7 @@ namespace ServerlessOtlp.Export;
 /// Every destination kind of this build. Adding a kind is a folder under <c>Export/</c> with its
 /// factory and exporter, and one line here (docs/extending.md).
 /// </summary>
-public static class DestinationKinds
+internal static class DestinationKinds
 {
     private static readonly Dictionary<string, IDestinationFactory> ByKind = All().ToDictionary(f => f.Kind, StringComparer.Ordinal);
 

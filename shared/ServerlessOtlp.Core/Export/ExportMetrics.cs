@@ -9,7 +9,7 @@ namespace ServerlessOtlp.Export;
 /// attempt the resilience pipeline makes and <c>otlp_export_duration</c> for the export as the drain sees it (inline
 /// retries and waits included), labelled by tenant (capped, <see cref="TenantLabel"/>), destination, kind and outcome.
 /// </summary>
-public sealed class ExportMetrics : IDisposable
+internal sealed class ExportMetrics : IDisposable
 {
     private readonly Meter _meter;
     private readonly Histogram<double> _attempt;

@@ -12,7 +12,7 @@ namespace ServerlessOtlp.Export;
 /// failures every kind classifies alike (refused by the policy: permanent; connection failures and
 /// timeouts: transient; a redirect: permanent). A kind builds its body and reads the answer's meaning.
 /// </summary>
-public abstract class HttpDestinationExporter : IDestinationExporter
+internal abstract class HttpDestinationExporter : IDestinationExporter
 {
     /// <summary>Used when the destination has no timeout (Prometheus's <c>remote_timeout</c>, Loki's client default).</summary>
     public static readonly TimeSpan DefaultTimeout = TimeSpan.FromSeconds(30);
@@ -70,7 +70,7 @@ public abstract class HttpDestinationExporter : IDestinationExporter
 }
 
 /// <summary>One export's requests to one destination: its client, its resolved headers, its timeout.</summary>
-public sealed class HttpExportSession
+internal sealed class HttpExportSession
 {
     private static readonly ProductInfoHeaderValue UserAgent = new("ServerlessOtlp", typeof(HttpExportSession).Assembly.GetName().Version?.ToString(3) ?? "0");
 
@@ -141,7 +141,7 @@ public sealed class HttpExportSession
 }
 
 /// <summary>A backend's answer, its body cut at <see cref="BoundedContent.MaxBytes"/>; or the failure that stood for one.</summary>
-public sealed record HttpAnswer(int Status, string? Reason, byte[] Body, bool Truncated, string? MediaType, RetryConditionHeaderValue? RetryAfterHeader)
+internal sealed record HttpAnswer(int Status, string? Reason, byte[] Body, bool Truncated, string? MediaType, RetryConditionHeaderValue? RetryAfterHeader)
 {
     /// <summary>Set when there was no answer to read (connection failure, policy refusal, redirect).</summary>
     public ExportOutcome? Failure { get; private init; }

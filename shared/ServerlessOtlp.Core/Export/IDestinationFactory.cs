@@ -12,7 +12,7 @@ namespace ServerlessOtlp.Export;
 /// its rules, and its exporter. <see cref="DestinationKinds"/> lists them; the tenant-file parser, the
 /// stored-config reader and the exporter set all read that one list.
 /// </summary>
-public interface IDestinationFactory
+internal interface IDestinationFactory
 {
     /// <summary>The <c>kind</c> value in a tenant file.</summary>
     string Kind { get; }
@@ -74,7 +74,7 @@ public abstract class DestinationFactory<TSettings> : IDestinationFactory
 }
 
 /// <summary>A destination kind without fields of its own.</summary>
-public sealed record NoSettings : DestinationSettings;
+internal sealed record NoSettings : DestinationSettings;
 
 /// <summary>
 /// Where a kind's rules report problems: paths are relative to the destination

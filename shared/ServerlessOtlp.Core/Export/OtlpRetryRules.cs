@@ -9,7 +9,7 @@ namespace ServerlessOtlp.Export;
 /// The OTLP specification's retry rules ("Failures", OTLP/gRPC and OTLP/HTTP), in one place:
 /// which answers are worth retrying and how long the backend asked us to wait. Pure functions.
 /// </summary>
-public static class OtlpRetryRules
+internal static class OtlpRetryRules
 {
     /// <summary>
     /// Transient or permanent, for a gRPC status. RESOURCE_EXHAUSTED is retryable only when the

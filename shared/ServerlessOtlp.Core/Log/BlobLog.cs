@@ -10,7 +10,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 
 namespace ServerlessOtlp.Log;
 
-public sealed class BlobLogOptions
+internal sealed class BlobLogOptions
 {
     /// <summary>Log name: the folder in the container, and the key of checkpoints and leases.</summary>
     public string Name { get; set; } = "otlp";
@@ -34,7 +34,7 @@ public sealed class BlobLogOptions
 /// an append returns: Azurite computes that before writing). This class lays segments out and
 /// appends; reading is <see cref="BlobLogReader"/>'s, deleting <see cref="BlobLogRetention"/>'s.
 /// </summary>
-public sealed class BlobLog : IPartitionedLog
+internal sealed class BlobLog : IPartitionedLog
 {
     private const int OffsetBits = 40;
     private const long OffsetMask = (1L << OffsetBits) - 1;

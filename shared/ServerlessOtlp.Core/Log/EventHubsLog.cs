@@ -18,7 +18,7 @@ namespace ServerlessOtlp.Log;
 /// <see cref="WithConsumerGroup"/> gives a reader in another consumer group (replay cursors):
 /// it opens non-exclusive receivers, since an owner level in the live group would cut off the live drain.
 /// </summary>
-public sealed class EventHubsLog : IPartitionedLog
+internal sealed class EventHubsLog : IPartitionedLog
 {
     /// <summary>Opens a receiver: consumer group, partition id, start, owner level (null = non-exclusive).</summary>
     public delegate PartitionReceiver ReceiverFactory(string consumerGroup, string partitionId, EventPosition position, long? ownerLevel);

@@ -169,7 +169,7 @@ public sealed record ComponentSnapshot(long Window, long[] Items, long Operation
 /// percentile read at a bucket's geometric middle is within ±9 %); the first bucket takes everything faster, the
 /// last (≈ 200 s) everything slower. Fixed, so that every node's histograms add up.
 /// </summary>
-public static class LatencyScale
+internal static class LatencyScale
 {
     public const double BaseMilliseconds = 0.05;
 

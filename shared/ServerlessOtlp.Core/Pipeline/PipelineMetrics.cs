@@ -9,7 +9,7 @@ namespace ServerlessOtlp.Pipeline;
 /// Self-metrics of the tenant pipeline stages (System.Diagnostics.Metrics): items in, out and
 /// dropped by reason, per tenant and signal; transform errors; redacted values.
 /// </summary>
-public sealed class PipelineMetrics : IDisposable
+internal sealed class PipelineMetrics : IDisposable
 {
     public const string MeterName = "ServerlessOtlp.Pipeline";
 

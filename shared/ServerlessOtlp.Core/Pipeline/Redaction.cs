@@ -22,7 +22,7 @@ namespace ServerlessOtlp.Pipeline;
 /// </list>
 /// Each masked value (or each masked match inside a string) counts once.
 /// </summary>
-public static partial class Redaction
+internal static partial class Redaction
 {
     public const string Mask = "[REDACTED]";
     public const string CardMask = "[REDACTED-CARD]";

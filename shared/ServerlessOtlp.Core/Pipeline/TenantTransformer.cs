@@ -18,7 +18,7 @@ namespace ServerlessOtlp.Pipeline;
 /// request is then partly transformed and must not be exported (the caller dead-letters the event
 /// with this reason).
 /// </summary>
-public readonly record struct TransformResult(int ItemsIn, int ItemsOut, int DroppedByFilter, int Errors, int Redacted, string? Error)
+internal readonly record struct TransformResult(int ItemsIn, int ItemsOut, int DroppedByFilter, int Errors, int Redacted, string? Error)
 {
     public bool Failed => Error is not null;
 }
@@ -31,7 +31,7 @@ public readonly record struct TransformResult(int ItemsIn, int ItemsOut, int Dro
 /// tenant config version. Also selects the part of a request a destination's <c>when</c> takes.
 /// Thread-safe.
 /// </summary>
-public sealed class TenantTransformer
+internal sealed class TenantTransformer
 {
     /// <summary>Most distinct <c>when</c> conditions cached; beyond, the cache starts over (configs are small).</summary>
     private const int MaxCachedConditions = 10_000;

@@ -5,7 +5,7 @@ namespace ServerlessOtlp.Storage;
 /// epoch, or changed it under us (a replay). A drainer that sees this stops at once, without
 /// writing anything more.
 /// </summary>
-public sealed class LeaseLostException : Exception
+internal sealed class LeaseLostException : Exception
 {
     public LeaseLostException()
         : base("The partition lease was lost.")

@@ -7,7 +7,7 @@ namespace ServerlessOtlp.Storage;
 /// (an entity's <c>Timestamp</c>, a response's <c>Date</c>) so that skew between our machines
 /// cannot make two of them believe they hold the same lease.
 /// </summary>
-public static class ServiceClock
+internal static class ServiceClock
 {
     /// <summary>
     /// The <c>Date</c> header of a service response. It has one-second resolution and is

@@ -16,7 +16,7 @@ namespace ServerlessOtlp.Tenants;
 /// function our OTTL subset does not implement is a warning, not an error: the Collector has it.
 /// The gateway serves only what passed here, so nothing YAML is parsed on its request path.
 /// </summary>
-public static partial class AgentConfigRules
+internal static partial class AgentConfigRules
 {
     public const string DefaultContentType = "text/yaml";
 

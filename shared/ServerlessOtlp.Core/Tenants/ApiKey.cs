@@ -9,7 +9,7 @@ namespace ServerlessOtlp.Tenants;
 /// API keys: generated here, stored and looked up only as the lowercase hex SHA-256 of their
 /// UTF-8 bytes, never in plain text.
 /// </summary>
-public static class ApiKey
+internal static class ApiKey
 {
     /// <summary>Shortest key a tenant file may contain.</summary>
     public const int MinLength = 16;

@@ -102,7 +102,7 @@ public static class ConfigDuration
 }
 
 /// <summary>Reads and writes <see cref="TimeSpan"/> as a <see cref="ConfigDuration"/> string.</summary>
-public sealed class DurationJsonConverter : JsonConverter<TimeSpan>
+internal sealed class DurationJsonConverter : JsonConverter<TimeSpan>
 {
     public override TimeSpan Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options)
     {

@@ -8,7 +8,7 @@ namespace ServerlessOtlp.Tenants;
 /// two tenants can never name the same directory. Segments of A-Z a-z 0-9 _ . - that do not start
 /// with a dot, separated by <c>/</c>: no absolute path, drive, <c>..</c>, backslash or hidden name.
 /// </summary>
-public static partial class FileDestinationPaths
+internal static partial class FileDestinationPaths
 {
     /// <summary>Directories below the tenant's namespace, at most.</summary>
     public const int MaxSegments = 8;

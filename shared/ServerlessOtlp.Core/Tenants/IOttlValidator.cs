@@ -20,7 +20,7 @@ public interface IOttlValidator
 /// The <c>context</c> strings passed to <see cref="IOttlValidator.Validate"/>: where the text comes
 /// from, which says whether it is a statement or a condition and for which signal.
 /// </summary>
-public static class OttlContexts
+internal static class OttlContexts
 {
     /// <summary>Statements (editor calls with an optional <c>where</c>) of <c>transforms.traces</c> etc.</summary>
     public const string TransformTraces = "transforms.traces";

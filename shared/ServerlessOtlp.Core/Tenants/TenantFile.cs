@@ -395,7 +395,7 @@ public enum DestinationCompression
     Gzip,
 }
 
-public enum DestinationEncoding
+internal enum DestinationEncoding
 {
     [JsonStringEnumMemberName("protobuf")]
     Protobuf,

@@ -11,7 +11,7 @@ namespace ServerlessOtlp.Tenants;
 /// <see cref="TenantFileParser"/> checked their shape) and to store configs. Comments and
 /// trailing commas are allowed in files; empty lists and nulls are not written.
 /// </summary>
-public static class TenantJson
+internal static class TenantJson
 {
     public static JsonSerializerOptions Options { get; } = Create();
 

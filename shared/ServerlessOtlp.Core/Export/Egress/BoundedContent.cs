@@ -7,7 +7,7 @@ namespace ServerlessOtlp.Export.Egress;
 /// Reads a backend's answer up to <see cref="MaxBytes"/> and no further: a hostile backend cannot
 /// make an exporter buffer a large body. Every exporter reads answers through this.
 /// </summary>
-public static class BoundedContent
+internal static class BoundedContent
 {
     /// <summary>A partial-success or error body is small; the Collector's exporters cap it at 64 KiB too.</summary>
     public const int MaxBytes = 64 * 1024;

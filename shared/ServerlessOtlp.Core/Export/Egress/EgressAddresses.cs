@@ -22,7 +22,7 @@ public enum AddressClass
 /// <c>64:ff9b::a.b.c.d</c>) are judged by that IPv4 address as well, so no spelling of
 /// 169.254.169.254 gets through.
 /// </summary>
-public static class EgressAddresses
+internal static class EgressAddresses
 {
     /// <summary>
     /// Never connected to, whatever the operator allows: link-local (169.254.0.0/16 holds the

@@ -151,7 +151,7 @@ public sealed class EgressClients : IDisposable
 }
 
 /// <summary>A connection the egress policy refused: permanent for the export (the backend's address is not allowed).</summary>
-public sealed class EgressRefusedException(string host, IReadOnlyList<string> reasons)
+internal sealed class EgressRefusedException(string host, IReadOnlyList<string> reasons)
     : Exception($"egress policy refused {host}: {string.Join("; ", reasons.Distinct())}")
 {
     public string Host { get; } = host;

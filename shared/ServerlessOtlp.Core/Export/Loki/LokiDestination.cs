@@ -6,7 +6,7 @@ using ServerlessOtlp.Tenants;
 namespace ServerlessOtlp.Export.Loki;
 
 /// <summary>The fields of a <c>loki</c> destination.</summary>
-public sealed record LokiSettings : DestinationSettings
+internal sealed record LokiSettings : DestinationSettings
 {
     /// <summary>Body encoding: protobuf (snappy, Loki's native form) or JSON; null means protobuf.</summary>
     public DestinationEncoding? Encoding { get; init; }
@@ -17,7 +17,7 @@ public sealed record LokiSettings : DestinationSettings
 }
 
 /// <summary>The <c>loki</c> kind: logs to Loki's push API.</summary>
-public sealed class LokiDestination : DestinationFactory<LokiSettings>
+internal sealed class LokiDestination : DestinationFactory<LokiSettings>
 {
     public const string KindName = "loki";
 

@@ -8,7 +8,7 @@ using Snappier;
 
 namespace ServerlessOtlp.Export.Loki;
 
-public sealed record LokiOptions
+internal sealed record LokiOptions
 {
     /// <summary>Send trace/span ids, severity and attributes as structured metadata (Loki 3 and later; older Loki refuses it).</summary>
     public bool StructuredMetadata { get; init; } = true;
@@ -20,7 +20,7 @@ public sealed record LokiOptions
 /// goes in the destination's headers (<c>X-Scope-OrgID</c>). Entries Loki refuses as too old or
 /// out of order are counted as rejected, not retried: Loki keeps the rest of the request.
 /// </summary>
-public sealed partial class LokiExporter(DestinationServices services, LokiOptions? options = null) : HttpDestinationExporter(services)
+internal sealed partial class LokiExporter(DestinationServices services, LokiOptions? options = null) : HttpDestinationExporter(services)
 {
     /// <summary>Used when the endpoint has no path.</summary>
     public const string DefaultPath = "/loki/api/v1/push";

@@ -21,7 +21,7 @@ namespace ServerlessOtlp.Export.Loki;
 /// anything else as JSON); trace and span ids, severity and the record's attributes go in
 /// structured metadata (Loki 3), the names Loki's own OTLP endpoint uses.
 /// </summary>
-public static class LokiPushRequest
+internal static class LokiPushRequest
 {
     /// <summary>The label a stream gets when no configured attribute is present (Loki 3's default for OTLP).</summary>
     public const string ServiceNameLabel = "service_name";

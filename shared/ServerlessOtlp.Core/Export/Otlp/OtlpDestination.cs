@@ -6,7 +6,7 @@ using ServerlessOtlp.Tenants;
 namespace ServerlessOtlp.Export.Otlp;
 
 /// <summary>The <c>otlp</c> kind: OTLP/gRPC to a Collector, Tempo, Jaeger or any OTLP backend.</summary>
-public sealed class OtlpDestination : DestinationFactory<NoSettings>
+internal sealed class OtlpDestination : DestinationFactory<NoSettings>
 {
     public const string KindName = "otlp";
 
@@ -21,14 +21,14 @@ public sealed class OtlpDestination : DestinationFactory<NoSettings>
 }
 
 /// <summary>The fields of an <c>otlphttp</c> destination.</summary>
-public sealed record OtlpHttpSettings : DestinationSettings
+internal sealed record OtlpHttpSettings : DestinationSettings
 {
     /// <summary>Body encoding: protobuf or OTLP/JSON; null means protobuf.</summary>
     public DestinationEncoding? Encoding { get; init; }
 }
 
 /// <summary>The <c>otlphttp</c> kind: OTLP/HTTP, protobuf or JSON.</summary>
-public sealed class OtlpHttpDestination : DestinationFactory<OtlpHttpSettings>
+internal sealed class OtlpHttpDestination : DestinationFactory<OtlpHttpSettings>
 {
     public const string KindName = "otlphttp";
 

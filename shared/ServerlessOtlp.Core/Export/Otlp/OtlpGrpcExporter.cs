@@ -13,7 +13,7 @@ namespace ServerlessOtlp.Export.Otlp;
 /// marshaller, no re-encoding); one <see cref="GrpcChannel"/> per (allow list, endpoint), kept for the
 /// process, over the <see cref="EgressClients"/>' handler, so every connection passes the egress policy.
 /// </summary>
-public sealed class OtlpGrpcExporter : IDestinationExporter, IDisposable
+internal sealed class OtlpGrpcExporter : IDestinationExporter, IDisposable
 {
     /// <summary>grpc-dotnet's request-compression switch: the call's metadata names the encoding.</summary>
     private const string RequestEncodingHeader = "grpc-internal-encoding-request";

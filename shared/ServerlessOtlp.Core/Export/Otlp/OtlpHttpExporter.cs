@@ -11,7 +11,7 @@ namespace ServerlessOtlp.Export.Otlp;
 /// OTLP/JSON (<see cref="OtlpHttpSettings.Encoding"/>), optionally gzip; status codes classified by
 /// the OTLP specification (<see cref="OtlpRetryRules"/>), partial success read from the answer.
 /// </summary>
-public sealed class OtlpHttpExporter(DestinationServices services) : HttpDestinationExporter(services)
+internal sealed class OtlpHttpExporter(DestinationServices services) : HttpDestinationExporter(services)
 {
     public override string Kind => OtlpHttpDestination.KindName;
 

@@ -17,7 +17,7 @@ public enum PrometheusMetricType
 /// compatibility" (metric name from name + unit + type, label sanitization), with the unit table
 /// of the Collector's Prometheus translator so both produce the same names. Pure functions.
 /// </summary>
-public static class PrometheusNaming
+internal static class PrometheusNaming
 {
     // UCUM units the specification names, and the Collector's translator table (normalize_name.go).
     private static readonly Dictionary<string, string> MainUnits = new(StringComparer.Ordinal)

@@ -17,7 +17,7 @@ namespace ServerlessOtlp.Export.PrometheusRemoteWrite;
 /// refuses as out of order or duplicate are dropped and counted, never dead-lettered: re-sending
 /// them can never succeed.
 /// </summary>
-public sealed class PrometheusRemoteWriteExporter : HttpDestinationExporter, IPartitionStateExporter
+internal sealed class PrometheusRemoteWriteExporter : HttpDestinationExporter, IPartitionStateExporter
 {
     /// <summary>The state of requests that carry no partition (tests, tools).</summary>
     private const int NoPartition = -1;

@@ -1,7 +1,7 @@
 namespace ServerlessOtlp.Export.PrometheusRemoteWrite;
 
 /// <summary>How OTLP metrics become Prometheus series.</summary>
-public sealed record PrometheusRemoteWriteOptions
+internal sealed record PrometheusRemoteWriteOptions
 {
     /// <summary>Prometheus's remote-write client default (<c>queue_config.max_samples_per_send</c>).</summary>
     public const int DefaultMaxSamplesPerRequest = 2000;

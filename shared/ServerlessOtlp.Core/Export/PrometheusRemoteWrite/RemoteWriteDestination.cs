@@ -4,7 +4,7 @@ using ServerlessOtlp.Tenants;
 namespace ServerlessOtlp.Export.PrometheusRemoteWrite;
 
 /// <summary>The <c>prometheusremotewrite</c> kind: metrics by remote write 1.0 to Prometheus, Mimir, Cortex, VictoriaMetrics.</summary>
-public sealed class RemoteWriteDestination : DestinationFactory<NoSettings>
+internal sealed class RemoteWriteDestination : DestinationFactory<NoSettings>
 {
     public const string KindName = "prometheusremotewrite";
 

@@ -15,4 +15,4 @@ public interface ISecretResolver
 }
 
 /// <summary>The secret store did not answer (network, throttling, identity): the export is retried, never refused for it.</summary>
-public sealed class SecretStoreUnavailableException(string message, Exception? inner = null) : Exception(message, inner);
+internal sealed class SecretStoreUnavailableException(string message, Exception? inner = null) : Exception(message, inner);

@@ -14,7 +14,7 @@ namespace ServerlessOtlp.Otlp.Wire;
 /// resource's attributes sorted by key, each attribute's key bytes followed by its encoded value
 /// bytes, then the same jump hash.</para>
 /// </summary>
-public static class PartitionFunction
+internal static class PartitionFunction
 {
     /// <summary>Bumped whenever the mapping changes; recorded in every log event.</summary>
     public const int Version = 1;

@@ -9,7 +9,7 @@ namespace ServerlessOtlp.Otlp.Wire;
 /// <c>resource</c> fields in one message are one resource to a protobuf decoder (it merges them):
 /// hash their concatenation, which is exactly that merge for the repeated attributes.
 /// </summary>
-public static class ResourceIdentity
+internal static class ResourceIdentity
 {
     private const ulong FnvOffset = 14695981039346656037UL;
     private const ulong FnvPrime = 1099511628211UL;

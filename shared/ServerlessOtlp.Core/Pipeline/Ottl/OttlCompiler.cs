@@ -5,7 +5,7 @@ using ServerlessOtlp.Pipeline.Ottl.Functions;
 namespace ServerlessOtlp.Pipeline.Ottl;
 
 /// <summary>A transform statement compiled to a delegate; runs once per item of <see cref="Context"/>.</summary>
-public sealed class OttlStatement
+internal sealed class OttlStatement
 {
     internal OttlStatement(string text, OttlContextKind context, Action<OttlContext> execute)
     {
@@ -24,7 +24,7 @@ public sealed class OttlStatement
 }
 
 /// <summary>A condition compiled to a delegate, evaluated once per item of <see cref="Context"/>.</summary>
-public sealed class OttlCondition
+internal sealed class OttlCondition
 {
     internal OttlCondition(string text, OttlContextKind context, Func<OttlContext, bool> evaluate)
     {
@@ -51,7 +51,7 @@ internal sealed record OttlExpr(Func<OttlContext, object?> Get, OttlType Type, O
 /// problem is an <see cref="OttlParseException"/> with the column of the offending node, so that
 /// a tenant file is refused at apply time rather than failing at run time.
 /// </summary>
-public sealed class OttlCompiler
+internal sealed class OttlCompiler
 {
     /// <summary>Longest a regular expression may run on one value (a guard against catastrophic backtracking).</summary>
     public static readonly TimeSpan RegexMatchTimeout = TimeSpan.FromMilliseconds(100);

@@ -79,7 +79,7 @@ public static class OttlContextKinds
 /// The item a compiled statement runs on, and its parents: set by the traversal, read and
 /// written by the compiled paths. One instance is reused for a whole request.
 /// </summary>
-public sealed class OttlContext
+internal sealed class OttlContext
 {
     public Resource? Resource { get; set; }
 

@@ -4,7 +4,7 @@ using System.Text;
 namespace ServerlessOtlp.Pipeline.Ottl;
 
 // The lexer: statement text to tokens (names, literals with their values, punctuation, operators), each with its column.
-public sealed partial class OttlParser
+internal sealed partial class OttlParser
 {
     private enum TokenKind
     {

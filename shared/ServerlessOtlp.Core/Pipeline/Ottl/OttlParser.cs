@@ -15,7 +15,7 @@ namespace ServerlessOtlp.Pipeline.Ottl;
 /// </code>
 /// Errors are <see cref="OttlParseException"/> with the column of the offending token.
 /// </summary>
-public sealed partial class OttlParser
+internal sealed partial class OttlParser
 {
     private readonly List<Token> _tokens;
     private int _next;

@@ -4,51 +4,51 @@ namespace ServerlessOtlp.Pipeline.Ottl;
 // 1-based column of its first character: a statement is one line, so the column is its offset + 1.
 
 /// <summary>A statement: an editor call with an optional <c>where</c> condition.</summary>
-public sealed record OttlStatementSyntax(OttlCall Editor, OttlBoolExpression? Where);
+internal sealed record OttlStatementSyntax(OttlCall Editor, OttlBoolExpression? Where);
 
 /// <summary>Something that yields a value: a literal, an enum symbol, a path, a list or a converter call.</summary>
-public abstract record OttlValue(int Column);
+internal abstract record OttlValue(int Column);
 
 /// <summary>A string, int (long), float (double), bool, bytes (byte[]) or nil (null) literal.</summary>
-public sealed record OttlLiteral(object? Value, int Column) : OttlValue(Column);
+internal sealed record OttlLiteral(object? Value, int Column) : OttlValue(Column);
 
 /// <summary>An upper-case symbol such as <c>SPAN_KIND_SERVER</c>.</summary>
-public sealed record OttlEnum(string Name, int Column) : OttlValue(Column);
+internal sealed record OttlEnum(string Name, int Column) : OttlValue(Column);
 
 /// <summary>
 /// A path: dotted segments, then keys (<c>span.attributes["http.method"]</c>): each key is a
 /// string (map key) or a long (list index).
 /// </summary>
-public sealed record OttlPath(IReadOnlyList<string> Segments, IReadOnlyList<object> Keys, int Column) : OttlValue(Column)
+internal sealed record OttlPath(IReadOnlyList<string> Segments, IReadOnlyList<object> Keys, int Column) : OttlValue(Column)
 {
     public string Text => string.Join('.', Segments) + string.Concat(Keys.Select(k => k is string s ? $"[\"{s}\"]" : $"[{k}]"));
 }
 
 /// <summary>A list literal <c>[a, b]</c>.</summary>
-public sealed record OttlList(IReadOnlyList<OttlValue> Items, int Column) : OttlValue(Column);
+internal sealed record OttlList(IReadOnlyList<OttlValue> Items, int Column) : OttlValue(Column);
 
 /// <summary>A function call: an editor (lower-case name) or a converter (upper-case name).</summary>
-public sealed record OttlCall(string Name, IReadOnlyList<OttlArgument> Arguments, int Column) : OttlValue(Column)
+internal sealed record OttlCall(string Name, IReadOnlyList<OttlArgument> Arguments, int Column) : OttlValue(Column)
 {
     public bool IsEditor => char.IsLower(Name[0]);
 }
 
 /// <summary>A call argument, positional (<see cref="Name"/> null) or named (<c>name = value</c>).</summary>
-public sealed record OttlArgument(string? Name, OttlValue Value);
+internal sealed record OttlArgument(string? Name, OttlValue Value);
 
 /// <summary>A condition.</summary>
-public abstract record OttlBoolExpression(int Column);
+internal abstract record OttlBoolExpression(int Column);
 
-public sealed record OttlOr(OttlBoolExpression Left, OttlBoolExpression Right) : OttlBoolExpression(Left.Column);
+internal sealed record OttlOr(OttlBoolExpression Left, OttlBoolExpression Right) : OttlBoolExpression(Left.Column);
 
-public sealed record OttlAnd(OttlBoolExpression Left, OttlBoolExpression Right) : OttlBoolExpression(Left.Column);
+internal sealed record OttlAnd(OttlBoolExpression Left, OttlBoolExpression Right) : OttlBoolExpression(Left.Column);
 
-public sealed record OttlNot(OttlBoolExpression Operand, int Column) : OttlBoolExpression(Column);
+internal sealed record OttlNot(OttlBoolExpression Operand, int Column) : OttlBoolExpression(Column);
 
-public sealed record OttlComparison(OttlValue Left, OttlCompareOp Op, OttlValue Right, int OpColumn) : OttlBoolExpression(Left.Column);
+internal sealed record OttlComparison(OttlValue Left, OttlCompareOp Op, OttlValue Right, int OpColumn) : OttlBoolExpression(Left.Column);
 
 /// <summary>A value used as a condition: <c>true</c>, <c>false</c> or a converter returning a bool (<c>IsMatch(…)</c>).</summary>
-public sealed record OttlBoolValue(OttlValue Value) : OttlBoolExpression(Value.Column);
+internal sealed record OttlBoolValue(OttlValue Value) : OttlBoolExpression(Value.Column);
 
 public enum OttlCompareOp
 {
@@ -64,7 +64,7 @@ public enum OttlCompareOp
 /// A statement or condition that does not parse or does not type-check. <see cref="Column"/> is
 /// 1-based inside the statement; <see cref="Reason"/> is the message without the position.
 /// </summary>
-public sealed class OttlParseException : Exception
+internal sealed class OttlParseException : Exception
 {
     public OttlParseException(string reason, int column)
         : base($"{reason} at column {column}")
@@ -82,7 +82,7 @@ public sealed class OttlParseException : Exception
 }
 
 /// <summary>A statement failed while it ran on one item (the Collector's evaluation errors).</summary>
-public sealed class OttlRuntimeException : Exception
+internal sealed class OttlRuntimeException : Exception
 {
     public OttlRuntimeException(string message)
         : base(message)

@@ -8,7 +8,7 @@ namespace ServerlessOtlp.Pipeline.Ottl;
 /// parses and type-checks each statement or condition for its signal exactly as the pipeline
 /// will compile it, and answers <c>line:column: reason</c>.
 /// </summary>
-public sealed class OttlValidator : IOttlValidator
+internal sealed class OttlValidator : IOttlValidator
 {
     public string? Validate(string statement, string context)
     {

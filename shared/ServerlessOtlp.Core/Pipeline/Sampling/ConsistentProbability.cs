@@ -9,7 +9,7 @@ namespace ServerlessOtlp.Pipeline.Sampling;
 /// is kept iff R ≥ T. T is carried in the W3C trace state as <c>ot=th:HEX</c> (trailing zeros
 /// removed) and R, when explicit, as <c>ot=rv:HEX</c> (14 digits).
 /// </summary>
-public static class ConsistentProbability
+internal static class ConsistentProbability
 {
     /// <summary>2^56: thresholds and randomness are 56-bit.</summary>
     public const ulong MaxAdjustedCount = 1UL << 56;

@@ -4,7 +4,7 @@ namespace ServerlessOtlp.Pipeline.Sampling;
 /// Reads and rewrites the <c>ot</c> list-member of a W3C trace state
 /// (<c>vendor=value,ot=th:c;rv:01234567890abc,…</c>), leaving every other member as it was.
 /// </summary>
-public readonly record struct OtelTraceState(ulong? Threshold, ulong? Randomness, string? OtherOtFields)
+internal readonly record struct OtelTraceState(ulong? Threshold, ulong? Randomness, string? OtherOtFields)
 {
     public static OtelTraceState Parse(string? traceState)
     {

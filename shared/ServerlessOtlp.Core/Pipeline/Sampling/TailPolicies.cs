@@ -10,13 +10,13 @@ namespace ServerlessOtlp.Pipeline.Sampling;
 /// One buffered span with its resource and scope. The resource and scope are shells (no child
 /// list) shared by every span of one request, so a buffered span keeps nothing else alive.
 /// </summary>
-public sealed record BufferedSpan(ResourceSpans Resource, ScopeSpans Scope, Span Span);
+internal sealed record BufferedSpan(ResourceSpans Resource, ScopeSpans Scope, Span Span);
 
 /// <summary>The outcome for a whole trace: keep or drop, the <c>th</c> its spans carry (null = erase), and the policy that decided.</summary>
-public readonly record struct TailDecision(bool Keep, ulong? Threshold, string? Policy);
+internal readonly record struct TailDecision(bool Keep, ulong? Threshold, string? Policy);
 
 /// <summary>Per-partition spans-per-second windows of the rate_limiting policies (by policy name), in decision time.</summary>
-public sealed class TailRateWindows
+internal sealed class TailRateWindows
 {
     private readonly Dictionary<string, (long Second, long Spent)> _windows = new(StringComparer.Ordinal);
 
@@ -53,7 +53,7 @@ public sealed class TailRateWindows
 /// ordinary match ("no span has a matching value"); it does not veto other policies (the
 /// Collector's behaviour with its <c>disableinvertdecisions</c> gate).
 /// </summary>
-public sealed class TailPolicySet
+internal sealed class TailPolicySet
 {
     private readonly Compiled[] _deterministic;
     private readonly Compiled[] _probabilistic;

@@ -3,7 +3,7 @@ using ServerlessOtlp.Tenants;
 namespace ServerlessOtlp.Pipeline.Sampling;
 
 /// <summary>The outcome for one span: keep or drop, and the <c>th</c> the kept span carries (null = erase).</summary>
-public readonly record struct SamplingDecision(bool Keep, ulong? Threshold);
+internal readonly record struct SamplingDecision(bool Keep, ulong? Threshold);
 
 /// <summary>
 /// A downstream consistent probability sampler, as the specification and the Collector's
@@ -12,7 +12,7 @@ public readonly record struct SamplingDecision(bool Keep, ulong? Threshold);
 /// threshold unless its own is already higher. Thresholds only ever rise; an incoming
 /// threshold that the span's randomness contradicts is erased.
 /// </summary>
-public sealed class TraceSampler
+internal sealed class TraceSampler
 {
     private readonly SamplingMode _mode;
     private readonly double _probability;

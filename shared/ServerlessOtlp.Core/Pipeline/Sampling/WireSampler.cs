@@ -9,7 +9,7 @@ namespace ServerlessOtlp.Pipeline.Sampling;
 /// bytes, kept spans are copied (with trace_state rewritten to carry <c>ot=th</c>), and resources
 /// or scopes left empty are removed. Unknown fields are preserved.
 /// </summary>
-public static class WireSampler
+internal static class WireSampler
 {
     // ResourceLogs, ScopeLogs and log records use the same field numbers as their trace counterparts;
     // a log record has its trace id at 9 and no trace state (0: no field has that number).
