@@ -59,7 +59,7 @@ public sealed class TenantEventProcessor : IEventProcessor
 
         Hooks = new PartitionHooks
         {
-            State = new PartitionStateCoordinator(exporter, partitionState, log),
+            State = new PartitionStateCoordinator(exporter.PartitionStateExporters.ToList(), partitionState, log),
             Deferral = _tail,
             Buffering = _delivery,
         };

@@ -13,7 +13,8 @@ namespace ServerlessOtlp.Processing.Stages;
 /// the pipeline's <see cref="PartitionHooks.State"/>; the exporters only hold and version their
 /// state. Without a <see cref="PartitionStateStore"/> the state lives only in this process.
 /// </summary>
-internal sealed class PartitionStateCoordinator(ResilientExporter exporter, PartitionStateStore? store, ILogger logger) : IPartitionStateful
+/// <param name="exporters">The pipeline's exporters with partition state, by kind (a build's set: fixed for the process).</param>
+internal sealed class PartitionStateCoordinator(IReadOnlyList<(string Kind, IPartitionStateExporter Exporter)> exporters, PartitionStateStore? store, ILogger logger) : IPartitionStateful
 {
     private readonly ConcurrentDictionary<int, long> _savedVersion = new();
     private readonly ConcurrentDictionary<int, string?> _superseded = new();
@@ -25,7 +26,6 @@ internal sealed class PartitionStateCoordinator(ResilientExporter exporter, Part
     /// </summary>
     public async Task RestoreStateAsync(FencedCheckpoint checkpoint, CancellationToken cancellationToken = default)
     {
-        var exporters = exporter.PartitionStateExporters.ToList();
         if (store == null || exporters.Count == 0 || IsReplayCursor(checkpoint))
         {
             return;
@@ -89,7 +89,6 @@ internal sealed class PartitionStateCoordinator(ResilientExporter exporter, Part
     /// </summary>
     public async Task<string?> SaveStateAsync(FencedCheckpoint checkpoint, CancellationToken cancellationToken = default)
     {
-        var exporters = exporter.PartitionStateExporters.ToList();
         if (store == null || exporters.Count == 0 || IsReplayCursor(checkpoint))
         {
             return null;

@@ -63,7 +63,7 @@ public class PartitionStateCoordinatorTests
     {
         var exporter = new CountingStateExporter();
         var store = new MemoryStateStore();
-        return (new PartitionStateCoordinator(new ResilientExporter([exporter]), store, NullLogger.Instance), exporter, store);
+        return (new PartitionStateCoordinator([(exporter.Kind, exporter)], store, NullLogger.Instance), exporter, store);
     }
 
     [Fact]
@@ -94,7 +94,7 @@ public class PartitionStateCoordinatorTests
 
         // Another owner's process claims the partition at that checkpoint.
         var next = new CountingStateExporter();
-        var coordinator = new PartitionStateCoordinator(new ResilientExporter([next]), store, NullLogger.Instance);
+        var coordinator = new PartitionStateCoordinator([(next.Kind, next)], store, NullLogger.Instance);
         await coordinator.RestoreStateAsync(Live(saved));
         Assert.Equal([(0, (string?)"5")], next.Restored);
         Assert.Null(await coordinator.SaveStateAsync(Live(saved))); // restored is saved
