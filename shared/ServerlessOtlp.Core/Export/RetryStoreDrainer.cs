@@ -139,7 +139,7 @@ public sealed class RetryStoreDrainer
             IMessage message;
             try
             {
-                message = Processing.TenantEventProcessor.ParserFor(entry.Signal).ParseFrom(claim.Body.ToMemory().Span);
+                message = Processing.Stages.DecodeStage.ParserFor(entry.Signal).ParseFrom(claim.Body.ToMemory().Span);
             }
             catch (InvalidProtocolBufferException ex)
             {

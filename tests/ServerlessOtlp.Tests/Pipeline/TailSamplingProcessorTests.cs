@@ -28,16 +28,16 @@ public class TailSamplingProcessorTests
         // The child arrives before its root; neither alone is 1 s long, together they are.
         Assert.Equal(EventFate.Delivered, await h.ReceiveAsync(0, 0, Request(Span(slow, "child", 800, 1_200), Span(fast, "fast-root", 0, 10))));
         Assert.Equal(EventFate.Delivered, await h.ReceiveAsync(1, 3, Request(Span(slow, "root", 0, 900))));
-        Assert.True(h.Processor.HasPending(0));
-        Assert.Equal(new LogPosition(0), h.Processor.PendingFloor(0));
+        Assert.True(h.Deferral.HasPending(0));
+        Assert.Equal(new LogPosition(0), h.Deferral.PendingFloor(0));
 
         // Before the wait (received time of the first span) nothing is decided.
         await h.FlushAsync(9.9, endOfLog: true);
         Assert.Empty(h.Exporter.Requests);
 
         await h.FlushAsync(10, endOfLog: true);
-        Assert.False(h.Processor.HasPending(0));
-        Assert.Null(h.Processor.PendingFloor(0));
+        Assert.False(h.Deferral.HasPending(0));
+        Assert.Null(h.Deferral.PendingFloor(0));
         Assert.Equal(["child", "root"], h.Exporter.SpanNames.Order());
         Assert.Equal(2, h.Processor.TailKeptTotal);
         Assert.Equal(1, h.Processor.TailDroppedTotal);
@@ -54,15 +54,15 @@ public class TailSamplingProcessorTests
         // Reading a backlog: the clock is far ahead, but only received time (the watermark, 4 s) counts.
         await h.FlushAsync(3_600, endOfLog: false);
         Assert.Empty(h.Exporter.Requests);
-        Assert.Equal(new LogPosition(0), h.Processor.PendingFloor(0));
+        Assert.Equal(new LogPosition(0), h.Deferral.PendingFloor(0));
 
         // At the end of the log nothing newer arrives: the clock decides.
         await h.FlushAsync(10, endOfLog: true);
         Assert.Equal(["a"], h.Exporter.SpanNames);
-        Assert.Equal(new LogPosition(1), h.Processor.PendingFloor(0));
+        Assert.Equal(new LogPosition(1), h.Deferral.PendingFloor(0));
         await h.FlushAsync(14, endOfLog: true);
         Assert.Equal(["a", "b"], h.Exporter.SpanNames);
-        Assert.Null(h.Processor.PendingFloor(0));
+        Assert.Null(h.Deferral.PendingFloor(0));
     }
 
     [Fact]
@@ -83,7 +83,7 @@ public class TailSamplingProcessorTests
             Span(error, "error-late", traceState: incoming),
             Span(lucky, "lucky-late"),
             Span(unlucky, "unlucky-late")));
-        Assert.False(h.Processor.HasPending(0));
+        Assert.False(h.Deferral.HasPending(0));
         Assert.Equal(3, h.Processor.TailLateSpansTotal);
         var spans = h.Exporter.Spans.ToDictionary(s => s.Name);
         Assert.Equal(["error", "error-late", "lucky", "lucky-late"], spans.Keys.Order());
@@ -107,7 +107,7 @@ public class TailSamplingProcessorTests
 
         // "first" was pushed out of the cache: its late span waits and is decided on its own, the same way.
         await h.ReceiveAsync(2, 12, Request(Span(first, "first-late")));
-        Assert.True(h.Processor.HasPending(0));
+        Assert.True(h.Deferral.HasPending(0));
         Assert.Equal(0, h.Processor.TailLateSpansTotal);
         await h.FlushAsync(22, endOfLog: true);
         Assert.Equal(["first", "first-late", "second"], h.Exporter.SpanNames.Order());
@@ -127,7 +127,7 @@ public class TailSamplingProcessorTests
 
         Assert.Equal(["t0", "t1"], h.Exporter.SpanNames);
         Assert.Equal(2, h.Processor.TailDecidedEarlyTotal);
-        Assert.Equal(new LogPosition(2), h.Processor.PendingFloor(0));
+        Assert.Equal(new LogPosition(2), h.Deferral.PendingFloor(0));
         await h.FlushAsync(20, endOfLog: true);
         Assert.Equal(["t0", "t1", "t2", "t3", "t4"], h.Exporter.SpanNames);
         Assert.Equal(2, h.Processor.TailDecidedEarlyTotal);

@@ -149,7 +149,7 @@ internal sealed class TailHarness
             ],
         });
         Processor = new TenantEventProcessor(Tenants, [Exporter], DeadLetters);
-        Processor.Reset(0, limits ?? new DeferralLimits(1, 100_000, 1000));
+        Deferral.Reset(0, limits ?? new DeferralLimits(1, 100_000, 1000));
     }
 
     public static DateTimeOffset T0 { get; } = new(2026, 1, 1, 12, 0, 0, TimeSpan.Zero);
@@ -162,6 +162,9 @@ internal sealed class TailHarness
 
     public TenantEventProcessor Processor { get; }
 
+    /// <summary>The processor's deferring stage, as the drain holds it.</summary>
+    public IEventDeferral Deferral => Processor.Hooks.Deferral!;
+
     public Task<EventFate> ReceiveAsync(long position, double receivedAtSeconds, IMessage request, Signal signal = Signal.Traces) =>
         Processor.ProcessAsync(0, new ReadEvent(
             new LogPosition(position),
@@ -169,5 +172,5 @@ internal sealed class TailHarness
             new EventProperties(TailSamplingTestData.Tenant, signal, BodyCodec.Protobuf, 1, T0.AddSeconds(receivedAtSeconds), "gw"),
             request.ToByteArray()));
 
-    public Task<FlushOutcome> FlushAsync(double nowSeconds, bool endOfLog) => Processor.FlushDueAsync(0, T0.AddSeconds(nowSeconds), endOfLog);
+    public Task<FlushOutcome> FlushAsync(double nowSeconds, bool endOfLog) => Deferral.FlushDueAsync(0, T0.AddSeconds(nowSeconds), endOfLog);
 }

@@ -112,8 +112,8 @@ public sealed class DeltaStateHandoffTests(AzuriteFixture azurite)
 
         // A cursor drain of the same partition in this process (its own group, no saved state) claims and checkpoints.
         var cursor = new FencedCheckpoint(ctx.Log.Name, ReplayCursor.GroupPrefix + DrainTestContext.Tenant, 0, "cursor", 1, Checkpoint.StartOfLog, null, default);
-        await processor.RestoreStateAsync(cursor);
-        Assert.Null(await processor.SaveStateAsync(cursor));
+        await processor.Hooks.State!.RestoreStateAsync(cursor);
+        Assert.Null(await processor.Hooks.State!.SaveStateAsync(cursor));
 
         // The live series continues from its total: 5 + 3, not 3.
         var body = TestMetrics.Request(TestMetrics.Sum("hits", "", 3, t0 + Second, monotonic: true, delta: true)).ToByteArray();

@@ -5,20 +5,22 @@ using OpenTelemetry.Proto.Collector.Trace.V1;
 using OpenTelemetry.Proto.Trace.V1;
 using ServerlessOtlp.Log;
 using ServerlessOtlp.Otlp;
+using ServerlessOtlp.Pipeline;
 using ServerlessOtlp.Pipeline.Sampling;
 using ServerlessOtlp.Tenants;
 
-namespace ServerlessOtlp.Processing;
+namespace ServerlessOtlp.Processing.Stages;
 
 /// <summary>
-/// Tail sampling in the drain. All spans of a trace land in one partition, so the partition's
-/// drainer sees the whole trace: spans wait in the partition's <see cref="TailBuffer"/> for the
-/// tenant's decision wait (received time), then the trace is decided by the tenant's policies and
-/// a kept trace goes through the same delivery as any decoded request (transforms, routing,
-/// export). Buffering happens only for partitions the drain engine claimed through
-/// <see cref="Reset"/>; a processor used on its own (dead-letter redrive) delivers at once.
+/// Tail sampling, the deferring stage. All spans of a trace land in one partition, so the
+/// partition's drainer sees the whole trace: spans wait in the partition's <see cref="TailBuffer"/>
+/// for the tenant's decision wait (received time), then the trace is decided by the tenant's
+/// policies and a kept trace resumes the rest of the chain as any decoded request does. Only spans
+/// of traces decided already (late spans) and spans without a trace id go on with their event.
+/// Buffering happens only for partitions the drain claimed through <see cref="Reset"/>; a pipeline
+/// used on its own (dead-letter redrive) passes everything on at once.
 /// </summary>
-public sealed partial class TenantEventProcessor
+internal sealed class TailSamplingStage(ITenantDirectory tenants, PipelineMetrics metrics, DeadLettering deadLetters, IDrainStage next) : IDrainStage, IEventDeferral
 {
     private const string TailGateway = "tail-sampling";
 
@@ -29,17 +31,34 @@ public sealed partial class TenantEventProcessor
     private long _tailEarly;
     private long _tailLate;
 
-    /// <summary>Spans kept by tail sampling (late spans of kept traces included).</summary>
-    public long TailKeptTotal => Interlocked.Read(ref _tailKept);
+    public long KeptTotal => Interlocked.Read(ref _tailKept);
 
-    /// <summary>Spans dropped by tail sampling (late spans of dropped traces included).</summary>
-    public long TailDroppedTotal => Interlocked.Read(ref _tailDropped);
+    public long DroppedTotal => Interlocked.Read(ref _tailDropped);
 
-    /// <summary>Traces decided before their wait because a partition's buffer was full.</summary>
-    public long TailDecidedEarlyTotal => Interlocked.Read(ref _tailEarly);
+    public long DecidedEarlyTotal => Interlocked.Read(ref _tailEarly);
 
-    /// <summary>Spans that arrived after their trace was decided and followed the cached decision.</summary>
-    public long TailLateSpansTotal => Interlocked.Read(ref _tailLate);
+    public long LateSpansTotal => Interlocked.Read(ref _tailLate);
+
+    /// <summary>Moves the partition's clock to an event's received time, before anything else is done with the event.</summary>
+    public void Observe(int partition, DateTimeOffset receivedAt) => BufferOf(partition)?.Observe(receivedAt);
+
+    public Task<EventFate> ProcessAsync(EventContext item, CancellationToken cancellationToken)
+    {
+        if (item.Properties.Signal != Signal.Traces || BufferOf(item.Partition) is not { } buffer || ConfigOf(item.Tenant) is not { } config)
+        {
+            return next.ProcessAsync(item, cancellationToken);
+        }
+
+        var now = Defer(buffer, item.Tenant.Id, config, item.Event, (ExportTraceServiceRequest)item.Message!);
+        if (now == null)
+        {
+            return EventContext.Completed(item.Fate);
+        }
+
+        item.Message = now;
+        item.Bytes = now.ToByteArray();
+        return next.ProcessAsync(item, cancellationToken);
+    }
 
     public void Reset(int partition, DeferralLimits? limits)
     {
@@ -53,13 +72,13 @@ public sealed partial class TenantEventProcessor
         }
     }
 
-    public LogPosition? PendingFloor(int partition) => TailBufferOf(partition)?.Floor;
+    public LogPosition? PendingFloor(int partition) => BufferOf(partition)?.Floor;
 
-    public bool HasPending(int partition) => TailBufferOf(partition)?.HasPending == true;
+    public bool HasPending(int partition) => BufferOf(partition)?.HasPending == true;
 
     public async Task<FlushOutcome> FlushDueAsync(int partition, DateTimeOffset now, bool endOfLog, CancellationToken cancellationToken = default)
     {
-        if (TailBufferOf(partition) is not { HasPending: true } buffer)
+        if (BufferOf(partition) is not { HasPending: true } buffer)
         {
             return default;
         }
@@ -71,7 +90,7 @@ public sealed partial class TenantEventProcessor
         {
             var traces = group.ToList();
             var position = traces.Min(t => t.Position);
-            var tenant = await _tenants.GetAsync(group.Key, cancellationToken);
+            var tenant = await tenants.GetAsync(group.Key, cancellationToken);
             var policies = tenant == null ? null : PoliciesOf(tenant);
             var kept = new List<BufferedSpan>();
             long dropped = 0, early = 0;
@@ -105,23 +124,24 @@ public sealed partial class TenantEventProcessor
             Interlocked.Add(ref _tailKept, kept.Count);
             Interlocked.Add(ref _tailDropped, dropped);
             Interlocked.Add(ref _tailEarly, early);
-            _metrics.TailDecided(group.Key, kept.Count, dropped, early);
+            metrics.TailDecided(group.Key, kept.Count, dropped, early);
             if (kept.Count == 0)
             {
                 continue;
             }
 
-            var request = Assemble(kept);
+            var request = TraceAssembly.Assemble(kept);
             var props = new EventProperties(group.Key, Signal.Traces, BodyCodec.Protobuf, kept.Count, decideAt, TailGateway);
             var at = new ReadEvent(position, position, props, default);
             if (tenant == null)
             {
-                await DeadLetterAsync(props, null, partition, at, $"tenant \"{group.Key}\" is not configured", request.ToByteArray(), cancellationToken);
+                await deadLetters.WriteAsync(partition, at, null, $"tenant \"{group.Key}\" is not configured", request.ToByteArray(), cancellationToken);
                 deadLettered++;
                 continue;
             }
 
-            var fate = await DeliverDecodedAsync(tenant, partition, at, request, request.ToByteArray(), EventFate.Delivered, cancellationToken);
+            // The rest of the chain, as for an event (its local work is not timed: it is the flush's).
+            var fate = await next.ProcessAsync(new EventContext(tenant, partition, at) { Message = request, Bytes = request.ToByteArray() }, cancellationToken);
             if (fate == EventFate.RetryLater)
             {
                 // The drain stops and re-reads from a checkpoint below these traces: they are decided again.
@@ -134,14 +154,14 @@ public sealed partial class TenantEventProcessor
         return new FlushOutcome(deadLettered, false);
     }
 
-    private TailBuffer? TailBufferOf(int partition) => _tail.TryGetValue(partition, out var buffer) ? buffer : null;
+    private TailBuffer? BufferOf(int partition) => _tail.TryGetValue(partition, out var buffer) ? buffer : null;
 
-    private static TailSamplingConfig? TailConfigOf(TenantConfig tenant) =>
+    private static TailSamplingConfig? ConfigOf(TenantConfig tenant) =>
         tenant.Sampling?.Tail is { Policies.Count: > 0 } tail ? tail : null;
 
     private TailPolicySet? PoliciesOf(TenantConfig tenant)
     {
-        if (TailConfigOf(tenant) is not { } config)
+        if (ConfigOf(tenant) is not { } config)
         {
             return null;
         }
@@ -205,47 +225,15 @@ public sealed partial class TenantEventProcessor
             Interlocked.Add(ref _tailDropped, lateDropped);
             if (lateKept > 0)
             {
-                _metrics.TailLateSpans(tenant, true, lateKept);
+                metrics.TailLateSpans(tenant, true, lateKept);
             }
 
             if (lateDropped > 0)
             {
-                _metrics.TailLateSpans(tenant, false, lateDropped);
+                metrics.TailLateSpans(tenant, false, lateDropped);
             }
         }
 
-        return now.Count == 0 ? null : Assemble(now);
-    }
-
-    /// <summary>
-    /// Builds a request from buffered spans, grouped under their resource and scope. Resources and
-    /// scopes are cloned: the shells are shared with spans still waiting, and transforms change the
-    /// request in place.
-    /// </summary>
-    private static ExportTraceServiceRequest Assemble(List<BufferedSpan> spans)
-    {
-        var request = new ExportTraceServiceRequest();
-        var resources = new Dictionary<ResourceSpans, ResourceSpans>(ReferenceEqualityComparer.Instance);
-        var scopes = new Dictionary<ScopeSpans, ScopeSpans>(ReferenceEqualityComparer.Instance);
-        foreach (var s in spans)
-        {
-            if (!scopes.TryGetValue(s.Scope, out var scope))
-            {
-                if (!resources.TryGetValue(s.Resource, out var resource))
-                {
-                    resource = new ResourceSpans { Resource = s.Resource.Resource?.Clone(), SchemaUrl = s.Resource.SchemaUrl };
-                    resources.Add(s.Resource, resource);
-                    request.ResourceSpans.Add(resource);
-                }
-
-                scope = new ScopeSpans { Scope = s.Scope.Scope?.Clone(), SchemaUrl = s.Scope.SchemaUrl };
-                scopes.Add(s.Scope, scope);
-                resource.ScopeSpans.Add(scope);
-            }
-
-            scope.Spans.Add(s.Span);
-        }
-
-        return request;
+        return now.Count == 0 ? null : TraceAssembly.Assemble(now);
     }
 }
