@@ -86,7 +86,14 @@ public sealed class EventHubsDrainTests(AzuriteFixture azurite)
             Tenants = dirs.Select(d => new TenantConfig { Id = d.Key, Destinations = [new DestinationConfig { Name = "out", Kind = FileDestination.KindName, Signals = [Signal.Traces], Settings = new FileSettings { Path = d.Value } }] }).ToList(),
         });
         var services = await ProcessingServices.CreateAsync(log, azurite.IsolatedStorage(), tenants,
-            DrainTestContext.Options("live-" + Guid.NewGuid().ToString("N")[..6], o => o.ConsumerGroup = EmulatedHub.LiveGroup), NullLoggerFactory.Instance, TestEgress.Local);
+            DrainTestContext.Options("live-" + Guid.NewGuid().ToString("N")[..6], o =>
+            {
+                o.ConsumerGroup = EmulatedHub.LiveGroup;
+
+                // The live drain must outlive the replay however slow the machine is: it ends when the test cancels it,
+                // never by idling (300 ms in the shared options) while the cursor reads.
+                o.IdleTimeout = Patience;
+            }), NullLoggerFactory.Instance, TestEgress.Local);
         Task AppendAsync(int first, int count) =>
             log.AppendAsync(0, Enumerable.Range(first, count).Select(n => DrainTestContext.Event(DrainTestContext.SpanBody(n), n % 2 == 0 ? A : B)).ToList());
         List<int> Delivered(string tenant) => DeliveredSpans(dirs[tenant]);
@@ -112,6 +119,7 @@ public sealed class EventHubsDrainTests(AzuriteFixture azurite)
         Assert.True(hub.Emulator.GetDeliveredEvents(EmulatedHub.ReplayGroup, "0") >= 20, "the cursor read in the replay group");
 
         // The live drain was never cut off: new data still reaches both tenants through it.
+        Assert.False(live.IsCompleted, $"the live drain ended before the new events: {(live.IsCompleted ? live.Result.End : null)}");
         await AppendAsync(20, 4);
         await WaitUntilAsync(() => Delivered(A).Count == 22 && Delivered(B).Count == 12, "the live drain delivered the new events");
         await stopLive.CancelAsync();
