@@ -155,11 +155,6 @@ public sealed class ProcessingServicesProvider(IServiceProvider provider) : IAsy
         if (log == null)
         {
             var options = provider.GetRequiredService<IOptions<LogOptions>>().Value;
-            if (string.Equals(options.Kind, "blob", StringComparison.OrdinalIgnoreCase))
-            {
-                await storage.Blobs.GetBlobContainerClient(storage.Names.LogContainer).CreateIfNotExistsAsync(cancellationToken: cancellationToken);
-            }
-
             var created = PartitionedLogFactory.Create(options, storage, loggers);
             try
             {

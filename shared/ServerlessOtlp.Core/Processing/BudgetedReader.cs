@@ -6,7 +6,7 @@ namespace ServerlessOtlp.Processing;
 /// A partition session's reads: each takes its bytes from the process's drain memory budget and
 /// says how much it holds, which the session gives back once the batch is settled.
 /// </summary>
-internal sealed class BudgetedReader(IPartitionedLog log, DrainMemoryBudget memory, DrainOptions options, int partition, long fencing, LogPosition? stopAt)
+internal sealed class BudgetedReader(IPartitionedLog log, DrainMemoryBudget memory, DrainOptions options, int partition, FencingToken fencing, LogPosition? stopAt)
 {
     /// <summary>The least a read waits for: small enough to share, large enough not to read event by event.</summary>
     private const long MinReadGrant = 64 * 1024;
@@ -15,7 +15,7 @@ internal sealed class BudgetedReader(IPartitionedLog log, DrainMemoryBudget memo
     private readonly DrainMemoryBudget _memory = memory;
     private readonly DrainOptions _options = options;
     private readonly int _partition = partition;
-    private readonly long _fencing = fencing;
+    private readonly FencingToken _fencing = fencing;
     private readonly LogPosition? _stopAt = stopAt;
 
     /// <summary>
@@ -29,7 +29,7 @@ internal sealed class BudgetedReader(IPartitionedLog log, DrainMemoryBudget memo
         long grant = await _memory.AcquireAsync(Math.Min(_options.BatchMaxBytes, MinReadGrant), _options.BatchMaxBytes, cancellationToken);
         try
         {
-            var batch = await _log.ReadAsync(_partition, from, _options.BatchMaxEvents, (int)grant, FencingToken.FromEpoch(_fencing), cancellationToken);
+            var batch = await _log.ReadAsync(_partition, from, _options.BatchMaxEvents, (int)grant, _fencing, cancellationToken);
             long size = 0;
             foreach (var e in batch.Events)
             {

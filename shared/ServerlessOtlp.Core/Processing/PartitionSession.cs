@@ -58,7 +58,7 @@ internal sealed class PartitionSession
         _fenced = fenced;
         _hooks = engine.Processor.Hooks;
         _lost = lost;
-        _reader = new BudgetedReader(engine.Log, _memory, _options, partition, lease.Epoch, stopAt);
+        _reader = new BudgetedReader(engine.Log, _memory, _options, partition, FencingToken.FromEpoch(lease.Epoch), stopAt);
         _position = _checkpointed = new LogPosition(fenced.Position);
         _started = _lastData = _time.GetTimestamp();
     }

@@ -241,11 +241,6 @@ public sealed class StorageSelection
     public async Task<IPartitionedLog> OpenLogAsync(ParseResult parse, StorageClients storage, ILoggerFactory loggers, CancellationToken cancellationToken, bool drainsInProcess = false)
     {
         var options = LogOptionsFrom(parse);
-        if (options.Kind == "blob")
-        {
-            await storage.Blobs.GetBlobContainerClient(storage.Names.LogContainer).CreateIfNotExistsAsync(cancellationToken: cancellationToken);
-        }
-
         var log = PartitionedLogFactory.Create(options, storage, loggers, drainsInProcess);
         await log.OpenAsync(cancellationToken);
         return log;
