@@ -29,29 +29,107 @@ public sealed record GatewayDependencies(IPartitionedLog Log, ITenantDirectory T
 /// <summary>Builds the gateway's web application; used by Program, by <c>otlpctl dev</c> and by tests.</summary>
 public static class GatewayHost
 {
+    /// <summary>
+    /// The deployed gateway: storage, the log and the tenant directory composed as the Functions app and
+    /// <c>otlpctl</c> compose them (<see cref="ServerlessOtlpComposition"/>), every section validated and the
+    /// log opened before the app takes a request; the nodes, limit-demand and agents tables of the account;
+    /// push-started drains when <see cref="GatewayOptions.PushDrainJobs"/>.
+    /// </summary>
+    /// <exception cref="Microsoft.Extensions.Options.OptionsValidationException">A section does not validate; the message names it (an <see cref="AggregateException"/> of them when several fail).</exception>
+    public static async Task<WebApplication> BuildAsync(GatewayOptions options, IConfiguration configuration, string[]? args = null)
+    {
+        var builder = CreateBuilder(options, args, services =>
+        {
+            services.AddServerlessOtlpStorage(configuration)
+                .AddServerlessOtlpLog(configuration)
+                .AddServerlessOtlpTenants();
+            services.AddSingleton(sp => new NodeStore(Storage(sp).Tables, Storage(sp).Names.Nodes));
+            services.AddSingleton(sp => new LimitDemandStore(Storage(sp).Tables, Storage(sp).Names.Nodes));
+            // The agents table is created by the Bicep (and otlpctl dev).
+            services.AddSingleton<IAgentStore>(sp => new AgentStore(Storage(sp).Tables, Storage(sp).Names.Agents));
+            if (options.PushDrainJobs)
+            {
+                // Push-started drains: the leases say whether a partition is drained; the markers and the queue are the Functions app's.
+                services.AddSingleton(sp => CreateWakeup(sp, configuration));
+            }
+        });
+        var app = builder.Build();
+        try
+        {
+            // Before anything resolves the log: the ingest path and the wakeup read its partition count.
+            await app.Services.StartServerlessOtlpAsync();
+        }
+        catch
+        {
+            await app.DisposeAsync();
+            throw;
+        }
+
+        MapEndpoints(app, options);
+        return app;
+    }
+
+    /// <summary>A gateway over components the caller opened and owns (<c>otlpctl dev</c>, tests).</summary>
     public static WebApplication Build(GatewayOptions options, GatewayDependencies dependencies, string[]? args = null, Action<WebApplicationBuilder>? configure = null)
+    {
+        var builder = CreateBuilder(options, args, services =>
+        {
+            services.AddSingleton(dependencies.Log);
+            services.AddSingleton(dependencies.Tenants);
+            AddIfGiven(services, dependencies.Nodes);
+            AddIfGiven(services, dependencies.LimitDemand);
+            AddIfGiven(services, dependencies.Agents);
+            AddIfGiven(services, dependencies.Wakeup);
+        });
+        configure?.Invoke(builder);
+        var app = builder.Build();
+        MapEndpoints(app, options);
+        return app;
+    }
+
+    private static void AddIfGiven<T>(IServiceCollection services, T? component)
+        where T : class
+    {
+        if (component != null)
+        {
+            services.AddSingleton(component);
+        }
+    }
+
+    private static StorageClients Storage(IServiceProvider sp) => sp.GetRequiredService<StorageClients>();
+
+    private static DrainWakeup CreateWakeup(IServiceProvider sp, IConfiguration configuration)
+    {
+        var log = sp.GetRequiredService<IPartitionedLog>();
+        string group = DrainOptions.LiveConsumerGroup(log, configuration[$"{DrainOptions.Section}:ConsumerGroup"] ?? new DrainOptions().ConsumerGroup);
+        var storage = Storage(sp);
+        var jobs = StorageQueueDrainJobs.For(storage, log.Name, group);
+        return new DrainWakeup(new LeaseStore(storage.Tables, storage.Names.Leases), jobs, log.Name, group, log.PartitionCount, sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<DrainWakeup>>());
+    }
+
+    /// <summary>
+    /// The web application with the gateway's own services over the components <paramref name="components"/>
+    /// registers: the log and the tenant directory, and optionally the nodes table (heartbeats), the
+    /// limit-demand rows (shared limits; without them each replica enforces the whole limit), the agents
+    /// store (without it agents are kept in memory) and the drain wakeup.
+    /// </summary>
+    private static WebApplicationBuilder CreateBuilder(GatewayOptions options, string[]? args, Action<IServiceCollection> components)
     {
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = args ?? [] });
         ConfigureKestrel(builder, options);
         var services = builder.Services;
         services.AddSingleton(options);
-        services.AddSingleton(dependencies.Log);
-        services.AddSingleton(dependencies.Tenants);
-        if (dependencies.Nodes != null)
-        {
-            services.AddSingleton(dependencies.Nodes);
-        }
-
+        components(services);
         services.TryAddSingleton(TimeProvider.System);
         services.AddSingleton(sp => new GatewayMetrics(sp.GetService<System.Diagnostics.Metrics.IMeterFactory>()));
-        services.AddSingleton(sp => new TenantLimitShares(dependencies.LimitDemand, options.NodeId, sp.GetRequiredService<TimeProvider>(), options.LimitSyncInterval));
+        services.AddSingleton(sp => new TenantLimitShares(sp.GetService<LimitDemandStore>(), options.NodeId, sp.GetRequiredService<TimeProvider>(), options.LimitSyncInterval));
         services.AddSingleton(sp => new TenantRateLimiter(sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<TenantLimitShares>()));
-        if (dependencies.LimitDemand != null)
+        if (services.Any(d => d.ServiceType == typeof(LimitDemandStore)))
         {
             services.AddHostedService(sp => new LimitShareSync(sp.GetRequiredService<TenantLimitShares>(), options.LimitSyncInterval, sp.GetRequiredService<ILogger<LimitShareSync>>()));
         }
 
-        services.AddSingleton(sp => new IngestService(dependencies.Log, options, sp.GetRequiredService<GatewayMetrics>(), sp.GetRequiredService<TenantRateLimiter>(), sp.GetRequiredService<TimeProvider>(), dependencies.Wakeup));
+        services.AddSingleton(sp => new IngestService(sp.GetRequiredService<IPartitionedLog>(), options, sp.GetRequiredService<GatewayMetrics>(), sp.GetRequiredService<TenantRateLimiter>(), sp.GetRequiredService<TimeProvider>(), sp.GetService<DrainWakeup>()));
         services.AddSingleton<TenantLookupFailures>();
         services.AddSingleton<AuthFailureLimiter>();
         services.AddSingleton<RequestAuthenticator>();
@@ -59,9 +137,9 @@ public static class GatewayHost
         services.AddSingleton<OtlpGrpcService>();
         services.AddSingleton<OtlpHttpEndpoints>();
         services.AddSingleton<Readiness>();
-        AddOpAmp(services, options, dependencies.Agents);
+        AddOpAmp(services, options);
         services.AddHostedService(sp => new GatewayHeartbeat(
-            dependencies.Nodes,
+            sp.GetService<NodeStore>(),
             sp.GetRequiredService<Readiness>(),
             options,
             sp.GetRequiredService<GatewayMetrics>(),
@@ -83,17 +161,14 @@ public static class GatewayHost
         // Monitor / OTLP where the environment configures them.
         services.AddOpenTelemetry().WithMetrics(m => m.AddServerlessOtlpMeters().AddPrometheusExporter().AddServerlessOtlpExporters(builder.Configuration));
 
-        configure?.Invoke(builder);
-        var app = builder.Build();
-        MapEndpoints(app, options);
-        return app;
+        return builder;
     }
 
     /// <summary>The OpAMP server (<c>POST /v1/opamp</c>): its agents store, per-replica registry, endpoint and removal sweep.</summary>
-    private static void AddOpAmp(IServiceCollection services, GatewayOptions options, IAgentStore? agents)
+    private static void AddOpAmp(IServiceCollection services, GatewayOptions options)
     {
         services.AddSingleton(options.OpAmp);
-        services.AddSingleton(sp => agents ?? new InMemoryAgentStore(sp.GetRequiredService<TimeProvider>()));
+        services.TryAddSingleton<IAgentStore>(sp => new InMemoryAgentStore(sp.GetRequiredService<TimeProvider>()));
         services.AddSingleton(sp => new OpAmpMetrics(sp.GetService<System.Diagnostics.Metrics.IMeterFactory>()));
         services.AddSingleton<AgentRegistry>();
         services.AddSingleton<OpAmpEndpoint>();

@@ -1,4 +1,3 @@
-using System.Diagnostics.CodeAnalysis;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
@@ -6,79 +5,131 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using ServerlessOtlp.Export;
 using ServerlessOtlp.Log;
+using ServerlessOtlp.Performance;
 using ServerlessOtlp.Processing;
+using ServerlessOtlp.Storage;
 using ServerlessOtlp.Tenants;
 
 namespace ServerlessOtlp.Hosting;
 
 /// <summary>
-/// The processing side's composition, shared by the Functions app and <c>otlpctl</c>'s runner: every
-/// options section bound and validated at start, and one <see cref="ProcessingServicesProvider"/>.
+/// The processing side's composition, shared by the Functions app, <c>otlpctl</c> and the tests: every
+/// component a registration (one registered before is used instead), every options section bound by the
+/// source generator and validated at start, and the asynchronous start — the log opened, the tables,
+/// containers and the drain-jobs queue created — run once behind <see cref="ProcessingServicesProvider"/>.
 /// </summary>
 public static class ProcessingComposition
 {
     /// <summary>
-    /// Binds <c>ServerlessOtlp:Storage</c>, <c>:Log</c>, <c>:Drain</c>, <c>:Health</c>, <c>:Export</c> and
-    /// <c>:RetryStore</c> with validation on start, and registers <see cref="ProcessingServicesProvider"/>.
-    /// A <see cref="StorageClients"/>, <see cref="IPartitionedLog"/> (opened), <see cref="ITenantDirectory"/>
-    /// or <see cref="TimeProvider"/> registered before is used instead of one built from the settings.
+    /// Storage, the log and the tenants as every host has them (<see cref="ServerlessOtlpComposition"/>), and
+    /// <c>ServerlessOtlp:Drain</c>, <c>:Health</c>, <c>:Export</c> and <c>:RetryStore</c> with validation on
+    /// start; then the drain's components and <see cref="ProcessingServicesProvider"/>.
     /// </summary>
-    [RequiresUnreferencedCode("Binds options by reflection; the processing hosts are not trimmed.")]
-    [RequiresDynamicCode("Binds options by reflection; the processing hosts are not compiled ahead of time.")]
     public static IServiceCollection AddServerlessOtlpProcessing(this IServiceCollection services, IConfiguration configuration)
     {
-        services.AddLogging();
-        services.AddValidated<StorageOptions>(configuration, StorageOptions.Section, StorageProblem);
-        services.AddValidated<LogOptions>(configuration, LogOptions.Section, LogProblem);
-        services.AddValidated<DrainOptions>(configuration, DrainOptions.Section, DrainProblem);
-        services.AddValidated<HealthOptions>(configuration, HealthOptions.Section, HealthProblem);
-        services.AddValidated<ExportResilienceOptions>(configuration, ExportResilienceOptions.Section, ResilienceProblem);
-        services.AddValidated<RetryStoreOptions>(configuration, RetryStoreOptions.Section, RetryStoreProblem);
-        services.TryAddSingleton(TimeProvider.System);
+        services.AddServerlessOtlpStorage(configuration)
+            .AddServerlessOtlpLog(configuration)
+            .AddServerlessOtlpTenants(createTables: true);
+        services.AddOptions<DrainOptions>().Bind(configuration.GetSection(DrainOptions.Section)).ValidateWith(DrainOptions.Section, DrainProblem);
+        services.AddOptions<HealthOptions>().Bind(configuration.GetSection(HealthOptions.Section)).ValidateWith(HealthOptions.Section, HealthProblem);
+        services.AddOptions<ExportResilienceOptions>().Bind(configuration.GetSection(ExportResilienceOptions.Section)).ValidateWith(ExportResilienceOptions.Section, ResilienceProblem);
+        services.AddOptions<RetryStoreOptions>().Bind(configuration.GetSection(RetryStoreOptions.Section)).ValidateWith(RetryStoreOptions.Section, RetryStoreProblem);
+
         // Egress policy, file root, secrets (in the tenant's namespace) and the migration window, from the same configuration.
         services.TryAddSingleton(_ => ExportSettings.FromConfiguration(configuration));
-        services.TryAddSingleton(_ => ApiKeyHasher.FromConfiguration(configuration));
+        services.TryAddSingleton(sp =>
+        {
+            // Checkpoints and leases are keyed by the consumer group the receivers read in.
+            var drain = sp.GetRequiredService<IOptions<DrainOptions>>().Value;
+            drain = drain.ForConsumerGroup(DrainOptions.LiveConsumerGroup(sp.GetRequiredService<IPartitionedLog>(), drain.ConsumerGroup));
+            var export = sp.GetRequiredService<ExportSettings>() with
+            {
+                Resilience = sp.GetRequiredService<IOptions<ExportResilienceOptions>>().Value,
+                RetryStore = sp.GetRequiredService<IOptions<RetryStoreOptions>>().Value,
+            };
+            return new ProcessingSettings(drain, export);
+        });
+        services.AddProcessingComponents();
+        services.Startup().Add((sp, ct) =>
+        {
+            var storage = sp.GetRequiredService<StorageClients>();
+            return storage.Queues.GetQueueClient(storage.Names.DrainJobs).CreateIfNotExistsAsync(cancellationToken: ct);
+        });
         services.TryAddSingleton<ProcessingServicesProvider>();
         return services;
     }
 
-    [RequiresUnreferencedCode("Binds options by reflection.")]
-    [RequiresDynamicCode("Binds options by reflection.")]
-    private static void AddValidated<T>(this IServiceCollection services, IConfiguration configuration, string section, Func<T, string?> problem)
-        where T : class
+    /// <summary>
+    /// The drain's components over a registered log, <see cref="StorageClients"/>, <see cref="ITenantDirectory"/>
+    /// and <see cref="ProcessingSettings"/>: the stores (created at start), the resilient exporters, the retry
+    /// drainer, the tenant pipeline, the engine, and the <see cref="ProcessingServices"/> that hands them to hosts.
+    /// </summary>
+    internal static IServiceCollection AddProcessingComponents(this IServiceCollection services)
     {
-        services.AddOptions<T>().Bind(configuration.GetSection(section)).ValidateOnStart();
-        services.AddSingleton<IValidateOptions<T>>(new SectionValidator<T>(section, problem));
-    }
+        services.AddLogging();
+        services.TryAddSingleton(TimeProvider.System);
+        services.TryAddSingleton(sp => new CheckpointStore(Storage(sp).Tables, Storage(sp).Names.Checkpoints));
+        services.TryAddSingleton(sp => new LeaseStore(Storage(sp).Tables, Storage(sp).Names.Leases));
+        services.TryAddSingleton(sp => new NodeStore(Storage(sp).Tables, Storage(sp).Names.Nodes));
+        services.TryAddSingleton(sp => new DeadLetterStore(Container(sp, n => n.DeadLetterContainer)));
+        services.TryAddSingleton(sp => new PartitionStateStore(Container(sp, n => n.PartitionStateContainer)));
+        services.TryAddSingleton(sp => new RetryStore(Container(sp, n => n.RetryContainer), Time(sp)));
+        services.Startup().Add((sp, ct) => Task.WhenAll(
+            sp.GetRequiredService<CheckpointStore>().EnsureCreatedAsync(ct),
+            sp.GetRequiredService<LeaseStore>().EnsureCreatedAsync(ct),
+            sp.GetRequiredService<NodeStore>().EnsureCreatedAsync(ct),
+            sp.GetRequiredService<DeadLetterStore>().EnsureCreatedAsync(ct),
+            sp.GetRequiredService<RetryStore>().EnsureCreatedAsync(ct),
+            sp.GetRequiredService<PartitionStateStore>().EnsureCreatedAsync(ct)));
 
-    internal static string? StorageProblem(StorageOptions o) =>
-        string.IsNullOrWhiteSpace(o.ConnectionString) && string.IsNullOrWhiteSpace(o.AccountName)
-            ? "set ConnectionString (Azurite) or AccountName (Azure, with a managed identity)"
-            : null;
-
-    public static string? LogProblem(LogOptions o)
-    {
-        switch (o.Kind.ToLowerInvariant())
+        services.TryAddSingleton(sp => NodePerformance.ForDrains(Time(sp)));
+        services.TryAddSingleton(sp =>
         {
-            case "blob" or "memory":
-                return o.Partitions is < 1 or > 1024 ? "Partitions must be 1 to 1024" : null;
-            case "eventhubs":
-                var hub = o.EventHubs;
-                if (string.IsNullOrWhiteSpace(hub.ConnectionString) && string.IsNullOrWhiteSpace(hub.FullyQualifiedNamespace))
-                {
-                    return "Kind eventhubs needs EventHubs:FullyQualifiedNamespace (or EventHubs:ConnectionString)";
-                }
-
-                if (string.Equals(hub.ConsumerGroup, hub.ReplayConsumerGroup, StringComparison.OrdinalIgnoreCase))
-                {
-                    return $"EventHubs:ReplayConsumerGroup must differ from the live consumer group \"{hub.ConsumerGroup}\" (a replay cursor's receivers would cut off the live drain's)";
-                }
-
-                return hub.PrefetchCount < 0 || hub.PrefetchSizeInBytes <= 0 ? "EventHubs:PrefetchCount must be ≥ 0 and PrefetchSizeInBytes positive" : null;
-            default:
-                return $"unknown Kind \"{o.Kind}\"; use blob, eventhubs or memory";
-        }
+            var export = Settings(sp).Export;
+            return new ResilientExporter(ProcessingServices.DefaultExporters(export, Time(sp)), export.Resilience, Time(sp), sp.GetRequiredService<ILogger<ResilientExporter>>())
+            {
+                Performance = sp.GetRequiredService<NodePerformance>()[PerformanceComponents.Export],
+            };
+        });
+        services.TryAddSingleton(sp => new RetryStoreDrainer(
+            sp.GetRequiredService<RetryStore>(), sp.GetRequiredService<ResilientExporter>(), sp.GetRequiredService<ITenantDirectory>(),
+            sp.GetRequiredService<DeadLetterStore>(), Settings(sp).Export.RetryStore, Time(sp), sp.GetRequiredService<ILogger<RetryStoreDrainer>>()));
+        services.TryAddSingleton(sp => TenantProcessor(
+            sp.GetRequiredService<ITenantDirectory>(), sp.GetRequiredService<ResilientExporter>(), sp.GetRequiredService<DeadLetterStore>(),
+            sp.GetRequiredService<RetryStore>(), sp.GetRequiredService<PartitionStateStore>(), sp.GetRequiredService<NodePerformance>(),
+            sp.GetRequiredService<ILoggerFactory>(), Time(sp)));
+        services.TryAddSingleton<IEventProcessor>(sp => sp.GetRequiredService<TenantEventProcessor>());
+        services.TryAddSingleton(sp => new DrainEngine(
+            sp.GetRequiredService<IPartitionedLog>(), sp.GetRequiredService<CheckpointStore>(), sp.GetRequiredService<LeaseStore>(),
+            sp.GetRequiredService<IEventProcessor>(), sp.GetRequiredService<DeadLetterStore>(), Settings(sp).Drain,
+            sp.GetRequiredService<ILogger<DrainEngine>>(), Time(sp))
+        {
+            Performance = sp.GetRequiredService<NodePerformance>(),
+        });
+        services.TryAddSingleton(sp => new ProcessingServices(sp));
+        return services;
     }
+
+    /// <summary>The tenant pipeline over a view of the tenants: the drain's, or <c>otlpctl</c> redrive's narrowed to one destination.</summary>
+    internal static TenantEventProcessor TenantProcessor(
+        ITenantDirectory tenants, ResilientExporter exporter, DeadLetterStore deadLetters, RetryStore retryStore,
+        PartitionStateStore partitionState, NodePerformance performance, ILoggerFactory loggers, TimeProvider time) =>
+        new(tenants, exporter, deadLetters, retryStore, loggers.CreateLogger<TenantEventProcessor>(), time, partitionState)
+        {
+            Performance = performance[PerformanceComponents.Drain],
+        };
+
+    private static StorageClients Storage(IServiceProvider sp) => sp.GetRequiredService<StorageClients>();
+
+    private static Azure.Storage.Blobs.BlobContainerClient Container(IServiceProvider sp, Func<StorageNames, string> name)
+    {
+        var storage = Storage(sp);
+        return storage.Blobs.GetBlobContainerClient(name(storage.Names));
+    }
+
+    private static TimeProvider Time(IServiceProvider sp) => sp.GetRequiredService<TimeProvider>();
+
+    private static ProcessingSettings Settings(IServiceProvider sp) => sp.GetRequiredService<ProcessingSettings>();
 
     internal static string? DrainProblem(DrainOptions o)
     {
@@ -104,101 +155,7 @@ public static class ProcessingComposition
 
     internal static string? RetryStoreProblem(RetryStoreOptions o) =>
         o.MaxAge <= TimeSpan.Zero || o.MaxConcurrentDestinations < 1 ? "MaxAge must be positive and MaxConcurrentDestinations ≥ 1" : null;
-
-    /// <summary>Names the section and the setting, so a bad app setting is found from the message alone.</summary>
-    private sealed class SectionValidator<T>(string section, Func<T, string?> problem) : IValidateOptions<T>
-        where T : class
-    {
-        public ValidateOptionsResult Validate(string? name, T options) =>
-            problem(options) is { } message ? ValidateOptionsResult.Fail($"{section}: {message}") : ValidateOptionsResult.Success;
-    }
 }
 
-/// <summary>
-/// Creates the <see cref="ProcessingServices"/> on first use and keeps them. A failed creation (storage
-/// briefly unreachable at a cold start) is not cached: the next call tries again.
-/// </summary>
-public sealed class ProcessingServicesProvider(IServiceProvider provider) : IAsyncDisposable
-{
-    private readonly SemaphoreSlim _gate = new(1, 1);
-    private ProcessingServices? _services;
-    private IPartitionedLog? _ownedLog;
-
-    public async ValueTask<ProcessingServices> GetAsync(CancellationToken cancellationToken = default)
-    {
-        if (Volatile.Read(ref _services) is { } ready)
-        {
-            return ready;
-        }
-
-        await _gate.WaitAsync(cancellationToken);
-        try
-        {
-            if (_services == null)
-            {
-                Volatile.Write(ref _services, await CreateAsync(cancellationToken));
-            }
-
-            return _services;
-        }
-        finally
-        {
-            _gate.Release();
-        }
-    }
-
-    private async Task<ProcessingServices> CreateAsync(CancellationToken cancellationToken)
-    {
-        var loggers = provider.GetRequiredService<ILoggerFactory>();
-        var storage = provider.GetService<StorageClients>() ?? new StorageClients(provider.GetRequiredService<IOptions<StorageOptions>>().Value);
-        var log = provider.GetService<IPartitionedLog>();
-        if (log == null)
-        {
-            var options = provider.GetRequiredService<IOptions<LogOptions>>().Value;
-            var created = PartitionedLogFactory.Create(options, storage, loggers);
-            try
-            {
-                await created.OpenAsync(cancellationToken);
-            }
-            catch
-            {
-                await created.DisposeAsync();
-                throw;
-            }
-
-            log = _ownedLog = created;
-        }
-
-        var tenants = provider.GetService<ITenantDirectory>();
-        if (tenants == null)
-        {
-            var store = new TenantStore(storage.Tables, storage.Names.Tenants, storage.Blobs.GetBlobContainerClient(storage.Names.TenantContainer), keys: provider.GetRequiredService<ApiKeyHasher>());
-            await store.EnsureCreatedAsync(cancellationToken);
-            tenants = new TenantDirectory(store);
-        }
-
-        // Checkpoints and leases are keyed by the consumer group the receivers read in.
-        var drain = provider.GetRequiredService<IOptions<DrainOptions>>().Value;
-        drain = drain.ForConsumerGroup(DrainOptions.LiveConsumerGroup(log, drain.ConsumerGroup));
-
-        var export = provider.GetRequiredService<ExportSettings>() with
-        {
-            Resilience = provider.GetRequiredService<IOptions<ExportResilienceOptions>>().Value,
-            RetryStore = provider.GetRequiredService<IOptions<RetryStoreOptions>>().Value,
-        };
-        var services = await ProcessingServices.CreateAsync(log, storage, tenants, drain, loggers, export, provider.GetRequiredService<TimeProvider>(), cancellationToken);
-        await storage.Queues.GetQueueClient(storage.Names.DrainJobs).CreateIfNotExistsAsync(cancellationToken: cancellationToken);
-        return services;
-    }
-
-    /// <summary>Closes the log this provider opened (one registered by the host is the host's to close).</summary>
-    public async ValueTask DisposeAsync()
-    {
-        if (_ownedLog is { } log)
-        {
-            await log.DisposeAsync();
-        }
-
-        _gate.Dispose();
-    }
-}
+/// <summary>The drain's settings in effect: its consumer group the log's live one, export resilience and the retry store bound from their sections.</summary>
+internal sealed record ProcessingSettings(DrainOptions Drain, ExportSettings Export);

@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using ServerlessOtlp.Export;
 using ServerlessOtlp.Export.Egress;
@@ -18,32 +19,29 @@ namespace ServerlessOtlp.Processing;
 /// </summary>
 public sealed class ProcessingServices
 {
-    private ProcessingServices(IPartitionedLog log, StorageClients storage, ITenantDirectory tenants, DrainOptions drain, ILoggerFactory loggers, ExportSettings export, TimeProvider time)
+    /// <summary>Built by the composition (<see cref="ProcessingComposition"/>) from the components it registered; nothing is created here.</summary>
+    internal ProcessingServices(IServiceProvider components)
     {
-        Log = log;
-        Time = time;
-        Storage = storage;
-        Tenants = tenants;
-        Drain = drain;
-        var names = storage.Names;
-        Checkpoints = new CheckpointStore(storage.Tables, names.Checkpoints);
-        Leases = new LeaseStore(storage.Tables, names.Leases);
-        Nodes = new NodeStore(storage.Tables, names.Nodes);
-        DeadLetters = new DeadLetterStore(storage.Blobs.GetBlobContainerClient(names.DeadLetterContainer));
-        Loggers = loggers;
-        ExportSettings = export;
-        PartitionState = new PartitionStateStore(storage.Blobs.GetBlobContainerClient(names.PartitionStateContainer));
-        RetryStore = new RetryStore(storage.Blobs.GetBlobContainerClient(names.RetryContainer), time);
-        Performance = NodePerformance.ForDrains(time);
-        Exporter = new ResilientExporter(DefaultExporters(export, time), export.Resilience, time, loggers.CreateLogger<ResilientExporter>())
-        {
-            Performance = Performance[PerformanceComponents.Export],
-        };
-        RetryDrainer = new RetryStoreDrainer(RetryStore, Exporter, tenants, DeadLetters, export.RetryStore, time, loggers.CreateLogger<RetryStoreDrainer>());
-        var processor = CreateTenantProcessor(tenants);
-        Processor = processor;
-        LocalWork = processor.LocalWork;
-        Engine = new DrainEngine(log, Checkpoints, Leases, Processor, DeadLetters, drain, loggers.CreateLogger<DrainEngine>(), time) { Performance = Performance };
+        var settings = components.GetRequiredService<ProcessingSettings>();
+        Log = components.GetRequiredService<IPartitionedLog>();
+        Time = components.GetRequiredService<TimeProvider>();
+        Storage = components.GetRequiredService<StorageClients>();
+        Tenants = components.GetRequiredService<ITenantDirectory>();
+        Drain = settings.Drain;
+        ExportSettings = settings.Export;
+        Loggers = components.GetRequiredService<ILoggerFactory>();
+        Checkpoints = components.GetRequiredService<CheckpointStore>();
+        Leases = components.GetRequiredService<LeaseStore>();
+        Nodes = components.GetRequiredService<NodeStore>();
+        DeadLetters = components.GetRequiredService<DeadLetterStore>();
+        PartitionState = components.GetRequiredService<PartitionStateStore>();
+        RetryStore = components.GetRequiredService<RetryStore>();
+        Performance = components.GetRequiredService<NodePerformance>();
+        Exporter = components.GetRequiredService<ResilientExporter>();
+        RetryDrainer = components.GetRequiredService<RetryStoreDrainer>();
+        Processor = components.GetRequiredService<IEventProcessor>();
+        LocalWork = components.GetRequiredService<TenantEventProcessor>().LocalWork;
+        Engine = components.GetRequiredService<DrainEngine>();
     }
 
     /// <summary>This process's drain-side figures for the performance model, carried by its heartbeat.</summary>
@@ -96,28 +94,31 @@ public sealed class ProcessingServices
     public static Task<ProcessingServices> CreateAsync(IPartitionedLog log, StorageClients storage, ITenantDirectory tenants, DrainOptions drain, ILoggerFactory loggers, ExportSettings export, CancellationToken cancellationToken = default) =>
         CreateAsync(log, storage, tenants, drain, loggers, export, TimeProvider.System, cancellationToken);
 
-    /// <summary>As above, on a given clock.</summary>
+    /// <summary>
+    /// As above, on a given clock: the composition's own registrations (<see cref="ProcessingComposition.AddProcessingComponents"/>)
+    /// over the given log, storage and tenants, with these settings instead of configuration (tests and benchmarks).
+    /// </summary>
     public static async Task<ProcessingServices> CreateAsync(IPartitionedLog log, StorageClients storage, ITenantDirectory tenants, DrainOptions drain, ILoggerFactory loggers, ExportSettings export, TimeProvider time, CancellationToken cancellationToken = default)
     {
-        var services = new ProcessingServices(log, storage, tenants, drain, loggers, export, time);
-        await Task.WhenAll(
-            services.Checkpoints.EnsureCreatedAsync(cancellationToken),
-            services.Leases.EnsureCreatedAsync(cancellationToken),
-            services.Nodes.EnsureCreatedAsync(cancellationToken),
-            services.DeadLetters.EnsureCreatedAsync(cancellationToken),
-            services.RetryStore.EnsureCreatedAsync(cancellationToken),
-            services.PartitionState.EnsureCreatedAsync(cancellationToken));
-        return services;
+        // Every component here is a singleton over instances the caller owns and disposes: the container holds nothing to dispose.
+        var components = new ServiceCollection()
+            .AddSingleton(log)
+            .AddSingleton(storage)
+            .AddSingleton(tenants)
+            .AddSingleton(loggers)
+            .AddSingleton(time)
+            .AddSingleton(new ProcessingSettings(drain, export))
+            .AddProcessingComponents()
+            .BuildServiceProvider();
+        await components.StartServerlessOtlpAsync(cancellationToken);
+        return components.GetRequiredService<ProcessingServices>();
     }
 
     /// <summary>The tenant pipeline over a given view of the tenants (otlpctl's redrive narrows it to one destination).</summary>
     public IEventProcessor CreateProcessor(ITenantDirectory tenants) => CreateTenantProcessor(tenants);
 
     private TenantEventProcessor CreateTenantProcessor(ITenantDirectory tenants) =>
-        new TenantEventProcessor(tenants, Exporter, DeadLetters, RetryStore, Loggers.CreateLogger<TenantEventProcessor>(), Time, PartitionState)
-        {
-            Performance = Performance[PerformanceComponents.Drain],
-        };
+        ProcessingComposition.TenantProcessor(tenants, Exporter, DeadLetters, RetryStore, PartitionState, Performance, Loggers, Time);
 
     /// <summary>
     /// An exporter of every destination kind of this build (<see cref="DestinationKinds"/>), sharing

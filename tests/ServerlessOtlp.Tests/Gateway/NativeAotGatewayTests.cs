@@ -242,6 +242,28 @@ public sealed class NativeAotGatewayTests(AzuriteFixture azurite, ITestOutputHel
             output.WriteLine(native.Process.Output.Length > 4000 ? native.Process.Output[^4000..] : native.Process.Output);
         }
     }
+
+    [Fact]
+    public async Task The_native_gateway_refuses_to_start_on_settings_that_do_not_validate_and_names_each()
+    {
+        Assert.True(File.Exists(BinaryPath), $"no Native AOT gateway at {BinaryPath}: the README's test command (tools/test.sh) publishes it");
+
+        // Its storage, log and tenants are composed as the Functions app's are: the same sections, validated at start.
+        using var gateway = ChildProcess.Start("native gateway (bad settings)", BinaryPath, Path.GetTempPath(), new Dictionary<string, string>
+        {
+            ["ServerlessOtlp__Log__Kind"] = "eventhubs",
+            ["ServerlessOtlp__Gateway__GrpcPort"] = TestPorts.Next().ToString(),
+            ["ServerlessOtlp__Gateway__HttpPort"] = TestPorts.Next().ToString(),
+            ["ServerlessOtlp__Gateway__ManagementPort"] = TestPorts.Next().ToString(),
+        }, []);
+        using var hang = new CancellationTokenSource(TimeSpan.FromMinutes(2));
+        int exit = await gateway.WaitForExitAsync(hang.Token);
+
+        output.WriteLine(gateway.ToString());
+        Assert.NotEqual(0, exit);
+        Assert.Contains("ServerlessOtlp:Storage: set ConnectionString (Azurite) or AccountName", gateway.Output, StringComparison.Ordinal);
+        Assert.Contains("ServerlessOtlp:Log: Kind eventhubs needs EventHubs:FullyQualifiedNamespace", gateway.Output, StringComparison.Ordinal);
+    }
 }
 
 /// <summary>The published Native AOT gateway as a child process on ports of its own, ready when returned.</summary>

@@ -91,6 +91,13 @@ public sealed class ChildProcess : IDisposable
         return child;
     }
 
+    /// <summary>The process's exit code once it has exited and its output is read to the end.</summary>
+    public async Task<int> WaitForExitAsync(CancellationToken cancellationToken = default)
+    {
+        await _process.WaitForExitAsync(cancellationToken);
+        return _process.ExitCode;
+    }
+
     /// <summary>SIGKILL: no shutdown code runs.</summary>
     public void Kill()
     {

@@ -228,7 +228,7 @@ public sealed class StorageSelection
                 options.EventHubs.FullyQualifiedNamespace = ns!.Contains('.', StringComparison.Ordinal) ? ns : ns + ".servicebus.windows.net";
             }
 
-            if (ProcessingComposition.LogProblem(options) is { } problem)
+            if (ServerlessOtlpComposition.LogProblem(options) is { } problem)
             {
                 throw new Terminal.CliException($"ServerlessOtlp__Log__*: {problem}", Terminal.ExitCodes.Usage);
             }
