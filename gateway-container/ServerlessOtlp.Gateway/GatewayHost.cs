@@ -24,10 +24,10 @@ namespace ServerlessOtlp.Gateway;
 /// </summary>
 /// <param name="Agents">OpAMP agents (the <c>agents</c> table); without it they are kept in memory and lost on restart.</param>
 /// <param name="Wakeup">Push-started drains (the Functions app's drain-jobs queue); none where drains are dispatched locally.</param>
-public sealed record GatewayDependencies(IPartitionedLog Log, ITenantDirectory Tenants, NodeStore? Nodes, LimitDemandStore? LimitDemand = null, IAgentStore? Agents = null, DrainWakeup? Wakeup = null);
+internal sealed record GatewayDependencies(IPartitionedLog Log, ITenantDirectory Tenants, NodeStore? Nodes, LimitDemandStore? LimitDemand = null, IAgentStore? Agents = null, DrainWakeup? Wakeup = null);
 
 /// <summary>Builds the gateway's web application; used by Program, by <c>otlpctl dev</c> and by tests.</summary>
-public static class GatewayHost
+internal static class GatewayHost
 {
     /// <summary>
     /// The deployed gateway: storage, the log and the tenant directory composed as the Functions app and

@@ -1,7 +1,7 @@
 namespace ServerlessOtlp.Gateway;
 
 /// <summary>Gateway settings, bound from the <c>ServerlessOtlp:Gateway</c> configuration section.</summary>
-public sealed class GatewayOptions
+internal sealed class GatewayOptions
 {
     public const string Section = "ServerlessOtlp:Gateway";
 

@@ -7,7 +7,7 @@ using ServerlessOtlp.Tenants;
 namespace ServerlessOtlp.Cli;
 
 /// <summary>The otlpctl command tree (CONTRACTS.md, "otlpctl"); flag names and exit codes are a contract.</summary>
-public static class OtlpctlApp
+internal static class OtlpctlApp
 {
     /// <summary>Stack traces and library debug logs on stderr instead of a one-line error and a log file.</summary>
     public static readonly Option<bool> Verbose = new("--verbose", "-v")

@@ -9,7 +9,7 @@ using ServerlessOtlp.Tenants;
 namespace ServerlessOtlp.Gateway.Agents;
 
 /// <summary>What one exchange produced: the answer, or the refusal of a new agent over its tenant's quota.</summary>
-public readonly record struct AgentExchange(ServerToAgent Answer, string? QuotaRefusal = null);
+internal readonly record struct AgentExchange(ServerToAgent Answer, string? QuotaRefusal = null);
 
 /// <summary>
 /// The OpAMP server's logic on one replica. The agents table is the source of truth; this replica keeps, per
@@ -19,7 +19,7 @@ public readonly record struct AgentExchange(ServerToAgent Answer, string? QuotaR
 /// replicas shows each one a sequence gap: that replica reads the row once and asks for <c>ReportFullState</c>,
 /// which costs a larger message, never a write when nothing changed.
 /// </summary>
-public sealed class AgentRegistry
+internal sealed class AgentRegistry
 {
     /// <summary>What this server does (ServerCapabilities): status, effective config and remote config in; connection settings out.</summary>
     public const ulong ServerCapabilityBits =
@@ -459,4 +459,4 @@ public sealed class AgentRegistry
 }
 
 /// <summary>An AgentToServer that parses but breaks the server's limits: answered with <c>error_response</c> BAD_REQUEST.</summary>
-public sealed class BadAgentMessageException(string message) : Exception(message);
+internal sealed class BadAgentMessageException(string message) : Exception(message);

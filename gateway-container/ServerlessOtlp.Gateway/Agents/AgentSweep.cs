@@ -6,7 +6,7 @@ namespace ServerlessOtlp.Gateway.Agents;
 /// delete is conditional on the row's ETag, so an agent that polled meanwhile is kept and two replicas
 /// deleting the same row is harmless.
 /// </summary>
-public sealed class AgentSweep(AgentRegistry registry, OpAmpOptions options, TimeProvider time, OpAmpMetrics metrics, ILogger<AgentSweep> log) : BackgroundService
+internal sealed class AgentSweep(AgentRegistry registry, OpAmpOptions options, TimeProvider time, OpAmpMetrics metrics, ILogger<AgentSweep> log) : BackgroundService
 {
     /// <summary>One pass; returns how many agents were removed.</summary>
     public async Task<int> SweepOnceAsync(CancellationToken cancellationToken = default)

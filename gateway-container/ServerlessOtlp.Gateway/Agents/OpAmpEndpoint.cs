@@ -17,7 +17,7 @@ namespace ServerlessOtlp.Gateway.Agents;
 /// limits, is answered 200 with <c>error_response</c> BAD_REQUEST. Every answer is
 /// <c>Content-Type: application/x-protobuf</c> exactly (clients compare the string).
 /// </summary>
-public sealed class OpAmpEndpoint(AgentRegistry registry, RequestAuthenticator authenticator, IngestService ingest, GatewayOptions options, OpAmpMetrics metrics, ILogger<OpAmpEndpoint> log)
+internal sealed class OpAmpEndpoint(AgentRegistry registry, RequestAuthenticator authenticator, IngestService ingest, GatewayOptions options, OpAmpMetrics metrics, ILogger<OpAmpEndpoint> log)
 {
     public const string Path = "/v1/opamp";
     public const string InstanceUidHeader = "OpAMP-Instance-UID";

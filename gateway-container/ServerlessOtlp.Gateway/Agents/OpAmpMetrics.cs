@@ -7,7 +7,7 @@ namespace ServerlessOtlp.Gateway.Agents;
 /// The OpAMP server's self-metrics, in the gateway's meter (so /metrics exports them): requests by outcome and
 /// the agents table's operations by kind — what BENCHMARKS.md's fleet run reads to show the table's cost.
 /// </summary>
-public sealed class OpAmpMetrics : IDisposable
+internal sealed class OpAmpMetrics : IDisposable
 {
     private readonly Meter _meter;
     private readonly Counter<long> _requests;

@@ -3,7 +3,7 @@ using ServerlessOtlp.Agents;
 namespace ServerlessOtlp.Gateway.Agents;
 
 /// <summary>The OpAMP server's settings (<c>ServerlessOtlp:Gateway:OpAmp</c>), on top of the failure detector's thresholds.</summary>
-public sealed class OpAmpOptions : AgentLivenessOptions
+internal sealed class OpAmpOptions : AgentLivenessOptions
 {
     /// <summary>
     /// Largest AgentToServer body, on the wire and after decompression. A full state report with a Collector's
@@ -34,7 +34,7 @@ public sealed class OpAmpOptions : AgentLivenessOptions
 }
 
 /// <summary>Bounds on what one agent can make the gateway keep (hostile input: README, "Security").</summary>
-public static class OpAmpLimits
+internal static class OpAmpLimits
 {
     /// <summary>Attributes per list of an AgentDescription (identifying, non-identifying); more is refused as a bad request.</summary>
     public const int MaxAttributes = 64;

@@ -9,7 +9,7 @@ namespace ServerlessOtlp.Gateway.Health;
 /// outage, so a failing store (or a failing heartbeat write to the nodes table) does not take every
 /// replica out of the ingress while the log takes data.
 /// </summary>
-public sealed class Readiness
+internal sealed class Readiness
 {
     /// <summary>A valid tenant id (an invalid one is refused before the store is asked), looked up only to see the store answer.</summary>
     internal const string ProbeTenantId = "__readiness-probe";

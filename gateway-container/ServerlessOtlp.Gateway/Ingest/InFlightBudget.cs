@@ -8,7 +8,7 @@ namespace ServerlessOtlp.Gateway.Ingest;
 /// tenant, so one tenant flooding the gateway cannot push every other tenant into 503 (a tenant
 /// alone holds at most half once the budget is half full).
 /// </summary>
-public sealed class InFlightBudget(long capacityBytes)
+internal sealed class InFlightBudget(long capacityBytes)
 {
     private readonly Lock _lock = new();
     private readonly Dictionary<string, long> _byTenant = new(StringComparer.Ordinal);
@@ -101,7 +101,7 @@ public sealed class InFlightBudget(long capacityBytes)
 /// What one request holds of the <see cref="InFlightBudget"/>: reserved before each buffer is
 /// taken (body, decompression, JSON conversion, split), released when the request is answered.
 /// </summary>
-public sealed class RequestMemory : IDisposable
+internal sealed class RequestMemory : IDisposable
 {
     // The request being read on this flow, for the gRPC decompressor (grpc-dotnet gives it no context).
     private static readonly AsyncLocal<RequestMemory?> CurrentRequest = new();

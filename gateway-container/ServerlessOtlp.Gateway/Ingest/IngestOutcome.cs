@@ -1,7 +1,7 @@
 namespace ServerlessOtlp.Gateway.Ingest;
 
 /// <summary>What the gateway answers; <see cref="Protocol.OtlpAnswers"/> maps each to gRPC and HTTP.</summary>
-public enum IngestOutcome
+internal enum IngestOutcome
 {
     Ok,
     InvalidArgument,
@@ -16,7 +16,7 @@ public enum IngestOutcome
 }
 
 /// <summary>The result of one export request.</summary>
-public readonly record struct IngestResult(IngestOutcome Outcome, int Accepted, int Rejected, string? Message, TimeSpan? RetryAfter = null)
+internal readonly record struct IngestResult(IngestOutcome Outcome, int Accepted, int Rejected, string? Message, TimeSpan? RetryAfter = null)
 {
     public static IngestResult Fail(IngestOutcome outcome, string message, TimeSpan? retryAfter = null) => new(outcome, 0, 0, message, retryAfter);
 }

@@ -11,7 +11,7 @@ namespace ServerlessOtlp.Gateway.Ingest;
 /// The ingest path shared by gRPC and HTTP: split by partition, apply limits, hand the parts to
 /// the partition appenders and answer once every part is durable.
 /// </summary>
-public sealed class IngestService
+internal sealed class IngestService
 {
     // Room left in an event for the record framing and the properties; see BlobLogRecord and Event Hubs' per-event overhead.
     private const int EventOverheadBytes = 1024;

@@ -17,7 +17,7 @@ namespace ServerlessOtlp.Gateway.Ingest;
 /// replica keeps its share until it syncs) or fall short of it (the new one starts at the floor); a
 /// replica that cannot reach the nodes table keeps its last shares.</para>
 /// </summary>
-public sealed class TenantLimitShares
+internal sealed class TenantLimitShares
 {
     private readonly LimitDemandStore? _store;
     private readonly string _nodeId;

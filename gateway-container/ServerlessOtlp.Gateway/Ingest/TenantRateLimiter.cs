@@ -13,7 +13,7 @@ namespace ServerlessOtlp.Gateway.Ingest;
 /// A tenant's limits hold for the whole deployment: <see cref="TenantLimitShares"/> gives this replica its
 /// share (by the demand each replica sees), and the buckets here run at that share.
 /// </remarks>
-public sealed class TenantRateLimiter(TimeProvider? time = null, TenantLimitShares? shares = null)
+internal sealed class TenantRateLimiter(TimeProvider? time = null, TenantLimitShares? shares = null)
 {
     // Past this, the least recently created entries go (a tenant that comes back gets a full bucket).
     private const int MaxTenants = 100_000;

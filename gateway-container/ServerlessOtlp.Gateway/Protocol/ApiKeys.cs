@@ -1,7 +1,7 @@
 namespace ServerlessOtlp.Gateway.Protocol;
 
 /// <summary>Reads the API key from <c>x-api-key</c> or <c>Authorization: Bearer</c>.</summary>
-public static class ApiKeys
+internal static class ApiKeys
 {
     public const string ApiKeyHeader = "x-api-key";
     public const string AuthorizationHeader = "authorization";

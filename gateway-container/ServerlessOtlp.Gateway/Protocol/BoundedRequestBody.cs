@@ -13,10 +13,10 @@ namespace ServerlessOtlp.Gateway.Protocol;
 internal static class BoundedRequestBody
 {
     /// <summary>Past a limit, on the wire or inflated: 413.</summary>
-    public sealed class TooLargeException(string message) : Exception(message);
+    internal sealed class TooLargeException(string message) : Exception(message);
 
     /// <summary>The in-flight budget cannot hold the body: 503/429, retry later.</summary>
-    public sealed class BudgetFullException() : Exception("the in-flight budget is full");
+    internal sealed class BudgetFullException() : Exception("the in-flight budget is full");
 
     /// <summary>
     /// Reads the body. <paramref name="wireLimit"/> bounds the bytes received, <paramref name="inflatedLimit"/>

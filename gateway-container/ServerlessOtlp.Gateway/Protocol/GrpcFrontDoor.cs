@@ -17,7 +17,7 @@ namespace ServerlessOtlp.Gateway.Protocol;
 /// for gRPC because, when it trips first (it depends on how much of the body arrived before the
 /// first read), grpc-dotnet answers UNKNOWN instead of RESOURCE_EXHAUSTED.
 /// </summary>
-public sealed class GrpcFrontDoor(RequestAuthenticator authenticator, GatewayOptions options, IngestService ingest, Telemetry.GatewayMetrics metrics)
+internal sealed class GrpcFrontDoor(RequestAuthenticator authenticator, GatewayOptions options, IngestService ingest, Telemetry.GatewayMetrics metrics)
 {
     // A gRPC message is framed as: 1 byte compressed flag, 4 bytes big-endian length, the message.
     private const int FrameHeaderBytes = 5;
@@ -129,4 +129,4 @@ public sealed class GrpcFrontDoor(RequestAuthenticator authenticator, GatewayOpt
 }
 
 /// <summary>The tenant <see cref="GrpcFrontDoor"/> authenticated and what the request holds of the in-flight budget, for the service method.</summary>
-public sealed record AuthenticatedTenant(TenantConfig Tenant, RequestMemory Memory);
+internal sealed record AuthenticatedTenant(TenantConfig Tenant, RequestMemory Memory);

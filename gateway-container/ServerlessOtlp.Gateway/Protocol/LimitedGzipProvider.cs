@@ -8,7 +8,7 @@ namespace ServerlessOtlp.Gateway.Protocol;
 /// gzip for gRPC that stops at the decompressed-size limit while decompressing, so that a gzip bomb
 /// never expands in memory and gRPC gets the same decompressed limit as OTLP/HTTP (see GatewayHost).
 /// </summary>
-public sealed class LimitedGzipProvider(long maxDecompressedBytes) : ICompressionProvider
+internal sealed class LimitedGzipProvider(long maxDecompressedBytes) : ICompressionProvider
 {
     public string EncodingName => "gzip";
 
@@ -36,7 +36,7 @@ public sealed class LimitedGzipProvider(long maxDecompressedBytes) : ICompressio
 /// A read-only stream that throws once more than a limit has been read from it; <paramref name="onRead"/>
 /// sees each chunk's size and may refuse it by returning the exception to throw.
 /// </summary>
-public sealed class LimitedReadStream(Stream inner, long limit, Func<Exception> onExceeded, Func<InvalidDataException, Exception>? onInvalidData = null, Func<int, Exception?>? onRead = null) : Stream
+internal sealed class LimitedReadStream(Stream inner, long limit, Func<Exception> onExceeded, Func<InvalidDataException, Exception>? onInvalidData = null, Func<int, Exception?>? onRead = null) : Stream
 {
     private long _read;
 

@@ -13,9 +13,9 @@ namespace ServerlessOtlp.Gateway.Protocol;
 /// retryable refusals carry RetryInfo (gRPC) or Retry-After (HTTP); RESOURCE_EXHAUSTED is
 /// retryable only with RetryInfo, so "too large" is answered without it.
 /// </summary>
-public static class OtlpAnswers
+internal static class OtlpAnswers
 {
-    public readonly record struct Answer(GrpcStatusCode GrpcCode, int HttpStatus, bool Retryable);
+    internal readonly record struct Answer(GrpcStatusCode GrpcCode, int HttpStatus, bool Retryable);
 
     public static Answer For(IngestOutcome outcome) => outcome switch
     {

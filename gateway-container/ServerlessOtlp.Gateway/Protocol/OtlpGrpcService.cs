@@ -15,7 +15,7 @@ namespace ServerlessOtlp.Gateway.Protocol;
 /// The three OTLP/gRPC Export methods, bound to raw bytes so that the hot path never
 /// materializes spans: the request is copied once out of the transport into a pooled buffer.
 /// </summary>
-public sealed class OtlpGrpcService(IngestService ingest, GatewayMetrics metrics, TimeProvider time)
+internal sealed class OtlpGrpcService(IngestService ingest, GatewayMetrics metrics, TimeProvider time)
 {
     internal async Task<byte[]> ExportAsync(Signal signal, RawRequest request, ServerCallContext context)
     {

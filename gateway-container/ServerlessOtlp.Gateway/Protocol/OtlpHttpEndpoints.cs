@@ -17,7 +17,7 @@ namespace ServerlessOtlp.Gateway.Protocol;
 /// OTLP/HTTP: <c>POST /v1/traces|metrics|logs</c>, protobuf or JSON, optionally gzip; the answer
 /// is in the request's encoding, and every 4xx/5xx carries a <c>google.rpc.Status</c>.
 /// </summary>
-public sealed class OtlpHttpEndpoints(IngestService ingest, RequestAuthenticator authenticator, GatewayOptions options, GatewayMetrics metrics, TimeProvider time)
+internal sealed class OtlpHttpEndpoints(IngestService ingest, RequestAuthenticator authenticator, GatewayOptions options, GatewayMetrics metrics, TimeProvider time)
 {
     private const string Protobuf = "application/x-protobuf";
     private const string Json = "application/json";

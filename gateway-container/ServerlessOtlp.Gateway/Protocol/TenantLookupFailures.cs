@@ -5,7 +5,7 @@ namespace ServerlessOtlp.Gateway.Protocol;
 /// counted (<c>reason="tenants_unavailable"</c>), but the cause is logged at most once per
 /// interval with how many failures it stands for, so an outage does not flood the log.
 /// </summary>
-public sealed class TenantLookupFailures(ILogger<TenantLookupFailures> logger, TimeProvider time)
+internal sealed class TenantLookupFailures(ILogger<TenantLookupFailures> logger, TimeProvider time)
 {
     private static readonly TimeSpan Interval = TimeSpan.FromSeconds(10);
     private long _nextLogTimestamp = long.MinValue;

@@ -10,7 +10,7 @@ namespace ServerlessOtlp.Gateway.Security;
 /// a delay) for keys the gateway does not know, instead of 401, and no lookup at all; keys it knows
 /// still work, so a client sharing a NAT address with a key guesser keeps sending.
 /// </summary>
-public sealed class AuthFailureLimiter(TimeProvider time)
+internal sealed class AuthFailureLimiter(TimeProvider time)
 {
     /// <summary>Failures an address may make at once (a misconfigured fleet restarting shows as a burst).</summary>
     public const int Burst = 20;

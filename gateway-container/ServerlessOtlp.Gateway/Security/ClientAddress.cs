@@ -9,7 +9,7 @@ namespace ServerlessOtlp.Gateway.Security;
 /// <see cref="GatewayOptions.TrustedProxyHops"/>-th from the right. Entries further left were
 /// written by the client and prove nothing.
 /// </summary>
-public static class ClientAddress
+internal static class ClientAddress
 {
     public static IPAddress Of(HttpContext http, int trustedProxyHops)
     {

@@ -7,7 +7,7 @@ using ServerlessOtlp.Tenants;
 namespace ServerlessOtlp.Gateway.Security;
 
 /// <summary>Who a request belongs to, or why it is refused.</summary>
-public readonly record struct Authentication(TenantConfig? Tenant, IngestResult Failure)
+internal readonly record struct Authentication(TenantConfig? Tenant, IngestResult Failure)
 {
     public bool Succeeded => Tenant != null;
 }
@@ -17,7 +17,7 @@ public readonly record struct Authentication(TenantConfig? Tenant, IngestResult 
 /// (<c>x-api-key</c> or <c>Authorization: Bearer</c>) names the tenant, nothing else does. One
 /// place for OTLP/gRPC, OTLP/HTTP and OpAMP, so the same limits hold at every entry point.
 /// </summary>
-public sealed class RequestAuthenticator(
+internal sealed class RequestAuthenticator(
     ITenantDirectory tenants,
     AuthFailureLimiter failures,
     GatewayOptions options,

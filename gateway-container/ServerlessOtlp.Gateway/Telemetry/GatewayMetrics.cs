@@ -6,7 +6,7 @@ using ServerlessOtlp.Performance;
 namespace ServerlessOtlp.Gateway.Telemetry;
 
 /// <summary>The gateway's self-metrics (System.Diagnostics.Metrics), scraped at /metrics.</summary>
-public sealed class GatewayMetrics : IDisposable
+internal sealed class GatewayMetrics : IDisposable
 {
     public const string MeterName = "ServerlessOtlp.Gateway";
 

@@ -173,59 +173,68 @@ public sealed class ResilientExporter
             TimeProvider = _time,
         };
         builder.AddTimeout(budget);
-        builder.AddRetry(new RetryStrategyOptions<ExportOutcome>
-        {
-            MaxRetryAttempts = int.MaxValue, // bounded by the budget
-            BackoffType = DelayBackoffType.Exponential,
-            UseJitter = true,
-            Delay = destination.Retry?.InitialInterval ?? _options.InitialInterval,
-            MaxDelay = destination.Retry?.MaxInterval ?? _options.MaxInterval,
-            ShouldHandle = args => ValueTask.FromResult(ShouldRetry(args.Outcome, budget)),
-            DelayGenerator = static args => ValueTask.FromResult(args.Outcome.Exception == null ? args.Outcome.Result.RetryAfter : null),
-            OnRetry = args =>
-            {
-                args.Context.Properties.Set(LastFailure, args.Outcome.Exception is { } ex ? ex.GetType().Name + ": " + ex.Message : args.Outcome.Result.Message ?? "failed");
-                _logger.LogDebug("Export to {Tenant}/{Destination}: attempt {Attempt} failed ({Reason}); retrying in {Delay}", tenant, destination.Name, args.AttemptNumber + 1, args.Outcome.Exception?.Message ?? args.Outcome.Result.Message, args.RetryDelay);
-                return default;
-            },
-        });
-        builder.AddCircuitBreaker(new CircuitBreakerStrategyOptions<ExportOutcome>
-        {
-            FailureRatio = _options.BreakerFailureRatio,
-            MinimumThroughput = Math.Max(2, _options.BreakerMinimumThroughput),
-            SamplingDuration = _options.BreakerSamplingDuration,
-            BreakDuration = _options.BreakerBreakDuration,
-            StateProvider = breaker,
-            ShouldHandle = static args => ValueTask.FromResult(IsFailure(args.Outcome)),
-            OnOpened = args =>
-            {
-                _logger.LogWarning("Export to {Tenant}/{Destination}: circuit open for {Duration}", tenant, destination.Name, args.BreakDuration);
-                return default;
-            },
-        });
+        builder.AddRetry(RetryOptions(tenant, destination, budget));
+        builder.AddCircuitBreaker(BreakerOptions(tenant, destination, breaker));
         builder.AddTimeout(attempt);
-        var chaos = _options.Chaos;
-        if (chaos.Enabled)
+        if (_options.Chaos.Enabled)
         {
-            var injected = chaos.Outcome;
-            var target = chaos.Target;
-            string destinationName = destination.Name;
-            Func<EnabledGeneratorArguments, ValueTask<bool>>? enabled = target == null ? null : _ => ValueTask.FromResult(target(tenant, destinationName));
-            builder.AddChaosOutcome(new ChaosOutcomeStrategyOptions<ExportOutcome>
-            {
-                InjectionRate = chaos.OutcomeRate,
-                OutcomeGenerator = _ => ValueTask.FromResult<Outcome<ExportOutcome>?>(Outcome.FromResult(injected)),
-                EnabledGenerator = enabled,
-            });
-            builder.AddChaosFault(new ChaosFaultStrategyOptions
-            {
-                InjectionRate = chaos.FaultRate,
-                FaultGenerator = _ => ValueTask.FromResult<Exception?>(chaos.Fault()),
-                EnabledGenerator = enabled,
-            });
+            AddChaos(builder, tenant, destination.Name);
         }
 
         return new DestinationPipeline(destination.Timeout, destination.Retry, builder.Build(), breaker, new SemaphoreSlim(Math.Max(1, _options.MaxConcurrency)));
+    }
+
+    private RetryStrategyOptions<ExportOutcome> RetryOptions(string tenant, DestinationConfig destination, TimeSpan budget) => new()
+    {
+        MaxRetryAttempts = int.MaxValue, // bounded by the budget
+        BackoffType = DelayBackoffType.Exponential,
+        UseJitter = true,
+        Delay = destination.Retry?.InitialInterval ?? _options.InitialInterval,
+        MaxDelay = destination.Retry?.MaxInterval ?? _options.MaxInterval,
+        ShouldHandle = args => ValueTask.FromResult(ShouldRetry(args.Outcome, budget)),
+        DelayGenerator = static args => ValueTask.FromResult(args.Outcome.Exception == null ? args.Outcome.Result.RetryAfter : null),
+        OnRetry = args =>
+        {
+            args.Context.Properties.Set(LastFailure, args.Outcome.Exception is { } ex ? ex.GetType().Name + ": " + ex.Message : args.Outcome.Result.Message ?? "failed");
+            _logger.LogDebug("Export to {Tenant}/{Destination}: attempt {Attempt} failed ({Reason}); retrying in {Delay}", tenant, destination.Name, args.AttemptNumber + 1, args.Outcome.Exception?.Message ?? args.Outcome.Result.Message, args.RetryDelay);
+            return default;
+        },
+    };
+
+    private CircuitBreakerStrategyOptions<ExportOutcome> BreakerOptions(string tenant, DestinationConfig destination, CircuitBreakerStateProvider breaker) => new()
+    {
+        FailureRatio = _options.BreakerFailureRatio,
+        MinimumThroughput = Math.Max(2, _options.BreakerMinimumThroughput),
+        SamplingDuration = _options.BreakerSamplingDuration,
+        BreakDuration = _options.BreakerBreakDuration,
+        StateProvider = breaker,
+        ShouldHandle = static args => ValueTask.FromResult(IsFailure(args.Outcome)),
+        OnOpened = args =>
+        {
+            _logger.LogWarning("Export to {Tenant}/{Destination}: circuit open for {Duration}", tenant, destination.Name, args.BreakDuration);
+            return default;
+        },
+    };
+
+    /// <summary>Injected outcomes and faults (<see cref="ExportResilienceOptions.Chaos"/>), for the tests and soaks that need a failing backend.</summary>
+    private void AddChaos(ResiliencePipelineBuilder<ExportOutcome> builder, string tenant, string destinationName)
+    {
+        var chaos = _options.Chaos;
+        var injected = chaos.Outcome;
+        var target = chaos.Target;
+        Func<EnabledGeneratorArguments, ValueTask<bool>>? enabled = target == null ? null : _ => ValueTask.FromResult(target(tenant, destinationName));
+        builder.AddChaosOutcome(new ChaosOutcomeStrategyOptions<ExportOutcome>
+        {
+            InjectionRate = chaos.OutcomeRate,
+            OutcomeGenerator = _ => ValueTask.FromResult<Outcome<ExportOutcome>?>(Outcome.FromResult(injected)),
+            EnabledGenerator = enabled,
+        });
+        builder.AddChaosFault(new ChaosFaultStrategyOptions
+        {
+            InjectionRate = chaos.FaultRate,
+            FaultGenerator = _ => ValueTask.FromResult<Exception?>(chaos.Fault()),
+            EnabledGenerator = enabled,
+        });
     }
 
     /// <summary>

@@ -81,7 +81,12 @@ public static class ProcessingComposition
             sp.GetRequiredService<DeadLetterStore>().EnsureCreatedAsync(ct),
             sp.GetRequiredService<RetryStore>().EnsureCreatedAsync(ct),
             sp.GetRequiredService<PartitionStateStore>().EnsureCreatedAsync(ct)));
+        return services.AddDrainComponents();
+    }
 
+    /// <summary>The exporters behind their resilience pipelines, the retry drainer, the tenant pipeline, the engine and the facade over them.</summary>
+    private static IServiceCollection AddDrainComponents(this IServiceCollection services)
+    {
         services.TryAddSingleton(sp => NodePerformance.ForDrains(Time(sp)));
         services.TryAddSingleton(sp =>
         {

@@ -19,7 +19,7 @@ namespace ServerlessOtlp.Tests.Agents;
 /// The real gateway (Kestrel on test ports, an in-memory log) with a given agents store, tenant directory and
 /// clock, for OpAMP protocol tests; plus a raw OpAMP-over-HTTP client.
 /// </summary>
-public sealed class OpAmpTestServer : IAsyncDisposable
+internal sealed class OpAmpTestServer : IAsyncDisposable
 {
     public const string AcmeKey = "acme-opamp-key-0123456789";
     public const string GlobexKey = "globex-opamp-key-0123456789";

@@ -22,7 +22,7 @@ namespace ServerlessOtlp.Tests.Gateway;
 /// The real gateway (Kestrel, all three listeners) on random loopback ports, with an in-memory
 /// log and tenant directory. Started per fixture, or per test for special configurations.
 /// </summary>
-public sealed class TestGateway : IAsyncDisposable
+internal sealed class TestGateway : IAsyncDisposable
 {
     public const string AcmeKey = "acme-key-0123456789abcdef";
     public const string GlobexKey = "globex-key-0123456789abcdef";
@@ -154,7 +154,7 @@ public sealed class GatewayFixture : IAsyncLifetime
 {
     private TestGateway? _gateway;
 
-    public TestGateway Gateway => _gateway ?? throw new InvalidOperationException("not started");
+    internal TestGateway Gateway => _gateway ?? throw new InvalidOperationException("not started");
 
     public async Task InitializeAsync() => _gateway = await TestGateway.StartAsync();
 
@@ -254,7 +254,7 @@ public static class OtlpRequests
         channel.CreateCallInvoker().AsyncUnaryCall(TraceExport, null, new CallOptions(headers ?? Key(), DateTime.UtcNow.AddSeconds(30)), payload).ResponseAsync;
 
     /// <summary>Sends a valid request over HTTP and over gRPC and asserts both succeed: the gateway still serves.</summary>
-    public static async Task AssertStillServingAsync(TestGateway gateway, string? key = TestGateway.AcmeKey)
+    internal static async Task AssertStillServingAsync(TestGateway gateway, string? key = TestGateway.AcmeKey)
     {
         using var http = gateway.HttpClient();
         using var response = await http.SendAsync(Post("/v1/traces", Protobuf(Traces("alive-" + Guid.NewGuid().ToString("N"), 2).ToByteArray()), key));

@@ -46,7 +46,7 @@ public sealed class CapturingLoggerProvider : ILoggerProvider
 }
 
 /// <summary>The real gateway (Kestrel) in this process on random ports, over any log and tenant directory, with every log entry captured.</summary>
-public sealed class InProcessGateway : IAsyncDisposable
+internal sealed class InProcessGateway : IAsyncDisposable
 {
     private InProcessGateway(WebApplication app, GatewayOptions options, CapturingLoggerProvider logs)
     {

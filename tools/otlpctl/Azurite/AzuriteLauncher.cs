@@ -13,7 +13,7 @@ namespace ServerlessOtlp.Cli.Azurite;
 /// (<c>node_modules/.bin/azurite</c>, installed with npm on first use) with its data under the
 /// data dir, and stops it again on <see cref="DisposeAsync"/> when it started it.
 /// </summary>
-public sealed class AzuriteLauncher : IAsyncDisposable
+internal sealed class AzuriteLauncher : IAsyncDisposable
 {
     public const int BlobPort = 10000;
     public const int QueuePort = 10001;

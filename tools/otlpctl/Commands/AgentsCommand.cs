@@ -16,7 +16,7 @@ namespace ServerlessOtlp.Cli.Commands;
 /// the OpAMP agents the gateways keep in the <c>agents</c> table, judged alive, suspect or dead by the same
 /// thresholds as the gateway (<c>ServerlessOtlp__Gateway__OpAmp__SuspectAfter</c>, …). JSON keys are a contract (CONTRACTS.md).
 /// </summary>
-public static class AgentsCommand
+internal static class AgentsCommand
 {
     public static Command Create()
     {

@@ -11,7 +11,7 @@ using Spectre.Console;
 namespace ServerlessOtlp.Cli.Commands;
 
 /// <summary><c>otlpctl deadletter list [--output table|json] | show ID [--output table|json] | redrive [--tenant T] [--destination D] [--yes|--dry-run]</c>.</summary>
-public static class DeadLetterCommand
+internal static class DeadLetterCommand
 {
     // How much of a body `show` prints when it cannot be decoded.
     private const int ShowBytes = 256;

@@ -31,7 +31,7 @@ namespace ServerlessOtlp.Cli.Commands;
 /// the tables, queues and containers, a tenant, the gateway and/or the local runner — in the
 /// foreground until Ctrl+C or SIGTERM.
 /// </summary>
-public static class DevCommand
+internal static class DevCommand
 {
     public static readonly string[] Roles = ["all", "gateway", "runner"];
 

@@ -11,7 +11,7 @@ namespace ServerlessOtlp.Cli.Commands;
 /// <c>otlpctl load --endpoint URL --key KEY [--signal traces|metrics|logs] [--rate ITEMS_PER_S]
 /// [--duration 20s] [--spans-per-request 100] [--connections 8] [--report FILE]</c>.
 /// </summary>
-public static class LoadCommand
+internal static class LoadCommand
 {
     private static readonly TimeSpan ProgressInterval = TimeSpan.FromMilliseconds(250);
     private static readonly TimeSpan PlainProgressInterval = TimeSpan.FromSeconds(5);

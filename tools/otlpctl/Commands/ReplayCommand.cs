@@ -10,7 +10,7 @@ using Spectre.Console;
 namespace ServerlessOtlp.Cli.Commands;
 
 /// <summary><c>otlpctl replay --partition P|--all (--from TIME | --position N) [--tenant T] [--yes|--dry-run] [--output table|json]</c>; <c>--all</c> asks first.</summary>
-public static class ReplayCommand
+internal static class ReplayCommand
 {
     public static Command Create()
     {

@@ -15,7 +15,7 @@ namespace ServerlessOtlp.Cli.Commands;
 /// <c>otlpctl secrets name --tenant T NAME</c> (where a tenant's secret lives) and
 /// <c>otlpctl secrets migrate [--dry-run] [--tenant T]</c> (stored references into the tenants' namespaces).
 /// </summary>
-public static class SecretsCommand
+internal static class SecretsCommand
 {
     public static Command Create()
     {

@@ -11,7 +11,7 @@ using System.Text.Json;
 namespace ServerlessOtlp.Cli.Commands;
 
 /// <summary><c>otlpctl status [--watch] [--output table|json]</c>: partitions, tenant replay cursors, nodes, the retry store and dead letters, from storage.</summary>
-public static class StatusCommand
+internal static class StatusCommand
 {
     private static readonly TimeSpan WatchInterval = TimeSpan.FromSeconds(2);
 

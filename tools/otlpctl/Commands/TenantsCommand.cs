@@ -7,7 +7,7 @@ using Spectre.Console;
 namespace ServerlessOtlp.Cli.Commands;
 
 /// <summary><c>otlpctl tenants apply -f FILE | list [--output table|json] | add ID | rotate-key ID | remove ID [--yes|--dry-run] | migrate-keys [--dry-run] | schema</c>.</summary>
-public static class TenantsCommand
+internal static class TenantsCommand
 {
     public static Command Create()
     {

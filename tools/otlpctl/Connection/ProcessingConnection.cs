@@ -7,7 +7,7 @@ using ServerlessOtlp.Tenants;
 namespace ServerlessOtlp.Cli.Connection;
 
 /// <summary>What the operator commands (status, replay, deadletter) work on: storage, the opened log and the processing services.</summary>
-public sealed class ProcessingConnection : IAsyncDisposable
+internal sealed class ProcessingConnection : IAsyncDisposable
 {
     private ProcessingConnection(ILoggerFactory loggers, IPartitionedLog log, ProcessingServices services, TenantStore tenants)
     {

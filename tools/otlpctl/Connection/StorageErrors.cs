@@ -5,7 +5,7 @@ using Azure.Identity;
 namespace ServerlessOtlp.Cli.Connection;
 
 /// <summary>Turns the storage SDK's failures into messages that say what to do.</summary>
-public static class StorageErrors
+internal static class StorageErrors
 {
     /// <summary>A message for <paramref name="ex"/> when it means "storage unreachable" or "not signed in"; else null.</summary>
     public static string? Describe(Exception ex)

@@ -19,10 +19,10 @@ namespace ServerlessOtlp.Cli.Connection;
 /// Each flag may come from the environment instead (<see cref="Environment"/>), so that connection
 /// strings with keys stay off command lines; a flag wins over the environment.
 /// </summary>
-public sealed class StorageSelection
+internal sealed class StorageSelection
 {
     /// <summary>The environment variables read when the flags are absent, in order of preference.</summary>
-    public static class Environment
+    internal static class Environment
     {
         public const string Storage = "OTLPCTL_STORAGE";
         public const string StorageAccount = "OTLPCTL_STORAGE_ACCOUNT";

@@ -11,7 +11,7 @@ namespace ServerlessOtlp.Cli.Load;
 
 /// <summary>How a load run is shaped.</summary>
 /// <param name="Rate">Items per second to pace to; null sends as fast as the gateway accepts.</param>
-public sealed record LoadSettings(
+internal sealed record LoadSettings(
     Uri Endpoint,
     string Key,
     Signal Signal,
@@ -22,14 +22,14 @@ public sealed record LoadSettings(
     int InFlightPerConnection = LoadGenerator.DefaultInFlightPerConnection);
 
 /// <summary>Counters while a run is going, for the progress display.</summary>
-public readonly record struct LoadProgress(TimeSpan Elapsed, long Sent, long Accepted, long Refused);
+internal readonly record struct LoadProgress(TimeSpan Elapsed, long Sent, long Accepted, long Refused);
 
 /// <summary>
 /// OTLP/gRPC load: one <see cref="GrpcChannel"/> (one HTTP/2 connection) per connection, a few
 /// exports in flight on each, the pre-serialized requests of <see cref="LoadRequests"/> sent
 /// round-robin through a raw byte[] method, so no encoding happens while measuring.
 /// </summary>
-public sealed class LoadGenerator
+internal sealed class LoadGenerator
 {
     /// <summary>Exports in flight per connection: enough to hide a round trip, few enough to measure latency honestly.</summary>
     public const int DefaultInFlightPerConnection = 4;

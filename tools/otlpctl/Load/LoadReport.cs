@@ -6,7 +6,7 @@ namespace ServerlessOtlp.Cli.Load;
 /// The outcome of a load run. <see cref="Sent"/> and <see cref="Accepted"/> count items;
 /// <see cref="Refused"/> counts items by gRPC status name (e.g. <c>Unavailable</c>).
 /// </summary>
-public sealed record LoadReport(
+internal sealed record LoadReport(
     long Sent,
     long Accepted,
     long Rejected,
@@ -62,10 +62,10 @@ public sealed record LoadReport(
 }
 
 /// <summary>One second of a load run: items accepted and refused in it.</summary>
-public readonly record struct LoadSecond(int Second, long Accepted, long Refused);
+internal readonly record struct LoadSecond(int Second, long Accepted, long Refused);
 
 /// <summary>Client-side latency percentiles, in milliseconds (nearest-rank).</summary>
-public sealed record LatencySummary(double P50, double P95, double P99, double Max)
+internal sealed record LatencySummary(double P50, double P95, double P99, double Max)
 {
     public static LatencySummary From(List<double> samples)
     {

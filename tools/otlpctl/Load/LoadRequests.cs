@@ -17,7 +17,7 @@ namespace ServerlessOtlp.Cli.Load;
 /// generator measures the gateway, not itself. Every span/point/record carries a unique
 /// <c>load.id</c>, every trace a random trace id (so traces spread over the partitions).
 /// </summary>
-public static class LoadRequests
+internal static class LoadRequests
 {
     /// <summary>Distinct requests in the pool; sent round-robin.</summary>
     public const int PoolSize = 64;

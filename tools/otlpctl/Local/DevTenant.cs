@@ -6,13 +6,13 @@ namespace ServerlessOtlp.Cli.Local;
 
 /// <summary>What <see cref="DevTenant.EnsureAsync"/> found or did.</summary>
 /// <param name="Key">The new plain key when the tenant was created now; null otherwise (it is never stored).</param>
-public sealed record DevTenantResult(bool Created, bool Skipped, string? Key);
+internal sealed record DevTenantResult(bool Created, bool Skipped, string? Key);
 
 /// <summary>
 /// The tenant <c>otlpctl dev</c> seeds when no tenant exists: id <c>dev</c>, a generated key
 /// (printed once), and a file destination for all three signals under the data dir.
 /// </summary>
-public static class DevTenant
+internal static class DevTenant
 {
     public const string Id = "dev";
 

@@ -4,7 +4,7 @@ namespace ServerlessOtlp.Cli.Terminal;
 /// A failure the user can fix: the message says what to do. Program prints it (without a stack
 /// trace) and exits with <see cref="ExitCode"/>.
 /// </summary>
-public sealed class CliException : Exception
+internal sealed class CliException : Exception
 {
     public CliException(string message, int exitCode = ExitCodes.Failure, Exception? innerException = null)
         : base(message, innerException)
@@ -16,7 +16,7 @@ public sealed class CliException : Exception
 }
 
 /// <summary>Process exit codes, relied on by scripts (CONTRACTS.md, "otlpctl").</summary>
-public static class ExitCodes
+internal static class ExitCodes
 {
     public const int Ok = 0;
 

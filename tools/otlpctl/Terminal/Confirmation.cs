@@ -7,7 +7,7 @@ namespace ServerlessOtlp.Cli.Terminal;
 /// (<c>replay --all</c>, <c>tenants remove</c>, <c>deadletter redrive</c>): asked on a terminal,
 /// refused without <c>--yes</c> when nobody can answer (stdin redirected, as in scripts and CI).
 /// </summary>
-public sealed class Confirmation
+internal sealed class Confirmation
 {
     public Option<bool> Yes { get; } = new("--yes", "-y") { Description = "Do it without asking (required when stdin is not a terminal)" };
 

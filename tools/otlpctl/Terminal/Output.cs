@@ -9,7 +9,7 @@ namespace ServerlessOtlp.Cli.Terminal;
 /// progress, warnings and errors go to stderr, so that <c>otlpctl … | jq</c> and <c>key=$(otlpctl tenants add x)</c>
 /// see the data alone. Live rendering and colours only where the stream is a terminal.
 /// </summary>
-public static class Output
+internal static class Output
 {
     // Wide enough for the status and dead-letter tables.
     private const int RedirectedWidth = 240;

@@ -3,7 +3,7 @@ using System.CommandLine;
 namespace ServerlessOtlp.Cli.Terminal;
 
 /// <summary><c>--output table|json</c>, on every command that prints data (CONTRACTS.md, "otlpctl").</summary>
-public static class OutputFormat
+internal static class OutputFormat
 {
     public const string Table = "table";
     public const string Json = "json";

@@ -7,7 +7,7 @@ namespace ServerlessOtlp.Cli.Terminal;
 /// runtime does not terminate the process) so the command can stop cleanly: <c>dev</c> exits 0,
 /// a command stopped before it finished exits 130 (<see cref="ExitCodes.Interrupted"/>).
 /// </summary>
-public sealed class ShutdownSignal : IDisposable
+internal sealed class ShutdownSignal : IDisposable
 {
     private static int _anyReceived;
 

@@ -63,20 +63,8 @@ internal sealed class OtlpGrpcExporter : IDestinationExporter, IDisposable
             return failure;
         }
 
-        var headers = new Metadata();
-        foreach (var (name, value) in resolved.Headers)
-        {
-            headers.Add(name, value);
-        }
-
-        if (request.Destination.Compression == DestinationCompression.Gzip)
-        {
-            headers.Add(RequestEncodingHeader, "gzip");
-        }
-
-        var (allowList, handler) = _egress.GrpcHandlerFor(request.Tenant.Id);
-        var channel = _channels.GetOrAdd((allowList, endpoint.GetLeftPart(UriPartial.Authority)), static (key, handler) => CreateChannel(key.Authority, handler), handler);
-        var invoker = channel.CreateCallInvoker();
+        var headers = Headers(resolved.Headers, request.Destination.Compression);
+        var invoker = InvokerFor(request.Tenant.Id, endpoint);
         var method = request.Signal switch
         {
             Signal.Traces => TracesExport,
@@ -101,11 +89,42 @@ internal sealed class OtlpGrpcExporter : IDestinationExporter, IDisposable
         }
         catch (RpcException ex)
         {
-            var retryDelay = OtlpRetryRules.RetryInfoDelay(ex);
-            var status = OtlpRetryRules.Classify(ex.StatusCode, retryDelay != null);
-            string message = $"gRPC {ex.StatusCode}: {ex.Status.Detail}";
-            return status == ExportStatus.Transient ? ExportOutcome.Transient(message, retryDelay) : ExportOutcome.Permanent(message);
+            return Classify(ex);
         }
+    }
+
+    /// <summary>A call invoker on the channel to this authority for the tenant's egress allow list (channels are shared per list and authority).</summary>
+    private CallInvoker InvokerFor(string tenantId, Uri endpoint)
+    {
+        var (allowList, handler) = _egress.GrpcHandlerFor(tenantId);
+        var channel = _channels.GetOrAdd((allowList, endpoint.GetLeftPart(UriPartial.Authority)), static (key, handler) => CreateChannel(key.Authority, handler), handler);
+        return channel.CreateCallInvoker();
+    }
+
+    /// <summary>The resolved headers as call metadata, with the request encoding when the destination compresses.</summary>
+    private static Metadata Headers(IReadOnlyList<KeyValuePair<string, string>> resolved, DestinationCompression? compression)
+    {
+        var headers = new Metadata();
+        foreach (var (name, value) in resolved)
+        {
+            headers.Add(name, value);
+        }
+
+        if (compression == DestinationCompression.Gzip)
+        {
+            headers.Add(RequestEncodingHeader, "gzip");
+        }
+
+        return headers;
+    }
+
+    /// <summary>A gRPC failure by the OTLP specification's rules: retryable codes (with RetryInfo's delay) or permanent.</summary>
+    private static ExportOutcome Classify(RpcException ex)
+    {
+        var retryDelay = OtlpRetryRules.RetryInfoDelay(ex);
+        var status = OtlpRetryRules.Classify(ex.StatusCode, retryDelay != null);
+        string message = $"gRPC {ex.StatusCode}: {ex.Status.Detail}";
+        return status == ExportStatus.Transient ? ExportOutcome.Transient(message, retryDelay) : ExportOutcome.Permanent(message);
     }
 
     public void Dispose()

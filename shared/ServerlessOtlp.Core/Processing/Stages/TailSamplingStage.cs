@@ -92,35 +92,7 @@ internal sealed class TailSamplingStage(ITenantDirectory tenants, PipelineMetric
             var position = traces.Min(t => t.Position);
             var tenant = await tenants.GetAsync(group.Key, cancellationToken);
             var policies = tenant == null ? null : PoliciesOf(tenant);
-            var kept = new List<BufferedSpan>();
-            long dropped = 0, early = 0;
-            foreach (var trace in traces)
-            {
-                early += trace.Early ? 1 : 0;
-                if (policies == null)
-                {
-                    // The tenant stopped tail sampling (or is gone) while the trace waited: it goes on unchanged.
-                    kept.AddRange(trace.Spans);
-                    continue;
-                }
-
-                var decision = policies.Decide(trace.Spans, decideAt, buffer.Rates, buffer.Limits.PartitionCount);
-                buffer.Remember(trace.Tenant, trace.TraceId, decision);
-                if (decision.Keep)
-                {
-                    foreach (var s in trace.Spans)
-                    {
-                        TailPolicySet.Mark(s.Span, decision.Threshold);
-                    }
-
-                    kept.AddRange(trace.Spans);
-                }
-                else
-                {
-                    dropped += trace.Spans.Count;
-                }
-            }
-
+            var (kept, dropped, early) = Decide(traces, policies, buffer, decideAt);
             Interlocked.Add(ref _tailKept, kept.Count);
             Interlocked.Add(ref _tailDropped, dropped);
             Interlocked.Add(ref _tailEarly, early);
@@ -152,6 +124,41 @@ internal sealed class TailSamplingStage(ITenantDirectory tenants, PipelineMetric
         }
 
         return new FlushOutcome(deadLettered, false);
+    }
+
+    /// <summary>Each due trace of one tenant decided by its policies (remembered for late spans); a tenant without policies keeps all.</summary>
+    private static (List<BufferedSpan> Kept, long Dropped, long Early) Decide(List<PendingTrace> traces, TailPolicySet? policies, TailBuffer buffer, DateTimeOffset decideAt)
+    {
+        var kept = new List<BufferedSpan>();
+        long dropped = 0, early = 0;
+        foreach (var trace in traces)
+        {
+            early += trace.Early ? 1 : 0;
+            if (policies == null)
+            {
+                // The tenant stopped tail sampling (or is gone) while the trace waited: it goes on unchanged.
+                kept.AddRange(trace.Spans);
+                continue;
+            }
+
+            var decision = policies.Decide(trace.Spans, decideAt, buffer.Rates, buffer.Limits.PartitionCount);
+            buffer.Remember(trace.Tenant, trace.TraceId, decision);
+            if (decision.Keep)
+            {
+                foreach (var s in trace.Spans)
+                {
+                    TailPolicySet.Mark(s.Span, decision.Threshold);
+                }
+
+                kept.AddRange(trace.Spans);
+            }
+            else
+            {
+                dropped += trace.Spans.Count;
+            }
+        }
+
+        return (kept, dropped, early);
     }
 
     private TailBuffer? BufferOf(int partition) => _tail.TryGetValue(partition, out var buffer) ? buffer : null;
