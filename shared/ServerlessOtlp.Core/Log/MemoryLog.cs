@@ -1,7 +1,7 @@
 namespace ServerlessOtlp.Log;
 
 /// <summary>An in-process log for unit tests and gateway benchmarks. Not durable: never use it to serve data.</summary>
-public sealed class MemoryLog : IPartitionedLog
+internal sealed class MemoryLog : IPartitionedLog
 {
     private readonly List<(EventProperties Properties, byte[] Body)>[] _partitions;
 

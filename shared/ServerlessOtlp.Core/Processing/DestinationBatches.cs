@@ -34,13 +34,13 @@ public readonly record struct BatchSettlement(int DeadLettered, LogPosition? Ret
 /// One event's part of a batch: where it came from (for a dead letter of exactly that event and
 /// destination) and where its bytes are in the merged request.
 /// </summary>
-public sealed record BatchPart(ReadEvent Event, int Offset, int Length);
+internal sealed record BatchPart(ReadEvent Event, int Offset, int Length);
 
 /// <summary>
 /// The items waiting for one (tenant, destination) of a claimed partition: the merged request (a
 /// concatenation of export requests is their merge in protobuf), and each event's part of it.
 /// </summary>
-public sealed class PendingBatch(int partition, TenantConfig tenant, DestinationConfig destination, Signal signal, DateTimeOffset startedAt)
+internal sealed class PendingBatch(int partition, TenantConfig tenant, DestinationConfig destination, Signal signal, DateTimeOffset startedAt)
 {
     private readonly ArrayBufferWriter<byte> _bytes = new();
     private readonly List<IMessage> _messages = [];

@@ -45,7 +45,7 @@ public sealed class ProcessingServices
     }
 
     /// <summary>This process's drain-side figures for the performance model, carried by its heartbeat.</summary>
-    public NodePerformance Performance { get; }
+    internal NodePerformance Performance { get; }
 
     public IPartitionedLog Log { get; }
 
@@ -55,10 +55,10 @@ public sealed class ProcessingServices
     public ExportSettings ExportSettings { get; }
 
     /// <summary>The exporters behind their per-(tenant, destination) resilience pipelines, shared by the drain, the retry drainer and redrive.</summary>
-    public ResilientExporter Exporter { get; }
+    internal ResilientExporter Exporter { get; }
 
     /// <summary>Per-partition exporter state snapshots referenced from checkpoints (container <c>drain-state</c>).</summary>
-    public PartitionStateStore PartitionState { get; }
+    internal PartitionStateStore PartitionState { get; }
 
     /// <summary>Batches parked after the inline retry budget (container <c>retry</c>).</summary>
     public RetryStore RetryStore { get; }
@@ -68,7 +68,7 @@ public sealed class ProcessingServices
 
     public StorageClients Storage { get; }
 
-    public ITenantDirectory Tenants { get; }
+    internal ITenantDirectory Tenants { get; }
 
     public DrainOptions Drain { get; }
 
@@ -80,7 +80,7 @@ public sealed class ProcessingServices
 
     public DeadLetterStore DeadLetters { get; }
 
-    public IEventProcessor Processor { get; }
+    internal IEventProcessor Processor { get; }
 
     public DrainEngine Engine { get; }
 
@@ -115,7 +115,7 @@ public sealed class ProcessingServices
     }
 
     /// <summary>The tenant pipeline over a given view of the tenants (otlpctl's redrive narrows it to one destination).</summary>
-    public IEventProcessor CreateProcessor(ITenantDirectory tenants) => CreateTenantProcessor(tenants);
+    internal IEventProcessor CreateProcessor(ITenantDirectory tenants) => CreateTenantProcessor(tenants);
 
     private TenantEventProcessor CreateTenantProcessor(ITenantDirectory tenants) =>
         ProcessingComposition.TenantProcessor(tenants, Exporter, DeadLetters, RetryStore, PartitionState, Performance, Loggers, Time);
@@ -125,7 +125,7 @@ public sealed class ProcessingServices
     /// one set of connections behind the egress policy and one header resolver (secrets, pinned headers).
     /// </summary>
     /// <param name="time">The clock of the secret migration window and of the exporters.</param>
-    public static IReadOnlyList<IDestinationExporter> DefaultExporters(ExportSettings? settings = null, TimeProvider? time = null)
+    internal static IReadOnlyList<IDestinationExporter> DefaultExporters(ExportSettings? settings = null, TimeProvider? time = null)
     {
         settings ??= new ExportSettings();
         time ??= TimeProvider.System;
@@ -143,7 +143,7 @@ public sealed class ProcessingServices
     public StorageQueueDrainJobs CreateQueueJobs() => StorageQueueDrainJobs.For(Storage, Log.Name, Drain.ConsumerGroup);
 
     /// <summary>The drain's measurement of its own local work per event, for the failure detector and the heartbeat.</summary>
-    public LocalResponseTime LocalWork { get; }
+    internal LocalResponseTime LocalWork { get; }
 
     /// <summary>
     /// The failure detector's verdict on this process's local work against <see cref="HealthOptions.ResponseTimeout"/>;

@@ -18,7 +18,7 @@ namespace ServerlessOtlp.Processing;
 /// drain the partition hooks: the state coordinator, the tail-sampling stage and the delivery's
 /// destination batches.
 /// </summary>
-public sealed class TenantEventProcessor : IEventProcessor
+internal sealed class TenantEventProcessor : IEventProcessor
 {
     private readonly ITenantDirectory _tenants;
     private readonly TimeProvider _time;

@@ -106,7 +106,7 @@ public sealed class TenantReplay(ProcessingServices services)
 /// so the drain flushes and checkpoints a replay as it does the live partition; the state lands
 /// in the cursor's own checkpoint row.
 /// </summary>
-public sealed class TenantOnlyProcessor(string tenant, IEventProcessor inner) : IEventProcessor
+internal sealed class TenantOnlyProcessor(string tenant, IEventProcessor inner) : IEventProcessor
 {
     private long _redelivered;
 

@@ -12,7 +12,7 @@ namespace ServerlessOtlp.Storage;
 /// a partition's series state grows with its series. Every save is a new blob, so a stalled former
 /// owner can never overwrite the snapshot the current checkpoint points at.
 /// </summary>
-public class PartitionStateStore
+internal class PartitionStateStore
 {
     /// <summary>How a checkpoint's <c>State</c> names its snapshot blob.</summary>
     public const string ReferencePrefix = "blob:";

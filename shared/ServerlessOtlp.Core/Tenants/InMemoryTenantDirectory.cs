@@ -4,7 +4,7 @@ namespace ServerlessOtlp.Tenants;
 /// <see cref="ITenantDirectory"/> from a <see cref="TenantFile"/> held in memory, for unit tests and
 /// benchmarks. Hashes keys like the store does. <see cref="Replace"/> swaps the whole file atomically.
 /// </summary>
-public sealed class InMemoryTenantDirectory : ITenantDirectory
+internal sealed class InMemoryTenantDirectory : ITenantDirectory
 {
     private volatile Snapshot _snapshot;
 

@@ -32,7 +32,7 @@ public sealed class LoopbackGateway : IAsyncDisposable
 
     private WebApplication? _app;
 
-    public MemoryLog Log { get; } = new(4);
+    internal MemoryLog Log { get; } = new(4);
 
     public Uri GrpcUri => new($"http://127.0.0.1:{_options.GrpcPort}");
 

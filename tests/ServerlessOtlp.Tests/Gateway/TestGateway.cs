@@ -315,7 +315,7 @@ public sealed class ControllableLog(int partitions) : IPartitionedLog
     private volatile TaskCompletionSource? _gate;
     private TaskCompletionSource _entered = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-    public MemoryLog Inner => _inner;
+    internal MemoryLog Inner => _inner;
 
     /// <summary>When set, appends throw it.</summary>
     public Exception? Failure { get; set; }

@@ -24,7 +24,7 @@ public enum OttlContextKind
     DataPoint,
 }
 
-public static class OttlContextKinds
+internal static class OttlContextKinds
 {
     /// <summary>The context of classic paths without a prefix (<c>attributes["k"]</c>): the Collector's default per signal.</summary>
     public static OttlContextKind Default(Signal signal) => signal switch
