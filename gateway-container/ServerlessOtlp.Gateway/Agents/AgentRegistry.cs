@@ -53,6 +53,30 @@ internal sealed class AgentRegistry
     public int CachedAgents => _sessions.Count;
 
     /// <summary>
+    /// What the reply offers the agent: the remote config its attributes select (sent while the agent's hash
+    /// differs), and with a full state report the connection settings; returns the agent's state with the offer noted.
+    /// </summary>
+    private AgentRecord Offer(ServerToAgent reply, AgentRecord next, TenantConfig tenant, string endpoint, string apiKey, bool full)
+    {
+        if (AgentConfigSelector.Select(tenant.Agents, AgentState.Merged(next), endpoint, tenant.Id, apiKey) is { } selected)
+        {
+            string hash = Convert.ToHexStringLower(selected.Hash);
+            next = next with { OfferedConfigName = selected.Entry.Name, OfferedConfigHash = hash };
+            if ((next.Capabilities & (long)AgentCapabilities.AcceptsRemoteConfig) != 0 && next.RemoteConfigHash != hash)
+            {
+                reply.RemoteConfig = Render(selected, endpoint, apiKey, tenant.Id);
+            }
+        }
+
+        if (full && Offers(next.Capabilities, endpoint, apiKey) is { } offers)
+        {
+            reply.ConnectionSettings = offers;
+        }
+
+        return next;
+    }
+
+    /// <summary>
     /// Handles one AgentToServer for an authenticated tenant. Store failures on the read of an agent not yet
     /// known here propagate (the caller answers 503); a failed write is logged and retried on the next poll.
     /// </summary>
@@ -117,22 +141,7 @@ internal sealed class AgentRegistry
                 reply.Flags |= (ulong)ServerToAgentFlags.ReportFullState;
             }
 
-            var next = Merge(before, tenant.Id, uid, now, message, identifying, nonIdentifying);
-            if (AgentConfigSelector.Select(tenant.Agents, AgentState.Merged(next), endpoint, tenant.Id, apiKey) is { } selected)
-            {
-                string hash = Convert.ToHexStringLower(selected.Hash);
-                next = next with { OfferedConfigName = selected.Entry.Name, OfferedConfigHash = hash };
-                if ((next.Capabilities & (long)AgentCapabilities.AcceptsRemoteConfig) != 0 && next.RemoteConfigHash != hash)
-                {
-                    reply.RemoteConfig = Render(selected, endpoint, apiKey, tenant.Id);
-                }
-            }
-
-            if (full && Offers(next.Capabilities, endpoint, apiKey) is { } offers)
-            {
-                reply.ConnectionSettings = offers;
-            }
-
+            var next = Offer(reply, Merge(before, tenant.Id, uid, now, message, identifying, nonIdentifying), tenant, endpoint, apiKey, full);
             await PersistAsync(session, before, next, now, cancellationToken);
             return new(reply);
         }

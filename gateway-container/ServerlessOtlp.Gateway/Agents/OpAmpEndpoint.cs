@@ -5,6 +5,7 @@ using OpAmp.Proto.V1;
 using ServerlessOtlp.Gateway.Ingest;
 using ServerlessOtlp.Gateway.Protocol;
 using ServerlessOtlp.Gateway.Security;
+using ServerlessOtlp.Tenants;
 
 namespace ServerlessOtlp.Gateway.Agents;
 
@@ -71,6 +72,12 @@ internal sealed class OpAmpEndpoint(AgentRegistry registry, RequestAuthenticator
             return;
         }
 
+        await ReceiveAsync(http, tenant, key, gzip, limit);
+    }
+
+    /// <summary>Reads and parses the body within the tenant's memory grant, and answers with the registry's exchange.</summary>
+    private async Task ReceiveAsync(HttpContext http, TenantConfig tenant, string key, bool gzip, int limit)
+    {
         using var memory = new RequestMemory(ingest.Budget, tenant.Id);
         byte[]? buffer = null;
         try

@@ -248,7 +248,7 @@ public sealed class FailoverExporterTests(ITestOutputHelper output)
     /// left its queue, which can be before the export that took them has finished); fails with
     /// <paramref name="what"/> if it never comes.
     /// </summary>
-    private static async Task EventuallyAsync(Func<bool> condition, string what, TimeSpan? limit = null)
+    internal static async Task EventuallyAsync(Func<bool> condition, string what, TimeSpan? limit = null)
     {
         var deadline = Stopwatch.StartNew();
         while (!condition())

@@ -75,6 +75,8 @@ public sealed class GatewayAnswerTests(ITestOutputHelper output)
                 run.Flush();
             }
 
+            // ForceFlush returns once the last batch is taken from the queue, which can be before its export is answered.
+            await FailoverExporterTests.EventuallyAsync(() => exporter.RejectedItems == 50, $"{50 - exporter.RejectedItems} of 50 items were never refused");
             output.WriteLine($"rejected {exporter.RejectedItems}, failovers {exporter.Failovers}, retries {string.Join("/", exporter.Endpoints.Select(e => e.Retries))}, buffered {exporter.BufferedItems}");
             Assert.Equal(50, exporter.RejectedItems);
             Assert.Equal(0, exporter.Failovers);
