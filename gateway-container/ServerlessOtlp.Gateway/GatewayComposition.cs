@@ -31,7 +31,7 @@ internal static class GatewayComposition
     public static IServiceCollection AddDeployedComponents(this IServiceCollection services, GatewayOptions options, IConfiguration configuration)
     {
         services.AddServerlessOtlpStorage(configuration)
-            .AddServerlessOtlpLog(configuration)
+            .AddServerlessOtlpLog(configuration, appendOnly: true)
             .AddServerlessOtlpTenants();
         services.AddSingleton(sp => new NodeStore(Storage(sp).Tables, Storage(sp).Names.Nodes));
         services.AddSingleton(sp => new LimitDemandStore(Storage(sp).Tables, Storage(sp).Names.Nodes));

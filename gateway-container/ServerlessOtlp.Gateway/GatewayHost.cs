@@ -44,14 +44,15 @@ internal static class GatewayHost
         {
             // Before anything resolves the log: the ingest path and the wakeup read its partition count.
             await app.Services.StartServerlessOtlpAsync();
+            GatewayEndpoints.Map(app, options);
         }
         catch
         {
+            // The opened log (and whatever else the container made) is closed, not left to the process exit.
             await app.DisposeAsync();
             throw;
         }
 
-        GatewayEndpoints.Map(app, options);
         return app;
     }
 

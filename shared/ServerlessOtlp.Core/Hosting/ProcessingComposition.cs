@@ -27,6 +27,11 @@ public static class ProcessingComposition
     /// </summary>
     public static IServiceCollection AddServerlessOtlpProcessing(this IServiceCollection services, IConfiguration configuration)
     {
+        if (services.Registers<ProcessingServicesProvider>())
+        {
+            return services; // composed already: a second call would repeat the start steps and the validators
+        }
+
         services.AddServerlessOtlpStorage(configuration)
             .AddServerlessOtlpLog(configuration)
             .AddServerlessOtlpTenants(createTables: true);
@@ -66,6 +71,11 @@ public static class ProcessingComposition
     /// </summary>
     internal static IServiceCollection AddProcessingComponents(this IServiceCollection services)
     {
+        if (services.Registers<ProcessingServices>())
+        {
+            return services;
+        }
+
         services.AddLogging();
         services.TryAddSingleton(TimeProvider.System);
         services.TryAddSingleton(sp => new CheckpointStore(Storage(sp).Tables, Storage(sp).Names.Checkpoints));

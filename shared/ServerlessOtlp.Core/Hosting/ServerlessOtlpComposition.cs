@@ -38,12 +38,16 @@ public static class ServerlessOtlpComposition
     }
 
     /// <summary><c>ServerlessOtlp:Log</c> (validated) and the log it names, opened at start; a log registered before is the host's, already open.</summary>
-    public static IServiceCollection AddServerlessOtlpLog(this IServiceCollection services, IConfiguration configuration)
+    /// <param name="appendOnly">
+    /// The host only appends (the gateway): the consumer-group and prefetch settings, which it never reads,
+    /// are not checked, so a setting only the drains use cannot stop it.
+    /// </param>
+    public static IServiceCollection AddServerlessOtlpLog(this IServiceCollection services, IConfiguration configuration, bool appendOnly = false)
     {
         var options = services.AddOptions<LogOptions>().Bind(configuration.GetSection(LogOptions.Section));
         if (!services.Registers<IPartitionedLog>())
         {
-            options.ValidateWith(LogOptions.Section, LogProblem);
+            options.ValidateWith(LogOptions.Section, appendOnly ? AppendLogProblem : LogProblem);
             // Created here, so the container disposes it; opened by the startup, retried there if Event Hubs or storage is briefly away.
             services.AddSingleton(sp => PartitionedLogFactory.Create(
                 sp.GetRequiredService<IOptions<LogOptions>>().Value,
@@ -87,19 +91,18 @@ public static class ServerlessOtlpComposition
             ? "set ConnectionString (Azurite) or AccountName (Azure, with a managed identity)"
             : null;
 
+    /// <summary>What a log setting that cannot work says: the rules for reading and appending.</summary>
     public static string? LogProblem(LogOptions o)
     {
+        if (AppendLogProblem(o) is { } problem)
+        {
+            return problem;
+        }
+
         switch (o.Kind.ToLowerInvariant())
         {
-            case "blob" or "memory":
-                return o.Partitions is < 1 or > 1024 ? "Partitions must be 1 to 1024" : null;
             case "eventhubs":
                 var hub = o.EventHubs;
-                if (string.IsNullOrWhiteSpace(hub.ConnectionString) && string.IsNullOrWhiteSpace(hub.FullyQualifiedNamespace))
-                {
-                    return "Kind eventhubs needs EventHubs:FullyQualifiedNamespace (or EventHubs:ConnectionString)";
-                }
-
                 if (string.Equals(hub.ConsumerGroup, hub.ReplayConsumerGroup, StringComparison.OrdinalIgnoreCase))
                 {
                     return $"EventHubs:ReplayConsumerGroup must differ from the live consumer group \"{hub.ConsumerGroup}\" (a replay cursor's receivers would cut off the live drain's)";
@@ -107,9 +110,19 @@ public static class ServerlessOtlpComposition
 
                 return hub.PrefetchCount < 0 || hub.PrefetchSizeInBytes <= 0 ? "EventHubs:PrefetchCount must be ≥ 0 and PrefetchSizeInBytes positive" : null;
             default:
-                return $"unknown Kind \"{o.Kind}\"; use blob, eventhubs or memory";
+                return null;
         }
     }
+
+    /// <summary>The rules an appending host needs: a known kind, a partition count, where Event Hubs is.</summary>
+    internal static string? AppendLogProblem(LogOptions o) => o.Kind.ToLowerInvariant() switch
+    {
+        "blob" or "memory" => o.Partitions is < 1 or > 1024 ? "Partitions must be 1 to 1024" : null,
+        "eventhubs" => string.IsNullOrWhiteSpace(o.EventHubs.ConnectionString) && string.IsNullOrWhiteSpace(o.EventHubs.FullyQualifiedNamespace)
+            ? "Kind eventhubs needs EventHubs:FullyQualifiedNamespace (or EventHubs:ConnectionString)"
+            : null,
+        _ => $"unknown Kind \"{o.Kind}\"; use blob, eventhubs or memory",
+    };
 
     /// <summary>Validation on start with a message that names the section and the setting, so a bad app setting is found from the message alone.</summary>
     internal static OptionsBuilder<T> ValidateWith<[DynamicallyAccessedMembers(DynamicallyAccessedMemberTypes.PublicParameterlessConstructor)] T>(this OptionsBuilder<T> options, string section, Func<T, string?> problem)

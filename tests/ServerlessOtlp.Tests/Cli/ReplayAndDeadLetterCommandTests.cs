@@ -19,6 +19,21 @@ namespace ServerlessOtlp.Tests.Cli;
 public sealed class ReplayAndDeadLetterCommandTests(AzuriteFixture azurite)
 {
     [Fact]
+    public async Task Several_invalid_settings_are_a_usage_error_that_names_each()
+    {
+        var environment = new Dictionary<string, string>
+        {
+            ["ServerlessOtlp__Drain__LeaseTtl"] = "00:00:00",
+            ["ServerlessOtlp__Health__ResponseTimeout"] = "00:00:00",
+        };
+        using var replay = await Otlpctl.RunAsync(environment, "replay", "--partition", "1", "--position", "0", "--dry-run", "--storage", azurite.ConnectionString);
+
+        Assert.True(replay.ExitCode == 2, replay.ToString());
+        Assert.Contains("ServerlessOtlp:Drain:", replay.Stderr, StringComparison.Ordinal);
+        Assert.Contains("ServerlessOtlp:Health: ResponseTimeout must be positive", replay.Stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Replay_moves_the_checkpoint_and_records_who_did_it()
     {
         using (var plan = await Otlpctl.RunAsync("replay", "--partition", "1", "--position", "0", "--dry-run", "--output", "json", "--storage", azurite.ConnectionString))

@@ -252,6 +252,11 @@ public sealed class NativeAotGatewayTests(AzuriteFixture azurite, ITestOutputHel
         using var gateway = ChildProcess.Start("native gateway (bad settings)", BinaryPath, Path.GetTempPath(), new Dictionary<string, string>
         {
             ["ServerlessOtlp__Log__Kind"] = "eventhubs",
+            // Cleared, whatever the test process's environment holds: the child inherits it.
+            ["ServerlessOtlp__Storage__ConnectionString"] = "",
+            ["ServerlessOtlp__Storage__AccountName"] = "",
+            ["ServerlessOtlp__Log__EventHubs__ConnectionString"] = "",
+            ["ServerlessOtlp__Log__EventHubs__FullyQualifiedNamespace"] = "",
             ["ServerlessOtlp__Gateway__GrpcPort"] = TestPorts.Next().ToString(),
             ["ServerlessOtlp__Gateway__HttpPort"] = TestPorts.Next().ToString(),
             ["ServerlessOtlp__Gateway__ManagementPort"] = TestPorts.Next().ToString(),

@@ -117,6 +117,25 @@ public sealed class ProcessingCompositionTests(AzuriteFixture azurite)
     }
 
     [Fact]
+    public void An_appending_host_is_not_stopped_by_settings_only_the_drains_read()
+    {
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["ServerlessOtlp:Storage:ConnectionString"] = azurite.ConnectionString,
+            ["ServerlessOtlp:Log:Kind"] = "eventhubs",
+            ["ServerlessOtlp:Log:EventHubs:FullyQualifiedNamespace"] = "example.servicebus.windows.net",
+            // The drains' live group equal to the replay group: their cursors would cut each other off.
+            ["ServerlessOtlp:Log:EventHubs:ConsumerGroup"] = "replay",
+        }).Build();
+        using var gateway = new ServiceCollection().AddServerlessOtlpStorage(configuration).AddServerlessOtlpLog(configuration, appendOnly: true).BuildServiceProvider();
+        using var drains = new ServiceCollection().AddServerlessOtlpStorage(configuration).AddServerlessOtlpLog(configuration).BuildServiceProvider();
+
+        gateway.GetRequiredService<IStartupValidator>().Validate();
+        var refused = Assert.Throws<OptionsValidationException>(() => drains.GetRequiredService<IStartupValidator>().Validate());
+        Assert.Contains("ServerlessOtlp:Log: EventHubs:ReplayConsumerGroup must differ", refused.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task A_failed_start_is_not_kept_and_a_finished_one_runs_no_step_again()
     {
         var services = new ServiceCollection().AddServerlessOtlpStorage(new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>

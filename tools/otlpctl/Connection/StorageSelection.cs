@@ -312,6 +312,11 @@ internal sealed class StorageSelection
         {
             throw new Terminal.CliException($"invalid ServerlessOtlp__* environment variable: {ex.Message}", Terminal.ExitCodes.Usage, ex);
         }
+        catch (AggregateException ex) when (ex.InnerExceptions.All(e => e is OptionsValidationException))
+        {
+            // Several sections fail together: name them all.
+            throw new Terminal.CliException($"invalid ServerlessOtlp__* environment variables: {string.Join("; ", ex.InnerExceptions.Select(e => e.Message))}", Terminal.ExitCodes.Usage, ex);
+        }
     }
 
     /// <summary>Loggers for library code: warnings and errors (with --verbose also debug), on stderr, one line each.</summary>
