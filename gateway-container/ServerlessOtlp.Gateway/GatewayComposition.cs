@@ -1,7 +1,4 @@
-using System.Net;
 using Grpc.AspNetCore.Server.Model;
-using Microsoft.AspNetCore.Http.Features;
-using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using OpenTelemetry.Metrics;
 using ServerlessOtlp.Gateway.Agents;
@@ -14,7 +11,6 @@ using ServerlessOtlp.Hosting;
 using ServerlessOtlp.Log;
 using ServerlessOtlp.Processing;
 using ServerlessOtlp.Storage;
-using ServerlessOtlp.Tenants;
 
 namespace ServerlessOtlp.Gateway;
 

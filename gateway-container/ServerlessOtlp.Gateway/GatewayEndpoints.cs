@@ -1,20 +1,7 @@
-using System.Net;
-using Grpc.AspNetCore.Server.Model;
-using Microsoft.AspNetCore.Http.Features;
-using Microsoft.AspNetCore.Server.Kestrel.Core;
-using Microsoft.Extensions.DependencyInjection.Extensions;
-using OpenTelemetry.Metrics;
 using ServerlessOtlp.Gateway.Agents;
 using ServerlessOtlp.Gateway.Health;
 using ServerlessOtlp.Gateway.Ingest;
 using ServerlessOtlp.Gateway.Protocol;
-using ServerlessOtlp.Gateway.Security;
-using ServerlessOtlp.Gateway.Telemetry;
-using ServerlessOtlp.Hosting;
-using ServerlessOtlp.Log;
-using ServerlessOtlp.Processing;
-using ServerlessOtlp.Storage;
-using ServerlessOtlp.Tenants;
 
 namespace ServerlessOtlp.Gateway;
 

@@ -1,4 +1,3 @@
-using Microsoft.Extensions.Options;
 using ServerlessOtlp.Gateway.Ingest;
 using ServerlessOtlp.Gateway.Telemetry;
 using ServerlessOtlp.Storage;

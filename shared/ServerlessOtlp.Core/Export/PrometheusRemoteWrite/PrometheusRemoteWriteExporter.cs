@@ -1,9 +1,7 @@
 using System.Net.Http.Headers;
-using Google.Protobuf;
 using OpenTelemetry.Proto.Collector.Metrics.V1;
 using ServerlessOtlp.Export.PrometheusRemoteWrite.Prompb;
 using ServerlessOtlp.Otlp;
-using ServerlessOtlp.Tenants;
 
 namespace ServerlessOtlp.Export.PrometheusRemoteWrite;
 

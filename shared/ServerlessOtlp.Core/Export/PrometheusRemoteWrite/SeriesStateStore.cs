@@ -1,6 +1,5 @@
 using System.Collections.Concurrent;
 using System.Text.Json;
-using System.Text.Json.Serialization;
 
 namespace ServerlessOtlp.Export.PrometheusRemoteWrite;
 
