@@ -14,8 +14,8 @@ using ServerlessOtlp.Tenants;
 namespace ServerlessOtlp.Processing;
 
 /// <summary>
-/// Everything the processing side needs, wired once: the Functions app and the local runner
-/// both build it here, so there is one drain implementation.
+/// Everything the processing side needs, as the composition (<see cref="ProcessingComposition"/>) registered
+/// it: the Functions app, otlpctl's runner and the tests read the same components, so there is one drain.
 /// </summary>
 public sealed class ProcessingServices
 {
